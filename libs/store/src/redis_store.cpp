@@ -606,7 +606,9 @@ Result<std::vector<std::string>> RedisStore::Range(std::string_view log, std::ui
   if (from > kMaxIndex) return InvalidField("from", "must be < 2^63", std::to_string(from));
   std::vector<std::string> records;
   if (count == 0) return records;
-  const std::uint64_t last = std::min<std::uint64_t>(kMaxIndex, from + (count - 1));
+  // Saturating: a huge count must not wrap around to a small last index.
+  const std::uint64_t span = static_cast<std::uint64_t>(count) - 1;
+  const std::uint64_t last = span > kMaxIndex - from ? kMaxIndex : from + span;
   const std::string key = LogKey(log);
   const std::string what = "range of log '" + std::string(log) + "'";
   std::lock_guard lock(impl_->mutex_);

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -214,6 +215,30 @@ TEST_F(RedisStoreTest, KilledServerMakesCallsUnavailableAndTheSameStoreRecovers)
   EXPECT_GE(stats.disconnects, 1u);
   EXPECT_GE(stats.connects, 2u);
   EXPECT_GE(stats.unavailable, 4u);
+}
+
+TEST_F(RedisStoreTest, LargeWriteToAVanishedServerIsUnavailableNotSigpipe) {
+  // Writing megabytes into a socket whose peer is gone raises SIGPIPE, which would kill this
+  // process unless the store blocks and swallows it.
+  ASSERT_TRUE(store_->Ping());
+  ASSERT_TRUE(server_.Kill());
+  const std::string state = RandomBytes(8 * 1024 * 1024, 5);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto written = store_->PutSnapshot("big", state, kOffsets);
+    ASSERT_FALSE(written.has_value());
+    EXPECT_EQ(written.error().code(), Errc::kUnavailable);
+  }
+  ASSERT_TRUE(server_.Start());
+  EXPECT_TRUE(Eventually([&] { return store_->PutSnapshot("big", state, kOffsets).has_value(); },
+                         3s));
+  EXPECT_EQ(store_->GetSnapshot("big").value()->state.size(), state.size());
+}
+
+TEST_F(RedisStoreTest, RangeWithAHugeCountReadsToTheEnd) {
+  ASSERT_TRUE(store_->Append("log", "a"));
+  ASSERT_TRUE(store_->Append("log", "b"));
+  EXPECT_EQ(store_->Range("log", 1, std::numeric_limits<std::size_t>::max()).value(),
+            std::vector<std::string>{"b"});
 }
 
 TEST_F(RedisStoreTest, FrozenServerTimesOutWithinTheCommandTimeout) {
