@@ -229,8 +229,8 @@ TEST_F(RedisStoreTest, LargeWriteToAVanishedServerIsUnavailableNotSigpipe) {
     EXPECT_EQ(written.error().code(), Errc::kUnavailable);
   }
   ASSERT_TRUE(server_.Start());
-  EXPECT_TRUE(Eventually([&] { return store_->PutSnapshot("big", state, kOffsets).has_value(); },
-                         3s));
+  EXPECT_TRUE(
+      Eventually([&] { return store_->PutSnapshot("big", state, kOffsets).has_value(); }, 3s));
   EXPECT_EQ(store_->GetSnapshot("big").value()->state.size(), state.size());
 }
 
