@@ -144,6 +144,17 @@ Status ValidateName(std::string_view field, std::string_view name) {
   return {};
 }
 
+// Snapshot names become Redis hash tags ("{name}"), so they must not contain braces. That keeps
+// "applied:{name}:<id>" unambiguous for any event id, and puts a snapshot and its applied marks
+// in one hash slot should the store ever sit in front of a Redis Cluster.
+Status ValidateSnapshotName(std::string_view name) {
+  if (auto valid = ValidateName("name", name); !valid) return valid;
+  if (name.find_first_of("{}") != std::string_view::npos) {
+    return InvalidField("name", "must not contain '{' or '}'", name);
+  }
+  return {};
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -319,11 +330,12 @@ RedisStoreStats RedisStore::stats() const {
 }
 
 std::string RedisStore::SnapshotKey(std::string_view name) const {
-  return impl_->Key("snap:", name);
+  return impl_->Key("snap:", "{" + std::string(name) + "}");
 }
 std::string RedisStore::AppliedKey(std::string_view name, std::string_view event_id) const {
-  std::string scoped(name);
-  scoped.append(":").append(event_id);
+  std::string scoped;
+  scoped.reserve(name.size() + event_id.size() + 3);
+  scoped.append("{").append(name).append("}:").append(event_id);
   return impl_->Key("applied:", scoped);
 }
 std::string RedisStore::ClaimKey(std::string_view key) const {
@@ -352,7 +364,7 @@ Result<std::uint64_t> RedisStore::PutSnapshot(std::string_view name, std::string
 }
 
 Result<std::optional<Snapshot>> RedisStore::GetSnapshot(std::string_view name) {
-  if (auto valid = ValidateName("name", name); !valid) return std::unexpected(valid.error());
+  if (auto valid = ValidateSnapshotName(name); !valid) return std::unexpected(valid.error());
   const std::string key = SnapshotKey(name);
   const std::string what = "get snapshot '" + std::string(name) + "'";
   std::lock_guard lock(impl_->mutex_);
@@ -403,7 +415,7 @@ Result<std::optional<Snapshot>> RedisStore::GetSnapshot(std::string_view name) {
 }
 
 Result<std::uint64_t> RedisStore::Apply(std::string_view name, const ApplyRequest& request) {
-  if (auto valid = ValidateName("name", name); !valid) return std::unexpected(valid.error());
+  if (auto valid = ValidateSnapshotName(name); !valid) return std::unexpected(valid.error());
   auto offsets_text = detail::EncodeOffsets(request.offsets);
   if (!offsets_text) return std::unexpected(offsets_text.error());
   {
@@ -547,7 +559,7 @@ Result<std::uint64_t> RedisStore::Apply(std::string_view name, const ApplyReques
 
 Result<std::vector<bool>> RedisStore::AppliedAmong(std::string_view name,
                                                    std::span<const std::string> event_ids) {
-  if (auto valid = ValidateName("name", name); !valid) return std::unexpected(valid.error());
+  if (auto valid = ValidateSnapshotName(name); !valid) return std::unexpected(valid.error());
   std::vector<bool> applied(event_ids.size(), false);
   if (event_ids.empty()) return applied;
   std::vector<std::string> keys;

@@ -116,6 +116,29 @@ TEST(RedisServer, DestructorKillsTheServerAndRemovesItsDirectory) {
   EXPECT_FALSE(std::filesystem::exists(directory));
 }
 
+TEST(RedisServer, KillAndDestructorWorkOnAPausedServer) {
+  pid_t pid = 0;
+  {
+    RedisServer server;
+    ASSERT_TRUE(server.Start());
+    pid = server.pid();
+    ASSERT_TRUE(server.Pause());
+    EXPECT_TRUE(server.paused());
+    EXPECT_FALSE(RedisStore(server.StoreOptions()).Ping().has_value());
+  }
+  EXPECT_NE(kill(pid, 0), 0);
+}
+
+TEST(RedisServer, StopOfAPausedServerStillExitsCleanly) {
+  RedisServer server;
+  ASSERT_TRUE(server.Start());
+  ASSERT_TRUE(server.Pause());
+  ASSERT_TRUE(server.Stop());
+  EXPECT_FALSE(server.running());
+  ASSERT_TRUE(server.Start());
+  EXPECT_TRUE(RedisStore(server.StoreOptions()).Ping());
+}
+
 TEST(RedisServer, MissingExecutableIsAFailedPreconditionNotACrash) {
   RedisServer server(RedisServerOptions{.executable = "/nonexistent/redis-server"});
   auto started = server.Start();

@@ -408,6 +408,21 @@ TEST_F(RedisStoreTest, WriterMarkingTheSameEventConcurrentlyAbortsTheTransaction
   EXPECT_EQ(store_->GetSnapshot("s").value()->state, "other");
 }
 
+TEST_F(RedisStoreTest, MarksOfSnapshotNamesWithColonsNeverAlias) {
+  // "a:b" + "c" and "a" + "b:c" would be the same key if names were not delimited.
+  const std::vector<std::string> c = {"c"};
+  const std::vector<std::string> b_c = {"b:c"};
+  ASSERT_TRUE(store_->Apply("a:b", {.state = "x", .event_ids = c}));
+  EXPECT_EQ(store_->AppliedAmong("a", b_c).value(), std::vector<bool>{false});
+  EXPECT_TRUE(store_->Apply("a", {.state = "y", .event_ids = b_c}));
+}
+
+TEST_F(RedisStoreTest, SnapshotNamesWithBracesAreRejected) {
+  EXPECT_EQ(store_->PutSnapshot("a}b", "x", kOffsets).error().code(), Errc::kInvalidArgument);
+  EXPECT_EQ(store_->GetSnapshot("{a").error().code(), Errc::kInvalidArgument);
+  EXPECT_EQ(store_->PutSnapshot("", "x", kOffsets).error().code(), Errc::kInvalidArgument);
+}
+
 TEST_F(RedisStoreTest, ApplyRejectsDuplicateOrEmptyEventIds) {
   const std::vector<std::string> duplicate = {"a", "a"};
   const std::vector<std::string> empty = {""};

@@ -67,11 +67,17 @@ std::filesystem::path MakeTempDirectory() {
   return pattern;
 }
 
+std::string DefaultExecutable() {
+  const char* configured = std::getenv("SOP_REDIS_SERVER");
+  return configured != nullptr && *configured != '\0' ? configured : "redis-server";
+}
+
 }  // namespace
 
 RedisServer::RedisServer(RedisServerOptions options)
     : options_(std::move(options)),
-      executable_(FindExecutable(options_.executable)),
+      executable_(
+          FindExecutable(options_.executable.empty() ? DefaultExecutable() : options_.executable)),
       directory_(MakeTempDirectory()) {}
 
 RedisServer::~RedisServer() {

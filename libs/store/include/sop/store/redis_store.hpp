@@ -115,6 +115,7 @@ class RedisStore {
   /// Round trip to Redis (connecting if needed): the health check.
   Status Ping();
 
+  /// Snapshot names are non-empty and contain no '{' or '}' (they become Redis hash tags).
   /// Writes snapshot `name` (state + offsets, sequence + 1) atomically; returns the new sequence.
   Result<std::uint64_t> PutSnapshot(std::string_view name, std::string_view state,
                                     std::span<const ConsumedOffset> offsets);

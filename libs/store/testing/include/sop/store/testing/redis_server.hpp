@@ -14,8 +14,9 @@ namespace sop::store_testing {
 
 /// Settings of a test `RedisServer`.
 struct RedisServerOptions {
-  /// Absolute path, or a name looked up on PATH.
-  std::string executable = "redis-server";
+  /// Absolute path, or a name looked up on PATH. Empty: $SOP_REDIS_SERVER if set, else
+  /// "redis-server".
+  std::string executable{};
   /// appendonly yes with appendfsync always: every acknowledged write survives Kill() and
   /// comes back after Start(). Without it the data set is in memory only and lost on restart.
   bool append_only = false;
@@ -64,7 +65,8 @@ class RedisServer {
   const std::filesystem::path& directory() const noexcept { return directory_; }
   std::filesystem::path log_path() const { return directory_ / "redis.log"; }
 
-  /// Store options pointing at this server, with test-sized timeouts and backoff.
+  /// Store options pointing at this server (call after Start()), with test-sized timeouts
+  /// (connect 200 ms, command 500 ms) and backoff (10 ms doubling to 200 ms).
   store::RedisStoreOptions StoreOptions() const;
 
  private:
