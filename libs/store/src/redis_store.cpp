@@ -6,6 +6,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <limits>
@@ -222,13 +223,19 @@ class RedisStore::Impl {
   }
 
   std::unexpected<Error> Unavailable(std::string message) {
-    ++stats_.unavailable;
+    counters_.unavailable.fetch_add(1, std::memory_order_relaxed);
     return std::unexpected(Error(Errc::kUnavailable, std::move(message), true));
   }
 
   std::mutex mutex_;
   RedisStoreOptions options_;
-  RedisStoreStats stats_;
+  // Atomics, read without the mutex: a metrics scrape must not wait behind a slow Redis call.
+  struct Counters {
+    std::atomic<std::uint64_t> connect_attempts{0};
+    std::atomic<std::uint64_t> connects{0};
+    std::atomic<std::uint64_t> disconnects{0};
+    std::atomic<std::uint64_t> unavailable{0};
+  } counters_;
 
  private:
   Status Connect() {
@@ -239,7 +246,7 @@ class RedisStore::Impl {
       return Unavailable("redis " + endpoint_ + " unavailable (" + last_error_ +
                          "); next reconnect attempt in " + std::to_string(wait) + " ms");
     }
-    ++stats_.connect_attempts;
+    counters_.connect_attempts.fetch_add(1, std::memory_order_relaxed);
     ContextPtr context(redisConnectWithTimeout(options_.host.c_str(), options_.port,
                                                ToTimeval(options_.connect_timeout)));
     if (!context || context->err != 0) {
@@ -254,7 +261,7 @@ class RedisStore::Impl {
       return Unavailable("redis " + endpoint_ + ": socket setup failed: " + last_error_);
     }
     context_ = std::move(context);
-    ++stats_.connects;
+    counters_.connects.fetch_add(1, std::memory_order_relaxed);
     return {};
   }
 
@@ -266,7 +273,7 @@ class RedisStore::Impl {
       last_error_ = "no reply within " + std::to_string(options_.command_timeout.count()) + " ms";
     }
     context_.reset();
-    ++stats_.disconnects;
+    counters_.disconnects.fetch_add(1, std::memory_order_relaxed);
     next_attempt_ = std::chrono::steady_clock::now() + backoff_.Next();
     return Unavailable(std::string(what) + ": redis " + endpoint_ + ": " + last_error_);
   }
@@ -325,8 +332,13 @@ const RedisStoreOptions& RedisStore::options() const noexcept {
 }
 
 RedisStoreStats RedisStore::stats() const {
-  std::lock_guard lock(impl_->mutex_);
-  return impl_->stats_;
+  const auto& counters = impl_->counters_;
+  RedisStoreStats stats;
+  stats.connect_attempts = counters.connect_attempts.load(std::memory_order_relaxed);
+  stats.connects = counters.connects.load(std::memory_order_relaxed);
+  stats.disconnects = counters.disconnects.load(std::memory_order_relaxed);
+  stats.unavailable = counters.unavailable.load(std::memory_order_relaxed);
+  return stats;
 }
 
 std::string RedisStore::SnapshotKey(std::string_view name) const {

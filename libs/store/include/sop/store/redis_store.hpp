@@ -150,6 +150,7 @@ class RedisStore {
   /// The value `key` written by `WriteBatch::Put`, or std::nullopt.
   Result<std::optional<std::string>> Get(std::string_view key);
 
+  /// Lock-free snapshot of the counters; never waits for a call in progress.
   RedisStoreStats stats() const;
   const RedisStoreOptions& options() const noexcept;
 
