@@ -192,6 +192,23 @@ BuildResult SnapshotBuilder::Build() {
                          lot.multiple));
       lot.maximum = 0.0;
     }
+    if (lot.maximum > 0.0 && lot.multiple > 0.0) {
+      // The split rule of NETTING.md keeps every order within the maximum and on the multiple
+      // only when the maximum is itself a multiple (NETTING-DECISIONS.md D4).
+      const double aligned = lot.multiple * std::floor(lot.maximum / lot.multiple + 1e-9);
+      if (std::abs(aligned - lot.maximum) > 1e-9 * lot.maximum) {
+        report(FindingType::kDataQuality, index, subject, "maximum_order_quantity",
+               Format("maximum {} not a multiple of {}: lowered to {}", lot.maximum, lot.multiple,
+                      aligned));
+        lot.maximum = aligned;
+      }
+      if (lot.maximum < lot.minimum) {
+        report(FindingType::kDataQuality, index, subject, "maximum_order_quantity",
+               Format("aligned maximum {} below minimum {}: maximum ignored", lot.maximum,
+                      lot.minimum));
+        lot.maximum = 0.0;
+      }
+    }
     is.lot = lot;
     s.item_sites.push_back(std::move(is));
   }

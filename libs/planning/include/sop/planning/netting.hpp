@@ -1,0 +1,115 @@
+#pragma once
+/// MRP netting per NETTING.md: low-level codes, forecast consumption, gross-to-net, lot sizing,
+/// yield, lead-time offset, time fences, single-level pegging, and net change.
+
+#include <cstdint>
+#include <vector>
+
+#include "sop/model/error.hpp"
+#include "sop/model/snapshot.hpp"
+#include "sop/planning/change.hpp"
+#include "sop/planning/plan.hpp"
+
+namespace sop::planning {
+
+/// Options of a netting run.
+struct NettingPolicy {
+  /// Compute single-level pegging after netting (and keep it current under net change).
+  bool pegging = true;
+};
+
+/// Plans one snapshot. Owns its copy of the snapshot (net-change events modify it) and the plan.
+///
+/// Usage: `NettingEngine engine(std::move(snapshot), policy); engine.RunFull();` then any number
+/// of `engine.Apply(change)`; `engine.plan()` is always the result a full regenerative run over
+/// `engine.snapshot()` would give (bitwise: both run the same per-item computation in the same
+/// order of inputs).
+///
+/// Threads: not thread-safe; one thread drives an engine. Errors: Apply rejects a change that
+/// names an unknown entity or carries invalid values (INVALID_ARGUMENT / NOT_FOUND) and leaves
+/// the engine unchanged; bad master data in the snapshot is reported as findings, never UB.
+class NettingEngine {
+ public:
+  NettingEngine(model::Snapshot snapshot, NettingPolicy policy = {});
+
+  /// Full regenerative run: low-level codes, then every item-site in low-level-code order,
+  /// then pegging (if enabled).
+  void RunFull();
+  /// Netting only (no pegging), regardless of the policy; for measuring.
+  void RunNettingOnly();
+  /// Computes pegging for every item-site over the current netting result.
+  void RunPegging();
+
+  /// Applies one change and re-plans what it touches (the item-site, then transitively the
+  /// components and supplying sites whose inputs changed). Returns the re-netted item-sites in
+  /// the order they were netted. Requires a prior RunFull.
+  Result<std::vector<ItemSiteIndex>> Apply(const Change& change);
+
+  const Plan& plan() const noexcept { return plan_; }
+  const model::Snapshot& snapshot() const noexcept { return snapshot_; }
+
+  /// The end demands (sales orders, forecast) that `supply` of `item_site` serves, by following
+  /// dependent/transfer pegs up through the parents in proportion. Requires pegging.
+  std::vector<EndDemand> EndDemands(ItemSiteIndex item_site, const SupplyRef& supply) const;
+  /// The end demands hit by a shortage of `item_site` in `bucket`: every demand element due in
+  /// or before `bucket` whose supply arrives later or not at all, followed up to end demands.
+  std::vector<EndDemand> ShortageEndDemands(ItemSiteIndex item_site, Bucket bucket) const;
+
+ private:
+  void Prepare();
+  void ComputeLowLevelCodes();
+  void BuildWhereUsed();
+  void RebuildOrder();
+  /// Nets one item-site; returns whether its planned orders changed.
+  bool NetItem(ItemSiteIndex item_site);
+  void PegItem(ItemSiteIndex item_site);
+  void SortSalesOrders(ItemSiteIndex item_site);
+  void RecomputeScheduledReceipts(ItemSiteIndex item_site);
+  void DemandEndDemandsInto(const DemandRef& demand, double quantity, double demand_quantity,
+                            double share, int depth, std::vector<EndDemand>& out) const;
+  void ConsumeForecast(ItemSiteIndex item_site, std::vector<double>& remaining) const;
+  bool IsSupplier(ItemSiteIndex item_site) const;
+  template <class F>
+  void ForEachSupplier(ItemSiteIndex item_site, F&& f) const;
+  void Propagate(const std::vector<ItemSiteIndex>& dirty, std::vector<ItemSiteIndex>& touched);
+  void Restructure();
+  Status Validate(const Change& change) const;
+  double SupplyQuantity(ItemSiteIndex item_site, const SupplyRef& supply) const;
+
+  model::Snapshot snapshot_;
+  NettingPolicy policy_;
+  Plan plan_;
+  bool ran_ = false;
+
+  // Derived structure (CSR): consumers of each item-site (BOM parents with the line, and the
+  // item-sites it supplies by transfer), sales orders and receipts per item-site.
+  struct WhereUsed {
+    ItemSiteIndex consumer;
+    std::uint32_t bom_line;  ///< index into snapshot_.bom_lines; kTransferLine for a transfer
+  };
+  static constexpr std::uint32_t kTransferLine = UINT32_MAX;
+  std::vector<std::uint32_t> where_used_offsets_;
+  std::vector<WhereUsed> where_used_;
+  std::vector<std::vector<std::int32_t>> sales_orders_by_item_;  ///< sorted for consumption
+  std::vector<std::vector<std::int32_t>> receipts_by_item_;
+  std::vector<ItemSiteIndex> netting_order_;  ///< by low-level code, then index
+
+  // Scratch reused across items (no per-bucket allocation in the netting loop).
+  std::vector<double> scratch_forecast_;
+  std::vector<double> scratch_gross_;
+  std::vector<PlannedOrder> scratch_orders_;
+  std::vector<model::Finding> scratch_findings_;
+  std::vector<std::vector<ItemSiteIndex>> levels_;
+  std::vector<char> queued_;
+};
+
+// Calls f(supplier) for every item-site that `item_site` consumes: BOM components, then the
+// supplying item-site of a transfer item.
+template <class F>
+void NettingEngine::ForEachSupplier(ItemSiteIndex item_site, F&& f) const {
+  for (const auto& line : snapshot_.Bom(item_site)) f(line.component);
+  const auto& is = snapshot_.item_sites[static_cast<std::size_t>(item_site.value())];
+  if (is.kind == model::ItemKind::kTransfer && is.source != model::kNoItemSite) f(is.source);
+}
+
+}  // namespace sop::planning

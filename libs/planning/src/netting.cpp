@@ -1,0 +1,660 @@
+#include "sop/planning/netting.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <type_traits>
+
+#include "sop/model/text.hpp"
+
+namespace sop::planning {
+
+using model::Finding;
+using model::FindingType;
+using model::ItemKind;
+using model::LotRule;
+using model::Format;
+
+namespace {
+
+// Relative tolerance for "is there a requirement left": floating-point sums of exact inputs can
+// leave residues like 1e-13 that must not become orders (NETTING-DECISIONS.md, D1).
+constexpr double kRelativeTolerance = 1e-9;
+
+inline std::size_t Idx(ItemSiteIndex i) { return static_cast<std::size_t>(i.value()); }
+
+std::int32_t PriorityRank(std::int32_t priority) {
+  return priority > 0 ? priority : std::numeric_limits<std::int32_t>::max();
+}
+
+}  // namespace
+
+std::vector<Finding> Plan::AllFindings() const {
+  std::vector<Finding> all = global_findings;
+  for (const auto& list : item_findings) all.insert(all.end(), list.begin(), list.end());
+  return all;
+}
+
+std::size_t Plan::PlannedOrderCount() const {
+  std::size_t count = 0;
+  for (const auto& list : orders) count += list.size();
+  return count;
+}
+
+NettingEngine::NettingEngine(model::Snapshot snapshot, NettingPolicy policy)
+    : snapshot_(std::move(snapshot)), policy_(policy) {}
+
+void NettingEngine::Prepare() {
+  const std::size_t n = snapshot_.item_site_count();
+  const auto H = static_cast<std::size_t>(snapshot_.H());
+  plan_.horizon = snapshot_.H();
+  plan_.item_site_count = n;
+  for (auto* records : {&plan_.gross_requirements, &plan_.scheduled_receipts,
+                        &plan_.projected_available, &plan_.net_requirements,
+                        &plan_.planned_receipts, &plan_.planned_releases}) {
+    records->assign(n * H, 0.0);
+  }
+  plan_.orders.assign(n, {});
+  plan_.item_findings.assign(n, {});
+  plan_.pegs.assign(n, {});
+  plan_.uncovered.assign(n, {});
+  plan_.pegged = false;
+  scratch_forecast_.assign(H, 0.0);
+  queued_.assign(n, 0);
+
+  sales_orders_by_item_.assign(n, {});
+  for (std::size_t i = 0; i < snapshot_.sales_orders.size(); ++i) {
+    const auto& so = snapshot_.sales_orders[i];
+    sales_orders_by_item_[Idx(so.item_site)].push_back(static_cast<std::int32_t>(i));
+  }
+  for (std::size_t c = 0; c < n; ++c) SortSalesOrders(ItemSiteIndex(static_cast<std::int32_t>(c)));
+
+  receipts_by_item_.assign(n, {});
+  for (std::size_t i = 0; i < snapshot_.receipts.size(); ++i) {
+    receipts_by_item_[Idx(snapshot_.receipts[i].item_site)].push_back(static_cast<std::int32_t>(i));
+  }
+  for (std::size_t c = 0; c < n; ++c) {
+    RecomputeScheduledReceipts(ItemSiteIndex(static_cast<std::int32_t>(c)));
+  }
+  BuildWhereUsed();
+  ComputeLowLevelCodes();
+  RebuildOrder();
+}
+
+void NettingEngine::SortSalesOrders(ItemSiteIndex item_site) {
+  auto& list = sales_orders_by_item_[Idx(item_site)];
+  const auto& orders = snapshot_.sales_orders;
+  // NETTING.md: consumption takes sales orders by due bucket, then priority, then id. Pegging
+  // within a bucket uses priority then id, which the same order gives.
+  std::sort(list.begin(), list.end(), [&](std::int32_t a, std::int32_t b) {
+    const auto& x = orders[static_cast<std::size_t>(a)];
+    const auto& y = orders[static_cast<std::size_t>(b)];
+    if (x.due_bucket != y.due_bucket) return x.due_bucket < y.due_bucket;
+    auto rx = PriorityRank(x.priority), ry = PriorityRank(y.priority);
+    if (rx != ry) return rx < ry;
+    return x.id < y.id;
+  });
+}
+
+void NettingEngine::RecomputeScheduledReceipts(ItemSiteIndex item_site) {
+  auto& list = receipts_by_item_[Idx(item_site)];
+  const auto& receipts = snapshot_.receipts;
+  std::sort(list.begin(), list.end(), [&](std::int32_t a, std::int32_t b) {
+    const auto& x = receipts[static_cast<std::size_t>(a)];
+    const auto& y = receipts[static_cast<std::size_t>(b)];
+    if (x.due_bucket != y.due_bucket) return x.due_bucket < y.due_bucket;
+    return a < b;
+  });
+  const auto H = static_cast<std::size_t>(snapshot_.H());
+  double* row = plan_.scheduled_receipts.data() + Idx(item_site) * H;
+  std::fill(row, row + H, 0.0);
+  for (auto r : list) {
+    const auto& receipt = receipts[static_cast<std::size_t>(r)];
+    row[static_cast<std::size_t>(receipt.due_bucket)] += receipt.quantity;
+  }
+}
+
+void NettingEngine::BuildWhereUsed() {
+  const std::size_t n = snapshot_.item_site_count();
+  where_used_offsets_.assign(n + 1, 0);
+  for (std::size_t p = 0; p < n; ++p) {
+    ForEachSupplier(ItemSiteIndex(static_cast<std::int32_t>(p)),
+                    [&](ItemSiteIndex c) { ++where_used_offsets_[Idx(c) + 1]; });
+  }
+  for (std::size_t i = 0; i < n; ++i) where_used_offsets_[i + 1] += where_used_offsets_[i];
+  where_used_.assign(where_used_offsets_[n], WhereUsed{});
+  std::vector<std::uint32_t> fill(where_used_offsets_.begin(), where_used_offsets_.end() - 1);
+  for (std::size_t p = 0; p < n; ++p) {
+    ItemSiteIndex parent(static_cast<std::int32_t>(p));
+    for (std::uint32_t l = snapshot_.bom_offsets[p]; l < snapshot_.bom_offsets[p + 1]; ++l) {
+      auto c = Idx(snapshot_.bom_lines[l].component);
+      where_used_[fill[c]++] = WhereUsed{parent, l};
+    }
+    const auto& is = snapshot_.item_sites[p];
+    if (is.kind == ItemKind::kTransfer && is.source != model::kNoItemSite) {
+      where_used_[fill[Idx(is.source)]++] = WhereUsed{parent, kTransferLine};
+    }
+  }
+}
+
+void NettingEngine::ComputeLowLevelCodes() {
+  const std::size_t n = snapshot_.item_site_count();
+  plan_.global_findings.clear();
+  plan_.low_level_code.assign(n, 0);
+
+  // Iterative Tarjan over consumer → supplier edges: strongly connected components with more
+  // than one member, or a self-loop, are cycles.
+  std::vector<std::int32_t> index(n, -1), low(n, 0);
+  std::vector<char> on_stack(n, 0), cyclic(n, 0);
+  std::vector<std::int32_t> stack;
+  std::vector<ItemSiteIndex> suppliers_scratch;
+  struct Frame {
+    std::int32_t node;
+    std::vector<ItemSiteIndex> suppliers;
+    std::size_t next;
+  };
+  std::vector<Frame> call;
+  std::int32_t counter = 0;
+  for (std::size_t root = 0; root < n; ++root) {
+    if (index[root] >= 0) continue;
+    auto push = [&](std::int32_t v) {
+      index[static_cast<std::size_t>(v)] = low[static_cast<std::size_t>(v)] = counter++;
+      stack.push_back(v);
+      on_stack[static_cast<std::size_t>(v)] = 1;
+      Frame frame{v, {}, 0};
+      ForEachSupplier(ItemSiteIndex(v), [&](ItemSiteIndex c) { frame.suppliers.push_back(c); });
+      call.push_back(std::move(frame));
+    };
+    push(static_cast<std::int32_t>(root));
+    while (!call.empty()) {
+      Frame& frame = call.back();
+      auto v = static_cast<std::size_t>(frame.node);
+      if (frame.next < frame.suppliers.size()) {
+        auto w = static_cast<std::size_t>(frame.suppliers[frame.next++].value());
+        if (w == v) cyclic[v] = 1;  // self-loop
+        if (index[w] < 0) {
+          push(static_cast<std::int32_t>(w));
+        } else if (on_stack[w]) {
+          low[v] = std::min(low[v], index[w]);
+        }
+        continue;
+      }
+      if (low[v] == index[v]) {
+        std::vector<std::int32_t> component;
+        std::int32_t w;
+        do {
+          w = stack.back();
+          stack.pop_back();
+          on_stack[static_cast<std::size_t>(w)] = 0;
+          component.push_back(w);
+        } while (static_cast<std::size_t>(w) != v);
+        if (component.size() > 1 || cyclic[v]) {
+          std::sort(component.begin(), component.end());
+          std::string names;
+          for (std::size_t k = 0; k < component.size() && k < 20; ++k) {
+            if (k) names += ", ";
+            names += snapshot_.ItemSiteName(ItemSiteIndex(component[k]));
+          }
+          if (component.size() > 20) names += Format(", ... ({} items)", component.size());
+          for (auto member : component) {
+            cyclic[static_cast<std::size_t>(member)] = 1;
+            plan_.global_findings.push_back(
+                Finding{FindingType::kDataQuality, ItemSiteIndex(member), -1, 0.0,
+                        snapshot_.ItemSiteName(ItemSiteIndex(member)), "bom",
+                        "on a BOM/transfer cycle, not netted: " + names});
+          }
+        }
+      }
+      auto finished = frame.node;
+      call.pop_back();
+      if (!call.empty()) {
+        auto parent = static_cast<std::size_t>(call.back().node);
+        low[parent] = std::min(low[parent], low[static_cast<std::size_t>(finished)]);
+      }
+    }
+  }
+
+  // Longest path from the top over the acyclic rest (Kahn): llc = 1 + max llc of consumers.
+  std::vector<std::int32_t> pending(n, 0);
+  for (std::size_t p = 0; p < n; ++p) {
+    if (cyclic[p]) continue;
+    ForEachSupplier(ItemSiteIndex(static_cast<std::int32_t>(p)), [&](ItemSiteIndex c) {
+      if (!cyclic[Idx(c)]) ++pending[Idx(c)];
+    });
+  }
+  std::vector<std::int32_t> queue;
+  queue.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cyclic[i]) {
+      plan_.low_level_code[i] = -1;
+    } else if (pending[i] == 0) {
+      queue.push_back(static_cast<std::int32_t>(i));
+    }
+  }
+  for (std::size_t head = 0; head < queue.size(); ++head) {
+    auto p = queue[head];
+    auto level = plan_.low_level_code[static_cast<std::size_t>(p)];
+    ForEachSupplier(ItemSiteIndex(p), [&](ItemSiteIndex c) {
+      auto ci = Idx(c);
+      if (cyclic[ci]) return;
+      plan_.low_level_code[ci] = std::max(plan_.low_level_code[ci], level + 1);
+      if (--pending[ci] == 0) queue.push_back(c.value());
+    });
+  }
+}
+
+void NettingEngine::RebuildOrder() {
+  const std::size_t n = snapshot_.item_site_count();
+  std::int32_t max_level = 0;
+  for (auto level : plan_.low_level_code) max_level = std::max(max_level, level);
+  std::vector<std::uint32_t> start(static_cast<std::size_t>(max_level) + 2, 0);
+  for (auto level : plan_.low_level_code) {
+    if (level >= 0) ++start[static_cast<std::size_t>(level) + 1];
+  }
+  for (std::size_t l = 1; l < start.size(); ++l) start[l] += start[l - 1];
+  netting_order_.assign(start.back(), model::kNoItemSite);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto level = plan_.low_level_code[i];
+    if (level >= 0) {
+      netting_order_[start[static_cast<std::size_t>(level)]++] =
+          ItemSiteIndex(static_cast<std::int32_t>(i));
+    }
+  }
+  levels_.assign(static_cast<std::size_t>(max_level) + 1, {});
+}
+
+void NettingEngine::ConsumeForecast(ItemSiteIndex item_site, std::vector<double>& remaining) const {
+  const auto H = snapshot_.H();
+  auto forecast = snapshot_.Forecast(item_site);
+  std::copy(forecast.begin(), forecast.end(), remaining.begin());
+  const auto back = snapshot_.horizon.consumption_backward;
+  const auto forward = snapshot_.horizon.consumption_forward;
+  for (auto so_index : sales_orders_by_item_[Idx(item_site)]) {
+    const auto& so = snapshot_.sales_orders[static_cast<std::size_t>(so_index)];
+    double open = so.quantity;
+    auto take = [&](model::Bucket t) {
+      double& f = remaining[static_cast<std::size_t>(t)];
+      double used = std::min(open, f);
+      f -= used;
+      open -= used;
+    };
+    const auto d = so.due_bucket;
+    take(d);
+    for (std::int32_t k = 1; k <= back && open > 0.0 && d - k >= 0; ++k) take(d - k);
+    for (std::int32_t k = 1; k <= forward && open > 0.0 && d + k < H; ++k) take(d + k);
+  }
+}
+
+bool NettingEngine::NetItem(ItemSiteIndex item_site) {
+  const auto c = Idx(item_site);
+  const std::int32_t H = snapshot_.H();
+  const auto uH = static_cast<std::size_t>(H);
+  const model::ItemSite& is = snapshot_.item_sites[c];
+  double* gross = plan_.gross_requirements.data() + c * uH;
+  const double* receipts = plan_.scheduled_receipts.data() + c * uH;
+  double* projected = plan_.projected_available.data() + c * uH;
+  double* net = plan_.net_requirements.data() + c * uH;
+  double* planned_receipts = plan_.planned_receipts.data() + c * uH;
+  double* planned_releases = plan_.planned_releases.data() + c * uH;
+
+  // Independent demand: sales orders plus forecast left after consumption.
+  std::fill(gross, gross + uH, 0.0);
+  for (auto so_index : sales_orders_by_item_[c]) {
+    const auto& so = snapshot_.sales_orders[static_cast<std::size_t>(so_index)];
+    gross[static_cast<std::size_t>(so.due_bucket)] += so.quantity;
+  }
+  ConsumeForecast(item_site, scratch_forecast_);
+  for (std::size_t t = 0; t < uH; ++t) gross[t] += scratch_forecast_[t];
+
+  // Dependent and transfer demand, pulled from the consumers' planned orders. Pulling (rather
+  // than pushing from the parent) lets net change rebuild one item's gross requirements from
+  // its unchanged parents with exactly the arithmetic of a full run.
+  for (std::uint32_t w = where_used_offsets_[c]; w < where_used_offsets_[c + 1]; ++w) {
+    const auto& use = where_used_[w];
+    const auto& parent_orders = plan_.orders[Idx(use.consumer)];
+    if (use.bom_line == kTransferLine) {
+      for (const auto& order : parent_orders) {
+        gross[static_cast<std::size_t>(order.release_bucket)] += order.release_quantity;
+      }
+    } else {
+      const auto& line = snapshot_.bom_lines[use.bom_line];
+      const double per_unit = line.quantity_per * (1.0 + line.scrap);
+      for (const auto& order : parent_orders) {
+        if (line.EffectiveIn(order.release_bucket)) {
+          gross[static_cast<std::size_t>(order.release_bucket)] += order.release_quantity * per_unit;
+        }
+      }
+    }
+  }
+
+  std::fill(net, net + uH, 0.0);
+  std::fill(planned_receipts, planned_receipts + uH, 0.0);
+  std::fill(planned_releases, planned_releases + uH, 0.0);
+  scratch_orders_.clear();
+  scratch_findings_.clear();
+
+  const double safety_stock = is.safety_stock;
+  const LotRule rule = is.lot.rule;
+  const double fixed = is.lot.fixed_quantity;
+  const double minimum = is.lot.minimum;
+  const double maximum = is.lot.maximum;
+  const double multiple = is.lot.multiple;
+  const std::int32_t periods = is.lot.periods_of_supply;
+  // An inactive (phased-out) item gets no new planned orders anywhere: frozen over the horizon.
+  const std::int32_t fence = is.active ? is.frozen_fence : H;
+
+  auto round_up = [&](double q) {
+    return multiple > 0.0 ? multiple * std::ceil(q / multiple - kRelativeTolerance) : q;
+  };
+  auto add_order = [&](std::int32_t t, double quantity) {
+    PlannedOrder order;
+    order.item_site = item_site;
+    order.receipt_bucket = t;
+    order.quantity = quantity;
+    order.release_quantity = quantity / is.yield;
+    std::int32_t release = t - is.lead_time;
+    if (release < 0) {
+      order.past_due = true;
+      scratch_findings_.push_back(Finding{
+          FindingType::kPastDueRelease, item_site, t, order.release_quantity,
+          snapshot_.ItemSiteName(item_site), "lead_time",
+          Format("planned order for bucket {} should have been released in bucket {}: expedite",
+                 t, release)});
+      release = 0;
+    }
+    order.release_bucket = release;
+    planned_receipts[static_cast<std::size_t>(t)] += quantity;
+    planned_releases[static_cast<std::size_t>(release)] += order.release_quantity;
+    scratch_orders_.push_back(order);
+    return quantity;
+  };
+
+  double previous = is.on_hand;
+  for (std::int32_t t = 0; t < H; ++t) {
+    const auto ut = static_cast<std::size_t>(t);
+    const double avail = previous + receipts[ut] - gross[ut];
+    const double tolerance =
+        kRelativeTolerance *
+        std::max({1.0, std::abs(previous), receipts[ut], gross[ut], safety_stock});
+    double received = 0.0;
+    if (t >= fence) {
+      if (avail < safety_stock - tolerance) {
+        const double requirement = safety_stock - avail;
+        net[ut] = requirement;
+        if (rule == LotRule::kFixedOrderQuantity) {
+          auto count = std::max(1.0, std::ceil(requirement / fixed - kRelativeTolerance));
+          for (int k = 0; k < static_cast<int>(count); ++k) received += add_order(t, fixed);
+        } else {
+          double q = requirement;
+          if (rule == LotRule::kPeriodsOfSupply) {
+            const std::int32_t end = std::min(t + periods - 1, H - 1);
+            double cover = safety_stock - previous;
+            for (std::int32_t k = t; k <= end; ++k) {
+              cover += gross[static_cast<std::size_t>(k)] - receipts[static_cast<std::size_t>(k)];
+            }
+            q = std::max(q, cover);
+          }
+          q = round_up(std::max(q, minimum));
+          if (maximum > 0.0 && q > maximum * (1.0 + kRelativeTolerance)) {
+            const double full = std::floor(q / maximum + kRelativeTolerance);
+            for (int k = 0; k < static_cast<int>(full); ++k) received += add_order(t, maximum);
+            const double rest = q - full * maximum;
+            if (rest > kRelativeTolerance * q) received += add_order(t, round_up(std::max(rest, minimum)));
+          } else {
+            received += add_order(t, q);
+          }
+        }
+      }
+    } else if (avail < -tolerance) {
+      scratch_findings_.push_back(Finding{FindingType::kShortage, item_site, t, -avail,
+                                          snapshot_.ItemSiteName(item_site), "frozen_fence",
+                                          Format("short {} in bucket {} inside the frozen fence",
+                                                 -avail, t)});
+    } else if (avail < safety_stock - tolerance) {
+      scratch_findings_.push_back(
+          Finding{FindingType::kBelowSafetyStock, item_site, t, safety_stock - avail,
+                  snapshot_.ItemSiteName(item_site), "frozen_fence",
+                  Format("{} below safety stock in bucket {} inside the frozen fence",
+                         safety_stock - avail, t)});
+    }
+    projected[ut] = avail + received;
+    previous = projected[ut];
+  }
+
+  bool changed = scratch_orders_ != plan_.orders[c];
+  plan_.orders[c].swap(scratch_orders_);
+  plan_.item_findings[c].swap(scratch_findings_);
+  return changed;
+}
+
+void NettingEngine::PegItem(ItemSiteIndex item_site) {
+  const auto c = Idx(item_site);
+  const auto uH = static_cast<std::size_t>(snapshot_.H());
+  const auto& is = snapshot_.item_sites[c];
+  auto& pegs = plan_.pegs[c];
+  auto& uncovered = plan_.uncovered[c];
+  pegs.clear();
+  uncovered.clear();
+  if (plan_.low_level_code[c] < 0) return;
+
+  struct Element {
+    DemandRef ref;
+    double quantity;
+  };
+  // Demand elements in category order; a stable counting sort by bucket then yields FIFO by
+  // bucket with NETTING.md's order inside a bucket.
+  std::vector<Element> elements;
+  if (is.on_hand < 0.0) {
+    elements.push_back({DemandRef{DemandKind::kNegativeOnHand, -1, item_site, {}, 0}, -is.on_hand});
+  }
+  for (auto so_index : sales_orders_by_item_[c]) {
+    const auto& so = snapshot_.sales_orders[static_cast<std::size_t>(so_index)];
+    if (so.quantity > 0.0) {
+      elements.push_back({DemandRef{DemandKind::kSalesOrder, so_index, item_site, {}, so.due_bucket},
+                          so.quantity});
+    }
+  }
+  ConsumeForecast(item_site, scratch_forecast_);
+  for (std::size_t t = 0; t < uH; ++t) {
+    if (scratch_forecast_[t] > 0.0) {
+      elements.push_back({DemandRef{DemandKind::kForecast, -1, item_site, {},
+                                    static_cast<Bucket>(t)},
+                          scratch_forecast_[t]});
+    }
+  }
+  for (std::uint32_t w = where_used_offsets_[c]; w < where_used_offsets_[c + 1]; ++w) {
+    const auto& use = where_used_[w];
+    const auto& parent_orders = plan_.orders[Idx(use.consumer)];
+    const bool transfer = use.bom_line == kTransferLine;
+    const model::BomLine* line = transfer ? nullptr : &snapshot_.bom_lines[use.bom_line];
+    for (std::size_t o = 0; o < parent_orders.size(); ++o) {
+      const auto& order = parent_orders[o];
+      double quantity = order.release_quantity;
+      if (line) {
+        if (!line->EffectiveIn(order.release_bucket)) continue;
+        quantity *= line->quantity_per * (1.0 + line->scrap);
+      }
+      if (quantity <= 0.0) continue;
+      elements.push_back({DemandRef{transfer ? DemandKind::kTransfer : DemandKind::kDependent, -1,
+                                    item_site,
+                                    PlannedOrderRef{use.consumer, static_cast<std::int32_t>(o)},
+                                    order.release_bucket},
+                          quantity});
+    }
+  }
+  std::vector<std::uint32_t> start(uH + 1, 0);
+  for (const auto& e : elements) ++start[static_cast<std::size_t>(e.ref.bucket) + 1];
+  for (std::size_t t = 0; t < uH; ++t) start[t + 1] += start[t];
+  std::vector<Element> demand(elements.size());
+  for (const auto& e : elements) demand[start[static_cast<std::size_t>(e.ref.bucket)]++] = e;
+
+  // Supply in bucket order: on-hand, then per bucket scheduled receipts before planned orders.
+  struct Supply {
+    SupplyRef ref;
+    double quantity;
+  };
+  std::vector<Supply> supply;
+  if (is.on_hand > 0.0) supply.push_back({SupplyRef{SupplyKind::kOnHand, -1, 0}, is.on_hand});
+  const auto& receipt_list = receipts_by_item_[c];
+  const auto& orders = plan_.orders[c];
+  std::size_t r = 0, o = 0;
+  while (r < receipt_list.size() || o < orders.size()) {
+    bool take_receipt = false;
+    if (r < receipt_list.size()) {
+      const auto& receipt = snapshot_.receipts[static_cast<std::size_t>(receipt_list[r])];
+      take_receipt = o >= orders.size() || receipt.due_bucket <= orders[o].receipt_bucket;
+    }
+    if (take_receipt) {
+      const auto& receipt = snapshot_.receipts[static_cast<std::size_t>(receipt_list[r])];
+      if (receipt.quantity > 0.0) {
+        supply.push_back({SupplyRef{SupplyKind::kScheduledReceipt, receipt_list[r],
+                                    receipt.due_bucket},
+                          receipt.quantity});
+      }
+      ++r;
+    } else {
+      supply.push_back({SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o),
+                                  orders[o].receipt_bucket},
+                        orders[o].quantity});
+      ++o;
+    }
+  }
+
+  // FIFO allocation; residues below the tolerance of an element are treated as zero.
+  std::size_t s = 0;
+  double supply_left = supply.empty() ? 0.0 : supply[0].quantity;
+  for (const auto& element : demand) {
+    double need = element.quantity;
+    const double tolerance = kRelativeTolerance * std::max(1.0, element.quantity);
+    while (need > tolerance && s < supply.size()) {
+      double used = std::min(need, supply_left);
+      if (used > 0.0) {
+        pegs.push_back(Peg{supply[s].ref, element.ref, used, element.quantity});
+        need -= used;
+        supply_left -= used;
+      }
+      if (supply_left <= kRelativeTolerance * std::max(1.0, supply[s].quantity)) {
+        ++s;
+        supply_left = s < supply.size() ? supply[s].quantity : 0.0;
+      }
+    }
+    if (need > tolerance) uncovered.push_back(UncoveredDemand{element.ref, need, element.quantity});
+  }
+}
+
+void NettingEngine::RunNettingOnly() {
+  Prepare();
+  for (auto item_site : netting_order_) NetItem(item_site);
+  ran_ = true;
+}
+
+void NettingEngine::RunPegging() {
+  for (auto item_site : netting_order_) PegItem(item_site);
+  plan_.pegged = true;
+}
+
+void NettingEngine::RunFull() {
+  RunNettingOnly();
+  if (policy_.pegging) RunPegging();
+}
+
+double NettingEngine::SupplyQuantity(ItemSiteIndex item_site, const SupplyRef& supply) const {
+  switch (supply.kind) {
+    case SupplyKind::kOnHand: return std::max(0.0, snapshot_.item_sites[Idx(item_site)].on_hand);
+    case SupplyKind::kScheduledReceipt:
+      return snapshot_.receipts[static_cast<std::size_t>(supply.index)].quantity;
+    case SupplyKind::kPlannedOrder:
+      return plan_.orders[Idx(item_site)][static_cast<std::size_t>(supply.index)].quantity;
+  }
+  return 0.0;
+}
+
+void NettingEngine::DemandEndDemandsInto(const DemandRef& demand, double quantity,
+                                         double demand_quantity, double share, int depth,
+                                         std::vector<EndDemand>& out) const {
+  if (demand.kind != DemandKind::kDependent && demand.kind != DemandKind::kTransfer) {
+    out.push_back(EndDemand{demand, quantity, share});
+    return;
+  }
+  // Depth is bounded by the number of low-level codes; the guard only protects against a
+  // broken invariant.
+  if (depth > 10'000 || demand_quantity <= 0.0) return;
+  const auto& parent = demand.parent;
+  const auto& order = plan_.orders[Idx(parent.item_site)][static_cast<std::size_t>(parent.ordinal)];
+  const double fraction = quantity / demand_quantity;
+  for (const auto& peg : plan_.pegs[Idx(parent.item_site)]) {
+    if (peg.supply.kind != SupplyKind::kPlannedOrder || peg.supply.index != parent.ordinal) continue;
+    DemandEndDemandsInto(peg.demand, peg.quantity * fraction, peg.demand_quantity,
+                         share * peg.quantity / order.quantity, depth + 1, out);
+  }
+}
+
+namespace {
+
+// Merges entries naming the same end demand.
+void Merge(std::vector<EndDemand>& out) {
+  auto key = [](const EndDemand& e) {
+    return std::tuple(static_cast<int>(e.demand.kind), e.demand.index, e.demand.item_site.value(),
+                      e.demand.bucket);
+  };
+  std::stable_sort(out.begin(), out.end(),
+                   [&](const EndDemand& a, const EndDemand& b) { return key(a) < key(b); });
+  std::vector<EndDemand> merged;
+  for (const auto& e : out) {
+    if (!merged.empty() && key(merged.back()) == key(e)) {
+      merged.back().quantity += e.quantity;
+      merged.back().share += e.share;
+    } else {
+      merged.push_back(e);
+    }
+  }
+  out.swap(merged);
+}
+
+}  // namespace
+
+std::vector<EndDemand> NettingEngine::EndDemands(ItemSiteIndex item_site,
+                                                 const SupplyRef& supply) const {
+  std::vector<EndDemand> out;
+  if (!plan_.pegged) return out;
+  const double total = SupplyQuantity(item_site, supply);
+  if (total <= 0.0) return out;
+  for (const auto& peg : plan_.pegs[Idx(item_site)]) {
+    if (peg.supply.kind != supply.kind || peg.supply.index != supply.index) continue;
+    DemandEndDemandsInto(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total, 0,
+                         out);
+  }
+  Merge(out);
+  return out;
+}
+
+std::vector<EndDemand> NettingEngine::ShortageEndDemands(ItemSiteIndex item_site,
+                                                         Bucket bucket) const {
+  std::vector<EndDemand> out;
+  if (!plan_.pegged) return out;
+  const auto c = Idx(item_site);
+  double total = 0.0;
+  for (const auto& peg : plan_.pegs[c]) {
+    if (peg.demand.bucket <= bucket && peg.late()) total += peg.quantity;
+  }
+  for (const auto& u : plan_.uncovered[c]) {
+    if (u.demand.bucket <= bucket) total += u.quantity;
+  }
+  if (total <= 0.0) return out;
+  for (const auto& peg : plan_.pegs[c]) {
+    if (peg.demand.bucket <= bucket && peg.late()) {
+      DemandEndDemandsInto(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total, 0,
+                           out);
+    }
+  }
+  for (const auto& u : plan_.uncovered[c]) {
+    if (u.demand.bucket <= bucket) {
+      DemandEndDemandsInto(u.demand, u.quantity, u.demand_quantity, u.quantity / total, 0, out);
+    }
+  }
+  Merge(out);
+  return out;
+}
+
+}  // namespace sop::planning
