@@ -1,0 +1,194 @@
+#include "sop/runtime/grpc_server.hpp"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
+
+#include "file_util.hpp"
+
+#include <mutex>
+
+namespace sop::runtime {
+namespace {
+
+// The RED families, registered once per registry (adding the same declaration twice returns
+// the same family, so several servers in one process share them).
+struct RedMetrics {
+  CounterFamily requests;
+  HistogramFamily duration;
+
+  explicit RedMetrics(MetricsRegistry& registry)
+      : requests(registry.AddCounter(
+            {"sop_grpc_server_requests_total",
+             "gRPC calls finished, by full method name and status code.", {"method", "code"},
+             400})),
+        duration(registry.AddHistogram(
+            {"sop_grpc_server_request_duration_seconds",
+             "gRPC call duration from arrival to status, by full method name.", {"method"},
+             200})) {}
+};
+
+// One per call: starts the clock when the call arrives and records when the status is sent.
+// A call that ends without sending a status (the client went away) is recorded as CANCELLED
+// when gRPC destroys the interceptor.
+class RedInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  RedInterceptor(const RedMetrics& metrics, std::string method)
+      : metrics_(metrics), method_(std::move(method)), start_(std::chrono::steady_clock::now()) {}
+
+  ~RedInterceptor() override {
+    if (!recorded_) Record(grpc::StatusCode::CANCELLED);
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Record(methods->GetSendStatus().error_code());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Record(grpc::StatusCode code) {
+    recorded_ = true;
+    const auto elapsed = std::chrono::steady_clock::now() - start_;
+    metrics_.requests.WithLabels({method_, GrpcCodeName(static_cast<int>(code))}).Increment();
+    metrics_.duration.WithLabels({method_}).ObserveDuration(elapsed);
+  }
+
+  const RedMetrics& metrics_;
+  std::string method_;
+  std::chrono::steady_clock::time_point start_;
+  bool recorded_ = false;
+};
+
+class RedInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RedInterceptorFactory(std::shared_ptr<const RedMetrics> metrics)
+      : metrics_(std::move(metrics)) {}
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    const char* method = info->method();
+    return new RedInterceptor(*metrics_, method != nullptr ? method : "unknown");
+  }
+
+ private:
+  std::shared_ptr<const RedMetrics> metrics_;
+};
+
+Result<std::string> ReadFile(std::string_view setting, const std::string& path) {
+  auto content = detail::ReadWholeFile(path);
+  if (!content) return InvalidField(setting, "cannot read file", path);
+  return std::move(*content);
+}
+
+// Health and reflection are process-wide switches in gRPC; flip them once, before any build.
+void EnableHealthAndReflectionOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  });
+}
+
+}  // namespace
+
+std::string_view GrpcCodeName(int code) noexcept {
+  static constexpr std::string_view kNames[] = {
+      "OK",           "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS", "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",    "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  if (code < 0 || code >= static_cast<int>(std::size(kNames))) return "UNKNOWN";
+  return kNames[code];
+}
+
+GrpcServer::Builder::Builder(GrpcServerOptions options, Logger& logger, MetricsRegistry& metrics)
+    : options_(std::move(options)), logger_(logger), metrics_(metrics) {}
+
+GrpcServer::Builder& GrpcServer::Builder::AddService(grpc::Service* service) {
+  services_.push_back(service);
+  return *this;
+}
+
+Result<std::unique_ptr<GrpcServer>> GrpcServer::Builder::Start() {
+  EnableHealthAndReflectionOnce();
+  if (options_.port < 0 || options_.port > 65535) {
+    return InvalidField("grpc.port", "must be in [0, 65535]", std::to_string(options_.port));
+  }
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  const bool tls = !options_.tls_cert_path.empty() || !options_.tls_key_path.empty();
+  if (tls) {
+    if (options_.tls_cert_path.empty() || options_.tls_key_path.empty()) {
+      return Fail(Errc::kInvalidArgument,
+                  "grpc.tls.cert and grpc.tls.key: set both or neither");
+    }
+    auto cert = ReadFile("grpc.tls.cert", options_.tls_cert_path);
+    if (!cert) return std::unexpected(cert.error());
+    auto key = ReadFile("grpc.tls.key", options_.tls_key_path);
+    if (!key) return std::unexpected(key.error());
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({std::move(*key), std::move(*cert)});
+    credentials = grpc::SslServerCredentials(ssl);
+  } else {
+    credentials = grpc::InsecureServerCredentials();
+  }
+
+  const std::string address = (options_.host.find(':') != std::string::npos
+                                   ? "[" + options_.host + "]"
+                                   : options_.host) +
+                              ":" + std::to_string(options_.port);
+  grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second instance on the same port would then silently
+  // share its traffic. A port clash must fail start-up instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int bound_port = 0;
+  builder.AddListeningPort(address, credentials, &bound_port);
+  for (auto* service : services_) builder.RegisterService(service);
+
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+  factories.push_back(
+      std::make_unique<RedInterceptorFactory>(std::make_shared<const RedMetrics>(metrics_)));
+  builder.experimental().SetInterceptorCreators(std::move(factories));
+
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || bound_port == 0) {
+    return Fail(Errc::kUnavailable, "grpc.port: cannot listen on " + address);
+  }
+  auto started = std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), bound_port, tls,
+                                                            logger_));
+  started->SetServing(false);  // ready only when the service says so
+  return started;
+}
+
+GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, int port, bool tls, Logger& logger)
+    : server_(std::move(server)), port_(port), tls_(tls), logger_(logger) {}
+
+GrpcServer::~GrpcServer() { Shutdown(std::chrono::nanoseconds::zero()); }
+
+void GrpcServer::SetServing(bool serving) {
+  if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(serving);
+}
+
+void GrpcServer::SetServing(std::string_view service_name, bool serving) {
+  if (auto* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(std::string(service_name), serving);
+  }
+}
+
+void GrpcServer::Shutdown(std::chrono::nanoseconds deadline) {
+  if (shut_down_.exchange(true)) return;
+  SetServing(false);
+  const auto started = std::chrono::steady_clock::now();
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(deadline));
+  server_->Wait();
+  logger_.Debug("grpc server stopped",
+                {{"port", port_}, {"took", std::chrono::steady_clock::now() - started}});
+}
+
+}  // namespace sop::runtime
