@@ -1,0 +1,117 @@
+#pragma once
+/// The consumer-group consumer with commit-after-success semantics.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sop/bus/kafka_config.hpp"
+#include "sop/bus/message.hpp"
+#include "sop/model/error.hpp"
+
+namespace sop::bus {
+
+/// A partition that was just assigned (incrementally: only the new ones) and where consumption
+/// will start.
+struct AssignedPartition {
+  std::string topic{};
+  std::int32_t partition = 0;
+  /// The group's committed offset, or nullopt when the group never committed on this
+  /// partition (then consumption starts at the beginning of the log). A listener may replace
+  /// it, e.g. with the offset stored in its own state snapshot.
+  std::optional<std::int64_t> start_offset{};
+};
+
+/// Consumer lag of one assigned partition, for metrics.
+struct PartitionLag {
+  std::string topic{};
+  std::int32_t partition = 0;
+  std::optional<std::int64_t> high_watermark{};  ///< nullopt until the first fetch answered
+  std::optional<std::int64_t> position{};        ///< next offset to handle; nullopt if unknown
+  std::optional<std::int64_t> lag{};             ///< high_watermark - position, when both known
+};
+
+/// Told about assignment changes and consumer errors. All calls run on the consumer thread.
+///
+/// OnAssigned runs before any message of the new partitions is handled; OnRevoked runs after
+/// the final synchronous commit of the revoked partitions (so another member may take them
+/// over right after it returns). OnError reports what the consumer cannot fix itself, in
+/// particular DATA_LOSS when a committed offset is no longer in the log (the partition then
+/// stops; the consumer never silently skips to the latest offset).
+class ConsumerListener {
+ public:
+  virtual ~ConsumerListener() = default;
+  virtual void OnAssigned(std::span<AssignedPartition> partitions) { (void)partitions; }
+  virtual void OnRevoked(std::span<const TopicPartition> partitions) { (void)partitions; }
+  virtual void OnError(const Error& error) { (void)error; }
+};
+
+/// Handles one message; success commits it. A retryable error retries the same message.
+using MessageHandler = std::function<Status(const Message&)>;
+/// Decides about a message the handler rejected with a non-retryable error (typically
+/// `DeadLetter::Send`). Success commits the message; an error retries handler and decision.
+using RejectHandler = std::function<Status(const Message&, const Error&)>;
+
+/// What a consumer consumes and how it reacts.
+struct ConsumerOptions {
+  std::string group_id{};
+  std::vector<std::string> topics{};
+  MessageHandler handler{};
+  RejectHandler on_rejected{};
+  /// Optional; must outlive the consumer.
+  ConsumerListener* listener = nullptr;
+  std::chrono::milliseconds retry_backoff_initial{100};
+  std::chrono::milliseconds retry_backoff_max{5'000};
+  /// How long one poll waits for messages; bounds how fast Stop() is noticed.
+  std::chrono::milliseconds poll_timeout{100};
+};
+
+/// A member of a Kafka consumer group that calls a handler for each message and commits the
+/// offset only after the handler (or the reject decision) succeeded.
+///
+/// Protocol: cooperative rebalancing (cooperative-sticky). Members keep their partitions while
+/// the group rebalances; a partition that moves is first revoked from its owner, which commits
+/// the handled offsets synchronously before giving it up, so the next owner starts right after
+/// the last handled message: no message is handled twice by one group after a rebalance or a
+/// stop, and none is skipped. (Cooperative rather than eager because an eager revocation
+/// commits while the group is already rebalancing, which the embedded broker refuses.) Handled
+/// offsets are also committed in the background (auto.commit.interval.ms); a crash can
+/// therefore redeliver up to that interval, which handlers must tolerate (idempotent apply by
+/// event id). Partitions lost without an orderly revocation (session timeout) are not
+/// committed.
+/// Start: a partition without a committed offset starts at the beginning; a committed offset
+/// that is no longer in the log is reported as DATA_LOSS (auto.offset.reset=error).
+///
+/// Threads: one consumer thread (started by Start) polls, runs the handler, the reject
+/// decision and the listener. Stop() and Lag() are thread-safe; Stop() must not be called from
+/// the handler or listener. A handler that keeps failing retryably blocks its thread with
+/// backoff; beyond max.poll.interval.ms the broker evicts the member (documented limit).
+/// Errors: configuration errors fail Create with INVALID_ARGUMENT; runtime errors go to
+/// ConsumerListener::OnError.
+/// Lifetime: the destructor stops the consumer (commit, leave the group).
+class Consumer {
+ public:
+  static Result<std::unique_ptr<Consumer>> Create(const KafkaConfig& config,
+                                                  ConsumerOptions options);
+  virtual ~Consumer() = default;
+
+  /// Subscribes and starts the consumer thread.
+  virtual Status Start() = 0;
+  /// Finishes the current message, commits, leaves the group and joins the thread.
+  /// Idempotent.
+  virtual void Stop() = 0;
+  /// Lag of every currently assigned partition (high watermark from the latest fetch).
+  virtual std::vector<PartitionLag> Lag() const = 0;
+  /// Currently assigned partitions, sorted.
+  virtual std::vector<TopicPartition> Assignment() const = 0;
+
+ protected:
+  Consumer() = default;
+};
+
+}  // namespace sop::bus
