@@ -50,6 +50,7 @@ function(sop_add_test)
   sop_warnings(${ARG_NAME})
   include(GoogleTest)
   gtest_discover_tests(${ARG_NAME}
+    TEST_PREFIX "${ARG_NAME}."
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
     DISCOVERY_TIMEOUT 60)
 endfunction()
