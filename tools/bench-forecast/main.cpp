@@ -1,0 +1,196 @@
+// sop-bench-forecast: times automatic forecasting of many generated weekly demand series.
+//
+//   sop-bench-forecast [--series N] [--length L] [--horizon H] [--threads T] [--seed S] [--json]
+//
+// The generator mimics an item-site portfolio at scale L of DESIGN.md: smooth items in product
+// families with a shared yearly profile, trend and noise; erratic items; intermittent spare
+// parts (Bernoulli occurrence × log-normal size, some going obsolete). Each series has its own
+// seeded generator, so the data are identical for any thread count. The last H generated weeks
+// are held out, and accuracy on them is reported beside the timing as a sanity check.
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <numbers>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sop/forecast/engine.hpp"
+
+namespace {
+
+namespace fc = sop::forecast;
+
+struct Args {
+  int series = 100000;
+  int length = 156;
+  int horizon = 78;
+  int threads = 0;
+  std::uint64_t seed = 42;
+  bool json = false;
+};
+
+[[noreturn]] void Usage(const std::string& problem) {
+  std::cerr << "sop-bench-forecast: " << problem << "\n"
+            << "usage: sop-bench-forecast [--series N] [--length L] [--horizon H] [--threads T]"
+               " [--seed S] [--json]\n";
+  std::exit(2);
+}
+
+long long ParseInt(std::string_view flag, std::string_view text, long long lo) {
+  long long value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || value < lo) {
+    Usage(std::string(flag) + ": expected an integer >= " + std::to_string(lo) + ", got '" +
+          std::string(text) + "'");
+  }
+  return value;
+}
+
+Args ParseArgs(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    auto value = [&]() -> std::string_view {
+      if (i + 1 >= argc) Usage(std::string(flag) + ": missing value");
+      return argv[++i];
+    };
+    if (flag == "--series") {
+      args.series = static_cast<int>(ParseInt(flag, value(), 1));
+    } else if (flag == "--length") {
+      args.length = static_cast<int>(ParseInt(flag, value(), 4));
+    } else if (flag == "--horizon") {
+      args.horizon = static_cast<int>(ParseInt(flag, value(), 1));
+    } else if (flag == "--threads") {
+      args.threads = static_cast<int>(ParseInt(flag, value(), 1));
+    } else if (flag == "--seed") {
+      args.seed = static_cast<std::uint64_t>(ParseInt(flag, value(), 0));
+    } else if (flag == "--json") {
+      args.json = true;
+    } else {
+      Usage("unknown flag '" + std::string(flag) + "'");
+    }
+  }
+  return args;
+}
+
+/// Generates history + holdout for series `index` (deterministic in seed and index).
+void GenerateSeries(std::uint64_t seed, std::size_t index, std::span<double> out) {
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + index);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  const std::size_t n = out.size();
+  // 20 product families share a yearly profile (phase and shape); items differ in amplitude.
+  const std::size_t family = index % 20;
+  const double family_phase = 2.0 * std::numbers::pi * static_cast<double>(family) / 20.0;
+  const double kind = unit(rng);
+  if (kind < 0.6) {
+    // Smooth or erratic item: level × (1 + trend) × season × noise.
+    const double level = std::exp(3.0 + 1.2 * normal(rng));
+    const double amplitude = unit(rng) < 0.7 ? 0.1 + 0.4 * unit(rng) : 0.0;
+    const double trend = 0.004 * normal(rng);
+    const double noise = 0.1 + (kind < 0.45 ? 0.2 : 0.6) * unit(rng);
+    for (std::size_t t = 0; t < n; ++t) {
+      const double week = static_cast<double>(t);
+      const double season = 1.0 + amplitude * (std::sin(2.0 * std::numbers::pi * week / 52.0 +
+                                                        family_phase) +
+                                               0.3 * std::sin(4.0 * std::numbers::pi * week / 52.0));
+      const double mean = level * std::max(0.1, 1.0 + trend * week) * season;
+      out[t] = std::max(0.0, std::round(mean * std::exp(noise * normal(rng) - 0.5 * noise * noise)));
+    }
+  } else {
+    // Spare part: demand occurs with probability p, log-normal size; 20% go obsolete.
+    const double probability = 0.03 + 0.4 * unit(rng);
+    const double size = std::exp(0.5 + 1.0 * unit(rng));
+    const bool obsolete = unit(rng) < 0.2;
+    const double end = obsolete ? static_cast<double>(n) * (0.5 + 0.5 * unit(rng)) : 1e18;
+    for (std::size_t t = 0; t < n; ++t) {
+      const double p = static_cast<double>(t) < end ? probability : probability * 0.1;
+      out[t] = unit(rng) < p ? std::max(1.0, std::round(size * std::exp(0.6 * normal(rng)))) : 0.0;
+    }
+  }
+}
+
+double PeakRssMib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+  }
+  return 0.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = ParseArgs(argc, argv);
+  const auto series_count = static_cast<std::size_t>(args.series);
+  const auto length = static_cast<std::size_t>(args.length);
+  const auto horizon = static_cast<std::size_t>(args.horizon);
+  const std::size_t stride = length + horizon;
+  std::vector<double> data(series_count * stride);
+  const auto generate_started = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < series_count; ++i) {
+    GenerateSeries(args.seed, i, std::span<double>(data).subspan(i * stride, stride));
+  }
+  const double generate_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - generate_started).count();
+  std::vector<fc::SeriesInput> inputs(series_count);
+  for (std::size_t i = 0; i < series_count; ++i) {
+    inputs[i] = {.history = std::span<const double>(data).subspan(i * stride, length),
+                 .season_length = 52,
+                 .horizon = args.horizon};
+  }
+  fc::ForecastOptions options;
+  const auto started = std::chrono::steady_clock::now();
+  const auto forecasts = fc::ForecastBatch(inputs, options, args.threads);
+  const double wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  // Accuracy on the held-out weeks: volume-weighted error, bias and P90 coverage.
+  double abs_error = 0.0, bias = 0.0, volume = 0.0, covered = 0.0, points = 0.0;
+  int failed = 0, negative = 0, intermittent = 0;
+  for (std::size_t i = 0; i < series_count; ++i) {
+    if (!forecasts[i]) {
+      ++failed;
+      continue;
+    }
+    const fc::Forecast& f = *forecasts[i];
+    intermittent += f.model.find("TSB") != std::string::npos ? 1 : 0;
+    for (std::size_t j = 0; j < horizon; ++j) {
+      const double actual = data[i * stride + length + j];
+      abs_error += std::abs(f.point[j] - actual);
+      bias += f.point[j] - actual;
+      volume += actual;
+      covered += actual <= f.p90[j] ? 1.0 : 0.0;
+      points += 1.0;
+      negative += (f.point[j] < 0.0 || f.p10[j] < 0.0) ? 1 : 0;
+    }
+  }
+  const double peak_rss_mib = PeakRssMib();
+  const double per_second = wall_seconds > 0.0 ? static_cast<double>(series_count) / wall_seconds : 0.0;
+  if (args.json) {
+    std::printf(
+        "{\"series\":%zu,\"length\":%zu,\"horizon\":%zu,\"threads\":%d,\"wall_seconds\":%.3f,"
+        "\"series_per_second\":%.0f,\"peak_rss_mib\":%.1f,\"generate_seconds\":%.3f,"
+        "\"failed\":%d,\"negative_values\":%d,\"intermittent_series\":%d,\"holdout_wmape\":%.2f,"
+        "\"holdout_bias\":%.4f,\"holdout_coverage_p90\":%.4f}\n",
+        series_count, length, horizon, args.threads, wall_seconds, per_second, peak_rss_mib,
+        generate_seconds, failed, negative, intermittent, volume > 0 ? 100.0 * abs_error / volume : 0.0,
+        volume > 0 ? bias / volume : 0.0, points > 0 ? covered / points : 0.0);
+  } else {
+    std::printf("%zu series x %zu weeks, horizon %zu: %.3f s wall, %.0f series/s, peak RSS %.1f MiB\n",
+                series_count, length, horizon, wall_seconds, per_second, peak_rss_mib);
+    std::printf("holdout: WMAPE %.2f%%, bias %+.2f%%, P90 coverage %.3f; %d intermittent, %d failed\n",
+                volume > 0 ? 100.0 * abs_error / volume : 0.0, volume > 0 ? 100.0 * bias / volume : 0.0,
+                points > 0 ? covered / points : 0.0, intermittent, failed);
+  }
+  return failed > 0 ? 1 : 0;
+}
