@@ -177,7 +177,19 @@ ModelFit FitEtsByAicc(std::span<const double> y, int horizon, bool seasonal, int
   for (std::size_t i = 1; i < candidates.size(); ++i) {
     if (candidates[i].aicc < candidates[best].aicc) best = i;
   }
-  return std::move(candidates[best]);
+  ModelFit chosen = std::move(candidates[best]);
+  // Named in the ETS taxonomy (error, trend, season) so that a combination lists it apart
+  // from the members fitted to the adjusted series.
+  const std::string_view name = chosen.name;
+  chosen.name = name == "SES"                     ? "ETS(A,N,N)"
+                : name == "Holt"                  ? "ETS(A,A,N)"
+                : name == "DampedHolt"            ? "ETS(A,Ad,N)"
+                : name == "HoltWintersAdd"        ? "ETS(A,A,A)"
+                : name == "HoltWintersDampedAdd"  ? "ETS(A,Ad,A)"
+                : name == "HoltWintersMult"       ? "ETS(A,A,M)"
+                : name == "HoltWintersDampedMult" ? "ETS(A,Ad,M)"
+                                                  : name;
+  return chosen;
 }
 
 /// The members a regular-demand forecast can be built from.
@@ -295,12 +307,14 @@ void ForecastRegular(std::span<const double> y, int season_length, int horizon, 
     case Method::kEtsAicc: kinds = {Member::kEts}; break;
     case Method::kCombShd: kinds = {Member::kSes, Member::kHolt, Member::kDamped}; break;
     default:
-      // The automatic combination: SES (robust level), damped trend (cautious trend), Theta
-      // (SES with half the long-run slope) on the seasonally adjusted series, and the ETS model
-      // with the lowest AICc (including Holt–Winters) on the original series. Equal weights:
-      // on M3, selecting one member by holdout validation was clearly worse and inverse-error
-      // weights were no better across all subsets; equal weights have nothing to over-fit.
-      kinds = {Member::kSes, Member::kDamped, Member::kTheta, Member::kEts};
+      // The automatic combination: damped trend (cautious trend) and Theta (SES plus half the
+      // long-run slope) on the seasonally adjusted series, and the ETS model with the lowest
+      // AICc (SES, Holt, damped, Holt–Winters) on the original series, which sees an evolving
+      // seasonality the fixed classical indices miss. Equal weights: on M3, selecting one
+      // member by holdout validation was clearly worse and inverse-error weights were no
+      // better across all subsets; equal weights have nothing to over-fit. Adding SES helped
+      // level series but hurt trended ones more (README has the figures).
+      kinds = {Member::kDamped, Member::kTheta, Member::kEts};
       break;
   }
   if (n < 3) kinds = {Member::kNaive};
@@ -322,11 +336,19 @@ void ForecastRegular(std::span<const double> y, int season_length, int horizon, 
   out.p50.resize(h);
   out.p90.resize(h);
   for (std::size_t j = 0; j < h; ++j) {
-    double point = 0.0, sd = 0.0;
+    // The combination is treated as an equal mixture of its members: its variance is the
+    // members' mean error variance plus the spread of their point forecasts (model
+    // uncertainty, which one model's own variance formula leaves out).
+    double point = 0.0, variance = 0.0;
     for (std::size_t i = 0; i < count; ++i) {
       point += weights[i] * fits[i].point[j];
-      sd += weights[i] * fits[i].sd[j];
+      variance += weights[i] * fits[i].sd[j] * fits[i].sd[j];
     }
+    for (std::size_t i = 0; i < count; ++i) {
+      const double d = fits[i].point[j] - point;
+      variance += weights[i] * d * d;
+    }
+    const double sd = std::sqrt(variance);
     if (non_negative) point = std::max(point, 0.0);
     out.point[j] = point;
     out.p50[j] = point;
