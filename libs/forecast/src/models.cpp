@@ -421,19 +421,33 @@ ModelFit FitHoltWinters(std::span<const double> y, int season_length, int horizo
     return multiplicative ? pass.template operator()<true>(p, level_out, trend_out, fitted)
                           : pass.template operator()<false>(p, level_out, trend_out, fitted);
   };
-  auto decode = [&](const std::array<double, 4>& u) {
+  // φ is searched only for the damped form: a dimension the objective ignores would cost the
+  // simplex evaluations for nothing.
+  auto decode = [&](std::span<const double> u) {
     const double alpha = ToBounded(u[0], kAlphaLo, kAlphaHi);
     return Hw{alpha, ToBounded(u[1], 1e-4, alpha), ToBounded(u[2], 1e-4, 1.0 - alpha),
-              damped ? ToBounded(u[3], kPhiLo, kPhiHi) : 1.0};
+              u.size() > 3 ? ToBounded(u[3], kPhiLo, kPhiHi) : 1.0};
   };
-  auto objective = [&](const std::array<double, 4>& u) {
-    return run(decode(u), nullptr, nullptr, nullptr);
-  };
-  const std::array<double, 4> start{FromBounded(0.3, kAlphaLo, kAlphaHi),
-                                    FromBounded(0.02, 1e-4, 0.3), FromBounded(0.05, 1e-4, 0.7),
-                                    FromBounded(0.9, kPhiLo, kPhiHi)};
-  const auto u = NelderMead<4>(objective, start, 0.7, kHwMaxEvaluations, kHwTolerance);
-  const Hw best = decode(u);
+  const double u_alpha = FromBounded(0.3, kAlphaLo, kAlphaHi);
+  const double u_beta = FromBounded(0.02, 1e-4, 0.3);
+  const double u_gamma = FromBounded(0.05, 1e-4, 0.7);
+  Hw best{};
+  if (damped) {
+    auto objective = [&](const std::array<double, 4>& u) {
+      return run(decode(u), nullptr, nullptr, nullptr);
+    };
+    const auto u = NelderMead<4>(objective,
+                                 {u_alpha, u_beta, u_gamma, FromBounded(0.9, kPhiLo, kPhiHi)},
+                                 0.7, kHwMaxEvaluations, kHwTolerance);
+    best = decode(u);
+  } else {
+    auto objective = [&](const std::array<double, 3>& u) {
+      return run(decode(u), nullptr, nullptr, nullptr);
+    };
+    const auto u = NelderMead<3>(objective, {u_alpha, u_beta, u_gamma}, 0.7, kHwMaxEvaluations,
+                                 kHwTolerance);
+    best = decode(u);
+  }
   fit.fitted.resize(n);
   double level = 0.0, slope = 0.0;
   fit.sse = run(best, &level, &slope, &fit.fitted);
