@@ -73,8 +73,10 @@ class KafkaTopicAdmin final : public TopicAdmin {
     for (const TopicInfo& topic : *existing) existing_names.insert(topic.name);
 
     std::vector<std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>> new_topics;
+    std::string names;  // for errors: which topics this call tried to create
     for (const TopicSpec& spec : specs) {
       if (existing_names.contains(spec.name)) continue;
+      names.append(names.empty() ? "" : ",").append(spec.name);
       std::array<char, 512> errstr{};
       std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter> topic(
           rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions, spec.replication_factor,
@@ -111,13 +113,16 @@ class KafkaTopicAdmin final : public TopicAdmin {
     std::unique_ptr<rd_kafka_event_t, EventDeleter> event(
         rd_kafka_queue_poll(queue.get(), TimeoutMs(timeout) + 1'000));
     if (!event) {
-      return Fail(Errc::kDeadlineExceeded,
-                  "create topics: no answer within " + std::to_string(timeout.count()) + " ms");
+      return Fail(Errc::kDeadlineExceeded, "create topics " + names + ": no answer within " +
+                                               std::to_string(timeout.count()) + " ms");
     }
-    if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return std::unexpected(detail::ErrorFrom(
-          rd_kafka_event_error(event.get()),
-          std::string("create topics: ") + rd_kafka_event_error_string(event.get())));
+    if (const rd_kafka_resp_err_t err = rd_kafka_event_error(event.get());
+        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return std::unexpected(Error(detail::MapErrc(err),
+                                   "create topics " + names + ": " +
+                                       rd_kafka_event_error_string(event.get()) + " (" +
+                                       rd_kafka_err2name(err) + ")",
+                                   detail::IsRetryable(err)));
     }
     const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
     std::size_t count = 0;
