@@ -165,11 +165,21 @@ ModelFit FitEtsByAicc(std::span<const double> y, int horizon, bool seasonal, int
   candidates.push_back(ses_fit != nullptr ? *ses_fit : FitSes(y, horizon));
   candidates.push_back(FitHolt(y, horizon, false));
   candidates.push_back(damped_fit != nullptr ? *damped_fit : FitHolt(y, horizon, true));
+  // Seasonal candidates: additive or multiplicative error × additive or damped trend ×
+  // additive or multiplicative season. Measured on M3 (ETS alone / in the combination):
+  // multiplicative errors lower sMAPE (13.37 → 13.12 / 12.46 → 12.42); seasonal forms without
+  // trend and non-seasonal multiplicative-error forms helped monthly but hurt quarterly and
+  // yearly more, so they are not candidates.
   if (seasonal) {
-    for (const bool multiplicative : {false, true}) {
-      for (const bool damped : {false, true}) {
-        ModelFit fit = FitHoltWinters(y, season_length, horizon, multiplicative, damped);
-        if (!fit.point.empty()) candidates.push_back(std::move(fit));
+    for (const bool multiplicative_error : {false, true}) {
+      for (const EtsTrend trend : {EtsTrend::kAdditive, EtsTrend::kDamped}) {
+        for (const EtsSeason season : {EtsSeason::kAdditive, EtsSeason::kMultiplicative}) {
+          ModelFit fit = FitEts(y, season_length, horizon,
+                                {.multiplicative_error = multiplicative_error,
+                                 .trend = trend,
+                                 .season = season});
+          if (!fit.point.empty()) candidates.push_back(std::move(fit));
+        }
       }
     }
   }
@@ -181,14 +191,10 @@ ModelFit FitEtsByAicc(std::span<const double> y, int horizon, bool seasonal, int
   // Named in the ETS taxonomy (error, trend, season) so that a combination lists it apart
   // from the members fitted to the adjusted series.
   const std::string_view name = chosen.name;
-  chosen.name = name == "SES"                     ? "ETS(A,N,N)"
-                : name == "Holt"                  ? "ETS(A,A,N)"
-                : name == "DampedHolt"            ? "ETS(A,Ad,N)"
-                : name == "HoltWintersAdd"        ? "ETS(A,A,A)"
-                : name == "HoltWintersDampedAdd"  ? "ETS(A,Ad,A)"
-                : name == "HoltWintersMult"       ? "ETS(A,A,M)"
-                : name == "HoltWintersDampedMult" ? "ETS(A,Ad,M)"
-                                                  : name;
+  chosen.name = name == "SES"          ? "ETS(A,N,N)"
+                : name == "Holt"       ? "ETS(A,A,N)"
+                : name == "DampedHolt" ? "ETS(A,Ad,N)"
+                                       : name;
   return chosen;
 }
 

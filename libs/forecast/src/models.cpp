@@ -356,15 +356,144 @@ std::vector<double> SeasonalIndices(std::span<const double> y, int season_length
   return indices;
 }
 
-ModelFit FitHoltWinters(std::span<const double> y, int season_length, int horizon,
-                        bool multiplicative, bool damped) {
-  ModelFit fit;
-  fit.name = multiplicative ? (damped ? "HoltWintersDampedMult" : "HoltWintersMult")
-                            : (damped ? "HoltWintersDampedAdd" : "HoltWintersAdd");
+namespace {
+
+std::string_view EtsName(const EtsSpec& spec) {
+  static constexpr std::string_view kNames[2][3][3] = {
+      {{"ETS(A,N,N)", "ETS(A,N,A)", "ETS(A,N,M)"},
+       {"ETS(A,A,N)", "ETS(A,A,A)", "ETS(A,A,M)"},
+       {"ETS(A,Ad,N)", "ETS(A,Ad,A)", "ETS(A,Ad,M)"}},
+      {{"ETS(M,N,N)", "ETS(M,N,A)", "ETS(M,N,M)"},
+       {"ETS(M,A,N)", "ETS(M,A,A)", "ETS(M,A,M)"},
+       {"ETS(M,Ad,N)", "ETS(M,Ad,A)", "ETS(M,Ad,M)"}}};
+  return kNames[spec.multiplicative_error ? 1 : 0][static_cast<int>(spec.trend)]
+               [static_cast<int>(spec.season)];
+}
+
+}  // namespace
+
+namespace {
+
+/// ETS without season (used for multiplicative errors): initial level and trend from a line
+/// through the first (up to ten) points, smoothing parameters by Nelder–Mead on the
+/// likelihood.
+ModelFit FitEtsWithoutSeason(std::span<const double> y, int horizon, const EtsSpec& spec,
+                             ModelFit fit) {
   const std::size_t n = y.size();
+  const bool has_trend = spec.trend != EtsTrend::kNone;
+  const bool damped = spec.trend == EtsTrend::kDamped;
+  const std::size_t first = std::min<std::size_t>(n, 10);
+  double t_mean = 0.5 * static_cast<double>(first - 1), y_mean = 0.0;
+  for (std::size_t t = 0; t < first; ++t) y_mean += y[t];
+  y_mean /= static_cast<double>(first);
+  double sxy = 0.0, sxx = 0.0;
+  for (std::size_t t = 0; t < first; ++t) {
+    sxy += (static_cast<double>(t) - t_mean) * (y[t] - y_mean);
+    sxx += (static_cast<double>(t) - t_mean) * (static_cast<double>(t) - t_mean);
+  }
+  const double trend0 = has_trend && sxx > 0.0 ? sxy / sxx : 0.0;
+  const double level0 = has_trend ? y_mean - trend0 * (t_mean + 1.0) : y_mean;
+  struct Params {
+    double alpha, beta, phi;
+  };
+  auto run = [&](const Params& p, double* level_out, double* trend_out,
+                 std::vector<double>* fitted, double* sse_out) {
+    double level = level0, slope = trend0, sse = 0.0, relative_sse = 0.0, log_sum = 0.0;
+    for (std::size_t t = 0; t < n; ++t) {
+      const double forecast = level + p.phi * slope;
+      if (!(forecast > 0.0)) return kInf;
+      const double error = y[t] - forecast;
+      if (fitted != nullptr) (*fitted)[t] = forecast;
+      sse += error * error;
+      const double relative = error / forecast;
+      relative_sse += relative * relative;
+      log_sum += std::log(forecast);
+      level = forecast + p.alpha * error;
+      slope = p.phi * slope + p.beta * error;
+    }
+    if (level_out != nullptr) *level_out = level;
+    if (trend_out != nullptr) *trend_out = slope;
+    if (sse_out != nullptr) *sse_out = sse;
+    if (!(relative_sse > 0.0)) return -kInf;
+    return static_cast<double>(n) * std::log(relative_sse) + 2.0 * log_sum;
+  };
+  auto decode = [&](std::span<const double> u) {
+    const double alpha = ToBounded(u[0], kAlphaLo, kAlphaHi);
+    if (u.size() < 2) return Params{alpha, 0.0, 0.0};
+    return Params{alpha, ToBounded(u[1], 1e-4, alpha),
+                  u.size() > 2 ? ToBounded(u[2], kPhiLo, kPhiHi) : 1.0};
+  };
+  const double u_alpha = FromBounded(0.3, kAlphaLo, kAlphaHi);
+  const double u_beta = FromBounded(0.02, 1e-4, 0.3);
+  Params best{};
+  if (damped) {
+    auto objective = [&](const std::array<double, 3>& u) {
+      return run(decode(u), nullptr, nullptr, nullptr, nullptr);
+    };
+    best = decode(NelderMead<3>(objective, {u_alpha, u_beta, FromBounded(0.9, kPhiLo, kPhiHi)},
+                                0.7, kMaxEvaluations, kTolerance));
+  } else if (has_trend) {
+    auto objective = [&](const std::array<double, 2>& u) {
+      return run(decode(u), nullptr, nullptr, nullptr, nullptr);
+    };
+    best = decode(NelderMead<2>(objective, {u_alpha, u_beta}, 0.7, kMaxEvaluations, kTolerance));
+  } else {
+    auto objective = [&](const std::array<double, 1>& u) {
+      return run(decode(u), nullptr, nullptr, nullptr, nullptr);
+    };
+    best = decode(NelderMead<1>(objective, {u_alpha}, 0.7, kMaxEvaluations, kTolerance));
+  }
+  fit.fitted.resize(n);
+  double level = 0.0, slope = 0.0;
+  const double objective = run(best, &level, &slope, &fit.fitted, &fit.sse);
+  if (!std::isfinite(objective)) return ModelFit{};
+  fit.params = {{"alpha", best.alpha}};
+  if (has_trend) fit.params.push_back({"beta", best.beta});
+  if (damped) fit.params.push_back({"phi", best.phi});
+  fit.parameter_count = 1 + (has_trend ? 1 : 0) + (damped ? 1 : 0) + (has_trend ? 2 : 1);
+  const auto nn = static_cast<double>(n);
+  const auto kk = static_cast<double>(fit.parameter_count + 1);
+  fit.aicc = n > static_cast<std::size_t>(fit.parameter_count + 2)
+                 ? objective - nn * std::log(nn) + nn * (std::log(2.0 * std::numbers::pi) + 1.0) +
+                       2.0 * kk + 2.0 * kk * (kk + 1.0) / (nn - kk - 1.0)
+                 : kInf;
+  const double sigma2 = ResidualVariance(fit.sse, n, fit.parameter_count);
+  fit.point.resize(Size(horizon));
+  fit.sd.resize(Size(horizon));
+  double damp_sum = 0.0, phi_power = 1.0, variance_sum = 1.0;
+  for (std::size_t j = 0; j < fit.point.size(); ++j) {
+    phi_power *= has_trend ? best.phi : 0.0;
+    damp_sum += phi_power;
+    fit.point[j] = level + damp_sum * slope;
+    fit.sd[j] = std::sqrt(sigma2 * variance_sum);
+    const double c = best.alpha + best.beta * damp_sum;
+    variance_sum += c * c;
+  }
+  return fit;
+}
+
+}  // namespace
+
+ModelFit FitEts(std::span<const double> y, int season_length, int horizon,
+              const EtsSpec& spec) {
+  ModelFit fit;
+  fit.name = EtsName(spec);
+  const std::size_t n = y.size();
+  const bool seasonal = spec.season != EtsSeason::kNone;
+  const bool multiplicative = spec.season == EtsSeason::kMultiplicative;
+  if (!seasonal) {
+    if (n < 4) return fit;
+    if (spec.multiplicative_error && *std::min_element(y.begin(), y.end()) <= 0.0) return fit;
+    return FitEtsWithoutSeason(y, horizon, spec, fit);
+  }
   const auto m = Size(season_length);
+  const bool has_trend = spec.trend != EtsTrend::kNone;
+  const bool damped = spec.trend == EtsTrend::kDamped;
   if (m < 2 || n < 2 * m + 2) return fit;
-  if (multiplicative && *std::min_element(y.begin(), y.end()) <= 0.0) return fit;
+  if ((multiplicative || spec.multiplicative_error) &&
+      *std::min_element(y.begin(), y.end()) <= 0.0) {
+    return fit;
+  }
   // Initial states from the first (up to three) seasons.
   const std::size_t init_n = std::min(n, 3 * m);
   auto seasonal0 = SeasonalIndices(y.first(init_n), season_length, multiplicative);
@@ -376,21 +505,25 @@ ModelFit FitHoltWinters(std::span<const double> y, int season_length, int horizo
   }
   first_mean /= static_cast<double>(m);
   second_mean /= static_cast<double>(m);
-  const double trend0 = (second_mean - first_mean) / static_cast<double>(m);
+  const double trend0 = has_trend ? (second_mean - first_mean) / static_cast<double>(m) : 0.0;
   // The state before the first observation: its one-step forecast level0 + trend0 is the
   // first season's mean moved back from the season's centre to t = 0.
-  const double level0 = first_mean - trend0 * (0.5 * static_cast<double>(m - 1) + 1.0);
+  const double level0 = has_trend
+                            ? first_mean - trend0 * (0.5 * static_cast<double>(m - 1) + 1.0)
+                            : first_mean;
 
   std::vector<double> season(m);
   struct Hw {
     double alpha, beta, gamma, phi;
   };
-  // One pass of the recursion; returns the SSE and leaves the final states in `season`. The
-  // season position wraps with a counter (no modulo per step), and the error form is a
-  // template parameter so the inner loop has no branch on it.
+  // One pass of the recursion. Returns the objective (SSE for additive errors; for
+  // multiplicative errors n·log Σε² + 2Σ log μ, the concentrated −2 log-likelihood up to a
+  // constant) and leaves the final states in `season`. The state equations are the same for
+  // both error types; only the likelihood differs. The season position wraps with a counter
+  // (no modulo per step), and the season form is a template parameter.
   auto pass = [&]<bool kMultiplicative>(const Hw& p, double* level_out, double* trend_out,
-                                        std::vector<double>* fitted) {
-    double level = level0, slope = trend0, sse = 0.0;
+                                        std::vector<double>* fitted, double* sse_out) {
+    double level = level0, slope = trend0, sse = 0.0, relative_sse = 0.0, log_sum = 0.0;
     std::copy(seasonal0.begin(), seasonal0.end(), season.begin());
     std::size_t k = 0;
     for (std::size_t t = 0; t < n; ++t) {
@@ -399,6 +532,12 @@ ModelFit FitHoltWinters(std::span<const double> y, int season_length, int horizo
       const double error = y[t] - forecast;
       if (fitted != nullptr) (*fitted)[t] = forecast;
       sse += error * error;
+      if (spec.multiplicative_error) {
+        if (!(forecast > 0.0)) return kInf;
+        const double relative = error / forecast;
+        relative_sse += relative * relative;
+        log_sum += std::log(forecast);
+      }
       if constexpr (kMultiplicative) {
         const double s = std::max(season[k], 1e-8);
         const double b = std::abs(base) > 1e-8 ? base : 1e-8;
@@ -415,47 +554,77 @@ ModelFit FitHoltWinters(std::span<const double> y, int season_length, int horizo
     if (!std::isfinite(sse)) return kInf;
     if (level_out != nullptr) *level_out = level;
     if (trend_out != nullptr) *trend_out = slope;
+    if (sse_out != nullptr) *sse_out = sse;
+    if (spec.multiplicative_error) {
+      if (!(relative_sse > 0.0)) return -kInf;
+      return static_cast<double>(n) * std::log(relative_sse) + 2.0 * log_sum;
+    }
     return sse;
   };
-  auto run = [&](const Hw& p, double* level_out, double* trend_out, std::vector<double>* fitted) {
-    return multiplicative ? pass.template operator()<true>(p, level_out, trend_out, fitted)
-                          : pass.template operator()<false>(p, level_out, trend_out, fitted);
+  auto run = [&](const Hw& p, double* level_out, double* trend_out, std::vector<double>* fitted,
+                 double* sse_out) {
+    return multiplicative
+               ? pass.template operator()<true>(p, level_out, trend_out, fitted, sse_out)
+               : pass.template operator()<false>(p, level_out, trend_out, fitted, sse_out);
   };
-  // φ is searched only for the damped form: a dimension the objective ignores would cost the
-  // simplex evaluations for nothing.
+  // Only the parameters of the chosen form are searched: a dimension the objective ignores
+  // would cost the simplex evaluations for nothing.
   auto decode = [&](std::span<const double> u) {
     const double alpha = ToBounded(u[0], kAlphaLo, kAlphaHi);
-    return Hw{alpha, ToBounded(u[1], 1e-4, alpha), ToBounded(u[2], 1e-4, 1.0 - alpha),
+    const double gamma = ToBounded(u[1], 1e-4, 1.0 - alpha);
+    if (u.size() < 3) return Hw{alpha, 0.0, gamma, 0.0};
+    return Hw{alpha, ToBounded(u[2], 1e-4, alpha), gamma,
               u.size() > 3 ? ToBounded(u[3], kPhiLo, kPhiHi) : 1.0};
   };
   const double u_alpha = FromBounded(0.3, kAlphaLo, kAlphaHi);
-  const double u_beta = FromBounded(0.02, 1e-4, 0.3);
   const double u_gamma = FromBounded(0.05, 1e-4, 0.7);
+  const double u_beta = FromBounded(0.02, 1e-4, 0.3);
   Hw best{};
   if (damped) {
     auto objective = [&](const std::array<double, 4>& u) {
-      return run(decode(u), nullptr, nullptr, nullptr);
+      return run(decode(u), nullptr, nullptr, nullptr, nullptr);
     };
-    const auto u = NelderMead<4>(objective,
-                                 {u_alpha, u_beta, u_gamma, FromBounded(0.9, kPhiLo, kPhiHi)},
-                                 0.7, kHwMaxEvaluations, kHwTolerance);
-    best = decode(u);
-  } else {
+    best = decode(NelderMead<4>(objective,
+                                {u_alpha, u_gamma, u_beta, FromBounded(0.9, kPhiLo, kPhiHi)},
+                                0.7, kHwMaxEvaluations, kHwTolerance));
+  } else if (has_trend) {
     auto objective = [&](const std::array<double, 3>& u) {
-      return run(decode(u), nullptr, nullptr, nullptr);
+      return run(decode(u), nullptr, nullptr, nullptr, nullptr);
     };
-    const auto u = NelderMead<3>(objective, {u_alpha, u_beta, u_gamma}, 0.7, kHwMaxEvaluations,
-                                 kHwTolerance);
-    best = decode(u);
+    best = decode(NelderMead<3>(objective, {u_alpha, u_gamma, u_beta}, 0.7, kHwMaxEvaluations,
+                                kHwTolerance));
+  } else {
+    auto objective = [&](const std::array<double, 2>& u) {
+      return run(decode(u), nullptr, nullptr, nullptr, nullptr);
+    };
+    best = decode(NelderMead<2>(objective, {u_alpha, u_gamma}, 0.7, kHwMaxEvaluations,
+                                kHwTolerance));
   }
   fit.fitted.resize(n);
   double level = 0.0, slope = 0.0;
-  fit.sse = run(best, &level, &slope, &fit.fitted);
-  if (!std::isfinite(fit.sse)) return ModelFit{};
-  fit.params = {{"alpha", best.alpha}, {"beta", best.beta}, {"gamma", best.gamma}};
+  const double objective = run(best, &level, &slope, &fit.fitted, &fit.sse);
+  if (!std::isfinite(objective)) return ModelFit{};
+  fit.params = {{"alpha", best.alpha}};
+  if (has_trend) fit.params.push_back({"beta", best.beta});
+  fit.params.push_back({"gamma", best.gamma});
   if (damped) fit.params.push_back({"phi", best.phi});
-  fit.parameter_count = (damped ? 4 : 3) + 2 + static_cast<int>(m) - 1;
-  fit.aicc = Aicc(fit.sse, n, fit.parameter_count);
+  const int smoothing = 2 + (has_trend ? 1 : 0) + (damped ? 1 : 0);
+  fit.parameter_count = smoothing + (has_trend ? 2 : 1) + static_cast<int>(m) - 1;
+  if (spec.multiplicative_error) {
+    // −2 log L = n log(Σε²/n) + 2Σ log μ + n(log 2π + 1), on the same scale as Aicc() uses
+    // for additive errors, so both error types compete in one AICc ranking.
+    const auto nn = static_cast<double>(n);
+    const auto kk = static_cast<double>(fit.parameter_count + 1);
+    if (n > static_cast<std::size_t>(fit.parameter_count + 2)) {
+      const double minus_two_log_likelihood =
+          objective - nn * std::log(nn) + nn * (std::log(2.0 * std::numbers::pi) + 1.0);
+      fit.aicc = minus_two_log_likelihood + 2.0 * kk + 2.0 * kk * (kk + 1.0) / (nn - kk - 1.0);
+    } else {
+      fit.aicc = kInf;
+    }
+  } else {
+    fit.aicc = Aicc(fit.sse, n, fit.parameter_count);
+  }
   const double sigma2 = ResidualVariance(fit.sse, n, fit.parameter_count);
   fit.point.resize(Size(horizon));
   fit.sd.resize(Size(horizon));
@@ -466,12 +635,24 @@ ModelFit FitHoltWinters(std::span<const double> y, int season_length, int horizo
     const double base = level + damp_sum * slope;
     const double s = season[(n + j) % m];
     fit.point[j] = multiplicative ? base * s : base + s;
-    // Additive-season variance formula; for the multiplicative model it is scaled by the
+    // Additive-season variance formula; for the multiplicative season it is scaled by the
     // seasonal index (an approximation that keeps intervals proportional to the level).
     fit.sd[j] = std::sqrt(sigma2 * variance_sum) * (multiplicative ? s : 1.0);
     const double c = best.alpha + best.beta * damp_sum + ((j + 1) % m == 0 ? best.gamma : 0.0);
     variance_sum += c * c;
   }
+  return fit;
+}
+
+ModelFit FitHoltWinters(std::span<const double> y, int season_length, int horizon,
+                        bool multiplicative, bool damped) {
+  ModelFit fit = FitEts(
+      y, season_length, horizon,
+      EtsSpec{.multiplicative_error = false,
+              .trend = damped ? EtsTrend::kDamped : EtsTrend::kAdditive,
+              .season = multiplicative ? EtsSeason::kMultiplicative : EtsSeason::kAdditive});
+  fit.name = multiplicative ? (damped ? "HoltWintersDampedMult" : "HoltWintersMult")
+                            : (damped ? "HoltWintersDampedAdd" : "HoltWintersAdd");
   return fit;
 }
 

@@ -153,6 +153,54 @@ TEST(HoltWinters, ContinuesANoiseFreeSeasonalPattern) {
   }
 }
 
+TEST(Ets, MultiplicativeErrorFormsContinueANoiseFreePatternAndRankByAicc) {
+  std::vector<double> y(48);
+  for (std::size_t t = 0; t < y.size(); ++t) y[t] = SeasonalTruth(static_cast<double>(t), true);
+  for (const EtsTrend trend : {EtsTrend::kAdditive, EtsTrend::kDamped}) {
+    const ModelFit fit = FitEts(y, 12, 12,
+                                {.multiplicative_error = true,
+                                 .trend = trend,
+                                 .season = EtsSeason::kMultiplicative});
+    ASSERT_EQ(fit.point.size(), 12U) << fit.name;
+    EXPECT_TRUE(std::isfinite(fit.aicc));
+    for (std::size_t j = 0; j < 12; ++j) {
+      const double truth = SeasonalTruth(48.0 + static_cast<double>(j), true);
+      EXPECT_NEAR(fit.point[j], truth, 0.03 * truth) << fit.name;
+    }
+  }
+  // On multiplicative data the multiplicative season must fit better than the additive one.
+  const ModelFit additive = FitEts(y, 12, 1, {.multiplicative_error = true,
+                                              .trend = EtsTrend::kAdditive,
+                                              .season = EtsSeason::kAdditive});
+  const ModelFit multiplicative = FitEts(y, 12, 1, {.multiplicative_error = true,
+                                                    .trend = EtsTrend::kAdditive,
+                                                    .season = EtsSeason::kMultiplicative});
+  EXPECT_EQ(multiplicative.name, "ETS(M,A,M)");
+  EXPECT_LT(multiplicative.aicc, additive.aicc);
+}
+
+TEST(Ets, MultiplicativeFormsNeedPositiveData) {
+  std::vector<double> y(48, 10.0);
+  y[5] = 0.0;
+  EXPECT_TRUE(FitEts(y, 12, 3, {.multiplicative_error = true}).point.empty());
+  EXPECT_TRUE(
+      FitEts(y, 12, 3, {.multiplicative_error = false, .season = EtsSeason::kMultiplicative})
+          .point.empty());
+  EXPECT_FALSE(FitEts(y, 12, 3, {.multiplicative_error = false}).point.empty());
+}
+
+TEST(Ets, NonSeasonalMultiplicativeErrorTracksALevel) {
+  const ModelFit fit = FitEts(kSales, 1, 2,
+                              {.multiplicative_error = true,
+                               .trend = EtsTrend::kNone,
+                               .season = EtsSeason::kNone});
+  ASSERT_EQ(fit.name, "ETS(M,N,N)");
+  ASSERT_EQ(fit.point.size(), 2U);
+  EXPECT_GT(fit.point[0], 11.0);
+  EXPECT_LT(fit.point[0], 20.0);
+  EXPECT_DOUBLE_EQ(fit.point[0], fit.point[1]);
+}
+
 TEST(Croston, MatchesHandComputedRecursion) {
   // First demand 4 after 3 periods: size 4, interval 3. Then demand 2 after 2 periods:
   // size 4 + .5(2−4) = 3, interval 3 + .5(2−3) = 2.5. Then 6 after 3: size 4.5, interval 2.75.

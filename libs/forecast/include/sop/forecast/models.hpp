@@ -59,6 +59,29 @@ ModelFit FitThetaFromSes(std::span<const double> y, ModelFit ses_fit);
 ModelFit FitHoltWinters(std::span<const double> y, int season_length, int horizon,
                         bool multiplicative, bool damped);
 
+/// Trend form of an ETS model: none, additive (Holt), additive damped.
+enum class EtsTrend { kNone = 0, kAdditive = 1, kDamped = 2 };
+
+/// Season form of an ETS model.
+enum class EtsSeason { kNone = 0, kAdditive = 1, kMultiplicative = 2 };
+
+/// An ETS model in the taxonomy of Hyndman et al. (2008): error, trend, season.
+struct EtsSpec {
+  bool multiplicative_error = false;
+  EtsTrend trend = EtsTrend::kAdditive;
+  EtsSeason season = EtsSeason::kAdditive;
+};
+
+/// ETS, e.g. ETS(M,Ad,M), fitted by maximum likelihood (SSE for additive errors,
+/// n·log Σ(e/μ)² + 2Σ log μ for multiplicative errors), smoothing parameters by Nelder–Mead,
+/// initial states from a classical decomposition of the first seasons (without season: from a
+/// line through the first points). AICc is on one scale for both error types. A seasonal form
+/// needs two full seasons plus two points, a multiplicative component positive data; returns
+/// an empty fit otherwise. Named "ETS(M,Ad,M)" etc. (For additive errors without season,
+/// FitSes/FitHolt are exact and cheaper.)
+ModelFit FitEts(std::span<const double> y, int season_length, int horizon,
+                        const EtsSpec& spec);
+
 /// Croston's method; with `sba` the Syntetos–Boylan bias correction (1 − α/2).
 /// `alpha` ≤ 0 means: choose α in [0.05, 0.3] by in-sample MSE.
 ModelFit FitCroston(std::span<const double> y, int horizon, bool sba, double alpha = 0.1);
