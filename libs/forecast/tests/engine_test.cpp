@@ -119,6 +119,32 @@ TEST(ForecastSeries, SeasonalSeriesIsAdjustedAndExplained) {
   }
 }
 
+TEST(ForecastSeries, EdgeCaseHistoriesGiveFiniteForecasts) {
+  const std::vector<std::vector<double>> histories{
+      {7},                                   // one point
+      {3, 4},                                // two points
+      std::vector<double>(40, 5.0),          // constant
+      std::vector<double>(30, 0.0),          // no demand at all
+      {-5, -3, -4, -1, -2, 0, 1, 3, 2, 4, 6, 5, 7, 9, 8, 10, 12, 11, 13, 15, 14, 16, 18, 17, 19,
+       21, 20, 22, 24, 23},                  // crosses zero
+      {1e9, 1.1e9, 0.9e9, 1.2e9, 1.0e9, 1.3e9, 1.1e9, 1.4e9, 1.2e9, 1.5e9, 1.3e9, 1.6e9}};
+  for (const auto& y : histories) {
+    auto result = ForecastSeries({.history = y, .season_length = 12, .horizon = 8});
+    ASSERT_TRUE(result) << result.error().ToString();
+    for (std::size_t j = 0; j < 8; ++j) {
+      EXPECT_TRUE(std::isfinite(result->point[j]) && std::isfinite(result->p10[j]) &&
+                  std::isfinite(result->p90[j]))
+          << result->model;
+      EXPECT_LE(result->p10[j], result->p90[j]);
+    }
+  }
+  auto constant = ForecastSeries({.history = histories[2], .season_length = 12, .horizon = 3});
+  EXPECT_NEAR(constant->point[0], 5.0, 1e-9);
+  auto none = ForecastSeries({.history = histories[3], .season_length = 12, .horizon = 3});
+  EXPECT_EQ(none->point[0], 0.0);
+  EXPECT_EQ(none->p90[0], 0.0);
+}
+
 TEST(ForecastBatch, ResultsAreIdenticalForAnyThreadCount) {
   const auto portfolio = Portfolio(60);
   const auto inputs = Inputs(portfolio);
