@@ -57,6 +57,17 @@ double CountQuantile(double mean, double dispersion, double probability) {
   return mean;
 }
 
+/// Student-t 90% quantile with `dof` degrees of freedom (Cornish–Fisher expansion around the
+/// normal quantile; within 0.3% of the exact value for dof ≥ 3). Used for regular-demand
+/// intervals because σ is estimated from the same short history the model was fitted to.
+double StudentT90(double dof) {
+  const double z = kZ90;
+  const double v = std::max(dof, 3.0);
+  const double z3 = z * z * z, z5 = z3 * z * z, z7 = z5 * z * z;
+  return z + (z3 + z) / (4.0 * v) + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * v * v) +
+         (3.0 * z7 + 19.0 * z5 + 17.0 * z3 - 15.0 * z) / (384.0 * v * v * v);
+}
+
 std::string Describe(std::string_view base, std::string_view adjustment) {
   std::string text(base);
   if (!adjustment.empty()) text.append(" on ").append(adjustment).append("-seasonally-adjusted");
@@ -341,6 +352,9 @@ void ForecastRegular(std::span<const double> y, int season_length, int horizon, 
   out.p10.resize(h);
   out.p50.resize(h);
   out.p90.resize(h);
+  int parameters = 0;
+  for (const auto& fit : fits) parameters = std::max(parameters, fit.parameter_count);
+  const double quantile = StudentT90(static_cast<double>(n) - parameters);
   for (std::size_t j = 0; j < h; ++j) {
     // The combination is treated as an equal mixture of its members: its variance is the
     // members' mean error variance plus the spread of their point forecasts (model
@@ -358,8 +372,8 @@ void ForecastRegular(std::span<const double> y, int season_length, int horizon, 
     if (non_negative) point = std::max(point, 0.0);
     out.point[j] = point;
     out.p50[j] = point;
-    out.p10[j] = point - kZ90 * sd;
-    out.p90[j] = point + kZ90 * sd;
+    out.p10[j] = point - quantile * sd;
+    out.p90[j] = point + quantile * sd;
     if (non_negative) out.p10[j] = std::max(out.p10[j], 0.0);
   }
 }
