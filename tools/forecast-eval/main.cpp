@@ -1,7 +1,10 @@
 // forecast-eval: evaluates the forecasting engine on a data set in long layout.
 //
 //   forecast-eval --data FILE [--json] [--holdout K] [--threads N] [--method auto|theta|...]
-//                 [--frequency M]
+//                 [--frequency M] [--explain SERIES_ID]
+//
+// --explain prints, instead of the summary, one JSON object with everything the engine reports
+// for one series: demand class, seasonality test, outliers, model, parameters, quantiles.
 //
 // Layout: a header row naming at least series_id, t and value; optional period, frequency,
 // horizon and split (train/test). Extra columns are ignored; an empty value is missing. With
@@ -38,13 +41,15 @@ struct Args {
   int threads = 0;
   int frequency = 0;  // 0: from the file, else 1
   fc::Method method = fc::Method::kAuto;
+  std::string explain;
 };
 
 [[noreturn]] void Usage(const std::string& problem) {
   std::cerr << "forecast-eval: " << problem << "\n"
             << "usage: forecast-eval --data FILE [--json] [--holdout K] [--threads N]\n"
             << "                     [--method auto|naive|snaive|ses|holt|damped|theta|comb|ets|"
-               "croston|sba|tsb|adida] [--frequency M]\n";
+               "croston|sba|tsb|adida] [--frequency M]\n"
+            << "                     [--explain SERIES_ID]\n";
   std::exit(2);
 }
 
@@ -80,6 +85,8 @@ Args ParseArgs(int argc, char** argv) {
       auto method = fc::ParseMethod(value());
       if (!method) Usage(method.error().ToString());
       args.method = *method;
+    } else if (flag == "--explain") {
+      args.explain = value();
     } else if (flag == "--help" || flag == "-h") {
       Usage("help");
     } else {
@@ -220,6 +227,37 @@ std::string Number(double value) {
   return buffer;
 }
 
+std::string Array(const std::vector<double>& values) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.append(Number(values[i]));
+  }
+  out.push_back(']');
+  return out;
+}
+
+/// One series' forecast with its explanation, as one JSON object.
+void PrintExplanation(const Series& s, const fc::Forecast& f) {
+  std::cout << "{\"series_id\":\"" << s.id << "\",\"model\":\"" << f.model << "\",\"params\":{";
+  for (std::size_t i = 0; i < f.params.size(); ++i) {
+    std::cout << (i > 0 ? "," : "") << "\"" << f.params[i].name << "\":" << Number(f.params[i].value);
+  }
+  std::cout << "},\"demand_class\":\"" << fc::ToString(f.profile.demand_class)
+            << "\",\"adi\":" << Number(f.profile.adi) << ",\"cv2\":" << Number(f.profile.cv2)
+            << ",\"seasonal\":" << (f.seasonality.seasonal ? "true" : "false")
+            << ",\"seasonal_acf\":" << Number(f.seasonality.acf)
+            << ",\"seasonal_threshold\":" << Number(f.seasonality.threshold) << ",\"outliers\":[";
+  for (std::size_t i = 0; i < f.outliers.size(); ++i) {
+    const auto& o = f.outliers[i];
+    std::cout << (i > 0 ? "," : "") << "{\"index\":" << o.index << ",\"value\":" << Number(o.value)
+              << ",\"expected\":" << Number(o.expected) << ",\"score\":" << Number(o.score) << "}";
+  }
+  std::cout << "],\"point\":" << Array(f.point) << ",\"p10\":" << Array(f.p10)
+            << ",\"p50\":" << Array(f.p50) << ",\"p90\":" << Array(f.p90)
+            << ",\"actual\":" << Array(s.test) << "}\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -268,6 +306,20 @@ int main(int argc, char** argv) {
   const double forecast_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - forecast_started).count();
 
+  if (!args.explain.empty()) {
+    for (std::size_t i = 0; i < usable.size(); ++i) {
+      if (usable[i]->id != args.explain) continue;
+      if (!forecasts[i]) {
+        std::cerr << "forecast-eval: " << args.explain << ": " << forecasts[i].error().ToString()
+                  << "\n";
+        return 1;
+      }
+      PrintExplanation(*usable[i], *forecasts[i]);
+      return 0;
+    }
+    std::cerr << "forecast-eval: --explain: no evaluable series '" << args.explain << "'\n";
+    return 1;
+  }
   std::map<std::string, Accumulator> by_period;
   int failed = 0;
   std::map<std::string, int> model_counts;
