@@ -83,6 +83,44 @@ class MockBroker final : public EmbeddedBroker {
                                             errors.data());
   }
 
+  Status FailNextProduceRequestsOn(std::int32_t broker_id,
+                                   std::span<const ProduceFault> faults) override {
+    if (auto status = CheckBroker(broker_id); !status) return status;
+    for (ProduceFault fault : faults) {
+      // One (error, no extra delay) tuple per call keeps the C varargs fixed.
+      const rd_kafka_resp_err_t err = rd_kafka_mock_broker_push_request_error_rtts(
+          cluster_.get(), broker_id, kProduceApiKey, 1, ToRdError(fault), 0);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return std::unexpected(detail::ErrorFrom(err, "embedded broker: inject produce fault"));
+      }
+    }
+    return {};
+  }
+
+  Result<std::size_t> PendingProduceFaults(std::int32_t broker_id) const override {
+    if (auto status = CheckBroker(broker_id); !status) return std::unexpected(status.error());
+    std::size_t count = 0;
+    const rd_kafka_resp_err_t err =
+        rd_kafka_mock_broker_error_stack_cnt(cluster_.get(), broker_id, kProduceApiKey, &count);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return std::unexpected(detail::ErrorFrom(err, "embedded broker: count produce faults"));
+    }
+    return count;
+  }
+
+  Status SetPartitionLeader(std::string_view topic, std::int32_t partition,
+                            std::int32_t broker_id) override {
+    if (auto status = CheckBroker(broker_id); !status) return status;
+    const std::string name(topic);
+    const rd_kafka_resp_err_t err =
+        rd_kafka_mock_partition_set_leader(cluster_.get(), name.c_str(), partition, broker_id);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return std::unexpected(detail::ErrorFrom(
+          err, "embedded broker: set leader of " + name + "[" + std::to_string(partition) + "]"));
+    }
+    return {};
+  }
+
   Status SetBrokerDown(std::int32_t broker_id) override {
     if (auto status = CheckBroker(broker_id); !status) return status;
     const rd_kafka_resp_err_t err = rd_kafka_mock_broker_set_down(cluster_.get(), broker_id);

@@ -111,11 +111,22 @@ class KafkaProducer final : public Producer {
     pending->callback(DeliveryReport{topic, record->partition, record->offset});
   }
 
-  static void OnError(rd_kafka_t* /*handle*/, int err, const char* reason, void* opaque) {
+  static void OnError(rd_kafka_t* handle, int err, const char* reason, void* opaque) {
     auto* sink = static_cast<std::function<void(const Error&)>*>(opaque);
     if (sink == nullptr || !*sink) return;
-    (*sink)(detail::ErrorFrom(static_cast<rd_kafka_resp_err_t>(err),
-                              std::string("producer: ") + reason));
+    auto code = static_cast<rd_kafka_resp_err_t>(err);
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+      // The idempotence guarantee cannot be kept (e.g. the broker lost acknowledged data):
+      // the producer is unusable and the service must restart it. Report the underlying cause.
+      std::array<char, 512> cause{};
+      code = rd_kafka_fatal_error(handle, cause.data(), cause.size());
+      (*sink)(Error(
+          Errc::kInternal,
+          std::string("producer fatal: ") + cause.data() + " (" + rd_kafka_err2name(code) + ")",
+          false));
+      return;
+    }
+    (*sink)(detail::ErrorFrom(code, std::string("producer: ") + reason));
   }
 
  private:

@@ -48,7 +48,7 @@ void ProduceRange(Producer& producer, int first, int last, Watched<int>& failure
 }
 
 TEST(ConsumerGroup, MembersSplitPartitionsAndSurvivorTakesAllWithoutLossOrDuplicates) {
-  auto broker = StartBroker(1, 6);
+  auto broker = StartBroker(3, 6);
   auto producer = Producer::Create(ProducerConfig(broker->bootstrap_servers()));
   ASSERT_TRUE(producer.has_value()) << producer.error().ToString();
 

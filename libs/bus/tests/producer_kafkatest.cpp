@@ -97,6 +97,12 @@ TEST(Producer, SendToAPartitionThatDoesNotExistFailsWithNotFound) {
 
 TEST(ProducerFaults, InjectedErrorsAndABrokerOutageLoseNothingAndKeepOrderPerKey) {
   auto broker = StartBroker(3);
+  constexpr int kPartitions = 6;
+  constexpr int kDownBroker = 2;
+  // Leaders spread deterministically: broker 2 leads partitions 1 and 4.
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    ASSERT_TRUE(broker->SetPartitionLeader(kErpEventsTopic, partition, partition % 3 + 1));
+  }
   auto producer = Producer::Create(ProducerConfig(broker->bootstrap_servers()));
   ASSERT_TRUE(producer.has_value()) << producer.error().ToString();
 
@@ -106,44 +112,66 @@ TEST(ProducerFaults, InjectedErrorsAndABrokerOutageLoseNothingAndKeepOrderPerKey
     int delivered = 0;
     int failed = 0;
     std::string first_error;
+    std::map<std::string, std::int32_t> partition_of_key;
   };
   Watched<Tally> tally;
+  auto key_of = [](int id) { return "site-" + std::to_string(id % kKeys); };
   auto send_range = [&](int first, int last) {
     for (int id = first; id < last; ++id) {
-      const int key = id % kKeys;
       const int sequence = id / kKeys;  // per key: 0, 1, 2, ...
-      (*producer)->Send(OutgoingMessage{.topic = std::string(kErpEventsTopic),
-                                        .key = "site-" + std::to_string(key),
-                                        .value = std::to_string(sequence)},
-                        [&tally](Result<DeliveryReport> report) {
-                          tally.Update([&](Tally& t) {
-                            if (report) {
-                              ++t.delivered;
-                            } else if (t.failed++ == 0) {
-                              t.first_error = report.error().ToString();
-                            }
-                          });
-                        });
+      std::string key = key_of(id);
+      (*producer)->Send(
+          OutgoingMessage{
+              .topic = std::string(kErpEventsTopic), .key = key, .value = std::to_string(sequence)},
+          [&tally, key](Result<DeliveryReport> report) {
+            tally.Update([&](Tally& t) {
+              if (report) {
+                ++t.delivered;
+                t.partition_of_key[key] = report->partition;
+              } else if (t.failed++ == 0) {
+                t.first_error = report.error().ToString();
+              }
+            });
+          });
     }
   };
 
+  // First half through injected leader/replica errors: librdkafka retries, idempotently.
   const std::vector<ProduceFault> faults = {
       ProduceFault::kNotLeaderForPartition, ProduceFault::kNotLeaderForPartition,
       ProduceFault::kNotEnoughReplicas, ProduceFault::kNotEnoughReplicas,
       ProduceFault::kNotLeaderForPartition};
-  broker->FailNextProduceRequests(faults);
+  for (int broker_id = 1; broker_id <= 3; ++broker_id) {
+    ASSERT_TRUE(broker->FailNextProduceRequestsOn(broker_id, faults));
+  }
   send_range(0, kMessages / 2);
-  ASSERT_TRUE(tally.WaitUntil([](const Tally& t) { return t.delivered >= 500; }, 30s));
+  ASSERT_TRUE((*producer)->Flush(30s));
+  ASSERT_EQ(tally.Get().delivered, kMessages / 2) << tally.Get().first_error;
+  for (int broker_id = 1; broker_id <= 3; ++broker_id) {
+    EXPECT_EQ(broker->PendingProduceFaults(broker_id), 0u)
+        << "faults of broker " << broker_id << " were not all hit";
+  }
 
-  // Broker 2 goes away mid-run (its partitions keep it as leader); the others keep working.
-  ASSERT_TRUE(broker->SetBrokerDown(2));
+  // Broker 2 goes away mid-run (its partitions keep it as leader). Messages for the other
+  // brokers' partitions get through; those for broker 2 wait.
+  int held_back = 0;
+  const Tally first_half = tally.Get();
+  for (int id = kMessages / 2; id < kMessages; ++id) {
+    if (first_half.partition_of_key.at(key_of(id)) % 3 + 1 == kDownBroker) ++held_back;
+  }
+  ASSERT_GT(held_back, 0) << "some keys must hash to broker 2's partitions";
+  ASSERT_TRUE(broker->SetBrokerDown(kDownBroker));
   send_range(kMessages / 2, kMessages);
-  ASSERT_TRUE(tally.WaitUntil([](const Tally& t) { return t.delivered >= 2'500; }, 30s));
-  EXPECT_LT(tally.Get().delivered, kMessages) << "the outage should hold messages back";
-  broker->FailNextProduceRequests(faults);
-  ASSERT_TRUE(broker->SetBrokerUp(2));
+  ASSERT_TRUE(
+      tally.WaitUntil([&](const Tally& t) { return t.delivered == kMessages - held_back; }, 30s))
+      << "delivered " << tally.Get().delivered << ", expected " << kMessages - held_back;
+  EXPECT_EQ((*producer)->OutstandingCount(), held_back);
 
+  // The broker comes back, answering its first requests with errors again.
+  ASSERT_TRUE(broker->FailNextProduceRequestsOn(kDownBroker, faults));
+  ASSERT_TRUE(broker->SetBrokerUp(kDownBroker));
   ASSERT_TRUE((*producer)->Flush(60s));
+  EXPECT_EQ(broker->PendingProduceFaults(kDownBroker), 0u);
   EXPECT_EQ(tally.Get().failed, 0) << tally.Get().first_error;
   EXPECT_EQ(tally.Get().delivered, kMessages);
 

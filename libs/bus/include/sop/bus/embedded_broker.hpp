@@ -1,6 +1,7 @@
 #pragma once
 /// The embedded development broker: librdkafka's in-memory mock Kafka cluster.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -52,6 +53,15 @@ class EmbeddedBroker {
 
   /// The next faults.size() produce requests (to any broker) fail with these errors, in order.
   virtual void FailNextProduceRequests(std::span<const ProduceFault> faults) = 0;
+  /// The next faults.size() produce requests that broker `broker_id` receives fail, in order.
+  virtual Status FailNextProduceRequestsOn(std::int32_t broker_id,
+                                           std::span<const ProduceFault> faults) = 0;
+  /// Injected produce faults broker `broker_id` has not answered with yet (per-broker ones).
+  virtual Result<std::size_t> PendingProduceFaults(std::int32_t broker_id) const = 0;
+  /// Makes broker `broker_id` (1-based) the leader of one partition; clients learn it from
+  /// their next metadata refresh (e.g. after a NOT_LEADER_FOR_PARTITION).
+  virtual Status SetPartitionLeader(std::string_view topic, std::int32_t partition,
+                                    std::int32_t broker_id) = 0;
   /// Disconnects broker `broker_id` (1-based) and refuses connections; leadership stays.
   virtual Status SetBrokerDown(std::int32_t broker_id) = 0;
   /// Lets broker `broker_id` accept connections again.

@@ -21,6 +21,8 @@ struct ProducerOptions {
   std::chrono::milliseconds close_timeout{10'000};
   /// Called for client-level errors (all brokers down, authentication failed, ...). Runs on the
   /// poll thread; must not block. Per-message failures go to the delivery callback instead.
+  /// A fatal idempotence error arrives as INTERNAL (not retryable): the producer can no longer
+  /// keep its guarantees and must be recreated.
   std::function<void(const Error&)> on_error{};
 };
 
