@@ -24,9 +24,10 @@ constexpr double kSparseLevelAlpha = 0.1;
 
 std::size_t Size(int value) { return static_cast<std::size_t>(std::max(value, 0)); }
 
-/// Quantile of a negative binomial with the given mean and variance/mean ratio (Poisson when
-/// the ratio is ≤ 1), by summing the probability mass function. Large means use the normal
-/// approximation (the count distribution is then close to symmetric anyway).
+/// Quantile (probability 0.1, 0.5 or 0.9) of a negative binomial with the given mean and
+/// variance/mean ratio (Poisson when the ratio is ≤ 1), by summing the probability mass
+/// function. Large means use the normal approximation (the distribution is then close to
+/// symmetric anyway).
 double CountQuantile(double mean, double dispersion, double probability) {
   if (!(mean > 0.0)) return 0.0;
   const double variance = mean * std::max(dispersion, 1.0);
@@ -168,8 +169,8 @@ void ForecastIntermittent(std::span<const double> y, int horizon, Method method,
   }
 }
 
-/// Fits the best of SES/Holt/damped (and Holt–Winters when seasonal) by AICc. All candidates
-/// are fitted to the same data, so their AICc values are comparable.
+/// Fits the best of SES/Holt/damped (and the seasonal ETS forms when seasonal) by AICc. All
+/// candidates are fitted to the same data, so their AICc values are comparable.
 ModelFit FitEtsByAicc(std::span<const double> y, int horizon, bool seasonal, int season_length,
                       const ModelFit* ses_fit, const ModelFit* damped_fit) {
   std::vector<ModelFit> candidates;
@@ -326,7 +327,7 @@ void ForecastRegular(std::span<const double> y, int season_length, int horizon, 
     default:
       // The automatic combination: damped trend (cautious trend) and Theta (SES plus half the
       // long-run slope) on the seasonally adjusted series, and the ETS model with the lowest
-      // AICc (SES, Holt, damped, Holt–Winters) on the original series, which sees an evolving
+      // AICc (SES, Holt, damped, seasonal ETS) on the original series, which sees an evolving
       // seasonality the fixed classical indices miss. Equal weights: on M3, selecting one
       // member by holdout validation was clearly worse and inverse-error weights were no
       // better across all subsets; equal weights have nothing to over-fit. Adding SES helped
