@@ -216,5 +216,59 @@ TEST(ConsumerGroup, RedeliveredEventsLeaveIdempotentStateUnchanged) {
   EXPECT_EQ(ledger.Skipped(), kReplayed + kDistinct + kReplayed);
 }
 
+// A listener that resumes from its own snapshot: every assigned partition starts at offset 2.
+class ResumeFromSnapshot : public RecordingListener {
+ public:
+  void OnAssigned(std::span<AssignedPartition> partitions) override {
+    for (AssignedPartition& partition : partitions) partition.start_offset = 2;
+    RecordingListener::OnAssigned(partitions);
+  }
+};
+
+TEST(ConsumerGroup, ListenerChosenStartOffsetIsHonouredAndLagCountsWhatIsLeft) {
+  auto broker = StartBroker(1, 1);
+  auto producer = Producer::Create(ProducerConfig(broker->bootstrap_servers()));
+  ASSERT_TRUE(producer.has_value());
+  for (int index = 0; index < 10; ++index) {
+    (*producer)->Send(
+        OutgoingMessage{
+            .topic = std::string(kFactsTopic), .key = "plant-1", .value = std::to_string(index)},
+        [](Result<DeliveryReport>) {});
+  }
+  ASSERT_TRUE((*producer)->Flush(10s));
+
+  Watched<bool> released;
+  Watched<std::vector<std::int64_t>> offsets;
+  ResumeFromSnapshot listener;
+  auto consumer = Consumer::Create(
+      ConsumerConfig(broker->bootstrap_servers()),
+      ConsumerOptions{.group_id = "resuming",
+                      .topics = {std::string(kFactsTopic)},
+                      .handler = [&](const Message& message) -> Status {
+                        offsets.Update([&](auto& all) { all.push_back(message.offset); });
+                        // Hold the first message until the test has looked at the lag.
+                        if (!released.WaitUntil([](bool open) { return open; }, 30s)) {
+                          return Fail(Errc::kDeadlineExceeded, "test never released");
+                        }
+                        return {};
+                      },
+                      .on_rejected = testing::Reject,
+                      .listener = &listener});
+  ASSERT_TRUE(consumer.has_value());
+  ASSERT_TRUE((*consumer)->Start());
+  ASSERT_TRUE(offsets.WaitUntil([](const auto& all) { return !all.empty(); }, 30s));
+  EXPECT_EQ(offsets.Get().front(), 2);
+  const std::vector<PartitionLag> while_blocked = (*consumer)->Lag();
+  ASSERT_EQ(while_blocked.size(), 1u);
+  EXPECT_EQ(while_blocked[0].high_watermark, 10);
+  EXPECT_EQ(while_blocked[0].position, 2);
+  EXPECT_EQ(while_blocked[0].lag, 8);
+
+  released.Update([](bool& open) { open = true; });
+  ASSERT_TRUE(offsets.WaitUntil([](const auto& all) { return all.size() >= 8; }, 30s));
+  (*consumer)->Stop();
+  EXPECT_EQ(offsets.Get(), (std::vector<std::int64_t>{2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
 }  // namespace
 }  // namespace sop::bus
