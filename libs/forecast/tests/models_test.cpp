@@ -201,6 +201,16 @@ TEST(Ets, NonSeasonalMultiplicativeErrorTracksALevel) {
   EXPECT_DOUBLE_EQ(fit.point[0], fit.point[1]);
 }
 
+TEST(Ets, AdditiveErrorWithoutSeasonIsTheExactLeastSquaresFit) {
+  const ModelFit ets = FitEts(kSales, 1, 3,
+                              {.multiplicative_error = false,
+                               .trend = EtsTrend::kDamped,
+                               .season = EtsSeason::kNone});
+  const ModelFit damped = FitHolt(kSales, 3, true);
+  EXPECT_EQ(ets.name, "ETS(A,Ad,N)");
+  EXPECT_EQ(ets.point, damped.point);
+}
+
 TEST(Croston, MatchesHandComputedRecursion) {
   // First demand 4 after 3 periods: size 4, interval 3. Then demand 2 after 2 periods:
   // size 4 + .5(2−4) = 3, interval 3 + .5(2−3) = 2.5. Then 6 after 3: size 4.5, interval 2.75.

@@ -77,8 +77,8 @@ struct EtsSpec {
 /// initial states from a classical decomposition of the first seasons (without season: from a
 /// line through the first points). AICc is on one scale for both error types. A seasonal form
 /// needs two full seasons plus two points, a multiplicative component positive data; returns
-/// an empty fit otherwise. Named "ETS(M,Ad,M)" etc. (For additive errors without season,
-/// FitSes/FitHolt are exact and cheaper.)
+/// an empty fit otherwise. Named "ETS(M,Ad,M)" etc. Additive errors without season are the
+/// exact least-squares fits of FitSes/FitHolt.
 ModelFit FitEts(std::span<const double> y, int season_length, int horizon,
                         const EtsSpec& spec);
 
