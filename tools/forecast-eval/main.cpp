@@ -104,8 +104,26 @@ struct Series {
   int horizon = 0;
   std::vector<double> train;
   std::vector<double> test;
+  std::vector<double> train_t;  // time index per value, to order rows that come unsorted
+  std::vector<double> test_t;
   bool missing = false;
 };
+
+/// Orders values by their time index (stable, so files without usable t keep row order).
+void SortByTime(std::vector<double>& values, std::vector<double>& times) {
+  if (std::is_sorted(times.begin(), times.end())) return;
+  std::vector<std::size_t> order(values.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return times[a] < times[b]; });
+  std::vector<double> sorted_values(values.size()), sorted_times(values.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    sorted_values[i] = values[order[i]];
+    sorted_times[i] = times[order[i]];
+  }
+  values = std::move(sorted_values);
+  times = std::move(sorted_times);
+}
 
 std::string_view Unquote(std::string_view field) {
   while (!field.empty() && (field.back() == '\r' || field.back() == ' ')) field.remove_suffix(1);
@@ -115,7 +133,7 @@ std::string_view Unquote(std::string_view field) {
   return field;
 }
 
-/// Reads the long layout. Rows of one series must be contiguous (files are sorted by series).
+/// Reads the long layout; rows may come in any order (each series is ordered by t).
 std::vector<Series> ReadSeries(const std::string& path, bool& has_test_rows) {
   std::ifstream file(path, std::ios::binary);
   if (!file) Usage("--data: cannot open '" + path + "'");
@@ -200,8 +218,17 @@ std::vector<Series> ReadSeries(const std::string& path, bool& has_test_rows) {
     const bool test = field(col_split) == "test";
     has_test_rows = has_test_rows || test;
     (test ? s.test : s.train).push_back(value);
+    double t = static_cast<double>((test ? s.test : s.train).size());
+    if (col_t >= 0) {
+      const auto t_text = field(col_t);
+      std::from_chars(t_text.data(), t_text.data() + t_text.size(), t);
+    }
+    (test ? s.test_t : s.train_t).push_back(t);
   }
-  (void)col_t;
+  for (auto& s : series) {
+    SortByTime(s.train, s.train_t);
+    SortByTime(s.test, s.test_t);
+  }
   return series;
 }
 
