@@ -197,6 +197,8 @@ ModelFit FitTrendFamily(std::span<const double> y, int horizon, bool trend, bool
   if (trend) fit.params.push_back({"trend0", slope});
   fit.fitted.resize(n);
   fit.sse = 0.0;  // recomputed exactly from the final pass
+  // States after each observation, for the empirical k-step errors below.
+  std::vector<double> levels(n), slopes(n);
   for (std::size_t t = 0; t < n; ++t) {
     const double forecast = level + phi * slope;
     fit.fitted[t] = forecast;
@@ -204,6 +206,8 @@ ModelFit FitTrendFamily(std::span<const double> y, int horizon, bool trend, bool
     fit.sse += error * error;
     level = forecast + best.alpha * error;
     slope = phi * slope + best.beta * error;
+    levels[t] = level;
+    slopes[t] = slope;
   }
   fit.parameter_count = (trend ? (damped ? 3 : 2) : 1) + (trend ? 2 : 1);
   fit.aicc = Aicc(fit.sse, n, fit.parameter_count);
@@ -221,6 +225,28 @@ ModelFit FitTrendFamily(std::span<const double> y, int horizon, bool trend, bool
     // c_j = α + β(φ + … + φ^j): the weight of an error j steps back in the forecast.
     const double c = best.alpha + best.beta * damp_sum;
     variance_sum += c * c;
+  }
+  if (n >= 8) {
+    // Empirical in-sample k-step errors from every origin: they include the misspecification
+    // the model's own variance formula cannot see. The standard deviation per horizon is the
+    // larger of the two; where fewer than 5 origins exist, the last ratio is carried on.
+    double ratio = 1.0;
+    damp_sum = 0.0;
+    phi_power = 1.0;
+    for (std::size_t j = 0; j < fit.point.size(); ++j) {
+      phi_power *= trend ? best.phi : 0.0;
+      damp_sum += phi_power;
+      const std::size_t k = j + 1;
+      double ss = 0.0;
+      std::size_t count = 0;
+      for (std::size_t t = 1; t + k < n; ++t) {
+        const double e = y[t + k] - (levels[t] + damp_sum * slopes[t]);
+        ss += e * e;
+        ++count;
+      }
+      if (count >= 5 && fit.sd[j] > 0.0) ratio = std::sqrt(ss / static_cast<double>(count)) / fit.sd[j];
+      fit.sd[j] *= std::max(1.0, ratio);
+    }
   }
   return fit;
 }

@@ -57,6 +57,18 @@ TEST(Ses, FittedParametersMinimiseSse) {
   }
 }
 
+TEST(Ses, ErrorSpreadIncludesEmpiricalMultiStepErrors) {
+  // SES on a straight line: α → 1, the level is the last value, and every in-sample k-step
+  // error is exactly k, while the ETS formula would give only sqrt(k) (one-step σ = 1).
+  std::vector<double> y(30);
+  for (std::size_t t = 0; t < y.size(); ++t) y[t] = static_cast<double>(t);
+  const ModelFit fit = FitSes(y, 5);
+  EXPECT_GT(ParamOf(fit, "alpha"), 0.99);
+  for (std::size_t j = 0; j < 5; ++j) {
+    EXPECT_NEAR(fit.sd[j], static_cast<double>(j + 1), 0.02) << "horizon " << j + 1;
+  }
+}
+
 TEST(Holt, ExtrapolatesAnExactLineExactly) {
   std::vector<double> y(10);
   for (std::size_t t = 0; t < y.size(); ++t) y[t] = 3.0 + 2.0 * static_cast<double>(t);
