@@ -661,7 +661,24 @@ void SnapshotAssembler::ForecastUpdates(const ForecastState& f, const std::vecto
   }
 }
 
-Result<Assembled> SnapshotAssembler::Build() const {
+Result<Assembled> SnapshotAssembler::Build() const { return BuildImpl(nullptr); }
+
+Result<Assembled> SnapshotAssembler::BuildAndRelease() {
+  auto result = BuildImpl(this);
+  if (result) *this = SnapshotAssembler{};
+  return result;
+}
+
+namespace {
+// Frees a container's memory now (clear() keeps hash buckets allocated).
+template <class C>
+void Release(C& container) {
+  C empty;
+  container.swap(empty);
+}
+}  // namespace
+
+Result<Assembled> SnapshotAssembler::BuildImpl(SnapshotAssembler* release) const {
   if (!grid_) {
     return Fail(Errc::kFailedPrecondition,
                 "planning_settings: no PlanningSettings event applied yet (plan start and buckets unknown)");
@@ -683,11 +700,13 @@ Result<Assembled> SnapshotAssembler::Build() const {
   for (const auto& [id, site] : sites_) builder.AddSite(site);
   for (const auto& [key, item] : items_) builder.AddItem(ToItem(item, grid));
   for (const auto& [key, bom] : boms_) builder.SetBom(bom.parent_item_id(), bom.site_id(), ToBom(bom, grid));
+  if (release) Release(release->boms_);
   for (const auto& [key, routing] : routings_) {
     std::vector<model::RoutingStepRecord> steps;
     for (const auto& s : routing.steps()) steps.push_back({s.sequence(), s.work_center_id(), s.setup_hours(), s.run_hours_per_unit()});
     builder.SetRouting(routing.item_id(), routing.site_id(), std::move(steps));
   }
+  if (release) Release(release->routings_);
   for (const auto& [id, wc] : work_centers_) {
     auto record = ToWorkCenter(wc, grid);
     if (!record) {
@@ -723,6 +742,10 @@ Result<Assembled> SnapshotAssembler::Build() const {
       conversion.push_back(std::move(f));
     }
   }
+  if (release) {
+    Release(release->on_hand_);
+    Release(release->items_);
+  }
   auto count = [&](Placement placement) {
     if (placement == Placement::kPastDue) ++out.past_due;
   };
@@ -734,6 +757,7 @@ Result<Assembled> SnapshotAssembler::Build() const {
     count(placement);
     builder.AddScheduledReceipt(std::move(*record));
   }
+  if (release) Release(release->purchase_lines_);
   for (const auto& [id, wo] : work_orders_) {
     Placement placement = Placement::kInside;
     auto record = ToReceipt(id, wo, grid, &placement);
@@ -742,6 +766,7 @@ Result<Assembled> SnapshotAssembler::Build() const {
     count(placement);
     builder.AddScheduledReceipt(std::move(*record));
   }
+  if (release) Release(release->work_orders_);
   for (const auto& [id, to] : transfers_) {
     Placement placement = Placement::kInside;
     auto record = ToReceipt(id, to, grid, &placement);
@@ -750,6 +775,7 @@ Result<Assembled> SnapshotAssembler::Build() const {
     count(placement);
     builder.AddScheduledReceipt(std::move(*record));
   }
+  if (release) Release(release->transfers_);
   for (const auto& [id, so] : sales_lines_) {
     Placement placement = Placement::kInside;
     auto record = ToSalesOrder(id, so, grid, &placement);
@@ -758,12 +784,14 @@ Result<Assembled> SnapshotAssembler::Build() const {
     count(placement);
     builder.AddSalesOrder(std::move(*record));
   }
+  if (release) Release(release->sales_lines_);
   for (const auto& [key, forecast] : forecasts_) {
     const auto buckets = ForecastBuckets(forecast, grid);
     for (std::size_t b = 0; b < buckets.size(); ++b) {
       if (buckets[b] != 0.0) builder.SetForecast(forecast.item_id, forecast.site_id, static_cast<model::Bucket>(b), buckets[b]);
     }
   }
+  if (release) Release(release->forecasts_);
   model::BuildResult built = builder.Build();
   out.snapshot = std::move(built.snapshot);
   out.findings = findings_;

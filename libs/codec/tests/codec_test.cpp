@@ -90,7 +90,7 @@ const model::SalesOrder* FindOrder(const model::Snapshot& s, const std::string& 
   return nullptr;
 }
 
-TEST(BucketGrid, DatesMapToWeeksWithPastDueAndHorizonEdges) {
+TEST(CodecBucketGrid, DatesMapToWeeksWithPastDueAndHorizonEdges) {
   const BucketGrid grid(kPlanStart, model::BucketKind::kWeek, 78);
   EXPECT_EQ(grid.BucketOf(kPlanStart - seconds{1}), 0);
   EXPECT_TRUE(grid.IsPastDue(kPlanStart - seconds{1}));
@@ -106,7 +106,7 @@ TEST(BucketGrid, DatesMapToWeeksWithPastDueAndHorizonEdges) {
   EXPECT_EQ(grid.BucketOf(Week(500)), 78);
 }
 
-TEST(BucketGrid, MonthBucketsFollowTheCalendar) {
+TEST(CodecBucketGrid, MonthBucketsFollowTheCalendar) {
   const Seconds start = sys_days{std::chrono::year{2027} / 1 / 31};
   const BucketGrid grid(start, model::BucketKind::kMonth, 12);
   // 31 Jan + 1 month is clamped to 28 Feb 2027, + 2 months is 31 Mar.
@@ -116,7 +116,7 @@ TEST(BucketGrid, MonthBucketsFollowTheCalendar) {
   EXPECT_EQ(grid.BucketOf(Seconds{sys_days{std::chrono::year{2027} / 3 / 1}}), 1);
 }
 
-TEST(BucketGrid, LeadTimesRoundUpToWholeBuckets) {
+TEST(CodecBucketGrid, LeadTimesRoundUpToWholeBuckets) {
   const BucketGrid weeks(kPlanStart, model::BucketKind::kWeek, 78);
   EXPECT_EQ(weeks.DaysToBuckets(0.0), 0);
   EXPECT_EQ(weeks.DaysToBuckets(1.0), 1);
@@ -133,7 +133,7 @@ TEST(BucketGrid, LeadTimesRoundUpToWholeBuckets) {
   EXPECT_EQ(months.DaysToBuckets(31.0), 2);
 }
 
-TEST(Calendar, HolidayWeekHasFewerHours) {
+TEST(CodecCalendar, HolidayWeekHasFewerHours) {
   sop::v1::WorkCalendar cal;
   for (int wd = 1; wd <= 5; ++wd) cal.add_working_weekdays(wd);
   cal.add_shifts()->set_hours(7.5);
@@ -149,7 +149,7 @@ TEST(Calendar, HolidayWeekHasFewerHours) {
   EXPECT_DOUBLE_EQ(hours_per_bucket[2], 5 * 15.0);
 }
 
-TEST(Assembler, WorkCenterHoursAreCalendarTimesMachines) {
+TEST(CodecAssembler, WorkCenterHoursAreCalendarTimesMachines) {
   SnapshotAssembler a = WithItemA();
   sop::v1::Envelope cal;
   cal.set_event_id("cal");
@@ -176,7 +176,7 @@ TEST(Assembler, WorkCenterHoursAreCalendarTimesMachines) {
   EXPECT_DOUBLE_EQ(s.work_centers[0].overtime_max_hours_per_bucket, 12.0);
 }
 
-TEST(Assembler, LeadTimeAndFencesBecomeBuckets) {
+TEST(CodecAssembler, LeadTimeAndFencesBecomeBuckets) {
   SnapshotAssembler a = WithItemA();
   auto item = Item("B", "P1", 10.0);
   item.mutable_item()->set_frozen_fence_days(14.0);
@@ -192,7 +192,7 @@ TEST(Assembler, LeadTimeAndFencesBecomeBuckets) {
   EXPECT_EQ(b.slushy_fence, 1);
 }
 
-TEST(Assembler, GoodsReceiptReducesThePoAndAddsOnHand) {
+TEST(CodecAssembler, GoodsReceiptReducesThePoAndAddsOnHand) {
   SnapshotAssembler a = WithItemA();
   sop::v1::Envelope inv;
   inv.set_event_id("inv");
@@ -232,7 +232,7 @@ TEST(Assembler, GoodsReceiptReducesThePoAndAddsOnHand) {
   EXPECT_DOUBLE_EQ(built->snapshot.item_sites[0].on_hand, 80.0);
 }
 
-TEST(Assembler, SupplierConfirmationMovesTheDueBucket) {
+TEST(CodecAssembler, SupplierConfirmationMovesTheDueBucket) {
   SnapshotAssembler a = WithItemA();
   sop::v1::Envelope po;
   po.set_event_id("po");
@@ -259,7 +259,7 @@ TEST(Assembler, SupplierConfirmationMovesTheDueBucket) {
   EXPECT_DOUBLE_EQ(r->quantity, 90.0);
 }
 
-TEST(Assembler, WorkOrderCompletionAndTransferInTransit) {
+TEST(CodecAssembler, WorkOrderCompletionAndTransferInTransit) {
   SnapshotAssembler a = WithItemA();
   a.Apply(Site("DC1", sop::v1::SITE_TYPE_DISTRIBUTION_CENTER));
   auto dc_item = Item("A", "DC1");
@@ -309,7 +309,7 @@ TEST(Assembler, WorkOrderCompletionAndTransferInTransit) {
   EXPECT_DOUBLE_EQ(built->snapshot.item_sites[static_cast<std::size_t>(p1->value())].on_hand, 15.0);
 }
 
-TEST(Assembler, CancelledSalesOrderLeavesNoDemand) {
+TEST(CodecAssembler, CancelledSalesOrderLeavesNoDemand) {
   SnapshotAssembler a = WithItemA();
   a.Apply(SalesOrder("so-1", "SO1", 20.0, Week(1)));
   a.Apply(SalesOrder("so-2", "SO2", 5.0, Week(1)));
@@ -326,7 +326,7 @@ TEST(Assembler, CancelledSalesOrderLeavesNoDemand) {
   EXPECT_DOUBLE_EQ(kept->quantity, 5.0);
 }
 
-TEST(Assembler, SalesOrderChangeReplacesQuantityAndDate) {
+TEST(CodecAssembler, SalesOrderChangeReplacesQuantityAndDate) {
   SnapshotAssembler a = WithItemA();
   a.Apply(SalesOrder("so-1", "SO1", 20.0, Week(1)));
   a.Apply(SalesOrder("so-1-change", "SO1", 35.0, Week(3, 4)));
@@ -338,7 +338,7 @@ TEST(Assembler, SalesOrderChangeReplacesQuantityAndDate) {
   EXPECT_EQ(order->due_bucket, 3);
 }
 
-TEST(Assembler, PastDueCountsInBucketZeroAndBeyondHorizonIsReported) {
+TEST(CodecAssembler, PastDueCountsInBucketZeroAndBeyondHorizonIsReported) {
   SnapshotAssembler a = WithItemA();
   a.Apply(SalesOrder("so-late", "SO1", 10.0, Week(-2)));
   a.Apply(SalesOrder("so-far", "SO2", 10.0, Week(78)));
@@ -360,7 +360,7 @@ TEST(Assembler, PastDueCountsInBucketZeroAndBeyondHorizonIsReported) {
   EXPECT_TRUE(reported);
 }
 
-TEST(Assembler, BadEventGivesAFindingNamingEventFieldAndValue) {
+TEST(CodecAssembler, BadEventGivesAFindingNamingEventFieldAndValue) {
   SnapshotAssembler a = WithItemA();
   a.Apply(SalesOrder("erp-1:so:9:1", "SO9", -5.0, Week(1)));
   ASSERT_EQ(a.findings().size(), 1u);
@@ -377,7 +377,7 @@ TEST(Assembler, BadEventGivesAFindingNamingEventFieldAndValue) {
   EXPECT_EQ(built->findings[0].field, "sales_order.quantity");
 }
 
-TEST(Assembler, ForecastPeriodsSumIntoBucketsAndAdjustmentsAdd) {
+TEST(CodecAssembler, ForecastPeriodsSumIntoBucketsAndAdjustmentsAdd) {
   SnapshotAssembler a = WithItemA();
   sop::v1::Envelope f;
   f.set_event_id("fcst");
@@ -411,7 +411,21 @@ TEST(Assembler, ForecastPeriodsSumIntoBucketsAndAdjustmentsAdd) {
   EXPECT_DOUBLE_EQ(row[1], 10.0);
 }
 
-TEST(Assembler, BuildWithoutSettingsIsAFailedPrecondition) {
+TEST(CodecAssembler, BuildAndReleaseGivesTheSameSnapshotAndEmptiesTheAssembler) {
+  SnapshotAssembler a = WithItemA();
+  a.Apply(SalesOrder("so-1", "SO1", 20.0, Week(1)));
+  auto kept = a.Build();
+  auto released = a.BuildAndRelease();
+  ASSERT_TRUE(kept.has_value());
+  ASSERT_TRUE(released.has_value());
+  EXPECT_EQ(released->snapshot.item_site_count(), kept->snapshot.item_site_count());
+  ASSERT_EQ(released->snapshot.sales_orders.size(), 1u);
+  EXPECT_DOUBLE_EQ(released->snapshot.sales_orders[0].quantity, 20.0);
+  EXPECT_EQ(a.stats().events, 0);
+  EXPECT_FALSE(a.Build().has_value());  // no settings any more: the state is gone
+}
+
+TEST(CodecAssembler, BuildWithoutSettingsIsAFailedPrecondition) {
   SnapshotAssembler a;
   a.Apply(Site("P1"));
   auto built = a.Build();
@@ -419,7 +433,7 @@ TEST(Assembler, BuildWithoutSettingsIsAFailedPrecondition) {
   EXPECT_EQ(built.error().code(), Errc::kFailedPrecondition);
 }
 
-TEST(JsonLines, RoundTripAndBadLineNamesTheLineNumber) {
+TEST(CodecJsonLines, RoundTripAndBadLineNamesTheLineNumber) {
   std::vector<sop::v1::Envelope> envelopes{Settings(), Site("P1"), Item("A", "P1")};
   std::ostringstream out;
   ASSERT_TRUE(WriteJsonLines(envelopes, out).has_value());

@@ -45,18 +45,18 @@ const std::vector<sop::v1::Envelope>& ScaleS() {
 
 std::string Key(const std::string& site, const std::string& id) { return site + "|" + id; }
 
-TEST(Generator, SameSeedGivesByteIdenticalJsonLines) {
+TEST(GenManufacturer, SameSeedGivesByteIdenticalJsonLines) {
   const std::string first = Json(SmallHistory(7));
   const std::string second = Json(SmallHistory(7));
   ASSERT_GT(first.size(), 1'000'000u);
   EXPECT_TRUE(first == second);
 }
 
-TEST(Generator, DifferentSeedGivesDifferentData) {
+TEST(GenManufacturer, DifferentSeedGivesDifferentData) {
   EXPECT_NE(Json(SmallHistory(7)), Json(SmallHistory(8)));
 }
 
-TEST(Generator, ScaleSMatchesDesignCounts) {
+TEST(GenManufacturer, ScaleSMatchesDesignCounts) {
   std::map<sop::v1::SiteType, int> sites;
   std::set<std::string> parents, components, work_centers;
   int settings_horizon = 0;
@@ -84,7 +84,7 @@ TEST(Generator, ScaleSMatchesDesignCounts) {
   EXPECT_EQ(spec.OpenOrderLines(), 10000);
 }
 
-TEST(Generator, ScaleSBomsAreExactlyThreeLevelsDeep) {
+TEST(GenManufacturer, ScaleSBomsAreExactlyThreeLevelsDeep) {
   std::unordered_map<std::string, std::vector<std::string>> children;  // site|parent → components
   for (const auto& e : ScaleS()) {
     if (!e.has_bom()) continue;
@@ -105,7 +105,7 @@ TEST(Generator, ScaleSBomsAreExactlyThreeLevelsDeep) {
   EXPECT_EQ(max_depth, 3);
 }
 
-TEST(Generator, OpenOrderLinesPerTypeMatchTheScale) {
+TEST(GenManufacturer, OpenOrderLinesPerTypeMatchTheScale) {
   std::map<std::string, int> lines;
   for (const auto& e : ScaleS()) {
     if (e.has_sales_order()) ++lines["so"];
@@ -120,7 +120,7 @@ TEST(Generator, OpenOrderLinesPerTypeMatchTheScale) {
   EXPECT_EQ(lines["to"], spec.transfer_order_lines);
 }
 
-TEST(Generator, JsonLinesParseBackIntoTheSameEnvelopes) {
+TEST(GenManufacturer, JsonLinesParseBackIntoTheSameEnvelopes) {
   const auto options = SmallHistory(3, 2);
   auto envelopes = GenerateAll(options);
   ASSERT_TRUE(envelopes.has_value());
@@ -137,13 +137,13 @@ TEST(Generator, JsonLinesParseBackIntoTheSameEnvelopes) {
   EXPECT_EQ(n, envelopes->size());
 }
 
-TEST(Generator, EventIdsAreUnique) {
+TEST(GenManufacturer, EventIdsAreUnique) {
   std::unordered_set<std::string> ids;
   for (const auto& e : ScaleS()) EXPECT_TRUE(ids.insert(e.event_id()).second) << e.event_id();
   EXPECT_EQ(ids.size(), ScaleS().size());
 }
 
-TEST(Generator, EveryReferenceResolves) {
+TEST(GenManufacturer, EveryReferenceResolves) {
   std::unordered_set<std::string> sites, items, work_centers, calendars, suppliers, customers, pos, wos;
   for (const auto& e : ScaleS()) {
     if (e.has_site_master()) sites.insert(e.site_master().site_id());
@@ -214,7 +214,7 @@ TEST(Generator, EveryReferenceResolves) {
   EXPECT_EQ(transfers, 2 * (500 + 100));
 }
 
-TEST(Generator, DataCarriesTheRealismPlannersExpect) {
+TEST(GenManufacturer, DataCarriesTheRealismPlannersExpect) {
   std::map<sop::v1::LotSizingPolicy, int> policies;
   int late_confirmations = 0, frozen = 0, safety = 0, shared_components = 0, holidays_in_thanksgiving_week = 0;
   std::unordered_map<std::string, std::set<std::string>> families_using;  // component → families
@@ -259,7 +259,7 @@ TEST(Generator, DataCarriesTheRealismPlannersExpect) {
   EXPECT_EQ(holidays_in_thanksgiving_week, 2 * 2);  // two calendars at P3, two days each
 }
 
-TEST(Generator, DemandHistoryEqualsTheShipmentEvents) {
+TEST(GenManufacturer, DemandHistoryEqualsTheShipmentEvents) {
   const auto options = SmallHistory(11, 6);
   auto history = DemandHistory(options);
   ASSERT_TRUE(history.has_value());
@@ -284,7 +284,7 @@ TEST(Generator, DemandHistoryEqualsTheShipmentEvents) {
   EXPECT_DOUBLE_EQ(series_total, events_total);
 }
 
-TEST(Generator, RejectsAPlanStartThatIsNotAMonday) {
+TEST(GenManufacturer, RejectsAPlanStartThatIsNotAMonday) {
   GeneratorOptions options;
   options.plan_start = std::chrono::sys_days{std::chrono::year{2026} / 11 / 24};
   auto result = Generate(options, [](const sop::v1::Envelope&) {});
@@ -294,7 +294,7 @@ TEST(Generator, RejectsAPlanStartThatIsNotAMonday) {
   EXPECT_NE(result.error().message().find("2026-11-24"), std::string::npos);
 }
 
-TEST(Generator, ParsesScaleAndDate) {
+TEST(GenManufacturer, ParsesScaleAndDate) {
   EXPECT_EQ(ParseScale("L").value(), Scale::kL);
   EXPECT_FALSE(ParseScale("M").has_value());
   EXPECT_EQ(FormatDate(ParseDate("2027-01-04", "d").value()), "2027-01-04");

@@ -32,7 +32,7 @@ using google::protobuf::Value;
 
 const std::string kSmall = std::string(SOP_PLAN_TEST_DATA) + "/small.jsonl";
 
-class SmallPlan : public ::testing::Test {
+class PlanToolSmall : public ::testing::Test {
  protected:
   void SetUp() override {
     auto run = RunPlanFile(kSmall);
@@ -65,7 +65,7 @@ class SmallPlan : public ::testing::Test {
   Struct root_;
 };
 
-TEST_F(SmallPlan, HeaderAndSummaryDescribeTheRun) {
+TEST_F(PlanToolSmall, HeaderAndSummaryDescribeTheRun) {
   EXPECT_EQ(root_.fields().at("plan_start").string_value(), "2026-11-23");
   EXPECT_EQ(root_.fields().at("horizon").number_value(), 8);
   const auto& summary = root_.fields().at("summary").struct_value().fields();
@@ -74,7 +74,7 @@ TEST_F(SmallPlan, HeaderAndSummaryDescribeTheRun) {
   EXPECT_EQ(summary.at("planned_orders").number_value(), 8 + 5);
 }
 
-TEST_F(SmallPlan, FinishedGoodRecordMatchesHandCalculation) {
+TEST_F(PlanToolSmall, FinishedGoodRecordMatchesHandCalculation) {
   const Struct& fg = ItemSite("FG");
   EXPECT_EQ(Numbers(fg, "gross_requirements"), (std::vector<double>{20, 20, 20, 20, 20, 20, 20, 20}));
   EXPECT_EQ(Numbers(fg, "projected_available"), (std::vector<double>(8, 0.0)));
@@ -87,7 +87,7 @@ TEST_F(SmallPlan, FinishedGoodRecordMatchesHandCalculation) {
   EXPECT_FALSE(orders[1].struct_value().fields().at("past_due").bool_value());
 }
 
-TEST_F(SmallPlan, ComponentRecordMatchesHandCalculation) {
+TEST_F(PlanToolSmall, ComponentRecordMatchesHandCalculation) {
   const Struct& c = ItemSite("C");
   EXPECT_EQ(Numbers(c, "gross_requirements"), (std::vector<double>{60, 40, 40, 40, 40, 40, 40, 0}));
   EXPECT_EQ(Numbers(c, "scheduled_receipts"), (std::vector<double>{0, 0, 50, 0, 0, 0, 0, 0}));
@@ -97,7 +97,7 @@ TEST_F(SmallPlan, ComponentRecordMatchesHandCalculation) {
   EXPECT_EQ(Numbers(c, "planned_releases"), (std::vector<double>{100, 0, 50, 50, 50, 0, 0, 0}));
 }
 
-TEST_F(SmallPlan, WeekOneOrderIsPeggedToTheSalesOrderThenForecast) {
+TEST_F(PlanToolSmall, WeekOneOrderIsPeggedToTheSalesOrderThenForecast) {
   const Struct& fg = ItemSite("FG");
   const auto& order = fg.fields().at("planned_orders").list_value().values()[1].struct_value();
   EXPECT_EQ(order.fields().at("receipt_bucket").number_value(), 1);
@@ -113,7 +113,7 @@ TEST_F(SmallPlan, WeekOneOrderIsPeggedToTheSalesOrderThenForecast) {
   EXPECT_EQ(second.at("quantity").number_value(), 5);
 }
 
-TEST_F(SmallPlan, RoughCutShowsTheHolidayWeekOverload) {
+TEST_F(PlanToolSmall, RoughCutShowsTheHolidayWeekOverload) {
   const Struct& wc = WorkCenter("WC1");
   const auto capacity = Numbers(wc, "capacity_hours");
   const auto load = Numbers(wc, "load_hours");
@@ -127,7 +127,7 @@ TEST_F(SmallPlan, RoughCutShowsTheHolidayWeekOverload) {
   EXPECT_EQ(wc.fields().at("first_overloaded_bucket").number_value(), 0);
 }
 
-TEST_F(SmallPlan, PastDueReleaseIsAFinding) {
+TEST_F(PlanToolSmall, PastDueReleaseIsAFinding) {
   int past_due_releases = 0;
   for (const Value& v : root_.fields().at("findings").list_value().values()) {
     const auto& f = v.struct_value().fields();
@@ -137,13 +137,13 @@ TEST_F(SmallPlan, PastDueReleaseIsAFinding) {
   EXPECT_EQ(past_due_releases, 3);
 }
 
-TEST(SopPlan, MissingFileIsNotFound) {
+TEST(PlanTool, MissingFileIsNotFound) {
   auto run = RunPlanFile(std::string(SOP_PLAN_TEST_DATA) + "/does-not-exist.jsonl");
   ASSERT_FALSE(run.has_value());
   EXPECT_EQ(run.error().code(), Errc::kNotFound);
 }
 
-TEST(JsonWriter, EscapesStringsAndWritesNonFiniteAsNull) {
+TEST(PlanToolJsonWriter, EscapesStringsAndWritesNonFiniteAsNull) {
   std::string out;
   JsonWriter w(out);
   w.BeginObject().Field("a\"b", "x\ny").Key("n").Numbers(std::vector<double>{1.5, std::numeric_limits<double>::infinity(), -0.0}).EndObject();

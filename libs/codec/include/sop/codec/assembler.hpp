@@ -73,6 +73,10 @@ class SnapshotAssembler {
 
   /// Compiles the current state into a snapshot. Cost is proportional to the whole state.
   Result<Assembled> Build() const;
+  /// Build() that frees each part of the state as soon as it has been handed to the model
+  /// builder, and leaves the assembler empty on success: lower peak memory for one-shot use
+  /// (tools, benchmarks). On failure the state is untouched.
+  Result<Assembled> BuildAndRelease();
 
   /// The current grid (after the first PlanningSettings).
   const std::optional<BucketGrid>& grid() const noexcept { return grid_; }
@@ -122,6 +126,7 @@ class SnapshotAssembler {
   // What one document contributes under the current grid.
   enum class Placement { kInside, kPastDue, kOutside };
 
+  Result<Assembled> BuildImpl(SnapshotAssembler* release) const;
   void Reject(const sop::v1::Envelope& envelope, std::string field, std::string message);
   bool CheckQuantity(const sop::v1::Envelope& envelope, const char* field, double value);
   bool CheckDate(const sop::v1::Envelope& envelope, const char* field, bool present);
