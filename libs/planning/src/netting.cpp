@@ -50,27 +50,42 @@ void NettingEngine::Prepare() {
   const auto H = static_cast<std::size_t>(snapshot_.H());
   plan_.horizon = snapshot_.H();
   plan_.item_site_count = n;
+  // NetItem overwrites every row it nets; only rows of items on a cycle (never netted) must be
+  // zeroed, which ComputeLowLevelCodes' caller does below. Reusing the arrays and the per-item
+  // vectors' capacity keeps a rerun free of page faults.
   for (auto* records : {&plan_.gross_requirements, &plan_.scheduled_receipts,
                         &plan_.projected_available, &plan_.net_requirements,
                         &plan_.planned_receipts, &plan_.planned_releases}) {
-    records->assign(n * H, 0.0);
+    records->resize(n * H);
   }
-  plan_.orders.assign(n, {});
-  plan_.item_findings.assign(n, {});
-  plan_.pegs.assign(n, {});
-  plan_.uncovered.assign(n, {});
+  auto reset = [n](auto& lists) {
+    if (lists.size() != n) lists.resize(n);
+    for (auto& list : lists) list.clear();
+  };
+  reset(plan_.orders);
+  reset(plan_.item_findings);
+  reset(plan_.pegs);
+  reset(plan_.uncovered);
   plan_.pegged = false;
   scratch_forecast_.assign(H, 0.0);
   queued_.assign(n, 0);
 
-  sales_orders_by_item_.assign(n, {});
+  // Ids of a builder-made snapshot are in index order (the builder iterates a map by id); the
+  // length of that sorted prefix lets the sort compare indices instead of strings.
+  ids_sorted_prefix_ = snapshot_.sales_orders.empty() ? 0 : 1;
+  while (ids_sorted_prefix_ < snapshot_.sales_orders.size() &&
+         snapshot_.sales_orders[ids_sorted_prefix_ - 1].id <
+             snapshot_.sales_orders[ids_sorted_prefix_].id) {
+    ++ids_sorted_prefix_;
+  }
+  reset(sales_orders_by_item_);
   for (std::size_t i = 0; i < snapshot_.sales_orders.size(); ++i) {
     const auto& so = snapshot_.sales_orders[i];
     sales_orders_by_item_[Idx(so.item_site)].push_back(static_cast<std::int32_t>(i));
   }
   for (std::size_t c = 0; c < n; ++c) SortSalesOrders(ItemSiteIndex(static_cast<std::int32_t>(c)));
 
-  receipts_by_item_.assign(n, {});
+  reset(receipts_by_item_);
   for (std::size_t i = 0; i < snapshot_.receipts.size(); ++i) {
     receipts_by_item_[Idx(snapshot_.receipts[i].item_site)].push_back(static_cast<std::int32_t>(i));
   }
@@ -80,6 +95,23 @@ void NettingEngine::Prepare() {
   BuildWhereUsed();
   ComputeLowLevelCodes();
   RebuildOrder();
+  ZeroCyclicRows();
+}
+
+void NettingEngine::ZeroCyclicRows() {
+  const auto H = static_cast<std::size_t>(snapshot_.H());
+  for (std::size_t c = 0; c < plan_.low_level_code.size(); ++c) {
+    if (plan_.low_level_code[c] >= 0) continue;
+    for (auto* records : {&plan_.gross_requirements, &plan_.projected_available,
+                          &plan_.net_requirements, &plan_.planned_receipts,
+                          &plan_.planned_releases}) {
+      std::fill_n(records->data() + c * H, H, 0.0);
+    }
+    plan_.orders[c].clear();
+    plan_.item_findings[c].clear();
+    plan_.pegs[c].clear();
+    plan_.uncovered[c].clear();
+  }
 }
 
 void NettingEngine::SortSalesOrders(ItemSiteIndex item_site) {
@@ -93,6 +125,7 @@ void NettingEngine::SortSalesOrders(ItemSiteIndex item_site) {
     if (x.due_bucket != y.due_bucket) return x.due_bucket < y.due_bucket;
     auto rx = PriorityRank(x.priority), ry = PriorityRank(y.priority);
     if (rx != ry) return rx < ry;
+    if (static_cast<std::size_t>(std::max(a, b)) < ids_sorted_prefix_) return a < b;
     return x.id < y.id;
   });
 }

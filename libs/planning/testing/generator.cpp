@@ -68,7 +68,7 @@ BuildResult Generate(const GeneratorOptions& o) {
       item.lot.rule = LotRule::kLotForLot;
     } else if (kind < 6) {
       item.lot.rule = LotRule::kFixedOrderQuantity;
-      item.lot.fixed_quantity = 5.0 * rng.Int(1, 20);
+      item.lot.fixed_quantity = 25.0 * rng.Int(1, 40);
     } else {
       item.lot.rule = LotRule::kPeriodsOfSupply;
       item.lot.periods_of_supply = rng.Int(1, 4);
@@ -78,7 +78,7 @@ BuildResult Generate(const GeneratorOptions& o) {
       if (rng.Chance(0.4)) item.lot.multiple = 5.0 * rng.Int(1, 4);
       if (rng.Chance(0.3)) {
         double base = item.lot.multiple > 0.0 ? item.lot.multiple : 5.0;
-        item.lot.maximum = base * rng.Int(4, 30);
+        item.lot.maximum = base * rng.Int(40, 400);
         item.lot.maximum = std::max(item.lot.maximum,
                                     item.lot.multiple > 0.0
                                         ? item.lot.multiple * std::ceil(item.lot.minimum / item.lot.multiple)
@@ -156,7 +156,8 @@ BuildResult Generate(const GeneratorOptions& o) {
             return x.component_item_id == line.component_item_id;
           });
           if (duplicate) continue;
-          line.quantity_per = 0.5 * rng.Int(1, 6);
+          int per = rng.Int(0, 9);
+          line.quantity_per = per < 7 ? 1.0 : per < 9 ? 2.0 : 0.5;
           line.scrap = rng.Chance(0.2) ? 0.05 : 0.0;
           if (rng.Chance(0.1)) {
             line.effective_from = rng.Int(0, H / 2);

@@ -73,6 +73,7 @@ class NettingEngine {
   void ForEachSupplier(ItemSiteIndex item_site, F&& f) const;
   void Propagate(const std::vector<ItemSiteIndex>& dirty, std::vector<ItemSiteIndex>& touched);
   void Restructure();
+  void ZeroCyclicRows();
   Status Validate(const Change& change) const;
   double SupplyQuantity(ItemSiteIndex item_site, const SupplyRef& supply) const;
 
@@ -92,6 +93,7 @@ class NettingEngine {
   std::vector<WhereUsed> where_used_;
   std::vector<std::vector<std::int32_t>> sales_orders_by_item_;  ///< sorted for consumption
   std::vector<std::vector<std::int32_t>> receipts_by_item_;
+  std::size_t ids_sorted_prefix_ = 0;
   std::vector<ItemSiteIndex> netting_order_;  ///< by low-level code, then index
 
   // Scratch reused across items (no per-bucket allocation in the netting loop).
