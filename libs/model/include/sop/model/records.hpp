@@ -37,33 +37,33 @@ struct LotPolicy {
 };
 
 struct SiteRecord {
-  std::string site_id;
-  std::string name;
+  std::string site_id{};
+  std::string name{};
   SiteKind kind = SiteKind::kPlant;
 };
 
 /// An item as planned at one site.
 struct ItemRecord {
-  std::string item_id;
-  std::string site_id;
-  std::string description;
+  std::string item_id{};
+  std::string site_id{};
+  std::string description{};
   ItemKind kind = ItemKind::kBuy;
   double unit_cost = 0.0;
   double unit_price = 0.0;
   std::int32_t lead_time = 0;       ///< buckets (purchase, production or transfer)
-  LotPolicy lot;
+  LotPolicy lot{};
   double safety_stock = 0.0;
   double yield = 1.0;               ///< (0, 1]; 0 = unset = 1
   std::int32_t frozen_fence = 0;    ///< buckets
   std::int32_t slushy_fence = 0;    ///< buckets (informational for planning)
-  std::string family;
-  std::string supplier_id;          ///< kBuy
-  std::string source_site_id;       ///< kTransfer: the supplying site (same item id there)
+  std::string family{};
+  std::string supplier_id{};          ///< kBuy
+  std::string source_site_id{};       ///< kTransfer: the supplying site (same item id there)
   bool active = true;               ///< false = phased out: no new planned orders
 };
 
 struct BomLineRecord {
-  std::string component_item_id;    ///< at the parent's site
+  std::string component_item_id{};    ///< at the parent's site
   double quantity_per = 1.0;
   double scrap = 0.0;               ///< 0.02 = 2 % component scrap
   Bucket effective_from = kBeginningOfTime;  ///< inclusive
@@ -72,15 +72,15 @@ struct BomLineRecord {
 
 struct RoutingStepRecord {
   std::int32_t sequence = 0;
-  std::string work_center_id;
+  std::string work_center_id{};
   double setup_hours = 0.0;         ///< per order
   double run_hours_per_unit = 0.0;
 };
 
 struct WorkCenterRecord {
-  std::string work_center_id;
-  std::string site_id;
-  std::string name;
+  std::string work_center_id{};
+  std::string site_id{};
+  std::string name{};
   double efficiency = 1.0;          ///< 0 = unset = 1
   std::int32_t machines = 1;
   double overtime_max_hours_per_bucket = 0.0;
@@ -90,28 +90,28 @@ struct WorkCenterRecord {
   double regular_cost_per_hour = 0.0;
   /// Calendar hours per bucket (calendar, shifts, holidays and machines already expanded);
   /// shorter than H means 0 for the missing buckets.
-  std::vector<double> available_hours;
+  std::vector<double> available_hours{};
 };
 
 /// An open purchase order line, released work order or in-transit transfer.
 struct ScheduledReceiptRecord {
-  std::string receipt_id;           ///< e.g. "PO-1:2", "WO-7", "TR-3"
+  std::string receipt_id{};           ///< e.g. "PO-1:2", "WO-7", "TR-3"
   ReceiptKind kind = ReceiptKind::kPurchaseOrder;
-  std::string item_id;
-  std::string site_id;              ///< receiving site
+  std::string item_id{};
+  std::string site_id{};              ///< receiving site
   Bucket due_bucket = 0;
   Bucket start_bucket = 0;          ///< work orders: start (for rough-cut load)
   double quantity = 0.0;            ///< open quantity
-  std::string from_site_id;         ///< transfers: shipping site (informational)
+  std::string from_site_id{};         ///< transfers: shipping site (informational)
 };
 
 struct SalesOrderRecord {
-  std::string order_id;             ///< unique per line, e.g. "SO-4711:1"
-  std::string customer_id;
-  std::string channel;
+  std::string order_id{};             ///< unique per line, e.g. "SO-4711:1"
+  std::string customer_id{};
+  std::string channel{};
   std::int32_t priority = 0;        ///< 1 = most important; 0 = unset (after all set ones)
-  std::string item_id;
-  std::string site_id;
+  std::string item_id{};
+  std::string site_id{};
   Bucket due_bucket = 0;
   double quantity = 0.0;            ///< open quantity
   double unit_price = 0.0;
