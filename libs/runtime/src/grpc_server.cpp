@@ -1,5 +1,6 @@
 #include "sop/runtime/grpc_server.hpp"
 
+#include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -7,10 +8,38 @@
 
 #include "file_util.hpp"
 
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 namespace sop::runtime {
+namespace detail {
+
+// Calls between arrival and completion, so that shutdown knows when only idle connections are
+// left. Health Watch streams are left out: they last as long as the watcher wants.
+struct CallTracker {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int in_flight = 0;
+
+  void Begin() {
+    std::lock_guard lock(mutex);
+    ++in_flight;
+  }
+  void End() {
+    {
+      std::lock_guard lock(mutex);
+      --in_flight;
+    }
+    changed.notify_all();
+  }
+};
+
+}  // namespace detail
+
 namespace {
+
+constexpr std::string_view kHealthWatch = "/grpc.health.v1.Health/Watch";
 
 // The RED families, registered once per registry (adding the same declaration twice returns
 // the same family, so several servers in one process share them).
@@ -34,11 +63,18 @@ struct RedMetrics {
 // when gRPC destroys the interceptor.
 class RedInterceptor final : public grpc::experimental::Interceptor {
  public:
-  RedInterceptor(const RedMetrics& metrics, std::string method)
-      : metrics_(metrics), method_(std::move(method)), start_(std::chrono::steady_clock::now()) {}
+  RedInterceptor(const RedMetrics& metrics, detail::CallTracker& calls, std::string method)
+      : metrics_(metrics),
+        calls_(calls),
+        method_(std::move(method)),
+        tracked_(method_ != kHealthWatch),
+        start_(std::chrono::steady_clock::now()) {
+    if (tracked_) calls_.Begin();
+  }
 
   ~RedInterceptor() override {
     if (!recorded_) Record(grpc::StatusCode::CANCELLED);
+    if (tracked_) calls_.End();
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -58,7 +94,9 @@ class RedInterceptor final : public grpc::experimental::Interceptor {
   }
 
   const RedMetrics& metrics_;
+  detail::CallTracker& calls_;
   std::string method_;
+  bool tracked_;
   std::chrono::steady_clock::time_point start_;
   bool recorded_ = false;
 };
@@ -66,17 +104,19 @@ class RedInterceptor final : public grpc::experimental::Interceptor {
 class RedInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit RedInterceptorFactory(std::shared_ptr<const RedMetrics> metrics)
-      : metrics_(std::move(metrics)) {}
+  RedInterceptorFactory(std::shared_ptr<const RedMetrics> metrics,
+                        std::shared_ptr<detail::CallTracker> calls)
+      : metrics_(std::move(metrics)), calls_(std::move(calls)) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
     const char* method = info->method();
-    return new RedInterceptor(*metrics_, method != nullptr ? method : "unknown");
+    return new RedInterceptor(*metrics_, *calls_, method != nullptr ? method : "unknown");
   }
 
  private:
   std::shared_ptr<const RedMetrics> metrics_;
+  std::shared_ptr<detail::CallTracker> calls_;
 };
 
 Result<std::string> ReadFile(std::string_view setting, const std::string& path) {
@@ -151,22 +191,29 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Builder::Start() {
   for (auto* service : services_) builder.RegisterService(service);
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
-  factories.push_back(
-      std::make_unique<RedInterceptorFactory>(std::make_shared<const RedMetrics>(metrics_)));
+  auto calls = std::make_shared<detail::CallTracker>();
+  factories.push_back(std::make_unique<RedInterceptorFactory>(
+      std::make_shared<const RedMetrics>(metrics_), calls));
   builder.experimental().SetInterceptorCreators(std::move(factories));
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     return Fail(Errc::kUnavailable, "grpc.port: cannot listen on " + address);
   }
-  auto started = std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), bound_port, tls,
-                                                            logger_));
+  auto started = std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), std::move(calls),
+                                                            bound_port, tls, logger_));
   started->SetServing(false);  // ready only when the service says so
   return started;
 }
 
-GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server, int port, bool tls, Logger& logger)
-    : server_(std::move(server)), port_(port), tls_(tls), logger_(logger) {}
+GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server,
+                       std::shared_ptr<detail::CallTracker> calls, int port, bool tls,
+                       Logger& logger)
+    : server_(std::move(server)),
+      calls_(std::move(calls)),
+      port_(port),
+      tls_(tls),
+      logger_(logger) {}
 
 GrpcServer::~GrpcServer() { Shutdown(std::chrono::nanoseconds::zero()); }
 
@@ -184,8 +231,22 @@ void GrpcServer::Shutdown(std::chrono::nanoseconds deadline) {
   if (shut_down_.exchange(true)) return;
   SetServing(false);
   const auto started = std::chrono::steady_clock::now();
+  // Once no call is in flight (or the deadline passed), close what is left: idle connections
+  // and Watch streams. gRPC's own Shutdown would wait for idle clients to hang up.
+  bool done = false;
+  std::thread closer([this, &done, until = started + deadline] {
+    std::unique_lock lock(calls_->mutex);
+    calls_->changed.wait_until(lock, until, [&] { return done || calls_->in_flight == 0; });
+    if (!done) grpc_server_cancel_all_calls(server_->c_server());
+  });
   server_->Shutdown(std::chrono::system_clock::now() +
                     std::chrono::duration_cast<std::chrono::system_clock::duration>(deadline));
+  {
+    std::lock_guard lock(calls_->mutex);
+    done = true;
+  }
+  calls_->changed.notify_all();
+  closer.join();
   server_->Wait();
   logger_.Debug("grpc server stopped",
                 {{"port", port_}, {"took", std::chrono::steady_clock::now() - started}});

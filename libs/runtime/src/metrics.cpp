@@ -7,11 +7,16 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "file_util.hpp"
 
+#include <condition_variable>
 #include <iterator>
+#include <thread>
 #include <sstream>
 #include <stdexcept>
 
@@ -126,6 +131,18 @@ class ProcessCollector : public prometheus::Collectable {
     return {cpu, rss};
   }
 };
+
+// Connects to the port on loopback and hangs up; errors are irrelevant (it is only a wake-up).
+void PokeLoopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  (void)::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  ::close(fd);
+}
 
 }  // namespace
 
@@ -251,7 +268,27 @@ MetricsExposer::MetricsExposer(std::unique_ptr<Impl> impl, int port)
 MetricsExposer::~MetricsExposer() { Stop(); }
 
 void MetricsExposer::Stop() {
-  if (impl_) impl_->exposer.reset();
+  if (!impl_ || !impl_->exposer) return;
+  // civetweb's accept loop polls with a 2 s quantum and only then sees the stop flag. A
+  // connection to the port (closed at once, so no worker waits on it) wakes it immediately,
+  // so the exposer, stopped last, does not add 2 s to every shutdown.
+  std::mutex mutex;
+  std::condition_variable stopped_cv;
+  bool stopped = false;
+  std::thread stopper([&] {
+    impl_->exposer.reset();
+    {
+      std::lock_guard lock(mutex);
+      stopped = true;
+    }
+    stopped_cv.notify_all();
+  });
+  std::unique_lock lock(mutex);
+  while (!stopped_cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopped; })) {
+    PokeLoopback(port_);
+  }
+  lock.unlock();
+  stopper.join();
 }
 
 Result<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(MetricsRegistry& registry,

@@ -26,6 +26,10 @@ class Service;
 
 namespace sop::runtime {
 
+namespace detail {
+struct CallTracker;
+}  // namespace detail
+
 /// Where and how to listen.
 struct GrpcServerOptions {
   std::string host = "0.0.0.0";
@@ -71,13 +75,18 @@ class GrpcServer {
   void SetServing(std::string_view service_name, bool serving);
 
   /// Turns health NOT_SERVING, stops accepting calls, waits up to `deadline` for in-flight
-  /// calls and then cancels them. Idempotent.
+  /// calls and then cancels them. Idempotent. Health Watch streams are not waited for, and
+  /// once no call is in flight the remaining (idle) client connections are closed at once:
+  /// gRPC would otherwise wait for every client to notice the GOAWAY, which an idle C-core
+  /// client only does on its 5 s backup poll.
   void Shutdown(std::chrono::nanoseconds deadline);
 
  private:
-  GrpcServer(std::unique_ptr<grpc::Server> server, int port, bool tls, Logger& logger);
+  GrpcServer(std::unique_ptr<grpc::Server> server, std::shared_ptr<detail::CallTracker> calls,
+             int port, bool tls, Logger& logger);
 
   std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<detail::CallTracker> calls_;
   int port_;
   bool tls_;
   Logger& logger_;
