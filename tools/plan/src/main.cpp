@@ -61,17 +61,20 @@ int main(int argc, char** argv) {
     std::cerr << "sop-plan: " << run.error().ToString() << "\n";
     return 1;
   }
-  const std::string text = json ? sop::plan_tool::PlanToJson(*run, options) : sop::plan_tool::PlanSummary(*run);
-  if (out_path.empty()) {
-    std::cout << text;
-    std::cout.flush();
-    return std::cout ? 0 : 1;
+  std::ofstream file;
+  std::ostream* out = &std::cout;
+  if (!out_path.empty()) {
+    file.open(out_path, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      std::cerr << "sop-plan: cannot open " << out_path << " for writing\n";
+      return 1;
+    }
+    out = &file;
   }
-  std::ofstream file(out_path, std::ios::binary | std::ios::trunc);
-  file << text;
-  file.close();
-  if (!file) {
-    std::cerr << "sop-plan: cannot write " << out_path << "\n";
+  const bool written = json ? sop::plan_tool::WritePlanJson(*run, *out, options)
+                            : static_cast<bool>(*out << sop::plan_tool::PlanSummary(*run) << std::flush);
+  if (!written) {
+    std::cerr << "sop-plan: cannot write " << (out_path.empty() ? std::string("stdout") : out_path) << "\n";
     return 1;
   }
   return 0;

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <ostream>
+#include <sstream>
 
 #include "sop/codec/jsonl.hpp"
 #include "sop/plan_tool/json_writer.hpp"
@@ -106,29 +108,40 @@ void WriteFinding(JsonWriter& w, const model::Snapshot& s, const model::Finding&
 
 }  // namespace
 
-Result<PlanRun> RunPlan(const codec::SnapshotAssembler& assembler, const PlanOptions& options) {
-  const auto convert_start = Clock::now();
-  auto assembled = assembler.Build();
-  if (!assembled) return std::unexpected(assembled.error());
+namespace {
+
+// Plans an assembled snapshot; `grid`/`horizon`/`events` describe where it came from.
+PlanRun Finish(codec::Assembled assembled, const codec::BucketGrid& grid, const model::Horizon& horizon,
+               std::int64_t events, double convert_seconds, const PlanOptions& options) {
   PlanRun run;
-  run.convert_seconds = SecondsSince(convert_start);
-  run.events = assembler.stats().events;
-  run.input_findings = std::move(assembled->findings);
-  run.past_due_documents = assembled->past_due;
-  run.outside_horizon_documents = assembled->outside_horizon;
-  run.plan_start = Date(assembler.grid()->plan_start());
-  run.bucket_kind = BucketKindName(assembler.horizon().bucket_kind);
+  run.convert_seconds = convert_seconds;
+  run.events = events;
+  run.input_findings = std::move(assembled.findings);
+  run.past_due_documents = assembled.past_due;
+  run.outside_horizon_documents = assembled.outside_horizon;
+  run.plan_start = Date(grid.plan_start());
+  run.bucket_kind = BucketKindName(horizon.bucket_kind);
 
   planning::NettingPolicy policy;
   policy.pegging = options.pegging || options.end_demands;
   const auto netting_start = Clock::now();
-  run.engine = std::make_unique<planning::NettingEngine>(std::move(assembled->snapshot), policy);
+  run.engine = std::make_unique<planning::NettingEngine>(std::move(assembled.snapshot), policy);
   run.engine->RunFull();
   run.netting_seconds = SecondsSince(netting_start);
   const auto rough_cut_start = Clock::now();
   run.capacity = planning::RoughCut(run.engine->snapshot(), run.engine->plan());
   run.rough_cut_seconds = SecondsSince(rough_cut_start);
   return run;
+}
+
+}  // namespace
+
+Result<PlanRun> RunPlan(const codec::SnapshotAssembler& assembler, const PlanOptions& options) {
+  const auto convert_start = Clock::now();
+  auto assembled = assembler.Build();
+  if (!assembled) return std::unexpected(assembled.error());
+  return Finish(std::move(*assembled), *assembler.grid(), assembler.horizon(), assembler.stats().events,
+                SecondsSince(convert_start), options);
 }
 
 Result<PlanRun> RunPlanFile(const std::string& path, const PlanOptions& options) {
@@ -141,19 +154,34 @@ Result<PlanRun> RunPlanFile(const std::string& path, const PlanOptions& options)
     return {};
   });
   if (!read) return Fail(read.error().code(), path + ": " + read.error().message());
-  const double read_seconds = SecondsSince(start);
-  auto run = RunPlan(assembler, options);
-  if (!run) return Fail(run.error().code(), path + ": " + run.error().message());
-  run->convert_seconds += read_seconds;
-  return run;
+  if (!assembler.grid()) {
+    return Fail(Errc::kFailedPrecondition, path + ": no PlanningSettings event (plan start and buckets unknown)");
+  }
+  // One-shot use: free the event state while compiling, to keep peak memory down at scale L.
+  const codec::BucketGrid grid = *assembler.grid();
+  const model::Horizon horizon = assembler.horizon();
+  const std::int64_t events = assembler.stats().events;
+  auto assembled = assembler.BuildAndRelease();
+  if (!assembled) return Fail(assembled.error().code(), path + ": " + assembled.error().message());
+  return Finish(std::move(*assembled), grid, horizon, events, SecondsSince(start), options);
 }
 
 std::string PlanToJson(const PlanRun& run, const PlanOptions& options) {
+  std::ostringstream out;
+  WritePlanJson(run, out, options);
+  return out.str();
+}
+
+bool WritePlanJson(const PlanRun& run, std::ostream& stream, const PlanOptions& options) {
   const model::Snapshot& s = run.engine->snapshot();
   const planning::Plan& plan = run.engine->plan();
   const planning::CapacityPlan& cap = run.capacity;
   std::string out;
-  out.reserve(s.item_site_count() * static_cast<std::size_t>(s.H()) * 40 + 4096);
+  constexpr std::size_t kFlushBytes = 1 << 20;  // stream in ~1 MiB pieces: L is gigabytes of JSON
+  auto flush = [&] {
+    stream.write(out.data(), static_cast<std::streamsize>(out.size()));
+    out.clear();
+  };
   JsonWriter w(out);
   std::vector<model::Finding> plan_findings = plan.AllFindings();
 
@@ -250,6 +278,7 @@ std::string PlanToJson(const PlanRun& run, const PlanOptions& options) {
       w.EndArray();
     }
     w.EndObject();
+    if (out.size() >= kFlushBytes) flush();
   }
   w.EndArray();
 
@@ -293,7 +322,9 @@ std::string PlanToJson(const PlanRun& run, const PlanOptions& options) {
   w.EndArray();
   w.EndObject();
   out.push_back('\n');
-  return out;
+  flush();
+  stream.flush();
+  return static_cast<bool>(stream);
 }
 
 std::string PlanSummary(const PlanRun& run) {

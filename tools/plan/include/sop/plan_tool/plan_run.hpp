@@ -3,6 +3,7 @@
 /// forecast consumption and pegging → rough-cut capacity (sop::planning), and the complete result
 /// as JSON. The engine of sop-plan, kept as a library so tests and benchmarks drive it in-process.
 
+#include <iosfwd>
 #include <memory>
 #include <string>
 
@@ -42,6 +43,8 @@ Result<PlanRun> RunPlanFile(const std::string& path, const PlanOptions& options 
 
 /// The complete result as one JSON object (see tools/plan/README.md for its shape).
 std::string PlanToJson(const PlanRun& run, const PlanOptions& options = {});
+/// The same JSON streamed to `out` in pieces (scale L is gigabytes); false if the stream failed.
+bool WritePlanJson(const PlanRun& run, std::ostream& out, const PlanOptions& options = {});
 
 /// A few lines for people: counts, findings by type, the most overloaded work centers.
 std::string PlanSummary(const PlanRun& run);
