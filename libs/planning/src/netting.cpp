@@ -471,27 +471,25 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
   uncovered.clear();
   if (plan_.low_level_code[c] < 0) return;
 
-  struct Element {
-    DemandRef ref;
-    double quantity;
-  };
   // Demand elements in category order; a stable counting sort by bucket then yields FIFO by
-  // bucket with NETTING.md's order inside a bucket.
-  std::vector<Element> elements;
+  // bucket with NETTING.md's order inside a bucket. Buffers are members: no allocation per item
+  // once they have grown.
+  auto& elements = peg_elements_;
+  elements.clear();
   if (is.on_hand < 0.0) {
-    elements.push_back({DemandRef{DemandKind::kNegativeOnHand, -1, item_site, {}, 0}, -is.on_hand});
+    elements.push_back(PegElement{DemandRef{DemandKind::kNegativeOnHand, -1, item_site, {}, 0}, -is.on_hand});
   }
   for (auto so_index : sales_orders_by_item_[c]) {
     const auto& so = snapshot_.sales_orders[static_cast<std::size_t>(so_index)];
     if (so.quantity > 0.0) {
-      elements.push_back({DemandRef{DemandKind::kSalesOrder, so_index, item_site, {}, so.due_bucket},
+      elements.push_back(PegElement{DemandRef{DemandKind::kSalesOrder, so_index, item_site, {}, so.due_bucket},
                           so.quantity});
     }
   }
   ConsumeForecast(item_site, scratch_forecast_);
   for (std::size_t t = 0; t < uH; ++t) {
     if (scratch_forecast_[t] > 0.0) {
-      elements.push_back({DemandRef{DemandKind::kForecast, -1, item_site, {},
+      elements.push_back(PegElement{DemandRef{DemandKind::kForecast, -1, item_site, {},
                                     static_cast<Bucket>(t)},
                           scratch_forecast_[t]});
     }
@@ -509,26 +507,25 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
         quantity *= line->quantity_per * (1.0 + line->scrap);
       }
       if (quantity <= 0.0) continue;
-      elements.push_back({DemandRef{transfer ? DemandKind::kTransfer : DemandKind::kDependent, -1,
+      elements.push_back(PegElement{DemandRef{transfer ? DemandKind::kTransfer : DemandKind::kDependent, -1,
                                     item_site,
                                     PlannedOrderRef{use.consumer, static_cast<std::int32_t>(o)},
                                     order.release_bucket},
                           quantity});
     }
   }
-  std::vector<std::uint32_t> start(uH + 1, 0);
+  auto& start = peg_start_;
+  start.assign(uH + 1, 0);
   for (const auto& e : elements) ++start[static_cast<std::size_t>(e.ref.bucket) + 1];
   for (std::size_t t = 0; t < uH; ++t) start[t + 1] += start[t];
-  std::vector<Element> demand(elements.size());
+  auto& demand = peg_demand_;
+  demand.resize(elements.size());
   for (const auto& e : elements) demand[start[static_cast<std::size_t>(e.ref.bucket)]++] = e;
 
   // Supply in bucket order: on-hand, then per bucket scheduled receipts before planned orders.
-  struct Supply {
-    SupplyRef ref;
-    double quantity;
-  };
-  std::vector<Supply> supply;
-  if (is.on_hand > 0.0) supply.push_back({SupplyRef{SupplyKind::kOnHand, -1, 0}, is.on_hand});
+  auto& supply = peg_supply_;
+  supply.clear();
+  if (is.on_hand > 0.0) supply.push_back(PegSupply{SupplyRef{SupplyKind::kOnHand, -1, 0}, is.on_hand});
   const auto& receipt_list = receipts_by_item_[c];
   const auto& orders = plan_.orders[c];
   std::size_t r = 0, o = 0;
@@ -541,20 +538,22 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
     if (take_receipt) {
       const auto& receipt = snapshot_.receipts[static_cast<std::size_t>(receipt_list[r])];
       if (receipt.quantity > 0.0) {
-        supply.push_back({SupplyRef{SupplyKind::kScheduledReceipt, receipt_list[r],
+        supply.push_back(PegSupply{SupplyRef{SupplyKind::kScheduledReceipt, receipt_list[r],
                                     receipt.due_bucket},
                           receipt.quantity});
       }
       ++r;
     } else {
-      supply.push_back({SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o),
+      supply.push_back(PegSupply{SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o),
                                   orders[o].receipt_bucket},
                         orders[o].quantity});
       ++o;
     }
   }
 
-  // FIFO allocation; residues below the tolerance of an element are treated as zero.
+  // FIFO allocation; residues below the tolerance of an element are treated as zero. Every peg
+  // exhausts a demand element or a supply element, which bounds the count: one allocation.
+  pegs.reserve(demand.size() + supply.size());
   std::size_t s = 0;
   double supply_left = supply.empty() ? 0.0 : supply[0].quantity;
   for (const auto& element : demand) {

@@ -102,6 +102,18 @@ class NettingEngine {
   std::vector<PlannedOrder> scratch_orders_;
   std::vector<model::Finding> scratch_findings_;
   std::vector<std::vector<ItemSiteIndex>> levels_;
+  struct PegElement {
+    DemandRef ref;
+    double quantity;
+  };
+  struct PegSupply {
+    SupplyRef ref;
+    double quantity;
+  };
+  std::vector<PegElement> peg_elements_;
+  std::vector<PegElement> peg_demand_;
+  std::vector<PegSupply> peg_supply_;
+  std::vector<std::uint32_t> peg_start_;
   std::vector<char> queued_;
 };
 
