@@ -3,6 +3,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "test_util.hpp"
@@ -149,6 +150,59 @@ TEST(GrpcServer, PortInUseFailsWithUnavailable) {
       GrpcServer::Builder({"127.0.0.1", (*first)->port(), "", ""}, logger, metrics).Start();
   ASSERT_FALSE(second.has_value());
   EXPECT_EQ(second.error().code(), Errc::kUnavailable);
+}
+
+}  // namespace
+}  // namespace sop::runtime
+
+namespace sop::runtime {
+namespace {
+
+// A self-signed certificate for "localhost", made by the openssl tool into the test's temp dir.
+bool MakeCertificate(const std::string& dir) {
+  const auto [code, output] = testing::RunWithStdin(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir + "/key.pem", "-out",
+       dir + "/cert.pem", "-days", "1", "-subj", "/CN=localhost", "-addext",
+       "subjectAltName=DNS:localhost"},
+      "");
+  return code == 0;
+}
+
+TEST(GrpcServer, ServesHealthOverTlsWhenCertAndKeyAreSet) {
+  const std::string dir = ::testing::TempDir();
+  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl tool not installed";
+  ASSERT_TRUE(MakeCertificate(dir));
+  Logger logger("t", LogLevel::kError, [](std::string_view) {});
+  MetricsRegistry metrics;
+  auto server = GrpcServer::Builder({"127.0.0.1", 0, dir + "/cert.pem", dir + "/key.pem"},
+                                    logger, metrics)
+                    .Start();
+  ASSERT_TRUE(server.has_value()) << server.error().ToString();
+  EXPECT_TRUE((*server)->tls());
+  (*server)->SetServing(true);
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = testing::ReadFile(dir + "/cert.pem");
+  ASSERT_FALSE(ssl.pem_root_certs.empty());
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                                           grpc::SslCredentials(ssl), args);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  HealthCheckResponse response;
+  const auto status = Health::NewStub(channel)->Check(&context, HealthCheckRequest(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+
+  // A plaintext client must not get through.
+  auto plain = grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                                   grpc::InsecureChannelCredentials());
+  grpc::ClientContext plain_context;
+  plain_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  EXPECT_FALSE(
+      Health::NewStub(plain)->Check(&plain_context, HealthCheckRequest(), &response).ok());
 }
 
 }  // namespace

@@ -185,6 +185,21 @@ std::optional<std::string> HttpGet(int port, const std::string& path,
   return response.substr(header_end + 4);
 }
 
+std::string ReadFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string content;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    content.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(fd);
+  return content;
+}
+
 std::pair<int, std::string> RunWithStdin(const std::vector<std::string>& argv,
                                          const std::string& input) {
   int in[2];

@@ -58,6 +58,9 @@ std::string StringField(const google::protobuf::Struct& object, const std::strin
 std::optional<std::string> HttpGet(int port, const std::string& path,
                                    Clock::time_point deadline);
 
+/// The whole content of a file ("" when unreadable).
+std::string ReadFile(const std::string& path);
+
 /// Runs argv with `input` on stdin; returns {exit status, stdout+stderr}.
 std::pair<int, std::string> RunWithStdin(const std::vector<std::string>& argv,
                                          const std::string& input);
