@@ -26,8 +26,8 @@ bool IsValidName(std::string_view name) {
   if (name.empty() || name.front() == '.' || name.back() == '.') return false;
   char previous = '.';
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-                    c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
     if (!ok || (c == '.' && previous == '.')) return false;
     previous = c;
   }
@@ -121,34 +121,35 @@ Result<SettingValue> ParseAndCheck(const SettingSpec& spec, std::string_view tex
   auto parsed = ParseSettingValue(spec.name, spec.type, text);
   if (!parsed) {
     if (spec.secret) {
-      return InvalidField(spec.name, "unparsable " + std::string(ToString(spec.type)) + " (from " +
-                                         std::string(origin) + ")",
-                          kRedacted);
+      return InvalidField(
+          spec.name,
+          "unparsable " + std::string(ToString(spec.type)) + " (from " + std::string(origin) + ")",
+          kRedacted);
     }
-    return std::unexpected(Error(Errc::kInvalidArgument, parsed.error().message() + " (from " +
-                                                             std::string(origin) + ")"));
+    return std::unexpected(Error(Errc::kInvalidArgument,
+                                 parsed.error().message() + " (from " + std::string(origin) + ")"));
   }
   const std::string shown = Shown(spec, text);
   if (spec.min) {
     auto bound = ParseSettingValue(spec.name, spec.type, *spec.min);
     if (bound && Compare(*parsed, *bound) < 0) {
-      return InvalidField(spec.name, "must be >= " + *spec.min + " (from " + std::string(origin) + ")",
-                          shown);
+      return InvalidField(spec.name,
+                          "must be >= " + *spec.min + " (from " + std::string(origin) + ")", shown);
     }
   }
   if (spec.max) {
     auto bound = ParseSettingValue(spec.name, spec.type, *spec.max);
     if (bound && Compare(*parsed, *bound) > 0) {
-      return InvalidField(spec.name, "must be <= " + *spec.max + " (from " + std::string(origin) + ")",
-                          shown);
+      return InvalidField(spec.name,
+                          "must be <= " + *spec.max + " (from " + std::string(origin) + ")", shown);
     }
   }
   if (!spec.allowed.empty() &&
       std::ranges::find(spec.allowed, std::string(text)) == spec.allowed.end()) {
     std::string list;
     for (const auto& allowed : spec.allowed) list += (list.empty() ? "" : "|") + allowed;
-    return InvalidField(spec.name,
-                        "must be one of " + list + " (from " + std::string(origin) + ")", shown);
+    return InvalidField(spec.name, "must be one of " + list + " (from " + std::string(origin) + ")",
+                        shown);
   }
   return parsed;
 }
@@ -171,9 +172,11 @@ std::string EnvKeyToDotted(std::string_view rest) {
 
 // The largest unit that represents the duration exactly: 20s, 250ms, 1500us.
 std::string FormatDuration(std::chrono::nanoseconds value) {
-  static constexpr std::pair<std::int64_t, const char*> kUnits[] = {
-      {3'600'000'000'000, "h"}, {60'000'000'000, "m"}, {1'000'000'000, "s"},
-      {1'000'000, "ms"},        {1'000, "us"}};
+  static constexpr std::pair<std::int64_t, const char*> kUnits[] = {{3'600'000'000'000, "h"},
+                                                                    {60'000'000'000, "m"},
+                                                                    {1'000'000'000, "s"},
+                                                                    {1'000'000, "ms"},
+                                                                    {1'000, "us"}};
   const std::int64_t ns = value.count();
   if (ns == 0) return "0s";
   for (const auto& [size, unit] : kUnits) {
@@ -186,11 +189,16 @@ std::string FormatDuration(std::chrono::nanoseconds value) {
 
 std::string_view ToString(SettingType type) noexcept {
   switch (type) {
-    case SettingType::kString: return "string";
-    case SettingType::kInt: return "int";
-    case SettingType::kDouble: return "double";
-    case SettingType::kBool: return "bool";
-    case SettingType::kDuration: return "duration";
+    case SettingType::kString:
+      return "string";
+    case SettingType::kInt:
+      return "int";
+    case SettingType::kDouble:
+      return "double";
+    case SettingType::kBool:
+      return "bool";
+    case SettingType::kDuration:
+      return "duration";
   }
   return "unknown";
 }
@@ -198,8 +206,9 @@ std::string_view ToString(SettingType type) noexcept {
 std::string EnvVarName(std::string_view setting_name) {
   std::string out(kEnvPrefix);
   for (char c : setting_name) {
-    out.push_back(c == '.' || c == '-' ? '_'
-                                       : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    out.push_back(c == '.' || c == '-'
+                      ? '_'
+                      : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   }
   return out;
 }
@@ -212,11 +221,16 @@ Result<SettingValue> ParseSettingValue(std::string_view name, SettingType type,
     return SettingValue(*parsed);
   };
   switch (type) {
-    case SettingType::kString: return SettingValue(std::string(text));
-    case SettingType::kInt: return widen(ParseInt(name, text));
-    case SettingType::kDouble: return widen(ParseDouble(name, text));
-    case SettingType::kBool: return widen(ParseBool(name, text));
-    case SettingType::kDuration: return widen(ParseDuration(name, text));
+    case SettingType::kString:
+      return SettingValue(std::string(text));
+    case SettingType::kInt:
+      return widen(ParseInt(name, text));
+    case SettingType::kDouble:
+      return widen(ParseDouble(name, text));
+    case SettingType::kBool:
+      return widen(ParseBool(name, text));
+    case SettingType::kDuration:
+      return widen(ParseDuration(name, text));
   }
   return Fail(Errc::kInternal, std::string(name) + ": unknown setting type");
 }
@@ -462,9 +476,8 @@ Result<Config> LoadConfig(const ConfigSchema& schema, std::span<const std::strin
     }
     if (!text) {
       if (spec.required) {
-        return Fail(Errc::kInvalidArgument,
-                    spec.name + ": required setting missing (set --" + spec.name + " or " +
-                        EnvVarName(spec.name) + ")");
+        return Fail(Errc::kInvalidArgument, spec.name + ": required setting missing (set --" +
+                                                spec.name + " or " + EnvVarName(spec.name) + ")");
       }
       continue;
     }

@@ -6,11 +6,11 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
 
-#include "file_util.hpp"
-
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+
+#include "file_util.hpp"
 
 namespace sop::runtime {
 namespace detail {
@@ -48,13 +48,14 @@ struct RedMetrics {
   HistogramFamily duration;
 
   explicit RedMetrics(MetricsRegistry& registry)
-      : requests(registry.AddCounter(
-            {"sop_grpc_server_requests_total",
-             "gRPC calls finished, by full method name and status code.", {"method", "code"},
-             400})),
+      : requests(registry.AddCounter({"sop_grpc_server_requests_total",
+                                      "gRPC calls finished, by full method name and status code.",
+                                      {"method", "code"},
+                                      400})),
         duration(registry.AddHistogram(
             {"sop_grpc_server_request_duration_seconds",
-             "gRPC call duration from arrival to status, by full method name.", {"method"},
+             "gRPC call duration from arrival to status, by full method name.",
+             {"method"},
              200})) {}
 };
 
@@ -101,8 +102,7 @@ class RedInterceptor final : public grpc::experimental::Interceptor {
   bool recorded_ = false;
 };
 
-class RedInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class RedInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   RedInterceptorFactory(std::shared_ptr<const RedMetrics> metrics,
                         std::shared_ptr<detail::CallTracker> calls)
@@ -137,12 +137,23 @@ void EnableHealthAndReflectionOnce() {
 }  // namespace
 
 std::string_view GrpcCodeName(int code) noexcept {
-  static constexpr std::string_view kNames[] = {
-      "OK",           "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",    "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr std::string_view kNames[] = {"OK",
+                                                "CANCELLED",
+                                                "UNKNOWN",
+                                                "INVALID_ARGUMENT",
+                                                "DEADLINE_EXCEEDED",
+                                                "NOT_FOUND",
+                                                "ALREADY_EXISTS",
+                                                "PERMISSION_DENIED",
+                                                "RESOURCE_EXHAUSTED",
+                                                "FAILED_PRECONDITION",
+                                                "ABORTED",
+                                                "OUT_OF_RANGE",
+                                                "UNIMPLEMENTED",
+                                                "INTERNAL",
+                                                "UNAVAILABLE",
+                                                "DATA_LOSS",
+                                                "UNAUTHENTICATED"};
   if (code < 0 || code >= static_cast<int>(std::size(kNames))) return "UNKNOWN";
   return kNames[code];
 }
@@ -164,8 +175,7 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Builder::Start() {
   const bool tls = !options_.tls_cert_path.empty() || !options_.tls_key_path.empty();
   if (tls) {
     if (options_.tls_cert_path.empty() || options_.tls_key_path.empty()) {
-      return Fail(Errc::kInvalidArgument,
-                  "grpc.tls.cert and grpc.tls.key: set both or neither");
+      return Fail(Errc::kInvalidArgument, "grpc.tls.cert and grpc.tls.key: set both or neither");
     }
     auto cert = ReadFile("grpc.tls.cert", options_.tls_cert_path);
     if (!cert) return std::unexpected(cert.error());
@@ -178,10 +188,9 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Builder::Start() {
     credentials = grpc::InsecureServerCredentials();
   }
 
-  const std::string address = (options_.host.find(':') != std::string::npos
-                                   ? "[" + options_.host + "]"
-                                   : options_.host) +
-                              ":" + std::to_string(options_.port);
+  const std::string address =
+      (options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host) +
+      ":" + std::to_string(options_.port);
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default: a second instance on the same port would then silently
   // share its traffic. A port clash must fail start-up instead.
@@ -192,16 +201,16 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Builder::Start() {
 
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
   auto calls = std::make_shared<detail::CallTracker>();
-  factories.push_back(std::make_unique<RedInterceptorFactory>(
-      std::make_shared<const RedMetrics>(metrics_), calls));
+  factories.push_back(
+      std::make_unique<RedInterceptorFactory>(std::make_shared<const RedMetrics>(metrics_), calls));
   builder.experimental().SetInterceptorCreators(std::move(factories));
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     return Fail(Errc::kUnavailable, "grpc.port: cannot listen on " + address);
   }
-  auto started = std::unique_ptr<GrpcServer>(new GrpcServer(std::move(server), std::move(calls),
-                                                            bound_port, tls, logger_));
+  auto started = std::unique_ptr<GrpcServer>(
+      new GrpcServer(std::move(server), std::move(calls), bound_port, tls, logger_));
   started->SetServing(false);  // ready only when the service says so
   return started;
 }
@@ -215,7 +224,9 @@ GrpcServer::GrpcServer(std::unique_ptr<grpc::Server> server,
       tls_(tls),
       logger_(logger) {}
 
-GrpcServer::~GrpcServer() { Shutdown(std::chrono::nanoseconds::zero()); }
+GrpcServer::~GrpcServer() {
+  Shutdown(std::chrono::nanoseconds::zero());
+}
 
 void GrpcServer::SetServing(bool serving) {
   if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(serving);

@@ -19,16 +19,22 @@ sigset_t ShutdownSignals() {
 
 std::string_view SignalName(int signal) {
   switch (signal) {
-    case 0: return "none (requested)";
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
-    default: return "other";
+    case 0:
+      return "none (requested)";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    default:
+      return "other";
   }
 }
 
 }  // namespace
 
-Lifecycle::~Lifecycle() { StopAll(); }
+Lifecycle::~Lifecycle() {
+  StopAll();
+}
 
 void Lifecycle::Add(std::string name, std::function<void()> stop) {
   std::lock_guard lock(mutex_);
@@ -61,9 +67,8 @@ SignalWatcher::SignalWatcher(Logger& logger, std::chrono::nanoseconds shutdown_d
                              ExitFunction exit_function)
     : logger_(logger),
       deadline_(shutdown_deadline),
-      exit_function_(exit_function ? std::move(exit_function) : ExitFunction([](int code) {
-        ::_exit(code);
-      })) {
+      exit_function_(exit_function ? std::move(exit_function)
+                                   : ExitFunction([](int code) { ::_exit(code); })) {
   const sigset_t set = ShutdownSignals();
   pthread_sigmask(SIG_BLOCK, &set, &saved_mask_);
   thread_ = std::thread([this] { Run(); });

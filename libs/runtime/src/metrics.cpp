@@ -1,5 +1,7 @@
 #include "sop/runtime/metrics.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
@@ -7,18 +9,16 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "file_util.hpp"
-
 #include <condition_variable>
 #include <iterator>
-#include <thread>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+
+#include "file_util.hpp"
 
 namespace sop::runtime {
 namespace detail {
@@ -58,9 +58,15 @@ struct FamilyState {
     }
     void* created = nullptr;
     switch (kind) {
-      case kCounter: created = &counters->Add(labels); break;
-      case kGauge: created = &gauges->Add(labels); break;
-      default: created = &histograms->Add(labels, buckets); break;
+      case kCounter:
+        created = &counters->Add(labels);
+        break;
+      case kGauge:
+        created = &gauges->Add(labels);
+        break;
+      default:
+        created = &histograms->Add(labels, buckets);
+        break;
     }
     if (over) {
       overflow = created;
@@ -75,7 +81,9 @@ struct FamilyState {
 
 namespace {
 
-bool IsMetricChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }
+bool IsMetricChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
 
 void CheckOptions(const MetricOptions& options, int kind) {
   auto fail = [&](std::string_view why) {
@@ -118,13 +126,17 @@ class ProcessCollector : public prometheus::Collectable {
     const double cpu_seconds = (std::stod(values[11]) + std::stod(values[12])) / ticks;
     const double rss_bytes = std::stod(values[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
 
-    prometheus::MetricFamily cpu{"process_cpu_seconds_total", "User and system CPU time spent.",
-                                 prometheus::MetricType::Counter, {}};
+    prometheus::MetricFamily cpu{"process_cpu_seconds_total",
+                                 "User and system CPU time spent.",
+                                 prometheus::MetricType::Counter,
+                                 {}};
     prometheus::ClientMetric cpu_metric;
     cpu_metric.counter.value = cpu_seconds;
     cpu.metric.push_back(cpu_metric);
-    prometheus::MetricFamily rss{"process_resident_memory_bytes", "Resident memory size.",
-                                 prometheus::MetricType::Gauge, {}};
+    prometheus::MetricFamily rss{"process_resident_memory_bytes",
+                                 "Resident memory size.",
+                                 prometheus::MetricType::Gauge,
+                                 {}};
     prometheus::ClientMetric rss_metric;
     rss_metric.gauge.value = rss_bytes;
     rss.metric.push_back(rss_metric);
@@ -150,15 +162,29 @@ std::vector<double> DefaultLatencyBuckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
 }
 
-void Counter::Increment(double amount) const { impl_->Increment(amount); }
-double Counter::Value() const { return impl_->Value(); }
+void Counter::Increment(double amount) const {
+  impl_->Increment(amount);
+}
+double Counter::Value() const {
+  return impl_->Value();
+}
 
-void Gauge::Set(double value) const { impl_->Set(value); }
-void Gauge::Increment(double amount) const { impl_->Increment(amount); }
-void Gauge::Decrement(double amount) const { impl_->Decrement(amount); }
-double Gauge::Value() const { return impl_->Value(); }
+void Gauge::Set(double value) const {
+  impl_->Set(value);
+}
+void Gauge::Increment(double amount) const {
+  impl_->Increment(amount);
+}
+void Gauge::Decrement(double amount) const {
+  impl_->Decrement(amount);
+}
+double Gauge::Value() const {
+  return impl_->Value();
+}
 
-void Histogram::Observe(double value) const { impl_->Observe(value); }
+void Histogram::Observe(double value) const {
+  impl_->Observe(value);
+}
 
 Counter CounterFamily::WithLabels(std::initializer_list<std::string_view> values) const {
   return Counter(static_cast<prometheus::Counter*>(state_->Lookup(values)));
@@ -239,16 +265,17 @@ std::string MetricsRegistry::SerializeText() const {
 }
 
 void MetricsRegistry::AddProcessMetrics(std::string_view service, std::string_view version) {
-  AddGauge({"sop_build_info", "Build of the running service; the value is always 1.",
-            {"service", "version"}, 1})
+  AddGauge({"sop_build_info",
+            "Build of the running service; the value is always 1.",
+            {"service", "version"},
+            1})
       .WithLabels({service, version})
       .Set(1);
   std::lock_guard lock(mutex_);
   if (!collectables_.empty()) return;
   // Standard process_* names (not sop_*), so they bypass the sop_ naming check on purpose.
-  const double start = std::chrono::duration<double>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+  const double start =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   prometheus::BuildGauge()
       .Name("process_start_time_seconds")
       .Help("Start time of the process since the Unix epoch in seconds.")
@@ -265,7 +292,9 @@ struct MetricsExposer::Impl {
 MetricsExposer::MetricsExposer(std::unique_ptr<Impl> impl, int port)
     : impl_(std::move(impl)), port_(port) {}
 
-MetricsExposer::~MetricsExposer() { Stop(); }
+MetricsExposer::~MetricsExposer() {
+  Stop();
+}
 
 void MetricsExposer::Stop() {
   if (!impl_ || !impl_->exposer) return;
@@ -293,10 +322,10 @@ void MetricsExposer::Stop() {
 
 Result<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(MetricsRegistry& registry,
                                                               std::string_view host, int port) {
-  const std::string address = (host.find(':') != std::string_view::npos
-                                   ? "[" + std::string(host) + "]"
-                                   : std::string(host)) +
-                              ":" + std::to_string(port);
+  const std::string address =
+      (host.find(':') != std::string_view::npos ? "[" + std::string(host) + "]"
+                                                : std::string(host)) +
+      ":" + std::to_string(port);
   auto impl = std::make_unique<Impl>();
   try {
     impl->exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/2);

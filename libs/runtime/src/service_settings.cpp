@@ -17,7 +17,8 @@ void AddServiceSettings(ConfigSchema& schema) {
       .Add(SettingSpec::String("grpc.tls.cert",
                                "PEM certificate chain file; TLS is on when cert and key are set."))
       .Add(SettingSpec::String("grpc.tls.key", "PEM private key file for grpc.tls.cert."))
-      .Add(SettingSpec::String("metrics.host", "Address the Prometheus /metrics endpoint listens on.")
+      .Add(SettingSpec::String("metrics.host",
+                               "Address the Prometheus /metrics endpoint listens on.")
                .Default("0.0.0.0"))
       .Add(SettingSpec::Int("metrics.port", "Prometheus /metrics port; 0 picks a free port.")
                .Default("9464")

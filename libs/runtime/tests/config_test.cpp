@@ -80,8 +80,9 @@ TEST(Config, OutOfBoundsValueFailsNamingSettingValueAndBound) {
   EXPECT_EQ(message, "grpc.port: must be <= 65535 (from flag --grpc.port), got '70000'");
   Env env = kMinimalEnv;
   env["SOP_SHUTDOWN_TIMEOUT"] = "5ms";
-  EXPECT_EQ(LoadError({}, env),
-            "shutdown.timeout: must be >= 100ms (from environment SOP_SHUTDOWN_TIMEOUT), got '5ms'");
+  EXPECT_EQ(
+      LoadError({}, env),
+      "shutdown.timeout: must be >= 100ms (from environment SOP_SHUTDOWN_TIMEOUT), got '5ms'");
 }
 
 TEST(Config, UnparsableValueFailsNamingSettingAndValue) {
@@ -136,11 +137,8 @@ TEST(Config, KafkaPassthroughCollectsFlagsAndEnvironmentFlagWinning) {
   const Config config =
       LoadOk({"--kafka.bootstrap.servers=flag:9092", "--kafka.linger.ms", "5"}, env);
   const std::map<std::string, std::string> expected = {
-      {"bootstrap.servers", "flag:9092"},
-      {"linger.ms", "5"},
-      {"security.protocol", "SASL_SSL"},
-      {"ssl.ca.location", "/etc/ca.pem"},
-      {"some_odd.name", "x"},
+      {"bootstrap.servers", "flag:9092"}, {"linger.ms", "5"},     {"security.protocol", "SASL_SSL"},
+      {"ssl.ca.location", "/etc/ca.pem"}, {"some_odd.name", "x"},
   };
   EXPECT_EQ(config.Passthrough("kafka"), expected);
   EXPECT_TRUE(config.Passthrough("redis").empty());

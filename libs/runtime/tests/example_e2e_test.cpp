@@ -27,12 +27,14 @@ class RunningExample {
  public:
   explicit RunningExample(std::vector<std::string> extra_args = {}) {
     std::vector<std::string> argv = {SOP_RUNTIME_EXAMPLE_PATH, "--grpc.host=127.0.0.1",
-                                     "--grpc.port=0",          "--metrics.host=127.0.0.1",
+                                     "--grpc.port=0", "--metrics.host=127.0.0.1",
                                      "--metrics.port=0"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     process_ = std::make_unique<testing::Subprocess>(argv);
     auto listening = process_->WaitForLine(
-        [](const std::string& line) { return line.find("\"msg\":\"listening\"") != std::string::npos; },
+        [](const std::string& line) {
+          return line.find("\"msg\":\"listening\"") != std::string::npos;
+        },
         Clock::now() + kStartTimeout, lines_);
     if (!listening) return;
     auto parsed = ParseJsonObject(*listening);
@@ -120,8 +122,7 @@ TEST(RuntimeExample, ServesHealthAndShutsDownGracefullyOnSigterm) {
   ASSERT_TRUE(exit_code.has_value()) << "still running 5 s after SIGTERM";
   EXPECT_EQ(*exit_code, 0);
   EXPECT_LT(took, kExitBound);
-  std::printf("[ measure ] SIGTERM to exit: %.3f s\n",
-              std::chrono::duration<double>(took).count());
+  std::printf("[ measure ] SIGTERM to exit: %.3f s\n", std::chrono::duration<double>(took).count());
 
   example.DrainOutput(Clock::now() + std::chrono::seconds(2));
   EXPECT_EQ(StoppedComponents(example.lines()),
@@ -143,8 +144,8 @@ TEST(RuntimeExample, MetricsPassPromtoolAndShowTheRedMetricsOfAHealthCall) {
   ASSERT_TRUE(example.started());
   ASSERT_EQ(example.Check(), HealthCheckResponse::SERVING);
 
-  auto body = testing::HttpGet(example.metrics_port(), "/metrics",
-                               Clock::now() + std::chrono::seconds(5));
+  auto body =
+      testing::HttpGet(example.metrics_port(), "/metrics", Clock::now() + std::chrono::seconds(5));
   ASSERT_TRUE(body.has_value()) << "GET /metrics failed";
   const auto [promtool_exit, promtool_output] =
       testing::RunWithStdin({SOP_PROMTOOL_PATH, "check", "metrics"}, *body);
@@ -157,9 +158,9 @@ TEST(RuntimeExample, MetricsPassPromtoolAndShowTheRedMetricsOfAHealthCall) {
   EXPECT_NE(body->find("sop_grpc_server_request_duration_seconds_count{" + method + "} 1"),
             std::string::npos)
       << *body;
-  EXPECT_NE(body->find("sop_grpc_server_request_duration_seconds_bucket{" + method +
-                       ",le=\"+Inf\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      body->find("sop_grpc_server_request_duration_seconds_bucket{" + method + ",le=\"+Inf\"} 1"),
+      std::string::npos)
       << *body;
   EXPECT_NE(body->find("sop_build_info{service=\"sop-runtime-example\",version=\"0.1.0\"} 1"),
             std::string::npos);
@@ -174,7 +175,9 @@ TEST(RuntimeExample, SecondSignalDuringDrainForcesExitWithCode2) {
   ASSERT_TRUE(example.started());
   example.process().Signal(SIGTERM);
   ASSERT_TRUE(example.process().WaitForLine(
-      [](const std::string& line) { return line.find("\"msg\":\"draining\"") != std::string::npos; },
+      [](const std::string& line) {
+        return line.find("\"msg\":\"draining\"") != std::string::npos;
+      },
       Clock::now() + kExitBound, example.lines()));
   const auto second = Clock::now();
   example.process().Signal(SIGINT);

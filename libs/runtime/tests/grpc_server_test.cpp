@@ -23,8 +23,8 @@ class GrpcServerTest : public ::testing::Test {
     server_ = std::move(*started);
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                    grpc::InsecureChannelCredentials());
-    ASSERT_TRUE(channel_->WaitForConnected(std::chrono::system_clock::now() +
-                                           std::chrono::seconds(5)));
+    ASSERT_TRUE(
+        channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5)));
   }
 
   grpc::Status Check(const std::string& service, HealthCheckResponse* response) {
@@ -41,7 +41,9 @@ class GrpcServerTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
-TEST_F(GrpcServerTest, PortZeroBindsAFreePort) { EXPECT_GT(server_->port(), 0); }
+TEST_F(GrpcServerTest, PortZeroBindsAFreePort) {
+  EXPECT_GT(server_->port(), 0);
+}
 
 TEST_F(GrpcServerTest, HealthIsNotServingUntilTheServiceSaysReady) {
   HealthCheckResponse response;
@@ -138,7 +140,8 @@ TEST(GrpcServer, HalfConfiguredTlsAndUnreadableFilesFailNamingTheSetting) {
                                      logger, metrics)
                      .Start();
   ASSERT_FALSE(missing.has_value());
-  EXPECT_EQ(missing.error().message(), "grpc.tls.cert: cannot read file, got '/nonexistent/cert.pem'");
+  EXPECT_EQ(missing.error().message(),
+            "grpc.tls.cert: cannot read file, got '/nonexistent/cert.pem'");
 }
 
 TEST(GrpcServer, PortInUseFailsWithUnavailable) {
@@ -160,12 +163,12 @@ namespace {
 
 // A self-signed certificate for "localhost", made by the openssl tool into the test's temp dir.
 bool MakeCertificate(const std::string& dir) {
-  const auto [code, output] = testing::RunWithStdin(
-      {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir + "/key.pem", "-out",
-       dir + "/cert.pem", "-days", "1", "-subj", "/CN=localhost", "-addext",
-       "subjectAltName=DNS:localhost"},
-      "");
+  const auto [code, output] =
+      testing::RunWithStdin({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir + "/key.pem",
+                             "-out", dir + "/cert.pem", "-days", "1", "-subj", "/CN=localhost",
+                             "-addext", "subjectAltName=DNS:localhost"},
+                            "");
   return code == 0;
 }
 
@@ -175,9 +178,9 @@ TEST(GrpcServer, ServesHealthOverTlsWhenCertAndKeyAreSet) {
   ASSERT_TRUE(MakeCertificate(dir));
   Logger logger("t", LogLevel::kError, [](std::string_view) {});
   MetricsRegistry metrics;
-  auto server = GrpcServer::Builder({"127.0.0.1", 0, dir + "/cert.pem", dir + "/key.pem"},
-                                    logger, metrics)
-                    .Start();
+  auto server =
+      GrpcServer::Builder({"127.0.0.1", 0, dir + "/cert.pem", dir + "/key.pem"}, logger, metrics)
+          .Start();
   ASSERT_TRUE(server.has_value()) << server.error().ToString();
   EXPECT_TRUE((*server)->tls());
   (*server)->SetServing(true);
@@ -201,8 +204,7 @@ TEST(GrpcServer, ServesHealthOverTlsWhenCertAndKeyAreSet) {
                                    grpc::InsecureChannelCredentials());
   grpc::ClientContext plain_context;
   plain_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  EXPECT_FALSE(
-      Health::NewStub(plain)->Check(&plain_context, HealthCheckRequest(), &response).ok());
+  EXPECT_FALSE(Health::NewStub(plain)->Check(&plain_context, HealthCheckRequest(), &response).ok());
 }
 
 }  // namespace

@@ -110,7 +110,9 @@ TEST(SignalWatcher, DestroyingWithoutShutdownNeverForcesExit) {
   Captured captured;
   Logger logger = CapturingLogger(captured);
   bool forced = false;
-  { SignalWatcher watcher(logger, std::chrono::milliseconds(1), [&](int) { forced = true; }); }
+  {
+    SignalWatcher watcher(logger, std::chrono::milliseconds(1), [&](int) { forced = true; });
+  }
   EXPECT_FALSE(forced);
 }
 

@@ -36,7 +36,10 @@ Logger CapturingLogger(Captured& captured, LogLevel level = LogLevel::kDebug) {
 TEST(Log, LineIsOneJsonObjectWithEnvelopeAndTypedFields) {
   Captured captured;
   Logger logger = CapturingLogger(captured);
-  logger.Info("listening", {{"port", 50051}, {"ratio", 0.25}, {"tls", false}, {"host", "::1"},
+  logger.Info("listening", {{"port", 50051},
+                            {"ratio", 0.25},
+                            {"tls", false},
+                            {"host", "::1"},
                             {"took", std::chrono::milliseconds(1500)}});
   ASSERT_EQ(captured.lines.size(), 1u);
   EXPECT_EQ(captured.lines[0],

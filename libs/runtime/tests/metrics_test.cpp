@@ -19,8 +19,7 @@ TEST(Metrics, CounterGaugeAndHistogramSerializeInTextFormat) {
   auto backlog = registry.AddGauge({"sop_mrp_backlog_lines", "Open lines."});
   backlog.WithLabels().Set(7);
   backlog.WithLabels().Decrement(2);
-  auto latency = registry.AddHistogram({"sop_mrp_run_duration_seconds", "Run time."},
-                                       {0.1, 1.0});
+  auto latency = registry.AddHistogram({"sop_mrp_run_duration_seconds", "Run time."}, {0.1, 1.0});
   latency.WithLabels().ObserveDuration(std::chrono::milliseconds(50));
   latency.WithLabels().Observe(0.5);
 
@@ -51,8 +50,7 @@ TEST(Metrics, SameDeclarationTwiceSharesTheFamilyDifferentShapeIsRefused) {
   first.WithLabels({"a"}).Increment();
   second.WithLabels({"a"}).Increment();
   EXPECT_DOUBLE_EQ(first.WithLabels({"a"}).Value(), 2.0);
-  EXPECT_THROW(registry.AddCounter({"sop_x_events_total", "Events.", {"other"}}),
-               std::logic_error);
+  EXPECT_THROW(registry.AddCounter({"sop_x_events_total", "Events.", {"other"}}), std::logic_error);
 }
 
 TEST(Metrics, LabelSetsBeyondTheBoundFoldIntoOneOverflowSeries) {
@@ -91,8 +89,7 @@ TEST(MetricsExposer, ServesTheRegistryOverHttpOnAPickedPort) {
   ASSERT_TRUE(exposer.has_value()) << exposer.error().ToString();
   const int port = (*exposer)->port();
   EXPECT_GT(port, 0);
-  auto body = testing::HttpGet(port, "/metrics",
-                               testing::Clock::now() + std::chrono::seconds(5));
+  auto body = testing::HttpGet(port, "/metrics", testing::Clock::now() + std::chrono::seconds(5));
   ASSERT_TRUE(body.has_value());
   EXPECT_TRUE(Contains(*body, "sop_x_scrapes_total 5")) << *body;
 }

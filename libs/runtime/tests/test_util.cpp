@@ -106,7 +106,9 @@ std::string Subprocess::ReadAllStdout(Clock::time_point deadline) {
   return out;
 }
 
-void Subprocess::Signal(int signal) { ::kill(pid_, signal); }
+void Subprocess::Signal(int signal) {
+  ::kill(pid_, signal);
+}
 
 std::optional<int> Subprocess::WaitExit(Clock::time_point deadline) {
   if (exit_status_) return exit_status_;
@@ -150,8 +152,7 @@ std::string StringField(const google::protobuf::Struct& object, const std::strin
   return found->second.string_value();
 }
 
-std::optional<std::string> HttpGet(int port, const std::string& path,
-                                   Clock::time_point deadline) {
+std::optional<std::string> HttpGet(int port, const std::string& path, Clock::time_point deadline) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;
   sockaddr_in address{};

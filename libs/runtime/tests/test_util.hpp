@@ -55,8 +55,7 @@ std::optional<google::protobuf::Struct> ParseJsonObject(const std::string& line)
 std::string StringField(const google::protobuf::Struct& object, const std::string& key);
 
 /// GET http://127.0.0.1:port/path with HTTP/1.0; returns the body of a 200 response.
-std::optional<std::string> HttpGet(int port, const std::string& path,
-                                   Clock::time_point deadline);
+std::optional<std::string> HttpGet(int port, const std::string& path, Clock::time_point deadline);
 
 /// The whole content of a file ("" when unreadable).
 std::string ReadFile(const std::string& path);

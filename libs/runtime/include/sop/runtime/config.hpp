@@ -33,9 +33,9 @@ std::string_view ToString(SettingType type) noexcept;
 /// as flag values, so `Min("100ms")` works for durations and error messages can quote them.
 /// Built fluently: `SettingSpec::Int("grpc.port", "gRPC port").Default("50051").Max("65535")`.
 struct SettingSpec {
-  std::string name;         ///< dotted, lower-case: "grpc.port"
+  std::string name;  ///< dotted, lower-case: "grpc.port"
   SettingType type = SettingType::kString;
-  std::string description;  ///< one line, shown by --help
+  std::string description;                   ///< one line, shown by --help
   std::optional<std::string> default_value;  ///< none: the setting is optional or required
   std::optional<std::string> min;            ///< inclusive lower bound (int, double, duration)
   std::optional<std::string> max;            ///< inclusive upper bound (int, double, duration)

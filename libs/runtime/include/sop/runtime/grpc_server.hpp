@@ -33,9 +33,9 @@ struct CallTracker;
 /// Where and how to listen.
 struct GrpcServerOptions {
   std::string host = "0.0.0.0";
-  int port = 0;                ///< 0: pick a free port
-  std::string tls_cert_path;   ///< PEM certificate chain; TLS when both paths are set
-  std::string tls_key_path;    ///< PEM private key
+  int port = 0;               ///< 0: pick a free port
+  std::string tls_cert_path;  ///< PEM certificate chain; TLS when both paths are set
+  std::string tls_key_path;   ///< PEM private key
 };
 
 /// A running gRPC server. Health starts NOT_SERVING: the service calls `SetServing(true)` once
