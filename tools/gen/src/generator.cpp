@@ -428,7 +428,7 @@ void EmitWorkOrders(const World& w, Emitter& out) {
       const int week = count <= 1 ? rng.Int(0, span - 1) : (n * span) / count;
       const sys_days due = detail::WeekStart(w, week) + days{rng.Int(0, 4)};
       const sys_days start = due - days{static_cast<int>(item.lead_time_days)};
-      const double quantity = RoundUpToLot(item, item.expected_weekly * rng.Uniform(0.8, 1.5));
+      const double quantity = RoundUpToLot(item, item.expected_weekly * span / count * rng.Uniform(0.8, 1.3));
       {
         auto& env = out.Begin("wo", id, site, std::min(start, w.options.plan_start - days{1}));
         auto* wo = env.mutable_work_order();
@@ -482,7 +482,7 @@ void EmitTransfers(const World& w, Emitter& out) {
       t->set_item_id(item.id);
       t->set_from_site_id(SiteId(w, origin.site));
       t->set_to_site_id(SiteId(w, item.site));
-      t->set_quantity(RoundUpToLot(item, item.expected_weekly * rng.Uniform(0.8, 1.4)));
+      t->set_quantity(RoundUpToLot(item, item.expected_weekly * span / count * rng.Uniform(0.8, 1.3)));
       SetTime(t->mutable_ship_date(), ship);
       SetTime(t->mutable_due_date(), due);
       t->set_status(sop::v1::ORDER_STATUS_OPEN);
@@ -495,14 +495,37 @@ void EmitTransfers(const World& w, Emitter& out) {
 void EmitOpenTransactions(const World& w, Emitter& out) {
   Rng rng(w.options.seed, "on-hand");
   const sys_days counted = w.options.plan_start - days{1};
-  for (const ItemDef& item : w.items) {
+  // A running business has its lead time covered: by open orders where the item has some (the
+  // order emitters below size them to the lead-time demand), otherwise by stock. Without this
+  // every plan would open with a wall of past-due releases and a week-0 capacity spike.
+  std::vector<int> open_lines(w.items.size(), 0);
+  {
+    std::vector<int> bought, made, moved;
+    for (int i = 0; i < static_cast<int>(w.items.size()); ++i) {
+      const ItemDef& item = w.items[static_cast<std::size_t>(i)];
+      if (item.type == sop::v1::ITEM_TYPE_BUY) bought.push_back(i);
+      if (item.type == sop::v1::ITEM_TYPE_MAKE) made.push_back(i);
+      if (item.source_item >= 0) moved.push_back(i);
+    }
+    auto count = [&](const std::vector<int>& list, int total) {
+      for (std::size_t k = 0; k < list.size(); ++k) open_lines[static_cast<std::size_t>(list[k])] += LinesFor(total, list.size(), k);
+    };
+    count(bought, w.spec.purchase_order_lines);
+    count(made, w.spec.work_order_lines);
+    count(moved, w.spec.transfer_order_lines);
+  }
+  for (std::size_t i = 0; i < w.items.size(); ++i) {
+    const ItemDef& item = w.items[i];
     const std::string& site = SiteId(w, item.site);
     auto& env = out.Begin("inv", site + ":" + item.id, site, counted, 72000);
     auto* s = env.mutable_inventory_snapshot();
     s->set_item_id(item.id);
     s->set_site_id(site);
-    const double weeks_of_stock = rng.Chance(0.08) ? 0.0 : rng.Uniform(0.3, 3.0);
-    s->set_on_hand(std::round(item.expected_weekly * weeks_of_stock));
+    const double lead_cover = open_lines[i] > 0 ? 0.0 : static_cast<double>(LeadWeeks(item) + 1);
+    // Stock sits around safety stock plus cycle stock; one item in twenty is out of stock.
+    const double on_hand = rng.Chance(0.05) ? 0.0
+                                            : item.safety_stock + item.expected_weekly * (lead_cover + rng.Uniform(0.5, 2.5));
+    s->set_on_hand(std::round(on_hand));
     SetTime(s->mutable_as_of(), counted, 72000);
     out.Commit();
   }
