@@ -72,7 +72,8 @@ void NettingEngine::Prepare() {
 
   // Ids of a builder-made snapshot are in index order (the builder iterates a map by id); the
   // length of that sorted prefix lets the sort compare indices instead of strings.
-  ids_sorted_prefix_ = snapshot_.sales_orders.empty() ? 0 : 1;
+  // Resumes where the last check stopped: ids inside the prefix never change.
+  if (ids_sorted_prefix_ == 0 && !snapshot_.sales_orders.empty()) ids_sorted_prefix_ = 1;
   while (ids_sorted_prefix_ < snapshot_.sales_orders.size() &&
          snapshot_.sales_orders[ids_sorted_prefix_ - 1].id <
              snapshot_.sales_orders[ids_sorted_prefix_].id) {
@@ -176,35 +177,42 @@ void NettingEngine::ComputeLowLevelCodes() {
   plan_.global_findings.clear();
   plan_.low_level_code.assign(n, 0);
 
+  // Supplier lists as CSR (one allocation, not one per node).
+  std::vector<std::uint32_t> supplier_offsets(n + 1, 0);
+  std::vector<std::int32_t> suppliers;
+  suppliers.reserve(snapshot_.bom_lines.size() + n / 4);
+  for (std::size_t p = 0; p < n; ++p) {
+    ForEachSupplier(ItemSiteIndex(static_cast<std::int32_t>(p)),
+                    [&](ItemSiteIndex c) { suppliers.push_back(c.value()); });
+    supplier_offsets[p + 1] = static_cast<std::uint32_t>(suppliers.size());
+  }
+
   // Iterative Tarjan over consumer → supplier edges: strongly connected components with more
   // than one member, or a self-loop, are cycles.
   std::vector<std::int32_t> index(n, -1), low(n, 0);
   std::vector<char> on_stack(n, 0), cyclic(n, 0);
   std::vector<std::int32_t> stack;
-  std::vector<ItemSiteIndex> suppliers_scratch;
   struct Frame {
     std::int32_t node;
-    std::vector<ItemSiteIndex> suppliers;
-    std::size_t next;
+    std::uint32_t next;
   };
   std::vector<Frame> call;
   std::int32_t counter = 0;
   for (std::size_t root = 0; root < n; ++root) {
     if (index[root] >= 0) continue;
     auto push = [&](std::int32_t v) {
-      index[static_cast<std::size_t>(v)] = low[static_cast<std::size_t>(v)] = counter++;
+      auto uv = static_cast<std::size_t>(v);
+      index[uv] = low[uv] = counter++;
       stack.push_back(v);
-      on_stack[static_cast<std::size_t>(v)] = 1;
-      Frame frame{v, {}, 0};
-      ForEachSupplier(ItemSiteIndex(v), [&](ItemSiteIndex c) { frame.suppliers.push_back(c); });
-      call.push_back(std::move(frame));
+      on_stack[uv] = 1;
+      call.push_back(Frame{v, supplier_offsets[uv]});
     };
     push(static_cast<std::int32_t>(root));
     while (!call.empty()) {
       Frame& frame = call.back();
       auto v = static_cast<std::size_t>(frame.node);
-      if (frame.next < frame.suppliers.size()) {
-        auto w = static_cast<std::size_t>(frame.suppliers[frame.next++].value());
+      if (frame.next < supplier_offsets[v + 1]) {
+        auto w = static_cast<std::size_t>(suppliers[frame.next++]);
         if (w == v) cyclic[v] = 1;  // self-loop
         if (index[w] < 0) {
           push(static_cast<std::int32_t>(w));
@@ -214,15 +222,12 @@ void NettingEngine::ComputeLowLevelCodes() {
         continue;
       }
       if (low[v] == index[v]) {
-        std::vector<std::int32_t> component;
-        std::int32_t w;
-        do {
-          w = stack.back();
-          stack.pop_back();
-          on_stack[static_cast<std::size_t>(w)] = 0;
-          component.push_back(w);
-        } while (static_cast<std::size_t>(w) != v);
-        if (component.size() > 1 || cyclic[v]) {
+        // The component is the top of the stack down to v.
+        auto first = std::find(stack.rbegin(), stack.rend(), static_cast<std::int32_t>(v));
+        std::size_t begin = static_cast<std::size_t>(stack.rend() - first) - 1;
+        const std::size_t size = stack.size() - begin;
+        if (size > 1 || cyclic[v]) {
+          std::vector<std::int32_t> component(stack.begin() + static_cast<std::ptrdiff_t>(begin), stack.end());
           std::sort(component.begin(), component.end());
           std::string names;
           for (std::size_t k = 0; k < component.size() && k < 20; ++k) {
@@ -238,6 +243,8 @@ void NettingEngine::ComputeLowLevelCodes() {
                         "on a BOM/transfer cycle, not netted: " + names});
           }
         }
+        for (std::size_t k = begin; k < stack.size(); ++k) on_stack[static_cast<std::size_t>(stack[k])] = 0;
+        stack.resize(begin);
       }
       auto finished = frame.node;
       call.pop_back();
@@ -252,9 +259,10 @@ void NettingEngine::ComputeLowLevelCodes() {
   std::vector<std::int32_t> pending(n, 0);
   for (std::size_t p = 0; p < n; ++p) {
     if (cyclic[p]) continue;
-    ForEachSupplier(ItemSiteIndex(static_cast<std::int32_t>(p)), [&](ItemSiteIndex c) {
-      if (!cyclic[Idx(c)]) ++pending[Idx(c)];
-    });
+    for (auto k = supplier_offsets[p]; k < supplier_offsets[p + 1]; ++k) {
+      auto c = static_cast<std::size_t>(suppliers[k]);
+      if (!cyclic[c]) ++pending[c];
+    }
   }
   std::vector<std::int32_t> queue;
   queue.reserve(n);
@@ -268,12 +276,13 @@ void NettingEngine::ComputeLowLevelCodes() {
   for (std::size_t head = 0; head < queue.size(); ++head) {
     auto p = queue[head];
     auto level = plan_.low_level_code[static_cast<std::size_t>(p)];
-    ForEachSupplier(ItemSiteIndex(p), [&](ItemSiteIndex c) {
-      auto ci = Idx(c);
-      if (cyclic[ci]) return;
+    const auto up = static_cast<std::size_t>(p);
+    for (auto k = supplier_offsets[up]; k < supplier_offsets[up + 1]; ++k) {
+      auto ci = static_cast<std::size_t>(suppliers[k]);
+      if (cyclic[ci]) continue;
       plan_.low_level_code[ci] = std::max(plan_.low_level_code[ci], level + 1);
-      if (--pending[ci] == 0) queue.push_back(c.value());
-    });
+      if (--pending[ci] == 0) queue.push_back(suppliers[k]);
+    }
   }
 }
 
