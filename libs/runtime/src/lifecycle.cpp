@@ -32,10 +32,6 @@ std::string_view SignalName(int signal) {
 
 }  // namespace
 
-Lifecycle::~Lifecycle() {
-  StopAll();
-}
-
 void Lifecycle::Add(std::string name, std::function<void()> stop) {
   std::lock_guard lock(mutex_);
   components_.push_back({std::move(name), std::move(stop)});

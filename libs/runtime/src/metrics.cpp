@@ -144,15 +144,30 @@ class ProcessCollector : public prometheus::Collectable {
   }
 };
 
-// Connects to the port on loopback and hangs up; errors are irrelevant (it is only a wake-up).
-void PokeLoopback(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+// Connects to host:port and hangs up at once; errors are irrelevant (it is only a wake-up).
+// A wildcard or unparsable host is reached through loopback.
+void PokeListener(const std::string& host, int port) {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    if (IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr)) v6->sin6_addr = in6addr_loopback;
+    length = sizeof(sockaddr_in6);
+  } else {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) != 1 ||
+        v4->sin_addr.s_addr == htonl(INADDR_ANY)) {
+      v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    length = sizeof(sockaddr_in);
+  }
+  const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  (void)::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  (void)::connect(fd, reinterpret_cast<const sockaddr*>(&storage), length);
   ::close(fd);
 }
 
@@ -287,6 +302,7 @@ void MetricsRegistry::AddProcessMetrics(std::string_view service, std::string_vi
 
 struct MetricsExposer::Impl {
   std::unique_ptr<prometheus::Exposer> exposer;
+  std::string host;
 };
 
 MetricsExposer::MetricsExposer(std::unique_ptr<Impl> impl, int port)
@@ -314,7 +330,7 @@ void MetricsExposer::Stop() {
   });
   std::unique_lock lock(mutex);
   while (!stopped_cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopped; })) {
-    PokeLoopback(port_);
+    PokeListener(impl_->host, port_);
   }
   lock.unlock();
   stopper.join();
@@ -327,6 +343,7 @@ Result<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(MetricsRegistry& r
                                                 : std::string(host)) +
       ":" + std::to_string(port);
   auto impl = std::make_unique<Impl>();
+  impl->host = std::string(host);
   try {
     impl->exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/2);
   } catch (const std::exception& error) {

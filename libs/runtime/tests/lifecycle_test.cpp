@@ -60,7 +60,7 @@ TEST(Lifecycle, ThrowingStopIsLoggedAndTheRestStillStop) {
   EXPECT_TRUE(error_logged);
 }
 
-TEST(Lifecycle, StopAllIsIdempotentAndDestructorStopsTheRest) {
+TEST(Lifecycle, StopAllIsIdempotentAndTheDestructorStopsNothing) {
   Captured captured;
   Logger logger = CapturingLogger(captured);
   int stops = 0;
@@ -69,9 +69,10 @@ TEST(Lifecycle, StopAllIsIdempotentAndDestructorStopsTheRest) {
     lifecycle.Add("once", [&] { ++stops; });
     lifecycle.StopAll();
     lifecycle.StopAll();
+    // Registered but never stopped: on an early return its component may be gone already.
     lifecycle.Add("late", [&] { stops += 10; });
   }
-  EXPECT_EQ(stops, 11);
+  EXPECT_EQ(stops, 1);
 }
 
 TEST(SignalWatcher, RequestShutdownWakesWaitWithSignalZero) {

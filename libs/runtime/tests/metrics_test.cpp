@@ -92,6 +92,13 @@ TEST(MetricsExposer, ServesTheRegistryOverHttpOnAPickedPort) {
   auto body = testing::HttpGet(port, "/metrics", testing::Clock::now() + std::chrono::seconds(5));
   ASSERT_TRUE(body.has_value());
   EXPECT_TRUE(Contains(*body, "sop_x_scrapes_total 5")) << *body;
+
+  // civetweb alone notices a stop only on its 2 s accept poll; Stop wakes it.
+  const auto stopping = testing::Clock::now();
+  (*exposer)->Stop();
+  EXPECT_LT(testing::Clock::now() - stopping, std::chrono::milliseconds(1000));
+  EXPECT_FALSE(testing::HttpGet(port, "/metrics", testing::Clock::now() + std::chrono::seconds(1))
+                   .has_value());
 }
 
 TEST(MetricsExposer, PortInUseFailsWithUnavailable) {

@@ -25,11 +25,13 @@ inline constexpr int kForcedExitCode = 2;
 /// started first, stops last. Logs "component stopping"/"component stopped" per component.
 /// Errors: an exception from a stop function is logged and the remaining components still stop.
 /// Threads: thread-safe; StopAll runs the stop functions on the calling thread.
-/// Lifetime: the destructor calls StopAll.
+/// Lifetime: the destructor stops nothing. The stop functions refer to components declared
+/// after the Lifecycle, which are already destroyed (and cleaned up by their own destructors)
+/// when it goes out of scope on an early return or an exception; main calls StopAll.
 class Lifecycle {
  public:
   explicit Lifecycle(Logger& logger) : logger_(logger) {}
-  ~Lifecycle();
+  ~Lifecycle() = default;
   Lifecycle(const Lifecycle&) = delete;
   Lifecycle& operator=(const Lifecycle&) = delete;
 
