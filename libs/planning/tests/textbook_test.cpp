@@ -211,16 +211,23 @@ TEST(PlanningTextbook, ThreeLevelBomWithSharedComponentAndScrap) {
               {{0, 26.25, 0, 30, 0, 0}, {0, 0, 0, 10, 0, 0}, {30, 3.75, 3.75, 0, 0, 0},
                {0, 0, 0, 16.25, 0, 0}, {0, 0, 0, 16.25, 0, 0}, {0, 0, 16.25, 0, 0, 0}});
 
-  // Pegging: E's order of 16.25 serves C's order of 10@4 (30 of E, of which 13.75 came from
-  // on-hand/receipt first-in first-out... ) and ends at A's sales order SO-A2.
+  // Pegging (FIFO): E's on-hand 30 covers C-order-0's 26.25 and 3.75 of C-order-1's 30, the
+  // receipt 10 more, and E's planned order the last 16.25 of it → 16.25/30 of C's order 10@4.
+  // C: on-hand 30 covers A's 20 and 10 of B's 18.75 in bucket 2, order 8.75@2 the rest of B's,
+  // order 10@4 all of A-order-1's 10 → A's order 5@5, which serves SO-A2 (5).
+  // So E's order makes 16.25/30 × 5 = 2.7083… of SO-A2 possible, and all of it goes there.
   auto ends = e.EndDemands(Find(e, "E"), SupplyRef{SupplyKind::kPlannedOrder, 0, 3});
-  ASSERT_FALSE(ends.empty());
-  double served_share = 0.0;
-  for (const auto& end : ends) {
-    EXPECT_EQ(end.demand.kind, DemandKind::kSalesOrder);
-    served_share += end.share;
-  }
-  EXPECT_NEAR(served_share, 1.0, 1e-9);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0].demand.kind, DemandKind::kSalesOrder);
+  EXPECT_EQ(e.snapshot().sales_orders[static_cast<std::size_t>(ends[0].demand.index)].id, "SO-A2");
+  EXPECT_NEAR(ends[0].quantity, 16.25 / 30.0 * 5.0, 1e-12);
+  EXPECT_NEAR(ends[0].share, 1.0, 1e-12);
+  // C's first order (8.75) serves B's order 15@4 (8.75 of its 18.75 element) → SO-B1 20:
+  // 15 of SO-B1 come from B's order, so 8.75/18.75 × 15 = 7.
+  auto c_ends = e.EndDemands(Find(e, "C"), SupplyRef{SupplyKind::kPlannedOrder, 0, 2});
+  ASSERT_EQ(c_ends.size(), 1u);
+  EXPECT_EQ(e.snapshot().sales_orders[static_cast<std::size_t>(c_ends[0].demand.index)].id, "SO-B1");
+  EXPECT_NEAR(c_ends[0].quantity, 7.0, 1e-12);
 }
 
 TEST(PlanningTextbook, PlantSupplyingDistributionCenterGetsTransferDemand) {
