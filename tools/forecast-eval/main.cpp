@@ -402,9 +402,9 @@ int main(int argc, char** argv) {
       return out + "}";
     };
     std::cout << "{\"data\":\"" << args.data << "\",\"method\":\"" << fc::ToString(args.method)
-              << "\",\"series\":"
+              << "\",\"series\":" << all.series << ",\"series_by_period\":"
               << object([](const Accumulator& a) { return std::to_string(a.series); })
-              << ",\"series_total\":" << all.series << ",\"skipped\":" << skipped
+              << ",\"skipped\":" << skipped
               << ",\"failed\":" << failed << ",\"smape\":"
               << object([&](const Accumulator& a) { return Number(mean(a.smape, a.series)); })
               << ",\"mase\":"
