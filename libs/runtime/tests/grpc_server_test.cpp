@@ -209,3 +209,91 @@ TEST(GrpcServer, ServesHealthOverTlsWhenCertAndKeyAreSet) {
 
 }  // namespace
 }  // namespace sop::runtime
+
+#include <future>
+
+#include "sop/v1/exceptions.grpc.pb.h"
+
+namespace sop::runtime {
+namespace {
+
+// Acknowledge blocks until the test releases it: an in-flight call during shutdown.
+class BlockingExceptions final : public sop::v1::Exceptions::Service {
+ public:
+  grpc::Status Acknowledge(grpc::ServerContext* /*context*/,
+                           const sop::v1::AcknowledgeRequest* /*request*/,
+                           sop::v1::AcknowledgeResponse* /*response*/) override {
+    std::unique_lock lock(mutex_);
+    entered_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return released_; });
+    return grpc::Status::OK;
+  }
+
+  bool WaitEntered(std::chrono::seconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [this] { return entered_; });
+  }
+
+  void Release() {
+    {
+      std::lock_guard lock(mutex_);
+      released_ = true;
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool entered_ = false;
+  bool released_ = false;
+};
+
+TEST(GrpcServer, ShutdownLetsAnInFlightCallFinishThenReturnsPromptly) {
+  Logger logger("t", LogLevel::kError, [](std::string_view) {});
+  MetricsRegistry metrics;
+  BlockingExceptions service;
+  auto server =
+      GrpcServer::Builder({"127.0.0.1", 0, "", ""}, logger, metrics).AddService(&service).Start();
+  ASSERT_TRUE(server.has_value()) << server.error().ToString();
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                                     grpc::InsecureChannelCredentials());
+
+  auto call = std::async(std::launch::async, [&] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    sop::v1::AcknowledgeResponse response;
+    return sop::v1::Exceptions::NewStub(channel)->Acknowledge(
+        &context, sop::v1::AcknowledgeRequest(), &response);
+  });
+  ASSERT_TRUE(service.WaitEntered(std::chrono::seconds(5)));
+
+  auto shutdown = std::async(std::launch::async, [&] {
+    (*server)->Shutdown(std::chrono::seconds(10));
+    return testing::Clock::now();
+  });
+  // Wait (bounded) until the server refuses new calls: shutdown has begun.
+  const auto give_up = testing::Clock::now() + std::chrono::seconds(5);
+  bool refusing = false;
+  while (!refusing && testing::Clock::now() < give_up) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    HealthCheckResponse response;
+    refusing = !Health::NewStub(channel)->Check(&context, HealthCheckRequest(), &response).ok();
+  }
+  ASSERT_TRUE(refusing);
+  EXPECT_EQ(shutdown.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "shutdown must wait for the in-flight call";
+
+  const auto released = testing::Clock::now();
+  service.Release();
+  const grpc::Status status = call.get();
+  EXPECT_TRUE(status.ok()) << "the in-flight call was cut off: " << status.error_message();
+  ASSERT_EQ(shutdown.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_LT(shutdown.get() - released, std::chrono::seconds(2))
+      << "after the last call, idle connections must not hold shutdown until its deadline";
+}
+
+}  // namespace
+}  // namespace sop::runtime
