@@ -160,6 +160,29 @@ TEST(ModelSnapshot, ReplaceBomRebuildsTheCsrRows) {
   EXPECT_TRUE(s.Bom(ItemSiteIndex(2)).empty());
 }
 
+TEST(ModelSnapshot, BuilderOutputPassesTheInvariantCheckAndCorruptionIsNamed) {
+  auto b = TwoSites();
+  b.AddItem(ItemRecord{.item_id = "A", .site_id = "P1"});
+  b.AddItem(ItemRecord{.item_id = "C", .site_id = "P1"});
+  b.SetBom("A", "P1", {{"C", 1.0, 0.0}});
+  b.AddSalesOrder({"SO-1", "C", "OEM", 1, "A", "P1", 2, 5.0, 1.0});
+  auto s = b.Build().snapshot;
+  ASSERT_TRUE(CheckSnapshot(s).has_value());
+  auto bad_bucket = s;
+  bad_bucket.sales_orders[0].due_bucket = 99;
+  auto status = CheckSnapshot(bad_bucket);
+  ASSERT_FALSE(status.has_value());
+  EXPECT_NE(status.error().message().find("SO-1.due_bucket"), std::string::npos);
+  auto bad_line = s;
+  bad_line.bom_lines[0].component = ItemSiteIndex(7);
+  EXPECT_FALSE(CheckSnapshot(bad_line).has_value());
+  auto bad_yield = s;
+  bad_yield.item_sites[0].yield = 0.0;
+  status = CheckSnapshot(bad_yield);
+  ASSERT_FALSE(status.has_value());
+  EXPECT_NE(status.error().message().find("A@P1.yield"), std::string::npos);
+}
+
 TEST(ModelText, FormatSubstitutesArgumentsInOrder) {
   EXPECT_EQ(Format("bucket {} qty {} of {}", 3, 2.5, std::string("A")), "bucket 3 qty 2.5 of A");
   EXPECT_EQ(Format("no args"), "no args");

@@ -282,6 +282,7 @@ TEST(PlanningProperty, NetChangeEqualsAFullRunAfterRandomSingleEvents) {
       auto touched = engine.Apply(change);
       ASSERT_TRUE(touched.has_value()) << touched.error().ToString();
       ++kinds_seen[kind];
+      ASSERT_TRUE(CheckSnapshot(engine.snapshot()).has_value());
       NettingEngine full(engine.snapshot());
       full.RunFull();
       ExpectSamePlan(engine.plan(), full.plan(),
@@ -341,6 +342,8 @@ TEST(PlanningProperty, BadMasterDataGivesFindingsNeverUndefinedBehaviour) {
     ASSERT_TRUE(has("lead_time")) << seed;
     ASSERT_TRUE(has("site_id")) << seed;
     ASSERT_TRUE(has("source_site_id")) << seed;
+    auto valid = CheckSnapshot(built.snapshot);
+    ASSERT_TRUE(valid.has_value()) << seed << ": " << valid.error().ToString();
     NettingEngine engine(std::move(built.snapshot));
     engine.RunFull();
     auto capacity = RoughCut(engine.snapshot(), engine.plan());

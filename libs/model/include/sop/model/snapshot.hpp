@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sop/model/error.hpp"
 #include "sop/model/id_dictionary.hpp"
 #include "sop/model/ids.hpp"
 #include "sop/model/records.hpp"
@@ -156,6 +157,12 @@ struct Snapshot {
   /// Replaces the routing of `item_site` (rebuilds the CSR arrays; O(total steps)).
   void ReplaceRouting(ItemSiteIndex item_site, std::span<const RoutingStep> steps);
 };
+
+/// Checks the invariants the planner relies on (array sizes, index ranges, buckets in 0..H−1,
+/// lead times and fences ≥ 0, yield in (0, 1], finite non-negative quantities). SnapshotBuilder
+/// output always passes; call it on a snapshot assembled or edited by other means before
+/// planning it. INVALID_ARGUMENT names the first offending entity and field.
+Status CheckSnapshot(const Snapshot& snapshot);
 
 /// Dictionary key of an item-site: item id, a unit separator, site id.
 std::string ItemSiteKey(std::string_view item_id, std::string_view site_id);
