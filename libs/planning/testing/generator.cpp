@@ -232,30 +232,33 @@ BuildResult Generate(const GeneratorOptions& o) {
     }
   }
 
-  // Supply.
-  auto pick_any = [&]() -> const Planned& {
-    return all[static_cast<std::size_t>(rng.Int(0, static_cast<int>(all.size()) - 1))];
+  // Supply: purchase orders on buy items, work orders on make items, transfers into DCs.
+  std::vector<std::size_t> buys, makes, dc_items;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (all[i].level < 0) dc_items.push_back(i);
+    else if (all[i].make) makes.push_back(i);
+    else buys.push_back(i);
+  }
+  auto pick_from = [&](const std::vector<std::size_t>& pool) -> const Planned& {
+    return all[pool[static_cast<std::size_t>(rng.Int(0, static_cast<int>(pool.size()) - 1))]];
   };
-  for (int r = 0; r < o.purchase_orders; ++r) {
-    const Planned& target = pick_any();
-    if (target.level < 0 || target.make) continue;
+  for (int r = 0; r < o.purchase_orders && !buys.empty(); ++r) {
+    const Planned& target = pick_from(buys);
     builder.AddScheduledReceipt(ScheduledReceiptRecord{"PO-" + std::to_string(r),
                                                        ReceiptKind::kPurchaseOrder, target.item,
                                                        target.site, rng.Int(-1, H / 3), 0,
                                                        rng.Quantity(5, 100), ""});
   }
-  for (int r = 0; r < o.work_orders; ++r) {
-    const Planned& target = pick_any();
-    if (!target.make) continue;
+  for (int r = 0; r < o.work_orders && !makes.empty(); ++r) {
+    const Planned& target = pick_from(makes);
     int due = rng.Int(0, H / 4);
     builder.AddScheduledReceipt(ScheduledReceiptRecord{"WO-" + std::to_string(r),
                                                        ReceiptKind::kWorkOrder, target.item,
                                                        target.site, due, due - rng.Int(0, 3),
                                                        rng.Quantity(5, 100), ""});
   }
-  for (int r = 0; r < o.transfers; ++r) {
-    const Planned& target = pick_any();
-    if (target.level >= 0) continue;
+  for (int r = 0; r < o.transfers && !dc_items.empty(); ++r) {
+    const Planned& target = pick_from(dc_items);
     builder.AddScheduledReceipt(ScheduledReceiptRecord{"TR-" + std::to_string(r),
                                                        ReceiptKind::kTransfer, target.item,
                                                        target.site, rng.Int(0, 3), 0,
@@ -263,6 +266,9 @@ BuildResult Generate(const GeneratorOptions& o) {
   }
 
   if (o.bad_data) {
+    auto pick_any = [&]() -> const Planned& {
+      return all[static_cast<std::size_t>(rng.Int(0, static_cast<int>(all.size()) - 1))];
+    };
     // A cycle, a missing component, an unknown site, a negative lead time, nonsense lot data.
     const Planned& a = pick_any();
     const Planned& b = pick_any();
