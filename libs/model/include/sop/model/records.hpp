@@ -36,6 +36,7 @@ struct LotPolicy {
   double multiple = 0.0;              ///< 0 = no multiple
 };
 
+/// A site as the codec delivers it.
 struct SiteRecord {
   std::string site_id{};
   std::string name{};
@@ -62,6 +63,7 @@ struct ItemRecord {
   bool active = true;               ///< false = phased out: no new planned orders
 };
 
+/// One BOM line of a parent at its site.
 struct BomLineRecord {
   std::string component_item_id{};    ///< at the parent's site
   double quantity_per = 1.0;
@@ -70,6 +72,7 @@ struct BomLineRecord {
   Bucket effective_to = kEndOfTime;          ///< exclusive
 };
 
+/// One routing step (work center by id).
 struct RoutingStepRecord {
   std::int32_t sequence = 0;
   std::string work_center_id{};
@@ -77,6 +80,7 @@ struct RoutingStepRecord {
   double run_hours_per_unit = 0.0;
 };
 
+/// A work center with its calendar already expanded to hours per bucket.
 struct WorkCenterRecord {
   std::string work_center_id{};
   std::string site_id{};
@@ -105,6 +109,7 @@ struct ScheduledReceiptRecord {
   std::string from_site_id{};         ///< transfers: shipping site (informational)
 };
 
+/// An open sales-order line.
 struct SalesOrderRecord {
   std::string order_id{};             ///< unique per line, e.g. "SO-4711:1"
   std::string customer_id{};

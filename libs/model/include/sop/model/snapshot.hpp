@@ -17,6 +17,7 @@
 
 namespace sop::model {
 
+/// A plant or distribution center. Plain data, as every struct in this header.
 struct Site {
   std::string id;
   std::string name;
@@ -56,6 +57,7 @@ struct BomLine {
   bool EffectiveIn(Bucket r) const noexcept { return effective_from <= r && r < effective_to; }
 };
 
+/// One routing operation of an item-site (CSR row entry), sorted by sequence.
 struct RoutingStep {
   std::int32_t sequence = 0;
   WorkCenterIndex work_center = kNoWorkCenter;
@@ -63,6 +65,7 @@ struct RoutingStep {
   double run_hours_per_unit = 0.0;
 };
 
+/// A work center at a site; its hours per bucket live in Snapshot::available_hours.
 struct WorkCenter {
   std::string id;
   SiteIndex site = kNoSite;
@@ -76,6 +79,8 @@ struct WorkCenter {
   double regular_cost_per_hour = 0.0;
 };
 
+/// An open purchase order line, released work order or in-transit transfer (a scheduled
+/// receipt of `item_site` in `due_bucket`).
 struct ScheduledReceipt {
   std::string id;
   ReceiptKind kind = ReceiptKind::kPurchaseOrder;
@@ -86,6 +91,7 @@ struct ScheduledReceipt {
   SiteIndex from_site = kNoSite;
 };
 
+/// An open sales-order line: independent demand that consumes forecast.
 struct SalesOrder {
   std::string id;
   std::string customer_id;

@@ -11,6 +11,7 @@
 
 namespace sop::planning::testing {
 
+/// Shape of a generated instance (defaults: a small property-test instance).
 struct GeneratorOptions {
   std::uint64_t seed = 1;
   int plants = 1;
