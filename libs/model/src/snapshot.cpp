@@ -47,7 +47,8 @@ void ReplaceRow(std::vector<std::uint32_t>& offsets, std::vector<Line>& lines, s
   rebuilt.insert(rebuilt.end(), lines.begin() + offsets[row + 1], lines.end());
   auto old_size = offsets[row + 1] - offsets[row];
   auto new_size = static_cast<std::uint32_t>(replacement.size());
-  for (std::size_t i = row + 1; i < offsets.size(); ++i) offsets[i] = offsets[i] - old_size + new_size;
+  for (std::size_t i = row + 1; i < offsets.size(); ++i)
+    offsets[i] = offsets[i] - old_size + new_size;
   lines = std::move(rebuilt);
 }
 
@@ -81,12 +82,14 @@ Status CheckSnapshot(const Snapshot& s) {
                         std::to_string(s.routing_offsets.size()));
   }
   for (std::size_t i = 0; i < n; ++i) {
-    if (s.bom_offsets[i] > s.bom_offsets[i + 1] || s.routing_offsets[i] > s.routing_offsets[i + 1]) {
+    if (s.bom_offsets[i] > s.bom_offsets[i + 1] ||
+        s.routing_offsets[i] > s.routing_offsets[i + 1]) {
       return InvalidField("bom_offsets", "must not decrease", std::to_string(i));
     }
   }
   if (s.forecast.size() != n * uH) {
-    return InvalidField("forecast", "must hold item-sites x H values", std::to_string(s.forecast.size()));
+    return InvalidField("forecast", "must hold item-sites x H values",
+                        std::to_string(s.forecast.size()));
   }
   if (s.available_hours.size() != s.work_centers.size() * uH) {
     return InvalidField("available_hours", "must hold work centers x H values",
@@ -95,60 +98,87 @@ Status CheckSnapshot(const Snapshot& s) {
   for (std::size_t i = 0; i < n; ++i) {
     const auto& is = s.item_sites[i];
     const std::string name = s.ItemSiteName(ItemSiteIndex(static_cast<std::int32_t>(i)));
-    if (is.site.value() < 0 || is.site.value() >= sites) return InvalidField(name + ".site", "unknown site", std::to_string(is.site.value()));
-    if (is.lead_time < 0) return InvalidField(name + ".lead_time", "must be >= 0", std::to_string(is.lead_time));
-    if (is.frozen_fence < 0) return InvalidField(name + ".frozen_fence", "must be >= 0", std::to_string(is.frozen_fence));
-    if (!(is.yield > 0.0 && is.yield <= 1.0)) return InvalidField(name + ".yield", "must be in (0, 1]", std::to_string(is.yield));
-    if (!qty_ok(is.safety_stock)) return InvalidField(name + ".safety_stock", "must be >= 0", std::to_string(is.safety_stock));
-    if (!std::isfinite(is.on_hand)) return InvalidField(name + ".on_hand", "must be finite", std::to_string(is.on_hand));
+    if (is.site.value() < 0 || is.site.value() >= sites)
+      return InvalidField(name + ".site", "unknown site", std::to_string(is.site.value()));
+    if (is.lead_time < 0)
+      return InvalidField(name + ".lead_time", "must be >= 0", std::to_string(is.lead_time));
+    if (is.frozen_fence < 0)
+      return InvalidField(name + ".frozen_fence", "must be >= 0", std::to_string(is.frozen_fence));
+    if (!(is.yield > 0.0 && is.yield <= 1.0))
+      return InvalidField(name + ".yield", "must be in (0, 1]", std::to_string(is.yield));
+    if (!qty_ok(is.safety_stock))
+      return InvalidField(name + ".safety_stock", "must be >= 0", std::to_string(is.safety_stock));
+    if (!std::isfinite(is.on_hand))
+      return InvalidField(name + ".on_hand", "must be finite", std::to_string(is.on_hand));
     const auto& lot = is.lot;
-    if (!qty_ok(lot.minimum) || !qty_ok(lot.maximum) || !qty_ok(lot.multiple) || !qty_ok(lot.fixed_quantity)) {
+    if (!qty_ok(lot.minimum) || !qty_ok(lot.maximum) || !qty_ok(lot.multiple) ||
+        !qty_ok(lot.fixed_quantity)) {
       return InvalidField(name + ".lot", "quantities must be >= 0", "");
     }
     if (lot.rule == LotRule::kFixedOrderQuantity && lot.fixed_quantity <= 0.0) {
-      return InvalidField(name + ".lot.fixed_quantity", "must be > 0 for FOQ", std::to_string(lot.fixed_quantity));
+      return InvalidField(name + ".lot.fixed_quantity", "must be > 0 for FOQ",
+                          std::to_string(lot.fixed_quantity));
     }
     if (lot.periods_of_supply < 1) {
-      return InvalidField(name + ".lot.periods_of_supply", "must be >= 1", std::to_string(lot.periods_of_supply));
+      return InvalidField(name + ".lot.periods_of_supply", "must be >= 1",
+                          std::to_string(lot.periods_of_supply));
     }
     if (is.kind == ItemKind::kTransfer && is.source != kNoItemSite && !item_ok(is.source)) {
       return InvalidField(name + ".source", "unknown item-site", std::to_string(is.source.value()));
     }
     for (std::size_t t = 0; t < uH; ++t) {
-      if (!qty_ok(s.forecast[i * uH + t])) return InvalidField(name + ".forecast", "must be >= 0", std::to_string(t));
+      if (!qty_ok(s.forecast[i * uH + t]))
+        return InvalidField(name + ".forecast", "must be >= 0", std::to_string(t));
     }
   }
   for (const auto& line : s.bom_lines) {
-    if (!item_ok(line.component)) return InvalidField("bom_lines.component", "unknown item-site", std::to_string(line.component.value()));
+    if (!item_ok(line.component))
+      return InvalidField("bom_lines.component", "unknown item-site",
+                          std::to_string(line.component.value()));
     if (!(line.quantity_per > 0.0) || !std::isfinite(line.quantity_per) || !qty_ok(line.scrap)) {
-      return InvalidField("bom_lines.quantity_per", "must be > 0 (scrap >= 0)", std::to_string(line.quantity_per));
+      return InvalidField("bom_lines.quantity_per", "must be > 0 (scrap >= 0)",
+                          std::to_string(line.quantity_per));
     }
   }
   for (const auto& step : s.routing_steps) {
     if (step.work_center.value() < 0 || step.work_center.value() >= wcs) {
-      return InvalidField("routing_steps.work_center", "unknown work center", std::to_string(step.work_center.value()));
+      return InvalidField("routing_steps.work_center", "unknown work center",
+                          std::to_string(step.work_center.value()));
     }
     if (!qty_ok(step.setup_hours) || !qty_ok(step.run_hours_per_unit)) {
-      return InvalidField("routing_steps.hours", "must be >= 0", std::to_string(step.run_hours_per_unit));
+      return InvalidField("routing_steps.hours", "must be >= 0",
+                          std::to_string(step.run_hours_per_unit));
     }
   }
   for (const auto& wc : s.work_centers) {
-    if (!(wc.efficiency > 0.0) || !std::isfinite(wc.efficiency)) return InvalidField(wc.id + ".efficiency", "must be > 0", std::to_string(wc.efficiency));
+    if (!(wc.efficiency > 0.0) || !std::isfinite(wc.efficiency))
+      return InvalidField(wc.id + ".efficiency", "must be > 0", std::to_string(wc.efficiency));
   }
   for (double h : s.available_hours) {
     if (!qty_ok(h)) return InvalidField("available_hours", "must be >= 0", std::to_string(h));
   }
   for (const auto& r : s.receipts) {
-    if (!item_ok(r.item_site)) return InvalidField("receipt " + r.id + ".item_site", "unknown item-site", std::to_string(r.item_site.value()));
+    if (!item_ok(r.item_site))
+      return InvalidField("receipt " + r.id + ".item_site", "unknown item-site",
+                          std::to_string(r.item_site.value()));
     if (!bucket_ok(r.due_bucket) || r.start_bucket < 0 || r.start_bucket > r.due_bucket) {
-      return InvalidField("receipt " + r.id + ".due_bucket", "must satisfy 0 <= start <= due < H", std::to_string(r.due_bucket));
+      return InvalidField("receipt " + r.id + ".due_bucket", "must satisfy 0 <= start <= due < H",
+                          std::to_string(r.due_bucket));
     }
-    if (!qty_ok(r.quantity)) return InvalidField("receipt " + r.id + ".quantity", "must be >= 0", std::to_string(r.quantity));
+    if (!qty_ok(r.quantity))
+      return InvalidField("receipt " + r.id + ".quantity", "must be >= 0",
+                          std::to_string(r.quantity));
   }
   for (const auto& so : s.sales_orders) {
-    if (!item_ok(so.item_site)) return InvalidField("sales order " + so.id + ".item_site", "unknown item-site", std::to_string(so.item_site.value()));
-    if (!bucket_ok(so.due_bucket)) return InvalidField("sales order " + so.id + ".due_bucket", "must be in 0..H-1", std::to_string(so.due_bucket));
-    if (!qty_ok(so.quantity)) return InvalidField("sales order " + so.id + ".quantity", "must be >= 0", std::to_string(so.quantity));
+    if (!item_ok(so.item_site))
+      return InvalidField("sales order " + so.id + ".item_site", "unknown item-site",
+                          std::to_string(so.item_site.value()));
+    if (!bucket_ok(so.due_bucket))
+      return InvalidField("sales order " + so.id + ".due_bucket", "must be in 0..H-1",
+                          std::to_string(so.due_bucket));
+    if (!qty_ok(so.quantity))
+      return InvalidField("sales order " + so.id + ".quantity", "must be >= 0",
+                          std::to_string(so.quantity));
   }
   if (s.horizon.consumption_backward < 0 || s.horizon.consumption_forward < 0) {
     return InvalidField("horizon.consumption_window", "must be >= 0", "");

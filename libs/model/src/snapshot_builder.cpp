@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+
 #include "sop/model/text.hpp"
 
 namespace sop::model {
@@ -73,7 +74,9 @@ std::string Subject(const std::string& item_id, const std::string& site_id) {
   return item_id + "@" + site_id;
 }
 
-bool Finite(double v) { return std::isfinite(v); }
+bool Finite(double v) {
+  return std::isfinite(v);
+}
 
 }  // namespace
 
@@ -188,8 +191,7 @@ BuildResult SnapshotBuilder::Build() {
     }
     if (lot.maximum > 0.0 && lot.multiple > 0.0 && lot.maximum < lot.multiple) {
       report(FindingType::kDataQuality, index, subject, "maximum_order_quantity",
-             Format("maximum {} below multiple {}: maximum ignored", lot.maximum,
-                         lot.multiple));
+             Format("maximum {} below multiple {}: maximum ignored", lot.maximum, lot.multiple));
       lot.maximum = 0.0;
     }
     if (lot.maximum > 0.0 && lot.multiple > 0.0) {
@@ -238,7 +240,7 @@ BuildResult SnapshotBuilder::Build() {
     if (!source) {
       report(FindingType::kDataQuality, *found, subject, "source_site_id",
              Format("item not planned at source site '{}': planned as a buy item",
-                         rec.source_site_id));
+                    rec.source_site_id));
       is.kind = ItemKind::kBuy;
       continue;
     }
@@ -255,9 +257,15 @@ BuildResult SnapshotBuilder::Build() {
       continue;
     }
     s.work_center_ids.Intern(id);
-    WorkCenter wc{rec.work_center_id, SiteIndex(*site), rec.name, rec.efficiency, rec.machines,
-                  rec.overtime_max_hours_per_bucket, rec.overtime_cost_per_hour,
-                  rec.subcontract_allowed, rec.subcontract_cost_per_hour,
+    WorkCenter wc{rec.work_center_id,
+                  SiteIndex(*site),
+                  rec.name,
+                  rec.efficiency,
+                  rec.machines,
+                  rec.overtime_max_hours_per_bucket,
+                  rec.overtime_cost_per_hour,
+                  rec.subcontract_allowed,
+                  rec.subcontract_cost_per_hour,
                   rec.regular_cost_per_hour};
     if (wc.efficiency == 0.0) wc.efficiency = 1.0;
     if (!(wc.efficiency > 0.0) || !Finite(wc.efficiency)) {
@@ -299,14 +307,14 @@ BuildResult SnapshotBuilder::Build() {
       auto component = s.FindItemSite(line.component_item_id, key.first);
       if (!component) {
         report(FindingType::kDataQuality, *parent, subject, "component_item_id",
-               Format("missing component '{}' at site '{}': line dropped",
-                           line.component_item_id, key.first));
+               Format("missing component '{}' at site '{}': line dropped", line.component_item_id,
+                      key.first));
         continue;
       }
       if (!(line.quantity_per > 0.0) || !Finite(line.quantity_per)) {
         report(FindingType::kDataQuality, *parent, subject, "quantity_per",
                Format("component '{}' quantity per {} not positive: line dropped",
-                           line.component_item_id, line.quantity_per));
+                      line.component_item_id, line.quantity_per));
         continue;
       }
       double scrap = line.scrap;
@@ -315,8 +323,8 @@ BuildResult SnapshotBuilder::Build() {
                Format("component '{}' scrap {} set to 0", line.component_item_id, scrap));
         scrap = 0.0;
       }
-      row.push_back(BomLine{*component, line.quantity_per, scrap, line.effective_from,
-                            line.effective_to});
+      row.push_back(
+          BomLine{*component, line.quantity_per, scrap, line.effective_from, line.effective_to});
     }
   }
   s.bom_offsets.assign(n + 1, 0);
@@ -354,15 +362,17 @@ BuildResult SnapshotBuilder::Build() {
       }
       row.push_back(RoutingStep{step.sequence, WorkCenterIndex(*wc), setup, run});
     }
-    std::stable_sort(row.begin(), row.end(),
-                     [](const RoutingStep& a, const RoutingStep& b) { return a.sequence < b.sequence; });
+    std::stable_sort(row.begin(), row.end(), [](const RoutingStep& a, const RoutingStep& b) {
+      return a.sequence < b.sequence;
+    });
   }
   s.routing_offsets.assign(n + 1, 0);
   for (std::size_t i = 0; i < n; ++i) {
     s.routing_offsets[i + 1] =
         s.routing_offsets[i] + static_cast<std::uint32_t>(routing_rows[i].size());
   }
-  for (auto& row : routing_rows) s.routing_steps.insert(s.routing_steps.end(), row.begin(), row.end());
+  for (auto& row : routing_rows)
+    s.routing_steps.insert(s.routing_steps.end(), row.begin(), row.end());
   routing_rows.clear();
 
   // On-hand.
@@ -397,10 +407,10 @@ BuildResult SnapshotBuilder::Build() {
       continue;
     }
     if (rec.due_bucket >= H) {
-      report(FindingType::kOutsideHorizon, *item, subject, "due_bucket",
-             Format("receipt '{}' due in bucket {} beyond the horizon: ignored", id,
-                         rec.due_bucket),
-             rec.due_bucket, rec.quantity);
+      report(
+          FindingType::kOutsideHorizon, *item, subject, "due_bucket",
+          Format("receipt '{}' due in bucket {} beyond the horizon: ignored", id, rec.due_bucket),
+          rec.due_bucket, rec.quantity);
       continue;
     }
     ScheduledReceipt r;
@@ -432,7 +442,7 @@ BuildResult SnapshotBuilder::Build() {
     if (rec.due_bucket >= H) {
       report(FindingType::kOutsideHorizon, *item, subject, "due_bucket",
              Format("sales order '{}' due in bucket {} beyond the horizon: ignored", id,
-                         rec.due_bucket),
+                    rec.due_bucket),
              rec.due_bucket, rec.quantity);
       continue;
     }

@@ -48,8 +48,8 @@ TEST(ModelBuilder, CompilesBomsRoutingsAndPerBucketArrays) {
   b.AddItem(a);
   b.AddItem(c);
   b.SetBom("A", "P1", {{"C", 2.0, 0.1, 3, 7}});
-  WorkCenterRecord wc{.work_center_id = "WC", .site_id = "P1", .efficiency = 0.0,
-                      .available_hours = {8, 8, -1}};
+  WorkCenterRecord wc{
+      .work_center_id = "WC", .site_id = "P1", .efficiency = 0.0, .available_hours = {8, 8, -1}};
   b.AddWorkCenter(wc);
   b.SetRouting("A", "P1", {{20, "WC", 1.0, 0.5}, {10, "WC", 2.0, 0.25}});
   b.SetForecast("A", "P1", 4, 12.0);
@@ -64,7 +64,7 @@ TEST(ModelBuilder, CompilesBomsRoutingsAndPerBucketArrays) {
   EXPECT_TRUE(s.Bom(ia)[0].EffectiveIn(3));
   EXPECT_FALSE(s.Bom(ia)[0].EffectiveIn(7));
   ASSERT_EQ(s.Routing(ia).size(), 2u);
-  EXPECT_EQ(s.Routing(ia)[0].sequence, 10);  // sorted by sequence
+  EXPECT_EQ(s.Routing(ia)[0].sequence, 10);      // sorted by sequence
   EXPECT_EQ(s.work_centers[0].efficiency, 1.0);  // 0 = unset = 1
   EXPECT_EQ(s.AvailableHours(WorkCenterIndex(0))[1], 8.0);
   EXPECT_EQ(s.AvailableHours(WorkCenterIndex(0))[2], 0.0);
@@ -78,12 +78,14 @@ TEST(ModelBuilder, CompilesBomsRoutingsAndPerBucketArrays) {
 
 TEST(ModelBuilder, BadMasterDataBecomesFindingsNamingItemAndField) {
   auto b = TwoSites();
-  ItemRecord neg{.item_id = "NEG", .site_id = "P1", .lead_time = -2, .yield = 1.5,
-                 .frozen_fence = -1};
+  ItemRecord neg{
+      .item_id = "NEG", .site_id = "P1", .lead_time = -2, .yield = 1.5, .frozen_fence = -1};
   neg.lot.rule = LotRule::kFixedOrderQuantity;  // without a quantity
   b.AddItem(neg);
   b.AddItem(ItemRecord{.item_id = "LOST", .site_id = "NOWHERE"});
-  ItemRecord transfer{.item_id = "T", .site_id = "DC1", .kind = ItemKind::kTransfer,
+  ItemRecord transfer{.item_id = "T",
+                      .site_id = "DC1",
+                      .kind = ItemKind::kTransfer,
                       .source_site_id = "P1"};  // T is not planned at P1
   b.AddItem(transfer);
   b.SetBom("NEG", "P1", {{"MISSING", 1.0, 0.0}, {"NEG", 0.0, 0.0}});
@@ -108,9 +110,8 @@ TEST(ModelBuilder, BadMasterDataBecomesFindingsNamingItemAndField) {
   EXPECT_EQ(s.item_sites[static_cast<std::size_t>(s.FindItemSite("T", "DC1")->value())].kind,
             ItemKind::kBuy);
   EXPECT_TRUE(s.sales_orders.empty());
-  auto message = std::find_if(r.findings.begin(), r.findings.end(), [](const Finding& f) {
-    return f.field == "component_item_id";
-  });
+  auto message = std::find_if(r.findings.begin(), r.findings.end(),
+                              [](const Finding& f) { return f.field == "component_item_id"; });
   EXPECT_NE(message->message.find("MISSING"), std::string::npos);
 }
 

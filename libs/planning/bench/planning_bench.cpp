@@ -1,5 +1,6 @@
 // Google Benchmark of the planning core at the L scale of DESIGN.md (one thread).
-//   cmake --build build/<dir> --target sop_planning_bench && build/<dir>/libs/planning/sop_planning_bench
+//   cmake --build build/<dir> --target sop_planning_bench &&
+//   build/<dir>/libs/planning/sop_planning_bench
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <time.h>

@@ -14,9 +14,13 @@ using model::LotRule;
 
 namespace {
 
-inline std::size_t Idx(ItemSiteIndex i) { return static_cast<std::size_t>(i.value()); }
+inline std::size_t Idx(ItemSiteIndex i) {
+  return static_cast<std::size_t>(i.value());
+}
 
-bool NonNegative(double v) { return v >= 0.0 && std::isfinite(v); }
+bool NonNegative(double v) {
+  return v >= 0.0 && std::isfinite(v);
+}
 
 }  // namespace
 
@@ -32,13 +36,16 @@ Status NettingEngine::Validate(const Change& change) const {
         using T = std::decay_t<decltype(c)>;
         if constexpr (std::is_same_v<T, UpsertSalesOrder>) {
           if (c.order.id.empty()) return InvalidField("sales_order.id", "must not be empty", "");
-          if (!known(c.order.item_site)) return bad_item("sales_order.item_site", c.order.item_site);
+          if (!known(c.order.item_site))
+            return bad_item("sales_order.item_site", c.order.item_site);
           if (!NonNegative(c.order.quantity)) {
-            return InvalidField("sales_order.quantity", "must be >= 0", std::to_string(c.order.quantity));
+            return InvalidField("sales_order.quantity", "must be >= 0",
+                                std::to_string(c.order.quantity));
           }
           if (c.order.due_bucket >= H) {
-            return Fail(Errc::kOutOfRange, Format("sales_order.due_bucket: {} beyond the horizon {}",
-                                                  c.order.due_bucket, H));
+            return Fail(
+                Errc::kOutOfRange,
+                Format("sales_order.due_bucket: {} beyond the horizon {}", c.order.due_bucket, H));
           }
         } else if constexpr (std::is_same_v<T, CancelSalesOrder>) {
           if (!snapshot_.sales_order_ids.Find(c.order_id)) {
@@ -47,7 +54,8 @@ Status NettingEngine::Validate(const Change& change) const {
         } else if constexpr (std::is_same_v<T, SetForecast>) {
           if (!known(c.item_site)) return bad_item("forecast.item_site", c.item_site);
           if (c.bucket < 0 || c.bucket >= H) {
-            return Fail(Errc::kOutOfRange, Format("forecast.bucket: {} outside 0..{}", c.bucket, H - 1));
+            return Fail(Errc::kOutOfRange,
+                        Format("forecast.bucket: {} outside 0..{}", c.bucket, H - 1));
           }
           if (!NonNegative(c.quantity)) {
             return InvalidField("forecast.quantity", "must be >= 0", std::to_string(c.quantity));
@@ -59,9 +67,11 @@ Status NettingEngine::Validate(const Change& change) const {
           }
         } else if constexpr (std::is_same_v<T, UpsertReceipt>) {
           if (c.receipt.id.empty()) return InvalidField("receipt.id", "must not be empty", "");
-          if (!known(c.receipt.item_site)) return bad_item("receipt.item_site", c.receipt.item_site);
+          if (!known(c.receipt.item_site))
+            return bad_item("receipt.item_site", c.receipt.item_site);
           if (!NonNegative(c.receipt.quantity)) {
-            return InvalidField("receipt.quantity", "must be >= 0", std::to_string(c.receipt.quantity));
+            return InvalidField("receipt.quantity", "must be >= 0",
+                                std::to_string(c.receipt.quantity));
           }
           if (c.receipt.due_bucket >= H) {
             return Fail(Errc::kOutOfRange, Format("receipt.due_bucket: {} beyond the horizon {}",
@@ -74,19 +84,22 @@ Status NettingEngine::Validate(const Change& change) const {
         } else if constexpr (std::is_same_v<T, SetItemParameters>) {
           if (!known(c.item_site)) return bad_item("item.item_site", c.item_site);
           const auto& p = c.parameters;
-          if (p.lead_time < 0) return InvalidField("item.lead_time", "must be >= 0", std::to_string(p.lead_time));
+          if (p.lead_time < 0)
+            return InvalidField("item.lead_time", "must be >= 0", std::to_string(p.lead_time));
           if (p.frozen_fence < 0) {
-            return InvalidField("item.frozen_fence", "must be >= 0", std::to_string(p.frozen_fence));
+            return InvalidField("item.frozen_fence", "must be >= 0",
+                                std::to_string(p.frozen_fence));
           }
           if (!(p.yield > 0.0 && p.yield <= 1.0)) {
             return InvalidField("item.yield", "must be in (0, 1]", std::to_string(p.yield));
           }
           if (!NonNegative(p.safety_stock)) {
-            return InvalidField("item.safety_stock", "must be >= 0", std::to_string(p.safety_stock));
+            return InvalidField("item.safety_stock", "must be >= 0",
+                                std::to_string(p.safety_stock));
           }
           const auto& lot = p.lot;
-          if (!NonNegative(lot.minimum) || !NonNegative(lot.maximum) || !NonNegative(lot.multiple) ||
-              !NonNegative(lot.fixed_quantity)) {
+          if (!NonNegative(lot.minimum) || !NonNegative(lot.maximum) ||
+              !NonNegative(lot.multiple) || !NonNegative(lot.fixed_quantity)) {
             return InvalidField("item.lot", "quantities must be >= 0", "");
           }
           if (lot.rule == LotRule::kFixedOrderQuantity && lot.fixed_quantity <= 0.0) {
@@ -127,7 +140,8 @@ Status NettingEngine::Validate(const Change& change) const {
                                   snapshot_.ItemSiteName(line.component));
             }
             if (!(line.quantity_per > 0.0) || !std::isfinite(line.quantity_per)) {
-              return InvalidField("bom.quantity_per", "must be > 0", std::to_string(line.quantity_per));
+              return InvalidField("bom.quantity_per", "must be > 0",
+                                  std::to_string(line.quantity_per));
             }
             if (!NonNegative(line.scrap)) {
               return InvalidField("bom.scrap", "must be >= 0", std::to_string(line.scrap));
@@ -208,7 +222,8 @@ Result<std::vector<ItemSiteIndex>> NettingEngine::Apply(const Change& change) {
           slot.quantity = 0.0;
           dirty.push_back(slot.item_site);
         } else if constexpr (std::is_same_v<T, SetForecast>) {
-          snapshot_.forecast[Idx(c.item_site) * H + static_cast<std::size_t>(c.bucket)] = c.quantity;
+          snapshot_.forecast[Idx(c.item_site) * H + static_cast<std::size_t>(c.bucket)] =
+              c.quantity;
           dirty.push_back(c.item_site);
         } else if constexpr (std::is_same_v<T, SetOnHand>) {
           snapshot_.item_sites[Idx(c.item_site)].on_hand = c.quantity;

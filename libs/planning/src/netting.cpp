@@ -12,9 +12,9 @@ namespace sop::planning {
 
 using model::Finding;
 using model::FindingType;
+using model::Format;
 using model::ItemKind;
 using model::LotRule;
-using model::Format;
 
 namespace {
 
@@ -22,7 +22,9 @@ namespace {
 // leave residues like 1e-13 that must not become orders (NETTING-DECISIONS.md, D1).
 constexpr double kRelativeTolerance = 1e-9;
 
-inline std::size_t Idx(ItemSiteIndex i) { return static_cast<std::size_t>(i.value()); }
+inline std::size_t Idx(ItemSiteIndex i) {
+  return static_cast<std::size_t>(i.value());
+}
 
 std::int32_t PriorityRank(std::int32_t priority) {
   return priority > 0 ? priority : std::numeric_limits<std::int32_t>::max();
@@ -53,9 +55,9 @@ void NettingEngine::Prepare() {
   // NetItem overwrites every row it nets; only rows of items on a cycle (never netted) must be
   // zeroed, which ComputeLowLevelCodes' caller does below. Reusing the arrays and the per-item
   // vectors' capacity keeps a rerun free of page faults.
-  for (auto* records : {&plan_.gross_requirements, &plan_.scheduled_receipts,
-                        &plan_.projected_available, &plan_.net_requirements,
-                        &plan_.planned_receipts, &plan_.planned_releases}) {
+  for (auto* records :
+       {&plan_.gross_requirements, &plan_.scheduled_receipts, &plan_.projected_available,
+        &plan_.net_requirements, &plan_.planned_receipts, &plan_.planned_releases}) {
     records->resize(n * H);
   }
   auto reset = [n](auto& lists) {
@@ -103,9 +105,9 @@ void NettingEngine::ZeroCyclicRows() {
   const auto H = static_cast<std::size_t>(snapshot_.H());
   for (std::size_t c = 0; c < plan_.low_level_code.size(); ++c) {
     if (plan_.low_level_code[c] >= 0) continue;
-    for (auto* records : {&plan_.gross_requirements, &plan_.projected_available,
-                          &plan_.net_requirements, &plan_.planned_receipts,
-                          &plan_.planned_releases}) {
+    for (auto* records :
+         {&plan_.gross_requirements, &plan_.projected_available, &plan_.net_requirements,
+          &plan_.planned_receipts, &plan_.planned_releases}) {
       std::fill_n(records->data() + c * H, H, 0.0);
     }
     plan_.orders[c].clear();
@@ -227,7 +229,8 @@ void NettingEngine::ComputeLowLevelCodes() {
         std::size_t begin = static_cast<std::size_t>(stack.rend() - first) - 1;
         const std::size_t size = stack.size() - begin;
         if (size > 1 || cyclic[v]) {
-          std::vector<std::int32_t> component(stack.begin() + static_cast<std::ptrdiff_t>(begin), stack.end());
+          std::vector<std::int32_t> component(stack.begin() + static_cast<std::ptrdiff_t>(begin),
+                                              stack.end());
           std::sort(component.begin(), component.end());
           std::string names;
           for (std::size_t k = 0; k < component.size() && k < 20; ++k) {
@@ -243,7 +246,8 @@ void NettingEngine::ComputeLowLevelCodes() {
                         "on a BOM/transfer cycle, not netted: " + names});
           }
         }
-        for (std::size_t k = begin; k < stack.size(); ++k) on_stack[static_cast<std::size_t>(stack[k])] = 0;
+        for (std::size_t k = begin; k < stack.size(); ++k)
+          on_stack[static_cast<std::size_t>(stack[k])] = 0;
         stack.resize(begin);
       }
       auto finished = frame.node;
@@ -364,7 +368,8 @@ bool NettingEngine::NetItem(ItemSiteIndex item_site) {
       const double per_unit = line.quantity_per * (1.0 + line.scrap);
       for (const auto& order : parent_orders) {
         if (line.EffectiveIn(order.release_bucket)) {
-          gross[static_cast<std::size_t>(order.release_bucket)] += order.release_quantity * per_unit;
+          gross[static_cast<std::size_t>(order.release_bucket)] +=
+              order.release_quantity * per_unit;
         }
       }
     }
@@ -401,8 +406,8 @@ bool NettingEngine::NetItem(ItemSiteIndex item_site) {
       scratch_findings_.push_back(Finding{
           FindingType::kPastDueRelease, item_site, t, order.release_quantity,
           snapshot_.ItemSiteName(item_site), "lead_time",
-          Format("planned order for bucket {} should have been released in bucket {}: expedite",
-                 t, release)});
+          Format("planned order for bucket {} should have been released in bucket {}: expedite", t,
+                 release)});
       release = 0;
     }
     order.release_bucket = release;
@@ -416,9 +421,8 @@ bool NettingEngine::NetItem(ItemSiteIndex item_site) {
   for (std::int32_t t = 0; t < H; ++t) {
     const auto ut = static_cast<std::size_t>(t);
     const double avail = previous + receipts[ut] - gross[ut];
-    const double tolerance =
-        kRelativeTolerance *
-        std::max({1.0, std::abs(previous), receipts[ut], gross[ut], safety_stock});
+    const double tolerance = kRelativeTolerance * std::max({1.0, std::abs(previous), receipts[ut],
+                                                            gross[ut], safety_stock});
     double received = 0.0;
     if (t >= fence) {
       if (avail < safety_stock - tolerance) {
@@ -442,17 +446,17 @@ bool NettingEngine::NetItem(ItemSiteIndex item_site) {
             const double full = std::floor(q / maximum + kRelativeTolerance);
             for (int k = 0; k < static_cast<int>(full); ++k) received += add_order(t, maximum);
             const double rest = q - full * maximum;
-            if (rest > kRelativeTolerance * q) received += add_order(t, round_up(std::max(rest, minimum)));
+            if (rest > kRelativeTolerance * q)
+              received += add_order(t, round_up(std::max(rest, minimum)));
           } else {
             received += add_order(t, q);
           }
         }
       }
     } else if (avail < -tolerance) {
-      scratch_findings_.push_back(Finding{FindingType::kShortage, item_site, t, -avail,
-                                          snapshot_.ItemSiteName(item_site), "frozen_fence",
-                                          Format("short {} in bucket {} inside the frozen fence",
-                                                 -avail, t)});
+      scratch_findings_.push_back(Finding{
+          FindingType::kShortage, item_site, t, -avail, snapshot_.ItemSiteName(item_site),
+          "frozen_fence", Format("short {} in bucket {} inside the frozen fence", -avail, t)});
     } else if (avail < safety_stock - tolerance) {
       scratch_findings_.push_back(
           Finding{FindingType::kBelowSafetyStock, item_site, t, safety_stock - avail,
@@ -486,21 +490,22 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
   auto& elements = peg_elements_;
   elements.clear();
   if (is.on_hand < 0.0) {
-    elements.push_back(PegElement{DemandRef{DemandKind::kNegativeOnHand, -1, item_site, {}, 0}, -is.on_hand});
+    elements.push_back(
+        PegElement{DemandRef{DemandKind::kNegativeOnHand, -1, item_site, {}, 0}, -is.on_hand});
   }
   for (auto so_index : sales_orders_by_item_[c]) {
     const auto& so = snapshot_.sales_orders[static_cast<std::size_t>(so_index)];
     if (so.quantity > 0.0) {
-      elements.push_back(PegElement{DemandRef{DemandKind::kSalesOrder, so_index, item_site, {}, so.due_bucket},
-                          so.quantity});
+      elements.push_back(PegElement{
+          DemandRef{DemandKind::kSalesOrder, so_index, item_site, {}, so.due_bucket}, so.quantity});
     }
   }
   ConsumeForecast(item_site, scratch_forecast_);
   for (std::size_t t = 0; t < uH; ++t) {
     if (scratch_forecast_[t] > 0.0) {
-      elements.push_back(PegElement{DemandRef{DemandKind::kForecast, -1, item_site, {},
-                                    static_cast<Bucket>(t)},
-                          scratch_forecast_[t]});
+      elements.push_back(
+          PegElement{DemandRef{DemandKind::kForecast, -1, item_site, {}, static_cast<Bucket>(t)},
+                     scratch_forecast_[t]});
     }
   }
   for (std::uint32_t w = where_used_offsets_[c]; w < where_used_offsets_[c + 1]; ++w) {
@@ -516,11 +521,11 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
         quantity *= line->quantity_per * (1.0 + line->scrap);
       }
       if (quantity <= 0.0) continue;
-      elements.push_back(PegElement{DemandRef{transfer ? DemandKind::kTransfer : DemandKind::kDependent, -1,
-                                    item_site,
-                                    PlannedOrderRef{use.consumer, static_cast<std::int32_t>(o)},
-                                    order.release_bucket},
-                          quantity});
+      elements.push_back(PegElement{
+          DemandRef{transfer ? DemandKind::kTransfer : DemandKind::kDependent, -1, item_site,
+                    PlannedOrderRef{use.consumer, static_cast<std::int32_t>(o)},
+                    order.release_bucket},
+          quantity});
     }
   }
   auto& start = peg_start_;
@@ -534,7 +539,8 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
   // Supply in bucket order: on-hand, then per bucket scheduled receipts before planned orders.
   auto& supply = peg_supply_;
   supply.clear();
-  if (is.on_hand > 0.0) supply.push_back(PegSupply{SupplyRef{SupplyKind::kOnHand, -1, 0}, is.on_hand});
+  if (is.on_hand > 0.0)
+    supply.push_back(PegSupply{SupplyRef{SupplyKind::kOnHand, -1, 0}, is.on_hand});
   const auto& receipt_list = receipts_by_item_[c];
   const auto& orders = plan_.orders[c];
   std::size_t r = 0, o = 0;
@@ -547,15 +553,15 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
     if (take_receipt) {
       const auto& receipt = snapshot_.receipts[static_cast<std::size_t>(receipt_list[r])];
       if (receipt.quantity > 0.0) {
-        supply.push_back(PegSupply{SupplyRef{SupplyKind::kScheduledReceipt, receipt_list[r],
-                                    receipt.due_bucket},
-                          receipt.quantity});
+        supply.push_back(
+            PegSupply{SupplyRef{SupplyKind::kScheduledReceipt, receipt_list[r], receipt.due_bucket},
+                      receipt.quantity});
       }
       ++r;
     } else {
       supply.push_back(PegSupply{SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o),
-                                  orders[o].receipt_bucket},
-                        orders[o].quantity});
+                                           orders[o].receipt_bucket},
+                                 orders[o].quantity});
       ++o;
     }
   }
@@ -602,7 +608,8 @@ void NettingEngine::RunFull() {
 
 double NettingEngine::SupplyQuantity(ItemSiteIndex item_site, const SupplyRef& supply) const {
   switch (supply.kind) {
-    case SupplyKind::kOnHand: return std::max(0.0, snapshot_.item_sites[Idx(item_site)].on_hand);
+    case SupplyKind::kOnHand:
+      return std::max(0.0, snapshot_.item_sites[Idx(item_site)].on_hand);
     case SupplyKind::kScheduledReceipt:
       return snapshot_.receipts[static_cast<std::size_t>(supply.index)].quantity;
     case SupplyKind::kPlannedOrder:
@@ -625,7 +632,8 @@ void NettingEngine::DemandEndDemandsInto(const DemandRef& demand, double quantit
   const auto& order = plan_.orders[Idx(parent.item_site)][static_cast<std::size_t>(parent.ordinal)];
   const double fraction = quantity / demand_quantity;
   for (const auto& peg : plan_.pegs[Idx(parent.item_site)]) {
-    if (peg.supply.kind != SupplyKind::kPlannedOrder || peg.supply.index != parent.ordinal) continue;
+    if (peg.supply.kind != SupplyKind::kPlannedOrder || peg.supply.index != parent.ordinal)
+      continue;
     DemandEndDemandsInto(peg.demand, peg.quantity * fraction, peg.demand_quantity,
                          share * peg.quantity / order.quantity, depth + 1, out);
   }

@@ -11,7 +11,9 @@ namespace sop::planning {
 
 namespace {
 
-inline std::size_t Idx(ItemSiteIndex i) { return static_cast<std::size_t>(i.value()); }
+inline std::size_t Idx(ItemSiteIndex i) {
+  return static_cast<std::size_t>(i.value());
+}
 
 // Calls f(bucket, share) for the buckets an order loads: evenly over release..receipt−1, or all
 // in the receipt bucket when they coincide (LT = 0).
@@ -36,8 +38,9 @@ void ForEachLoadingOrder(const model::Snapshot& snapshot, const Plan& plan, F&& 
     if (snapshot.Routing(item_site).empty()) continue;
     const auto& orders = plan.orders[c];
     for (std::size_t o = 0; o < orders.size(); ++o) {
-      f(item_site, SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o),
-                             orders[o].receipt_bucket},
+      f(item_site,
+        SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o),
+                  orders[o].receipt_bucket},
         orders[o].release_bucket, orders[o].receipt_bucket, orders[o].release_quantity);
     }
   }
@@ -70,9 +73,8 @@ CapacityPlan RoughCut(const model::Snapshot& snapshot, const Plan& plan) {
     for (const auto& step : snapshot.Routing(item_site)) {
       const double hours = step.setup_hours + step.run_hours_per_unit * quantity;
       double* row = out.load_hours.data() + static_cast<std::size_t>(step.work_center.value()) * H;
-      Spread(release, receipt, [&](Bucket t, double share) {
-        row[static_cast<std::size_t>(t)] += hours * share;
-      });
+      Spread(release, receipt,
+             [&](Bucket t, double share) { row[static_cast<std::size_t>(t)] += hours * share; });
     }
   };
   ForEachLoadingOrder(snapshot, plan, load_order);
@@ -98,32 +100,36 @@ CapacityPlan RoughCut(const model::Snapshot& snapshot, const Plan& plan) {
         }
         overload_index[cell] = static_cast<std::int32_t>(out.overloads.size());
         out.overloads.push_back(Overload{WorkCenterIndex(static_cast<std::int32_t>(k)),
-                                         static_cast<Bucket>(t), load, capacity, overload, {}});
+                                         static_cast<Bucket>(t),
+                                         load,
+                                         capacity,
+                                         overload,
+                                         {}});
       }
     }
   }
   if (out.overloads.empty()) return out;
 
-  ForEachLoadingOrder(snapshot, plan,
-                      [&](ItemSiteIndex item_site, const SupplyRef& supply, Bucket release,
-                          Bucket receipt, double quantity) {
-                        for (const auto& step : snapshot.Routing(item_site)) {
-                          const double hours = step.setup_hours + step.run_hours_per_unit * quantity;
-                          const auto base = static_cast<std::size_t>(step.work_center.value()) * H;
-                          Spread(release, receipt, [&](Bucket t, double share) {
-                            auto index = overload_index[base + static_cast<std::size_t>(t)];
-                            if (index >= 0) {
-                              out.overloads[static_cast<std::size_t>(index)].contributions.push_back(
-                                  LoadContribution{item_site, supply, hours * share});
-                            }
-                          });
-                        }
-                      });
+  ForEachLoadingOrder(
+      snapshot, plan,
+      [&](ItemSiteIndex item_site, const SupplyRef& supply, Bucket release, Bucket receipt,
+          double quantity) {
+        for (const auto& step : snapshot.Routing(item_site)) {
+          const double hours = step.setup_hours + step.run_hours_per_unit * quantity;
+          const auto base = static_cast<std::size_t>(step.work_center.value()) * H;
+          Spread(release, receipt, [&](Bucket t, double share) {
+            auto index = overload_index[base + static_cast<std::size_t>(t)];
+            if (index >= 0) {
+              out.overloads[static_cast<std::size_t>(index)].contributions.push_back(
+                  LoadContribution{item_site, supply, hours * share});
+            }
+          });
+        }
+      });
   for (auto& overload : out.overloads) {
-    std::stable_sort(overload.contributions.begin(), overload.contributions.end(),
-                     [](const LoadContribution& a, const LoadContribution& b) {
-                       return a.hours > b.hours;
-                     });
+    std::stable_sort(
+        overload.contributions.begin(), overload.contributions.end(),
+        [](const LoadContribution& a, const LoadContribution& b) { return a.hours > b.hours; });
   }
   return out;
 }
@@ -143,9 +149,9 @@ std::vector<OverloadDemandShare> OverloadEndDemands(const NettingEngine& engine,
   std::vector<OverloadDemandShare> out;
   out.reserve(shares.size());
   for (auto& [key, share] : shares) out.push_back(share);
-  std::stable_sort(out.begin(), out.end(), [](const OverloadDemandShare& a, const OverloadDemandShare& b) {
-    return a.hours > b.hours;
-  });
+  std::stable_sort(
+      out.begin(), out.end(),
+      [](const OverloadDemandShare& a, const OverloadDemandShare& b) { return a.hours > b.hours; });
   return out;
 }
 

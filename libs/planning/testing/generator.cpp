@@ -32,7 +32,9 @@ class Rng {
  public:
   explicit Rng(std::uint64_t seed) : engine_(seed) {}
   int Int(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(engine_); }
-  double Real(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(engine_); }
+  double Real(double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(engine_);
+  }
   bool Chance(double p) { return Real(0.0, 1.0) < p; }
   // A quantity on a coarse grid (multiples of 0.5) so hand-checkable numbers stay exact.
   double Quantity(int lo, int hi) { return 0.5 * Int(2 * lo, 2 * hi); }
@@ -41,8 +43,12 @@ class Rng {
   std::mt19937_64 engine_;
 };
 
-std::string PlantId(int p) { return "PLANT-" + std::to_string(p); }
-std::string DcId(int d) { return "DC-" + std::to_string(d); }
+std::string PlantId(int p) {
+  return "PLANT-" + std::to_string(p);
+}
+std::string DcId(int d) {
+  return "DC-" + std::to_string(d);
+}
 
 }  // namespace
 
@@ -55,7 +61,7 @@ BuildResult Generate(const GeneratorOptions& o) {
   struct Planned {
     std::string item;
     std::string site;
-    int level;      // −1 at a DC
+    int level;  // −1 at a DC
     bool make;
   };
   std::vector<Planned> all;
@@ -79,10 +85,11 @@ BuildResult Generate(const GeneratorOptions& o) {
       if (rng.Chance(0.3)) {
         double base = item.lot.multiple > 0.0 ? item.lot.multiple : 5.0;
         item.lot.maximum = base * rng.Int(40, 400);
-        item.lot.maximum = std::max(item.lot.maximum,
-                                    item.lot.multiple > 0.0
-                                        ? item.lot.multiple * std::ceil(item.lot.minimum / item.lot.multiple)
-                                        : item.lot.minimum);
+        item.lot.maximum =
+            std::max(item.lot.maximum,
+                     item.lot.multiple > 0.0
+                         ? item.lot.multiple * std::ceil(item.lot.minimum / item.lot.multiple)
+                         : item.lot.minimum);
       }
     }
   };
@@ -133,9 +140,10 @@ BuildResult Generate(const GeneratorOptions& o) {
           const auto& wcs = plant_work_centers[static_cast<std::size_t>(p)];
           int n_steps = wcs.empty() ? 0 : rng.Int(1, 2);
           for (int s = 0; s < n_steps; ++s) {
-            steps.push_back(RoutingStepRecord{10 * (s + 1),
-                                              wcs[static_cast<std::size_t>(rng.Int(0, static_cast<int>(wcs.size()) - 1))],
-                                              0.25 * rng.Int(0, 8), 0.01 * rng.Int(1, 50)});
+            steps.push_back(RoutingStepRecord{
+                10 * (s + 1),
+                wcs[static_cast<std::size_t>(rng.Int(0, static_cast<int>(wcs.size()) - 1))],
+                0.25 * rng.Int(0, 8), 0.01 * rng.Int(1, 50)});
           }
           builder.SetRouting(item.item_id, site, std::move(steps));
         }
@@ -151,7 +159,8 @@ BuildResult Generate(const GeneratorOptions& o) {
           int cl = (l + 2 < levels && rng.Chance(0.2)) ? l + 2 : l + 1;
           const auto& pool = by_level[static_cast<std::size_t>(cl)];
           BomLineRecord line;
-          line.component_item_id = pool[static_cast<std::size_t>(rng.Int(0, static_cast<int>(pool.size()) - 1))];
+          line.component_item_id =
+              pool[static_cast<std::size_t>(rng.Int(0, static_cast<int>(pool.size()) - 1))];
           bool duplicate = std::any_of(lines.begin(), lines.end(), [&](const BomLineRecord& x) {
             return x.component_item_id == line.component_item_id;
           });
@@ -178,8 +187,10 @@ BuildResult Generate(const GeneratorOptions& o) {
     std::vector<std::size_t> picks(plant_items);
     for (std::size_t i = 0; i < plant_items; ++i) picks[i] = i;
     // Finished goods first, then a random selection of spare parts.
-    std::stable_partition(picks.begin(), picks.end(), [&](std::size_t i) { return all[i].level == 0; });
-    auto fg_end = std::find_if(picks.begin(), picks.end(), [&](std::size_t i) { return all[i].level != 0; });
+    std::stable_partition(picks.begin(), picks.end(),
+                          [&](std::size_t i) { return all[i].level == 0; });
+    auto fg_end =
+        std::find_if(picks.begin(), picks.end(), [&](std::size_t i) { return all[i].level != 0; });
     std::vector<std::size_t> rest(fg_end, picks.end());
     for (std::size_t i = rest.size(); i > 1; --i) {
       std::swap(rest[i - 1], rest[static_cast<std::size_t>(rng.Int(0, static_cast<int>(i) - 1))]);
@@ -206,7 +217,8 @@ BuildResult Generate(const GeneratorOptions& o) {
 
   // Demand.
   auto pick_end = [&]() -> const Planned& {
-    return all[end_items[static_cast<std::size_t>(rng.Int(0, static_cast<int>(end_items.size()) - 1))]];
+    return all[end_items[static_cast<std::size_t>(
+        rng.Int(0, static_cast<int>(end_items.size()) - 1))]];
   };
   for (int s = 0; s < o.sales_orders; ++s) {
     const Planned& target = pick_end();
@@ -217,7 +229,9 @@ BuildResult Generate(const GeneratorOptions& o) {
     so.priority = rng.Int(0, 3);
     so.item_id = target.item;
     so.site_id = target.site;
-    so.due_bucket = std::min(H - 1, rng.Int(-1, 1) + static_cast<int>(std::abs(rng.Real(0.0, 1.0) * rng.Real(0.0, 1.0)) * H));
+    so.due_bucket = std::min(
+        H - 1,
+        rng.Int(-1, 1) + static_cast<int>(std::abs(rng.Real(0.0, 1.0) * rng.Real(0.0, 1.0)) * H));
     so.quantity = rng.Quantity(1, 30);
     so.unit_price = rng.Real(50.0, 500.0);
     builder.AddSalesOrder(std::move(so));
@@ -227,7 +241,8 @@ BuildResult Generate(const GeneratorOptions& o) {
       if (!rng.Chance(0.7)) continue;
       double level = rng.Quantity(0, 20);
       for (int t = 0; t < H; ++t) {
-        if (rng.Chance(0.8)) builder.SetForecast(all[e].item, all[e].site, t, level + rng.Quantity(0, 5));
+        if (rng.Chance(0.8))
+          builder.SetForecast(all[e].item, all[e].site, t, level + rng.Quantity(0, 5));
       }
     }
   }
@@ -235,34 +250,34 @@ BuildResult Generate(const GeneratorOptions& o) {
   // Supply: purchase orders on buy items, work orders on make items, transfers into DCs.
   std::vector<std::size_t> buys, makes, dc_items;
   for (std::size_t i = 0; i < all.size(); ++i) {
-    if (all[i].level < 0) dc_items.push_back(i);
-    else if (all[i].make) makes.push_back(i);
-    else buys.push_back(i);
+    if (all[i].level < 0)
+      dc_items.push_back(i);
+    else if (all[i].make)
+      makes.push_back(i);
+    else
+      buys.push_back(i);
   }
   auto pick_from = [&](const std::vector<std::size_t>& pool) -> const Planned& {
     return all[pool[static_cast<std::size_t>(rng.Int(0, static_cast<int>(pool.size()) - 1))]];
   };
   for (int r = 0; r < o.purchase_orders && !buys.empty(); ++r) {
     const Planned& target = pick_from(buys);
-    builder.AddScheduledReceipt(ScheduledReceiptRecord{"PO-" + std::to_string(r),
-                                                       ReceiptKind::kPurchaseOrder, target.item,
-                                                       target.site, rng.Int(-1, H / 3), 0,
-                                                       rng.Quantity(5, 100), ""});
+    builder.AddScheduledReceipt(
+        ScheduledReceiptRecord{"PO-" + std::to_string(r), ReceiptKind::kPurchaseOrder, target.item,
+                               target.site, rng.Int(-1, H / 3), 0, rng.Quantity(5, 100), ""});
   }
   for (int r = 0; r < o.work_orders && !makes.empty(); ++r) {
     const Planned& target = pick_from(makes);
     int due = rng.Int(0, H / 4);
-    builder.AddScheduledReceipt(ScheduledReceiptRecord{"WO-" + std::to_string(r),
-                                                       ReceiptKind::kWorkOrder, target.item,
-                                                       target.site, due, due - rng.Int(0, 3),
-                                                       rng.Quantity(5, 100), ""});
+    builder.AddScheduledReceipt(
+        ScheduledReceiptRecord{"WO-" + std::to_string(r), ReceiptKind::kWorkOrder, target.item,
+                               target.site, due, due - rng.Int(0, 3), rng.Quantity(5, 100), ""});
   }
   for (int r = 0; r < o.transfers && !dc_items.empty(); ++r) {
     const Planned& target = pick_from(dc_items);
-    builder.AddScheduledReceipt(ScheduledReceiptRecord{"TR-" + std::to_string(r),
-                                                       ReceiptKind::kTransfer, target.item,
-                                                       target.site, rng.Int(0, 3), 0,
-                                                       rng.Quantity(5, 50), ""});
+    builder.AddScheduledReceipt(
+        ScheduledReceiptRecord{"TR-" + std::to_string(r), ReceiptKind::kTransfer, target.item,
+                               target.site, rng.Int(0, 3), 0, rng.Quantity(5, 50), ""});
   }
 
   if (o.bad_data) {
@@ -273,12 +288,15 @@ BuildResult Generate(const GeneratorOptions& o) {
     const Planned& a = pick_any();
     const Planned& b = pick_any();
     if (a.level >= 0 && b.level >= 0 && a.site == b.site) {
-      builder.SetBom(a.item, a.site, {BomLineRecord{b.item, 1.0, 0.0, kBeginningOfTime, kEndOfTime}});
-      builder.SetBom(b.item, b.site, {BomLineRecord{a.item, 2.0, 0.0, kBeginningOfTime, kEndOfTime}});
+      builder.SetBom(a.item, a.site,
+                     {BomLineRecord{b.item, 1.0, 0.0, kBeginningOfTime, kEndOfTime}});
+      builder.SetBom(b.item, b.site,
+                     {BomLineRecord{a.item, 2.0, 0.0, kBeginningOfTime, kEndOfTime}});
     }
     const Planned& c = pick_any();
-    builder.SetBom(c.item, c.site, {BomLineRecord{"NO-SUCH-ITEM", 1.0, 0.0, kBeginningOfTime, kEndOfTime},
-                                    BomLineRecord{c.item, 1.0, -0.5, kBeginningOfTime, kEndOfTime}});
+    builder.SetBom(c.item, c.site,
+                   {BomLineRecord{"NO-SUCH-ITEM", 1.0, 0.0, kBeginningOfTime, kEndOfTime},
+                    BomLineRecord{c.item, 1.0, -0.5, kBeginningOfTime, kEndOfTime}});
     ItemRecord ghost;
     ghost.item_id = "GHOST";
     ghost.site_id = "NO-SUCH-SITE";
@@ -297,13 +315,16 @@ BuildResult Generate(const GeneratorOptions& o) {
     weird.lot.minimum = 50.0;
     weird.lot.maximum = 10.0;
     builder.AddItem(weird);
-    builder.AddSalesOrder(SalesOrderRecord{"SO-BAD-1", "C1", "OEM", 1, "WEIRD", weird.site_id, H + 5, 3.0, 1.0});
-    builder.AddSalesOrder(SalesOrderRecord{"SO-BAD-2", "C1", "OEM", 1, "WEIRD", weird.site_id, -4, 3.0, 1.0});
-    builder.AddSalesOrder(SalesOrderRecord{"SO-BAD-3", "C1", "OEM", 1, "GHOST", "NO-SUCH-SITE", 1, 3.0, 1.0});
+    builder.AddSalesOrder(
+        SalesOrderRecord{"SO-BAD-1", "C1", "OEM", 1, "WEIRD", weird.site_id, H + 5, 3.0, 1.0});
+    builder.AddSalesOrder(
+        SalesOrderRecord{"SO-BAD-2", "C1", "OEM", 1, "WEIRD", weird.site_id, -4, 3.0, 1.0});
+    builder.AddSalesOrder(
+        SalesOrderRecord{"SO-BAD-3", "C1", "OEM", 1, "GHOST", "NO-SUCH-SITE", 1, 3.0, 1.0});
     builder.SetForecast("WEIRD", weird.site_id, 2, -4.0);
     builder.SetOnHand("WEIRD", weird.site_id, -7.0);
-    builder.AddScheduledReceipt(ScheduledReceiptRecord{"PO-BAD", ReceiptKind::kPurchaseOrder, "WEIRD",
-                                                       weird.site_id, 1, 0, -2.0, ""});
+    builder.AddScheduledReceipt(ScheduledReceiptRecord{"PO-BAD", ReceiptKind::kPurchaseOrder,
+                                                       "WEIRD", weird.site_id, 1, 0, -2.0, ""});
   }
   return builder.Build();
 }

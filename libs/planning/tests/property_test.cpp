@@ -136,7 +136,8 @@ TEST(PlanningProperty, PeggedQuantitiesAddUpToSupplyAndDemand) {
       double pegged = 0.0, uncovered = 0.0;
       for (const auto& peg : p.pegs[c]) pegged += peg.quantity;
       for (const auto& u : p.uncovered[c]) uncovered += u.quantity;
-      ASSERT_TRUE(Near(pegged + uncovered, demand)) << pegged << " + " << uncovered << " vs " << demand;
+      ASSERT_TRUE(Near(pegged + uncovered, demand))
+          << pegged << " + " << uncovered << " vs " << demand;
       // Supply side: no supply element is pegged beyond its quantity; all supply is pegged
       // before any demand stays uncovered.
       double supply = std::max(0.0, s.item_sites[c].on_hand);
@@ -152,12 +153,13 @@ TEST(PlanningProperty, PeggedQuantitiesAddUpToSupplyAndDemand) {
         }
         ASSERT_LE(to_order, p.orders[c][o].quantity * (1 + 1e-9) + 1e-9);
       }
-      ASSERT_TRUE(Near(pegged, std::min(supply, demand))) << pegged << " vs min(" << supply << ", " << demand << ")";
+      ASSERT_TRUE(Near(pegged, std::min(supply, demand)))
+          << pegged << " vs min(" << supply << ", " << demand << ")";
       // End-demand shares of a planned order never exceed the whole order.
       for (std::size_t o = 0; o < p.orders[c].size(); ++o) {
         double share = 0.0;
-        for (const auto& end : engine.EndDemands(is, SupplyRef{SupplyKind::kPlannedOrder,
-                                                               static_cast<std::int32_t>(o), 0})) {
+        for (const auto& end : engine.EndDemands(
+                 is, SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o), 0})) {
           ASSERT_TRUE(end.demand.kind == DemandKind::kSalesOrder ||
                       end.demand.kind == DemandKind::kForecast ||
                       end.demand.kind == DemandKind::kNegativeOnHand);
@@ -171,13 +173,14 @@ TEST(PlanningProperty, PeggedQuantitiesAddUpToSupplyAndDemand) {
 
 void ExpectSamePlan(const Plan& a, const Plan& b, const std::string& context) {
   ASSERT_EQ(a.low_level_code, b.low_level_code) << context;
-  for (auto member : {&Plan::gross_requirements, &Plan::scheduled_receipts,
-                      &Plan::projected_available, &Plan::net_requirements,
-                      &Plan::planned_receipts, &Plan::planned_releases}) {
+  for (auto member :
+       {&Plan::gross_requirements, &Plan::scheduled_receipts, &Plan::projected_available,
+        &Plan::net_requirements, &Plan::planned_receipts, &Plan::planned_releases}) {
     const auto& x = a.*member;
     const auto& y = b.*member;
     ASSERT_EQ(x.size(), y.size()) << context;
-    for (std::size_t i = 0; i < x.size(); ++i) ASSERT_TRUE(Near(x[i], y[i])) << context << " cell " << i;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      ASSERT_TRUE(Near(x[i], y[i])) << context << " cell " << i;
   }
   ASSERT_EQ(a.orders, b.orders) << context;
   ASSERT_EQ(a.pegs, b.pegs) << context;
@@ -194,8 +197,12 @@ void ExpectSamePlan(const Plan& a, const Plan& b, const std::string& context) {
 
 // A random valid change of one of the eight kinds.
 Change RandomChange(const Snapshot& s, std::mt19937_64& rng, int& kind_out) {
-  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
-  auto real = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
+  auto pick = [&](std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+  };
+  auto real = [&](double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(rng);
+  };
   const auto n = s.item_site_count();
   const auto H = s.H();
   ItemSiteIndex item(static_cast<std::int32_t>(pick(n)));
@@ -204,8 +211,10 @@ Change RandomChange(const Snapshot& s, std::mt19937_64& rng, int& kind_out) {
   switch (kind) {
     case 0: {
       SalesOrder so;
-      if (!s.sales_orders.empty() && pick(2) == 0) so = s.sales_orders[pick(s.sales_orders.size())];
-      else so.id = "NEW-" + std::to_string(pick(1'000'000));
+      if (!s.sales_orders.empty() && pick(2) == 0)
+        so = s.sales_orders[pick(s.sales_orders.size())];
+      else
+        so.id = "NEW-" + std::to_string(pick(1'000'000));
       so.item_site = item;
       so.due_bucket = static_cast<Bucket>(pick(static_cast<std::size_t>(H)));
       so.quantity = 0.5 * static_cast<double>(pick(80));
@@ -213,16 +222,20 @@ Change RandomChange(const Snapshot& s, std::mt19937_64& rng, int& kind_out) {
       return UpsertSalesOrder{so};
     }
     case 1:
-      if (!s.sales_orders.empty()) return CancelSalesOrder{s.sales_orders[pick(s.sales_orders.size())].id};
+      if (!s.sales_orders.empty())
+        return CancelSalesOrder{s.sales_orders[pick(s.sales_orders.size())].id};
       return SetOnHand{item, 3.0};
     case 2:
-      return SetForecast{item, static_cast<Bucket>(pick(static_cast<std::size_t>(H))), 0.5 * static_cast<double>(pick(60))};
+      return SetForecast{item, static_cast<Bucket>(pick(static_cast<std::size_t>(H))),
+                         0.5 * static_cast<double>(pick(60))};
     case 3:
       return SetOnHand{item, 0.5 * static_cast<double>(pick(200)) - 10.0};
     case 4: {
       ScheduledReceipt r;
-      if (!s.receipts.empty() && pick(2) == 0) r = s.receipts[pick(s.receipts.size())];
-      else r.id = "NEW-R-" + std::to_string(pick(1'000'000));
+      if (!s.receipts.empty() && pick(2) == 0)
+        r = s.receipts[pick(s.receipts.size())];
+      else
+        r.id = "NEW-R-" + std::to_string(pick(1'000'000));
       r.item_site = item;
       r.due_bucket = static_cast<Bucket>(pick(static_cast<std::size_t>(H)));
       r.start_bucket = std::max(0, r.due_bucket - 2);
@@ -241,14 +254,19 @@ Change RandomChange(const Snapshot& s, std::mt19937_64& rng, int& kind_out) {
       p.active = pick(10) != 0;
       p.lot = LotPolicy{};
       switch (pick(3)) {
-        case 0: break;
-        case 1: p.lot.rule = LotRule::kFixedOrderQuantity; p.lot.fixed_quantity = 5.0 * static_cast<double>(1 + pick(10)); break;
+        case 0:
+          break;
+        case 1:
+          p.lot.rule = LotRule::kFixedOrderQuantity;
+          p.lot.fixed_quantity = 5.0 * static_cast<double>(1 + pick(10));
+          break;
         default:
           p.lot.rule = LotRule::kPeriodsOfSupply;
           p.lot.periods_of_supply = static_cast<std::int32_t>(1 + pick(3));
           p.lot.minimum = 5.0 * static_cast<double>(pick(4));
           p.lot.multiple = 5.0 * static_cast<double>(pick(3));
-          if (p.lot.multiple > 0.0) p.lot.maximum = p.lot.multiple * static_cast<double>(4 + pick(6));
+          if (p.lot.multiple > 0.0)
+            p.lot.maximum = p.lot.multiple * static_cast<double>(4 + pick(6));
       }
       if (p.kind == ItemKind::kTransfer && pick(4) == 0) p.kind = ItemKind::kBuy;
       return SetItemParameters{item, p};
@@ -260,8 +278,8 @@ Change RandomChange(const Snapshot& s, std::mt19937_64& rng, int& kind_out) {
         ItemSiteIndex c(static_cast<std::int32_t>(pick(n)));
         if (s.item_sites[c.value()].site != site) continue;
         // Mostly downward edges (higher index at a plant is often deeper); cycles happen too.
-        lines.push_back(BomLine{c, 0.5 * static_cast<double>(1 + pick(4)), pick(4) == 0 ? 0.05 : 0.0,
-                                kBeginningOfTime, kEndOfTime});
+        lines.push_back(BomLine{c, 0.5 * static_cast<double>(1 + pick(4)),
+                                pick(4) == 0 ? 0.05 : 0.0, kBeginningOfTime, kEndOfTime});
       }
       (void)real;
       return SetBom{item, lines};
@@ -368,13 +386,16 @@ TEST(PlanningProperty, RoughCutLoadEqualsRoutingHoursOfAllLoadingOrders) {
     for (std::size_t c = 0; c < s.item_site_count(); ++c) {
       if (s.item_sites[c].kind != ItemKind::kMake) continue;
       for (const auto& step : s.Routing(ItemSiteIndex(static_cast<std::int32_t>(c)))) {
-        for (const auto& o : engine.plan().orders[c]) expected += step.setup_hours + step.run_hours_per_unit * o.release_quantity;
+        for (const auto& o : engine.plan().orders[c])
+          expected += step.setup_hours + step.run_hours_per_unit * o.release_quantity;
       }
     }
     for (const auto& r : s.receipts) {
       if (r.kind != ReceiptKind::kWorkOrder || r.quantity <= 0.0) continue;
-      if (s.item_sites[static_cast<std::size_t>(r.item_site.value())].kind != ItemKind::kMake) continue;
-      for (const auto& step : s.Routing(r.item_site)) expected += step.setup_hours + step.run_hours_per_unit * r.quantity;
+      if (s.item_sites[static_cast<std::size_t>(r.item_site.value())].kind != ItemKind::kMake)
+        continue;
+      for (const auto& step : s.Routing(r.item_site))
+        expected += step.setup_hours + step.run_hours_per_unit * r.quantity;
     }
     double total = 0.0;
     for (double h : capacity.load_hours) total += h;

@@ -54,8 +54,8 @@ void ExpectRow(const NettingEngine& e, const std::vector<double>& records, ItemS
   auto row = e.plan().Row(records, is);
   ASSERT_EQ(row.size(), expected.size()) << what;
   for (std::size_t t = 0; t < expected.size(); ++t) {
-    EXPECT_NEAR(row[t], expected[t], 1e-9) << what << " bucket " << t << " of "
-                                           << e.snapshot().ItemSiteName(is);
+    EXPECT_NEAR(row[t], expected[t], 1e-9)
+        << what << " bucket " << t << " of " << e.snapshot().ItemSiteName(is);
   }
 }
 
@@ -130,7 +130,8 @@ TEST(PlanningTextbook, FixedOrderQuantityWithSafetyStockOrdersWholeLots) {
                {0, 10, 0, 40, 0, 5, 5, 0},
                {0, 25, 0, 50, 0, 25, 25, 0},
                {25, 0, 50, 0, 25, 25, 0, 0}});
-  EXPECT_EQ(Orders(e, a), (std::vector<std::pair<Bucket, double>>{{1, 25}, {3, 25}, {3, 25}, {5, 25}, {6, 25}}));
+  EXPECT_EQ(Orders(e, a),
+            (std::vector<std::pair<Bucket, double>>{{1, 25}, {3, 25}, {3, 25}, {5, 25}, {6, 25}}));
 }
 
 TEST(PlanningTextbook, PeriodsOfSupplyWithSafetyStockCoversThreeBuckets) {
@@ -196,20 +197,40 @@ TEST(PlanningTextbook, ThreeLevelBomWithSharedComponentAndScrap) {
   EXPECT_EQ(level("D"), 1);
   EXPECT_EQ(level("E"), 2);
   ExpectTable(e, Find(e, "A"),
-              {{0, 0, 0, 10, 0, 5}, {0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0},
-               {0, 0, 0, 10, 0, 5}, {0, 0, 0, 10, 0, 5}, {0, 0, 10, 0, 5, 0}});
+              {{0, 0, 0, 10, 0, 5},
+               {0, 0, 0, 0, 0, 0},
+               {0, 0, 0, 0, 0, 0},
+               {0, 0, 0, 10, 0, 5},
+               {0, 0, 0, 10, 0, 5},
+               {0, 0, 10, 0, 5, 0}});
   ExpectTable(e, Find(e, "B"),
-              {{0, 0, 0, 0, 20, 0}, {0, 0, 0, 0, 0, 0}, {5, 5, 5, 5, 0, 0},
-               {0, 0, 0, 0, 15, 0}, {0, 0, 0, 0, 15, 0}, {0, 0, 15, 0, 0, 0}});
+              {{0, 0, 0, 0, 20, 0},
+               {0, 0, 0, 0, 0, 0},
+               {5, 5, 5, 5, 0, 0},
+               {0, 0, 0, 0, 15, 0},
+               {0, 0, 0, 0, 15, 0},
+               {0, 0, 15, 0, 0, 0}});
   ExpectTable(e, Find(e, "C"),
-              {{0, 0, 38.75, 0, 10, 0}, {0, 0, 0, 0, 0, 0}, {30, 30, 0, 0, 0, 0},
-               {0, 0, 8.75, 0, 10, 0}, {0, 0, 8.75, 0, 10, 0}, {0, 8.75, 0, 10, 0, 0}});
+              {{0, 0, 38.75, 0, 10, 0},
+               {0, 0, 0, 0, 0, 0},
+               {30, 30, 0, 0, 0, 0},
+               {0, 0, 8.75, 0, 10, 0},
+               {0, 0, 8.75, 0, 10, 0},
+               {0, 8.75, 0, 10, 0, 0}});
   ExpectTable(e, Find(e, "D"),
-              {{0, 0, 10, 0, 5, 0}, {0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0},
-               {0, 0, 10, 0, 5, 0}, {0, 0, 10, 0, 5, 0}, {10, 0, 5, 0, 0, 0}});
+              {{0, 0, 10, 0, 5, 0},
+               {0, 0, 0, 0, 0, 0},
+               {0, 0, 0, 0, 0, 0},
+               {0, 0, 10, 0, 5, 0},
+               {0, 0, 10, 0, 5, 0},
+               {10, 0, 5, 0, 0, 0}});
   ExpectTable(e, Find(e, "E"),
-              {{0, 26.25, 0, 30, 0, 0}, {0, 0, 0, 10, 0, 0}, {30, 3.75, 3.75, 0, 0, 0},
-               {0, 0, 0, 16.25, 0, 0}, {0, 0, 0, 16.25, 0, 0}, {0, 0, 16.25, 0, 0, 0}});
+              {{0, 26.25, 0, 30, 0, 0},
+               {0, 0, 0, 10, 0, 0},
+               {30, 3.75, 3.75, 0, 0, 0},
+               {0, 0, 0, 16.25, 0, 0},
+               {0, 0, 0, 16.25, 0, 0},
+               {0, 0, 16.25, 0, 0, 0}});
 
   // Pegging (FIFO): E's on-hand 30 covers C-order-0's 26.25 and 3.75 of C-order-1's 30, the
   // receipt 10 more, and E's planned order the last 16.25 of it → 16.25/30 of C's order 10@4.
@@ -226,7 +247,8 @@ TEST(PlanningTextbook, ThreeLevelBomWithSharedComponentAndScrap) {
   // 15 of SO-B1 come from B's order, so 8.75/18.75 × 15 = 7.
   auto c_ends = e.EndDemands(Find(e, "C"), SupplyRef{SupplyKind::kPlannedOrder, 0, 2});
   ASSERT_EQ(c_ends.size(), 1u);
-  EXPECT_EQ(e.snapshot().sales_orders[static_cast<std::size_t>(c_ends[0].demand.index)].id, "SO-B1");
+  EXPECT_EQ(e.snapshot().sales_orders[static_cast<std::size_t>(c_ends[0].demand.index)].id,
+            "SO-B1");
   EXPECT_NEAR(c_ends[0].quantity, 7.0, 1e-12);
 }
 
@@ -253,11 +275,19 @@ TEST(PlanningTextbook, PlantSupplyingDistributionCenterGetsTransferDemand) {
   EXPECT_EQ(e.plan().low_level_code[static_cast<std::size_t>(x_dc.value())], 0);
   EXPECT_EQ(e.plan().low_level_code[static_cast<std::size_t>(x_plant.value())], 1);
   ExpectTable(e, x_dc,
-              {{0, 5, 15, 5, 5}, {0, 0, 0, 0, 0}, {10, 5, 0, 0, 0},
-               {0, 0, 10, 5, 5}, {0, 0, 10, 5, 5}, {0, 10, 5, 5, 0}});
+              {{0, 5, 15, 5, 5},
+               {0, 0, 0, 0, 0},
+               {10, 5, 0, 0, 0},
+               {0, 0, 10, 5, 5},
+               {0, 0, 10, 5, 5},
+               {0, 10, 5, 5, 0}});
   ExpectTable(e, x_plant,
-              {{0, 10, 5, 5, 0}, {0, 0, 0, 0, 0}, {8, 0, 0, 0, 0},
-               {0, 2, 5, 5, 0}, {0, 2, 5, 5, 0}, {7, 5, 0, 0, 0}});
+              {{0, 10, 5, 5, 0},
+               {0, 0, 0, 0, 0},
+               {8, 0, 0, 0, 0},
+               {0, 2, 5, 5, 0},
+               {0, 2, 5, 5, 0},
+               {7, 5, 0, 0, 0}});
   auto past_due = FindingsOf(e, FindingType::kPastDueRelease);
   ASSERT_EQ(past_due.size(), 1u);
   EXPECT_EQ(past_due[0].item_site, x_plant);
@@ -288,8 +318,12 @@ TEST(PlanningTextbook, FrozenFenceTurnsGapsIntoShortagesAndBelowSafetyStock) {
   auto e = NetAll(b);
   auto a = Find(e, "A");
   ExpectTable(e, a,
-              {{5, 10, 10, 5, 0, 5}, {0, 0, 0, 0, 0, 0}, {5, -5, 6, 6, 6, 6},
-               {0, 0, 21, 5, 0, 5}, {0, 0, 21, 5, 0, 5}, {0, 0, 21, 5, 0, 5}});
+              {{5, 10, 10, 5, 0, 5},
+               {0, 0, 0, 0, 0, 0},
+               {5, -5, 6, 6, 6, 6},
+               {0, 0, 21, 5, 0, 5},
+               {0, 0, 21, 5, 0, 5},
+               {0, 0, 21, 5, 0, 5}});
   auto shortages = FindingsOf(e, FindingType::kShortage);
   ASSERT_EQ(shortages.size(), 1u);
   EXPECT_EQ(shortages[0].bucket, 1);
@@ -317,10 +351,12 @@ TEST(PlanningTextbook, YieldInflatesReleaseQuantityAndComponentDemand) {
   b.SetBom("A", "S", {{"K", 2.0, 0.0}});
   Demand(b, "A", {0, 8, 0, 4});
   auto e = NetAll(b);
-  ExpectTable(e, Find(e, "A"),
-              {{0, 8, 0, 4}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 8, 0, 4}, {0, 8, 0, 4}, {10, 0, 5, 0}});
-  ExpectTable(e, Find(e, "K"),
-              {{20, 0, 10, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {20, 0, 10, 0}, {20, 0, 10, 0}, {20, 0, 10, 0}});
+  ExpectTable(
+      e, Find(e, "A"),
+      {{0, 8, 0, 4}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 8, 0, 4}, {0, 8, 0, 4}, {10, 0, 5, 0}});
+  ExpectTable(
+      e, Find(e, "K"),
+      {{20, 0, 10, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {20, 0, 10, 0}, {20, 0, 10, 0}, {20, 0, 10, 0}});
 }
 
 TEST(PlanningTextbook, MinimumMaximumMultipleCombineAsSpecified) {
@@ -337,9 +373,14 @@ TEST(PlanningTextbook, MinimumMaximumMultipleCombineAsSpecified) {
   auto e = NetAll(b);
   auto a = Find(e, "A");
   ExpectTable(e, a,
-              {{10, 250, 45, 0}, {0, 0, 0, 0}, {30, 20, 15, 15},
-               {10, 220, 25, 0}, {40, 240, 40, 0}, {40, 240, 40, 0}});
-  EXPECT_EQ(Orders(e, a), (std::vector<std::pair<Bucket, double>>{{0, 40}, {1, 100}, {1, 100}, {1, 40}, {2, 40}}));
+              {{10, 250, 45, 0},
+               {0, 0, 0, 0},
+               {30, 20, 15, 15},
+               {10, 220, 25, 0},
+               {40, 240, 40, 0},
+               {40, 240, 40, 0}});
+  EXPECT_EQ(Orders(e, a), (std::vector<std::pair<Bucket, double>>{
+                              {0, 40}, {1, 100}, {1, 100}, {1, 40}, {2, 40}}));
 }
 
 TEST(PlanningTextbook, ReleaseBeforeBucketZeroIsPastDueAndReleasedNow) {
@@ -349,8 +390,8 @@ TEST(PlanningTextbook, ReleaseBeforeBucketZeroIsPastDueAndReleasedNow) {
   Demand(b, "A", {0, 5, 0, 7});
   auto e = NetAll(b);
   auto a = Find(e, "A");
-  ExpectTable(e, a,
-              {{0, 5, 0, 7}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 5, 0, 7}, {0, 5, 0, 7}, {12, 0, 0, 0}});
+  ExpectTable(
+      e, a, {{0, 5, 0, 7}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 5, 0, 7}, {0, 5, 0, 7}, {12, 0, 0, 0}});
   const auto& orders = e.plan().orders[static_cast<std::size_t>(a.value())];
   ASSERT_EQ(orders.size(), 2u);
   EXPECT_TRUE(orders[0].past_due);

@@ -20,11 +20,16 @@ enum class FindingType : std::uint8_t {
 
 constexpr std::string_view ToString(FindingType type) noexcept {
   switch (type) {
-    case FindingType::kDataQuality: return "DATA_QUALITY";
-    case FindingType::kShortage: return "SHORTAGE";
-    case FindingType::kBelowSafetyStock: return "BELOW_SAFETY_STOCK";
-    case FindingType::kPastDueRelease: return "PAST_DUE_RELEASE";
-    case FindingType::kOutsideHorizon: return "OUTSIDE_HORIZON";
+    case FindingType::kDataQuality:
+      return "DATA_QUALITY";
+    case FindingType::kShortage:
+      return "SHORTAGE";
+    case FindingType::kBelowSafetyStock:
+      return "BELOW_SAFETY_STOCK";
+    case FindingType::kPastDueRelease:
+      return "PAST_DUE_RELEASE";
+    case FindingType::kOutsideHorizon:
+      return "OUTSIDE_HORIZON";
   }
   return "UNKNOWN";
 }

@@ -19,7 +19,9 @@ class IdDictionary {
   std::int32_t Intern(std::string_view id);
   /// The index of `id`, or nullopt when unknown.
   std::optional<std::int32_t> Find(std::string_view id) const;
-  const std::string& Name(std::int32_t index) const { return names_[static_cast<std::size_t>(index)]; }
+  const std::string& Name(std::int32_t index) const {
+    return names_[static_cast<std::size_t>(index)];
+  }
   std::int32_t size() const noexcept { return static_cast<std::int32_t>(names_.size()); }
 
  private:

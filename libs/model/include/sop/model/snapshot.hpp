@@ -41,8 +41,8 @@ struct ItemSite {
   std::int32_t slushy_fence = 0;
   std::string family;
   std::string supplier_id;
-  SiteIndex source_site = kNoSite;           ///< kTransfer only
-  ItemSiteIndex source = kNoItemSite;        ///< the same item at source_site (kTransfer only)
+  SiteIndex source_site = kNoSite;     ///< kTransfer only
+  ItemSiteIndex source = kNoItemSite;  ///< the same item at source_site (kTransfer only)
   bool active = true;
   double on_hand = 0.0;
 };
@@ -85,9 +85,9 @@ struct ScheduledReceipt {
   std::string id;
   ReceiptKind kind = ReceiptKind::kPurchaseOrder;
   ItemSiteIndex item_site = kNoItemSite;
-  Bucket due_bucket = 0;       ///< clamped to [0, H−1]
-  Bucket start_bucket = 0;     ///< clamped to [0, due_bucket]
-  double quantity = 0.0;       ///< 0 = closed/cancelled (kept so indices stay stable)
+  Bucket due_bucket = 0;    ///< clamped to [0, H−1]
+  Bucket start_bucket = 0;  ///< clamped to [0, due_bucket]
+  double quantity = 0.0;    ///< 0 = closed/cancelled (kept so indices stay stable)
   SiteIndex from_site = kNoSite;
 };
 
@@ -96,10 +96,10 @@ struct SalesOrder {
   std::string id;
   std::string customer_id;
   std::string channel;
-  std::int32_t priority = 0;   ///< 1 = most important; ≤ 0 = unset, ranks after every set one
+  std::int32_t priority = 0;  ///< 1 = most important; ≤ 0 = unset, ranks after every set one
   ItemSiteIndex item_site = kNoItemSite;
-  Bucket due_bucket = 0;       ///< clamped to [0, H−1]
-  double quantity = 0.0;       ///< 0 = cancelled/closed (kept so indices stay stable)
+  Bucket due_bucket = 0;  ///< clamped to [0, H−1]
+  double quantity = 0.0;  ///< 0 = cancelled/closed (kept so indices stay stable)
   double unit_price = 0.0;
 };
 
@@ -114,18 +114,18 @@ struct Snapshot {
   IdDictionary site_ids;
 
   std::vector<ItemSite> item_sites;
-  IdDictionary item_site_keys;      ///< key: ItemSiteKey(item_id, site_id)
+  IdDictionary item_site_keys;  ///< key: ItemSiteKey(item_id, site_id)
 
-  std::vector<std::uint32_t> bom_offsets;   ///< size n + 1
+  std::vector<std::uint32_t> bom_offsets;  ///< size n + 1
   std::vector<BomLine> bom_lines;
   std::vector<std::uint32_t> routing_offsets;  ///< size n + 1
   std::vector<RoutingStep> routing_steps;
 
   std::vector<WorkCenter> work_centers;
   IdDictionary work_center_ids;
-  std::vector<double> available_hours;      ///< work centers × H
+  std::vector<double> available_hours;  ///< work centers × H
 
-  std::vector<double> forecast;             ///< item-sites × H
+  std::vector<double> forecast;  ///< item-sites × H
 
   std::vector<ScheduledReceipt> receipts;
   IdDictionary receipt_ids;
@@ -145,16 +145,19 @@ struct Snapshot {
             routing_steps.data() + routing_offsets[p + 1]};
   }
   std::span<const double> Forecast(ItemSiteIndex item_site) const {
-    return {forecast.data() + static_cast<std::size_t>(item_site.value()) * static_cast<std::size_t>(H()),
+    return {forecast.data() +
+                static_cast<std::size_t>(item_site.value()) * static_cast<std::size_t>(H()),
             static_cast<std::size_t>(H())};
   }
   std::span<const double> AvailableHours(WorkCenterIndex wc) const {
-    return {available_hours.data() + static_cast<std::size_t>(wc.value()) * static_cast<std::size_t>(H()),
+    return {available_hours.data() +
+                static_cast<std::size_t>(wc.value()) * static_cast<std::size_t>(H()),
             static_cast<std::size_t>(H())};
   }
 
   /// The item-site of `item_id` at `site_id`, if planned there.
-  std::optional<ItemSiteIndex> FindItemSite(std::string_view item_id, std::string_view site_id) const;
+  std::optional<ItemSiteIndex> FindItemSite(std::string_view item_id,
+                                            std::string_view site_id) const;
   /// "item@site", for messages and output.
   std::string ItemSiteName(ItemSiteIndex item_site) const;
 

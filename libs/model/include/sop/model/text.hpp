@@ -12,18 +12,25 @@ namespace sop::model {
 
 namespace detail {
 
-inline void AppendArg(std::string& out, std::string_view v) { out.append(v); }
-inline void AppendArg(std::string& out, const std::string& v) { out.append(v); }
-inline void AppendArg(std::string& out, const char* v) { out.append(v); }
+inline void AppendArg(std::string& out, std::string_view v) {
+  out.append(v);
+}
+inline void AppendArg(std::string& out, const std::string& v) {
+  out.append(v);
+}
+inline void AppendArg(std::string& out, const char* v) {
+  out.append(v);
+}
 template <class T>
-  requires(std::integral<T> || std::floating_point<T>)
-void AppendArg(std::string& out, T v) {
+requires(std::integral<T> || std::floating_point<T>) void AppendArg(std::string& out, T v) {
   char buffer[64];
   auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
   if (ec == std::errc()) out.append(buffer, end);
 }
 
-inline void FormatInto(std::string& out, std::string_view fmt) { out.append(fmt); }
+inline void FormatInto(std::string& out, std::string_view fmt) {
+  out.append(fmt);
+}
 
 template <class First, class... Rest>
 void FormatInto(std::string& out, std::string_view fmt, const First& first, const Rest&... rest) {

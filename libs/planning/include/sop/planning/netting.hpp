@@ -93,7 +93,7 @@ class NettingEngine {
   std::vector<WhereUsed> where_used_;
   std::vector<std::vector<std::int32_t>> sales_orders_by_item_;  ///< sorted for consumption
   std::vector<std::vector<std::int32_t>> receipts_by_item_;
-  std::size_t ids_sorted_prefix_ = 0;  ///< sales orders [0, prefix) have increasing ids
+  std::size_t ids_sorted_prefix_ = 0;         ///< sales orders [0, prefix) have increasing ids
   std::vector<ItemSiteIndex> netting_order_;  ///< by low-level code, then index
 
   // Scratch reused across items (no per-bucket allocation in the netting loop).

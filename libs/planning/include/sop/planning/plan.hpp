@@ -56,10 +56,10 @@ enum class DemandKind : std::uint8_t {
 /// A demand element of one item-site. End demands are kSalesOrder and kForecast.
 struct DemandRef {
   DemandKind kind = DemandKind::kSalesOrder;
-  std::int32_t index = -1;          ///< sales-order index (kSalesOrder)
+  std::int32_t index = -1;                       ///< sales-order index (kSalesOrder)
   ItemSiteIndex item_site = model::kNoItemSite;  ///< kForecast: the item-site
-  PlannedOrderRef parent;           ///< kDependent, kTransfer
-  Bucket bucket = 0;                ///< due bucket
+  PlannedOrderRef parent;                        ///< kDependent, kTransfer
+  Bucket bucket = 0;                             ///< due bucket
   friend bool operator==(const DemandRef&, const DemandRef&) = default;
 };
 
@@ -104,18 +104,18 @@ struct Plan {
   std::vector<double> planned_receipts;
   std::vector<double> planned_releases;
 
-  std::vector<std::vector<PlannedOrder>> orders;          ///< per item-site, by receipt bucket
+  std::vector<std::vector<PlannedOrder>> orders;           ///< per item-site, by receipt bucket
   std::vector<std::vector<model::Finding>> item_findings;  ///< per item-site, from netting
   std::vector<model::Finding> global_findings;             ///< build + cycle findings
   std::vector<std::int32_t> low_level_code;                ///< −1 = on a BOM/transfer cycle
 
-  bool pegged = false;                                     ///< pegging computed
-  std::vector<std::vector<Peg>> pegs;                      ///< per item-site
-  std::vector<std::vector<UncoveredDemand>> uncovered;     ///< per item-site
+  bool pegged = false;                                  ///< pegging computed
+  std::vector<std::vector<Peg>> pegs;                   ///< per item-site
+  std::vector<std::vector<UncoveredDemand>> uncovered;  ///< per item-site
 
   std::span<const double> Row(const std::vector<double>& records, ItemSiteIndex item_site) const {
-    return {records.data() + static_cast<std::size_t>(item_site.value()) *
-                                 static_cast<std::size_t>(horizon),
+    return {records.data() +
+                static_cast<std::size_t>(item_site.value()) * static_cast<std::size_t>(horizon),
             static_cast<std::size_t>(horizon)};
   }
   /// All findings: global first, then per item-site in index order.

@@ -34,16 +34,17 @@ struct Overload {
 struct CapacityPlan {
   std::int32_t horizon = 0;
   std::size_t work_center_count = 0;
-  std::vector<double> load_hours;       ///< work centers × H
-  std::vector<double> capacity_hours;   ///< calendar hours × efficiency
-  std::vector<double> utilization;      ///< load / capacity; +inf when load > 0 = capacity
-  std::vector<double> overload_hours;   ///< max(0, load − capacity)
+  std::vector<double> load_hours;      ///< work centers × H
+  std::vector<double> capacity_hours;  ///< calendar hours × efficiency
+  std::vector<double> utilization;     ///< load / capacity; +inf when load > 0 = capacity
+  std::vector<double> overload_hours;  ///< max(0, load − capacity)
   std::vector<model::Bucket> first_overloaded_bucket;  ///< per work center; −1 = none
-  std::vector<Overload> overloads;      ///< by work center, then bucket
+  std::vector<Overload> overloads;                     ///< by work center, then bucket
 
   std::span<const double> Row(const std::vector<double>& values, WorkCenterIndex wc) const {
-    return {values.data() + static_cast<std::size_t>(wc.value()) * static_cast<std::size_t>(horizon),
-            static_cast<std::size_t>(horizon)};
+    return {
+        values.data() + static_cast<std::size_t>(wc.value()) * static_cast<std::size_t>(horizon),
+        static_cast<std::size_t>(horizon)};
   }
 };
 

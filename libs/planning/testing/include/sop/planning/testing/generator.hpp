@@ -17,7 +17,7 @@ struct GeneratorOptions {
   int plants = 1;
   int distribution_centers = 1;
   int items_per_site = 30;
-  int levels = 3;                 ///< BOM levels at plants (level 0 = finished goods)
+  int levels = 3;  ///< BOM levels at plants (level 0 = finished goods)
   int horizon = 20;
   int sales_orders = 60;
   int purchase_orders = 20;
@@ -25,9 +25,9 @@ struct GeneratorOptions {
   int transfers = 5;
   int work_centers_per_plant = 3;
   bool forecast = true;
-  bool bad_data = false;          ///< inject cycles, unknown ids, negative lead times, ...
-  double frozen_share = 0.2;      ///< share of items with a frozen fence > 0
-  double inactive_share = 0.0;    ///< share of phased-out items
+  bool bad_data = false;        ///< inject cycles, unknown ids, negative lead times, ...
+  double frozen_share = 0.2;    ///< share of items with a frozen fence > 0
+  double inactive_share = 0.0;  ///< share of phased-out items
 };
 
 /// The L scale of DESIGN.md: 5 sites × 20,000 items, 6 BOM levels, 200 work centers,
