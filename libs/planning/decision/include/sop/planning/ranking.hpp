@@ -1,0 +1,73 @@
+#pragma once
+/// Ranking of exceptions: a weighted sum of normalized components, deterministic ties, and an
+/// ordered structure so that a change re-scores only the exceptions it touches.
+
+#include <cstddef>
+#include <set>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sop/model/error.hpp"
+#include "sop/planning/exceptions.hpp"
+
+namespace sop::planning {
+
+/// Weights and normalization references. Components saturate (x / (x + reference)) instead of
+/// being divided by the current maximum, so one exception's score never depends on the others —
+/// which is what makes re-ranking incremental.
+struct RankingWeights {
+  double revenue = 0.30;
+  double margin = 0.25;
+  double priority = 0.15;
+  double time = 0.15;
+  double breadth = 0.05;
+  double severity = 0.10;
+  double revenue_reference = 10000.0;  ///< revenue at risk scoring 0.5
+  double margin_reference = 3000.0;    ///< margin at risk scoring 0.5
+  double breadth_reference = 5.0;      ///< end demands scoring 0.5
+  std::int32_t lowest_priority = 5;    ///< priority scoring just above 0 (1 scores 1)
+  std::int32_t time_horizon = 26;      ///< buckets after which time to impact scores 0
+};
+
+/// Validates weights: all finite and ≥ 0, references > 0, lowest_priority and time_horizon ≥ 1.
+Status Validate(const RankingWeights& weights);
+
+/// Fills `exception.score` from its fields.
+void Score(Exception& exception, const RankingWeights& weights);
+
+/// Score then sort: by total descending, ties by id ascending (stable key).
+void RankAll(std::vector<Exception>& exceptions, const RankingWeights& weights);
+
+/// The live ranked list: exceptions keyed by id in a set ordered by (−score, id). Upsert and
+/// Remove are O(log n) and re-score only the exception given.
+///
+/// Threads: not synchronised; one writer, or readers only. Lifetime: owns its exceptions.
+class Ranker {
+ public:
+  explicit Ranker(RankingWeights weights = {}) : weights_(weights) {}
+
+  /// Replaces the whole content (scores everything). O(n log n).
+  void Reset(std::vector<Exception> exceptions);
+  /// Adds or replaces the exception with the same id, re-scoring only it.
+  void Upsert(Exception exception);
+  /// Removes an exception; returns whether it existed.
+  bool Remove(const std::string& id);
+
+  std::size_t size() const noexcept { return by_id_.size(); }
+  /// The rank (0 = top) of an exception, or −1. O(rank).
+  std::ptrdiff_t RankOf(const std::string& id) const;
+  const Exception* Find(const std::string& id) const;
+  /// The top `n` exceptions in order (all when n exceeds the size).
+  std::vector<const Exception*> Top(std::size_t n) const;
+
+ private:
+  using Key = std::pair<double, std::string>;  // (−total, id)
+  RankingWeights weights_;
+  std::set<Key> order_;
+  std::unordered_map<std::string, Exception> by_id_;
+};
+
+}  // namespace sop::planning

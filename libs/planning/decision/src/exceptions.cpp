@@ -1,0 +1,588 @@
+#include "sop/planning/exceptions.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <unordered_map>
+
+#include "sop/forecast/metrics.hpp"
+#include "sop/model/text.hpp"
+
+namespace sop::planning {
+
+namespace {
+
+using model::Format;
+
+inline std::size_t Idx(ItemSiteIndex i) { return static_cast<std::size_t>(i.value()); }
+
+// What a problem touches downstream: the end demands reached through pegging, with the revenue
+// and margin they carry. Collected unsorted, finalized once.
+struct Impact {
+  std::vector<std::int32_t> sales_orders;
+  std::vector<ItemSiteIndex> end_items;  // item-sites of the end demands (for shared components)
+  std::int32_t forecasts = 0;
+  double revenue = 0.0;
+  double margin = 0.0;
+
+  void Add(const model::Snapshot& snapshot, const EndDemand& end) {
+    if (end.quantity <= 0.0) return;
+    if (end.demand.kind == DemandKind::kSalesOrder) {
+      const auto& order = snapshot.sales_orders[static_cast<std::size_t>(end.demand.index)];
+      const auto& is = snapshot.item_sites[Idx(order.item_site)];
+      const double price = order.unit_price > 0.0 ? order.unit_price : is.unit_price;
+      sales_orders.push_back(end.demand.index);
+      end_items.push_back(order.item_site);
+      revenue += end.quantity * price;
+      margin += end.quantity * (price - is.unit_cost);
+    } else if (end.demand.kind == DemandKind::kForecast) {
+      const auto& is = snapshot.item_sites[Idx(end.demand.item_site)];
+      ++forecasts;
+      end_items.push_back(end.demand.item_site);
+      revenue += end.quantity * is.unit_price;
+      margin += end.quantity * (is.unit_price - is.unit_cost);
+    }
+  }
+  void AddAll(const model::Snapshot& snapshot, const std::vector<EndDemand>& ends) {
+    for (const auto& end : ends) Add(snapshot, end);
+  }
+  std::size_t DistinctEndItems() {
+    std::sort(end_items.begin(), end_items.end());
+    end_items.erase(std::unique(end_items.begin(), end_items.end()), end_items.end());
+    return end_items.size();
+  }
+  // Copies the impact into the exception (sorted, unique orders and customers).
+  void Into(const model::Snapshot& snapshot, Exception& e) {
+    std::sort(sales_orders.begin(), sales_orders.end());
+    sales_orders.erase(std::unique(sales_orders.begin(), sales_orders.end()), sales_orders.end());
+    e.sales_orders = sales_orders;
+    e.customers.clear();
+    e.best_priority = 0;
+    for (auto so : sales_orders) {
+      const auto& order = snapshot.sales_orders[static_cast<std::size_t>(so)];
+      if (!order.customer_id.empty()) e.customers.push_back(order.customer_id);
+      if (order.priority >= 1 && (e.best_priority == 0 || order.priority < e.best_priority)) {
+        e.best_priority = order.priority;
+      }
+    }
+    std::sort(e.customers.begin(), e.customers.end());
+    e.customers.erase(std::unique(e.customers.begin(), e.customers.end()), e.customers.end());
+    e.end_demands = static_cast<std::int32_t>(sales_orders.size()) + forecasts;
+    e.revenue_at_risk = revenue;
+    e.margin_at_risk = margin;
+  }
+};
+
+Exception Make(ExceptionType type, Severity severity, std::string subject) {
+  Exception e;
+  e.id = ExceptionId(type, subject);
+  e.type = type;
+  e.severity = severity;
+  e.subject = std::move(subject);
+  return e;
+}
+
+Exception ForItemSite(const model::Snapshot& snapshot, ExceptionType type, Severity severity,
+                      ItemSiteIndex item_site) {
+  Exception e = Make(type, severity, snapshot.ItemSiteName(item_site));
+  e.item_site = item_site;
+  e.site = snapshot.item_sites[Idx(item_site)].site;
+  return e;
+}
+
+std::string CustomersText(const Exception& e) {
+  if (e.customers.empty()) return "no sales order";
+  std::string text;
+  const std::size_t shown = std::min<std::size_t>(3, e.customers.size());
+  for (std::size_t k = 0; k < shown; ++k) {
+    if (k > 0) text += ", ";
+    text += e.customers[k];
+  }
+  if (e.customers.size() > shown) text += Format(" and {} more", e.customers.size() - shown);
+  return text;
+}
+
+// Per sales order: the units at risk and what puts them at risk (for order-at-risk exceptions).
+struct OrderRisk {
+  double quantity = 0.0;
+  std::vector<ItemSiteIndex> causes;
+};
+
+// Material exceptions of one item-site; sales orders at risk are added to `order_risk` when given.
+void DetectMaterial(const NettingEngine& engine, ItemSiteIndex i, const DetectionPolicy& policy,
+                    std::vector<Exception>& out, std::map<std::int32_t, OrderRisk>* order_risk) {
+  const auto& snapshot = engine.snapshot();
+  const auto& plan = engine.plan();
+  const auto& is = snapshot.item_sites[Idx(i)];
+  const auto& findings = plan.item_findings[Idx(i)];
+
+  auto note_orders = [&](const std::vector<EndDemand>& ends) {
+    if (order_risk == nullptr) return;
+    for (const auto& end : ends) {
+      if (end.demand.kind != DemandKind::kSalesOrder || end.quantity <= 0.0) continue;
+      auto& risk = (*order_risk)[end.demand.index];
+      risk.quantity += end.quantity;
+      if (risk.causes.empty() || risk.causes.back() != i) risk.causes.push_back(i);
+    }
+  };
+
+  // Shortage and below-safety-stock findings of the frozen zone.
+  double shortage = 0.0, below = 0.0;
+  Bucket first_short = -1, last_short = -1, first_below = -1;
+  for (const auto& f : findings) {
+    if (f.type == model::FindingType::kShortage) {
+      shortage = std::max(shortage, f.quantity);
+      if (first_short < 0) first_short = f.bucket;
+      last_short = std::max(last_short, f.bucket);
+    } else if (f.type == model::FindingType::kBelowSafetyStock) {
+      below = std::max(below, f.quantity);
+      if (first_below < 0) first_below = f.bucket;
+    }
+  }
+  Impact material;  // shortage + past-due impacts, for the shared-component check
+  if (first_short >= 0) {
+    auto e = ForItemSite(snapshot, ExceptionType::kShortage, Severity::kRed, i);
+    e.first_impact_bucket = first_short;
+    e.quantity = shortage;
+    const auto ends = engine.ShortageEndDemands(i, last_short);
+    Impact impact;
+    impact.AddAll(snapshot, ends);
+    material.AddAll(snapshot, ends);
+    note_orders(ends);
+    impact.Into(snapshot, e);
+    e.explanation = Format(
+        "{} is projected {} units short from bucket {} (inside the frozen fence of {} buckets, "
+        "so no new order can be planned); it hits {} end demands of {}.",
+        e.subject, shortage, first_short, is.frozen_fence, e.end_demands, CustomersText(e));
+    out.push_back(std::move(e));
+  }
+  if (first_below >= 0) {
+    auto e = ForItemSite(snapshot, ExceptionType::kBelowSafetyStock, Severity::kAmber, i);
+    e.first_impact_bucket = first_below;
+    e.quantity = below;
+    e.reference_quantity = is.safety_stock;
+    e.explanation = Format(
+        "{} is projected {} units below its safety stock of {} from bucket {} (frozen zone).",
+        e.subject, below, is.safety_stock, first_below);
+    out.push_back(std::move(e));
+  }
+
+  // Past-due releases: supply the plan counts on cannot arrive in time unless expedited.
+  const auto& orders = plan.orders[Idx(i)];
+  double past_due_quantity = 0.0;
+  Bucket first_receipt = -1;
+  Impact expedite;
+  for (std::size_t o = 0; o < orders.size(); ++o) {
+    if (!orders[o].past_due) continue;
+    past_due_quantity += orders[o].release_quantity;
+    if (first_receipt < 0) first_receipt = orders[o].receipt_bucket;
+    if (plan.pegged) {
+      const auto ends = engine.EndDemands(
+          i, SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o), orders[o].receipt_bucket});
+      expedite.AddAll(snapshot, ends);
+      material.AddAll(snapshot, ends);
+      note_orders(ends);
+    }
+  }
+  if (first_receipt >= 0) {
+    auto e = ForItemSite(snapshot, ExceptionType::kPastDueRelease, Severity::kAmber, i);
+    e.first_impact_bucket = first_receipt;
+    e.quantity = past_due_quantity;
+    expedite.Into(snapshot, e);
+    if (!e.sales_orders.empty()) e.severity = Severity::kRed;
+    e.explanation = Format(
+        "{} needs {} units released before today (lead time {} buckets) to arrive by bucket {}: "
+        "expedite or the {} end demands it serves ({}) slip.",
+        e.subject, past_due_quantity, is.lead_time, first_receipt, e.end_demands, CustomersText(e));
+    out.push_back(std::move(e));
+  }
+
+  // A short component that blocks several finished goods.
+  if (material.DistinctEndItems() >= 2 &&
+      !(material.end_items.size() == 1 && material.end_items[0] == i)) {
+    auto e = ForItemSite(snapshot, ExceptionType::kSharedComponent, Severity::kRed, i);
+    e.first_impact_bucket = first_short >= 0 && (first_receipt < 0 || first_short < first_receipt)
+                                ? first_short
+                                : first_receipt;
+    e.quantity = std::max(shortage, past_due_quantity);
+    const std::size_t products = material.end_items.size();
+    material.Into(snapshot, e);
+    e.explanation = Format(
+        "{} is short and blocks {} finished goods ({} end demands, revenue {} and margin {} at "
+        "risk); allocate it to the highest-margin products or expedite.",
+        e.subject, products, e.end_demands, e.revenue_at_risk, e.margin_at_risk);
+    out.push_back(std::move(e));
+  }
+
+  // Excess and obsolete stock.
+  if (is.on_hand > 0.0 && plan.horizon > 0) {
+    double gross = 0.0;
+    for (double g : plan.Row(plan.gross_requirements, i)) gross += g;
+    const double per_day = gross / (static_cast<double>(plan.horizon) * policy.days_per_bucket);
+    if (gross <= 0.0) {
+      auto e = ForItemSite(snapshot, ExceptionType::kObsoleteInventory, Severity::kAmber, i);
+      e.quantity = is.on_hand;
+      e.margin_at_risk = is.on_hand * is.unit_cost;
+      e.explanation = Format(
+          "{} holds {} units (value {}) with no demand in the {}-bucket horizon: obsolete.",
+          e.subject, is.on_hand, e.margin_at_risk, plan.horizon);
+      out.push_back(std::move(e));
+    } else if (is.on_hand / per_day > policy.excess_days_of_supply) {
+      auto e = ForItemSite(snapshot, ExceptionType::kExcessInventory, Severity::kInfo, i);
+      const double days = is.on_hand / per_day;
+      e.quantity = is.on_hand - per_day * policy.excess_days_of_supply;
+      e.reference_quantity = is.on_hand;
+      e.explanation = Format(
+          "{} covers {} days of demand, above the policy of {} days: {} units (value {}) in excess.",
+          e.subject, std::round(days), policy.excess_days_of_supply, e.quantity,
+          e.quantity * is.unit_cost);
+      out.push_back(std::move(e));
+    }
+  }
+}
+
+void DetectCapacity(const NettingEngine& engine, const CapacityPlan& capacity,
+                    const DetectionPolicy& policy, std::vector<Exception>& out) {
+  const auto& snapshot = engine.snapshot();
+  std::vector<Exception> bottleneck(capacity.work_center_count);
+  std::vector<std::int32_t> overloaded(capacity.work_center_count, 0);
+  std::vector<Impact> wc_impact(capacity.work_center_count);
+  for (const auto& overload : capacity.overloads) {
+    const auto w = static_cast<std::size_t>(overload.work_center.value());
+    const auto& wc = snapshot.work_centers[w];
+    auto e = Make(ExceptionType::kCapacityOverload,
+                  overload.overload_hours > 0.2 * overload.capacity_hours ? Severity::kRed
+                                                                          : Severity::kAmber,
+                  Format("{}#{}", wc.id, overload.bucket));
+    e.work_center = overload.work_center;
+    e.site = wc.site;
+    e.first_impact_bucket = overload.bucket;
+    e.quantity = overload.overload_hours;
+    e.reference_quantity = overload.capacity_hours;
+    // The share of the load that does not fit puts that share of its end demands at risk.
+    const double at_risk = overload.load_hours > 0.0 ? overload.overload_hours / overload.load_hours : 0.0;
+    Impact impact;
+    if (engine.plan().pegged) {
+      for (const auto& contribution : overload.contributions) {
+        for (auto end : engine.EndDemands(contribution.item_site, contribution.supply)) {
+          end.quantity *= at_risk;
+          impact.Add(snapshot, end);
+        }
+      }
+    }
+    wc_impact[w].revenue += impact.revenue;
+    wc_impact[w].margin += impact.margin;
+    wc_impact[w].sales_orders.insert(wc_impact[w].sales_orders.end(), impact.sales_orders.begin(),
+                                     impact.sales_orders.end());
+    wc_impact[w].forecasts += impact.forecasts;
+    impact.Into(snapshot, e);
+    e.explanation = Format(
+        "{} is loaded {} h against {} h of capacity in bucket {}: {} h over; it carries {} end "
+        "demands of {}.",
+        wc.id, overload.load_hours, overload.capacity_hours, overload.bucket,
+        overload.overload_hours, e.end_demands, CustomersText(e));
+    if (overloaded[w]++ == 0) {
+      bottleneck[w] = Make(ExceptionType::kBottleneck, Severity::kRed, wc.id);
+      bottleneck[w].work_center = overload.work_center;
+      bottleneck[w].site = wc.site;
+      bottleneck[w].first_impact_bucket = overload.bucket;
+    }
+    bottleneck[w].quantity += overload.overload_hours;
+    out.push_back(std::move(e));
+  }
+  for (std::size_t w = 0; w < capacity.work_center_count; ++w) {
+    if (overloaded[w] < policy.bottleneck_buckets) continue;
+    auto& e = bottleneck[w];
+    wc_impact[w].Into(snapshot, e);
+    e.explanation = Format(
+        "{} is a bottleneck: overloaded in {} buckets from bucket {}, {} h over in total; add a "
+        "shift or overtime, subcontract, or move volume.",
+        e.subject, overloaded[w], e.first_impact_bucket, e.quantity);
+    out.push_back(std::move(e));
+  }
+}
+
+void DetectForecast(const model::Snapshot& snapshot, const DetectionHistory& history,
+                    const DetectionPolicy& policy, std::vector<Exception>& out) {
+  if (history.forecast_actuals.empty()) return;
+  Bucket latest = history.forecast_actuals.front().bucket;
+  for (const auto& r : history.forecast_actuals) latest = std::max(latest, r.bucket);
+  const Bucket from = latest - policy.history_window + 1;
+  std::map<std::int32_t, std::pair<std::vector<double>, std::vector<double>>> series;  // actual, forecast
+  for (const auto& r : history.forecast_actuals) {
+    if (r.bucket < from || r.item_site.value() < 0 ||
+        Idx(r.item_site) >= snapshot.item_site_count()) {
+      continue;
+    }
+    auto& [actual, forecast] = series[r.item_site.value()];
+    actual.push_back(r.actual);
+    forecast.push_back(r.forecast);
+  }
+  // The customers of an item-site: its open sales orders.
+  std::unordered_map<std::int32_t, std::vector<std::int32_t>> orders_of;
+  for (std::size_t s = 0; s < snapshot.sales_orders.size(); ++s) {
+    const auto& order = snapshot.sales_orders[s];
+    if (order.quantity > 0.0 && series.contains(order.item_site.value())) {
+      orders_of[order.item_site.value()].push_back(static_cast<std::int32_t>(s));
+    }
+  }
+  for (const auto& [index, pair] : series) {
+    const auto& [actual, forecast] = pair;
+    const ItemSiteIndex i(index);
+    const auto& is = snapshot.item_sites[Idx(i)];
+    double abs_error = 0.0, total_actual = 0.0, total_forecast = 0.0;
+    for (std::size_t k = 0; k < actual.size(); ++k) {
+      abs_error += std::abs(actual[k] - forecast[k]);
+      total_actual += actual[k];
+      total_forecast += forecast[k];
+    }
+    auto customers_into = [&](Exception& e) {
+      Impact impact;
+      if (auto it = orders_of.find(index); it != orders_of.end()) impact.sales_orders = it->second;
+      impact.Into(snapshot, e);
+    };
+    auto wmape = forecast::Wmape(actual, forecast);  // percent
+    if (wmape && *wmape / 100.0 > policy.deviation_amber) {
+      const double deviation = *wmape / 100.0;
+      auto e = ForItemSite(snapshot, ExceptionType::kForecastDeviation,
+                           deviation > policy.deviation_red ? Severity::kRed : Severity::kAmber, i);
+      e.first_impact_bucket = 0;
+      e.quantity = deviation;
+      e.reference_quantity = total_forecast;
+      customers_into(e);
+      e.revenue_at_risk = abs_error * is.unit_price;
+      e.margin_at_risk = abs_error * (is.unit_price - is.unit_cost);
+      e.explanation = Format(
+          "{}: actuals deviate {}% from forecast over the last {} buckets (WMAPE; amber above "
+          "{}%, red above {}%), {} units off; customers {}.",
+          e.subject, std::round(deviation * 1000.0) / 10.0, actual.size(),
+          policy.deviation_amber * 100.0, policy.deviation_red * 100.0, abs_error,
+          CustomersText(e));
+      out.push_back(std::move(e));
+    }
+    auto bias = forecast::RelativeBias(actual, forecast);
+    if (bias && std::abs(*bias) > policy.bias_threshold) {
+      auto e = ForItemSite(snapshot, ExceptionType::kForecastBias, Severity::kAmber, i);
+      e.first_impact_bucket = 0;
+      e.quantity = *bias;
+      e.reference_quantity = total_actual;
+      customers_into(e);
+      const double units = std::abs(total_forecast - total_actual);
+      e.revenue_at_risk = units * is.unit_price;
+      e.margin_at_risk = units * (is.unit_price - is.unit_cost);
+      e.explanation = Format("{}: forecast is {} by {}% over the last {} buckets ({} units).",
+                             e.subject, *bias > 0 ? "too high" : "too low",
+                             std::round(std::abs(*bias) * 1000.0) / 10.0, actual.size(), units);
+      out.push_back(std::move(e));
+    }
+  }
+}
+
+void DetectSuppliers(const NettingEngine& engine, const DetectionHistory& history,
+                     const DetectionPolicy& policy, std::vector<Exception>& out) {
+  if (history.deliveries.empty()) return;
+  const auto& snapshot = engine.snapshot();
+  std::map<std::string, std::vector<const SupplierDelivery*>> by_supplier;
+  for (const auto& d : history.deliveries) by_supplier[d.supplier_id].push_back(&d);
+  for (auto& [supplier, list] : by_supplier) {
+    std::stable_sort(list.begin(), list.end(), [](const SupplierDelivery* a, const SupplierDelivery* b) {
+      return a->confirmed_bucket < b->confirmed_bucket;
+    });
+    std::int32_t missed_in_row = 0;
+    for (auto it = list.rbegin(); it != list.rend() && (*it)->received_bucket > (*it)->confirmed_bucket; ++it) {
+      ++missed_in_row;
+    }
+    double mean = 0.0;
+    for (const auto* d : list) mean += d->lead_time;
+    mean /= static_cast<double>(list.size());
+    double var = 0.0;
+    for (const auto* d : list) var += (d->lead_time - mean) * (d->lead_time - mean);
+    const double sd = list.size() > 1 ? std::sqrt(var / static_cast<double>(list.size() - 1)) : 0.0;
+    const double cv = mean > 0.0 ? sd / mean : 0.0;
+    const bool missed = missed_in_row >= policy.supplier_missed_in_row;
+    if (!missed && cv <= policy.lead_time_cv) continue;
+    auto e = Make(ExceptionType::kSupplierRisk, missed ? Severity::kRed : Severity::kAmber, supplier);
+    // Its open purchase orders and what they serve.
+    Impact impact;
+    for (std::size_t r = 0; r < snapshot.receipts.size(); ++r) {
+      const auto& receipt = snapshot.receipts[r];
+      if (receipt.kind != model::ReceiptKind::kPurchaseOrder || receipt.quantity <= 0.0) continue;
+      if (snapshot.item_sites[Idx(receipt.item_site)].supplier_id != supplier) continue;
+      e.quantity += receipt.quantity;
+      if (e.first_impact_bucket < 0 || receipt.due_bucket < e.first_impact_bucket) {
+        e.first_impact_bucket = receipt.due_bucket;
+      }
+      if (engine.plan().pegged) {
+        impact.AddAll(snapshot, engine.EndDemands(receipt.item_site,
+                                                  SupplyRef{SupplyKind::kScheduledReceipt,
+                                                            static_cast<std::int32_t>(r), receipt.due_bucket}));
+      }
+    }
+    e.reference_quantity = cv;
+    impact.Into(snapshot, e);
+    e.explanation = missed ? Format(
+                                 "Supplier {} missed its last {} confirmed dates; {} units on open "
+                                 "purchase orders serve {} end demands of {}.",
+                                 supplier, missed_in_row, e.quantity, e.end_demands, CustomersText(e))
+                           : Format(
+                                 "Supplier {} lead time varies (coefficient of variation {}, "
+                                 "threshold {}); {} units on open purchase orders.",
+                                 supplier, std::round(cv * 100.0) / 100.0, policy.lead_time_cv, e.quantity);
+    out.push_back(std::move(e));
+  }
+}
+
+void DetectFenceAndData(const NettingEngine& engine, const DetectionHistory& history,
+                        const DetectionPolicy& policy, std::vector<Exception>& out) {
+  const auto& snapshot = engine.snapshot();
+  for (const auto& change : history.changes) {
+    if (change.item_site.value() < 0 || Idx(change.item_site) >= snapshot.item_site_count()) continue;
+    const auto& is = snapshot.item_sites[Idx(change.item_site)];
+    if (change.bucket >= is.frozen_fence) continue;
+    auto e = Make(ExceptionType::kTimeFenceViolation, Severity::kAmber, change.change_id);
+    e.item_site = change.item_site;
+    e.site = is.site;
+    e.first_impact_bucket = change.bucket;
+    e.quantity = change.quantity_delta;
+    e.revenue_at_risk = std::abs(change.quantity_delta) * is.unit_price;
+    e.explanation = Format(
+        "Change {} ({}) on {} in bucket {} is inside the frozen fence of {} buckets: it needs "
+        "approval before it is planned.",
+        change.change_id, change.description, snapshot.ItemSiteName(change.item_site), change.bucket,
+        is.frozen_fence);
+    out.push_back(std::move(e));
+  }
+  if (!policy.data_quality) return;
+  std::map<std::string, Exception> merged;
+  auto add = [&](const model::Finding& f) {
+    if (f.type != model::FindingType::kDataQuality) return;
+    const std::string subject = f.subject + (f.field.empty() ? "" : "/" + f.field);
+    auto [it, inserted] = merged.try_emplace(subject);
+    auto& e = it->second;
+    if (inserted) {
+      e = Make(ExceptionType::kDataQuality, Severity::kInfo, subject);
+      e.item_site = f.item_site;
+      if (f.item_site != model::kNoItemSite && Idx(f.item_site) < snapshot.item_site_count()) {
+        e.site = snapshot.item_sites[Idx(f.item_site)].site;
+      }
+      e.explanation = f.message;
+    }
+    e.quantity += 1.0;  // number of findings merged
+  };
+  for (const auto& f : engine.plan().AllFindings()) add(f);
+  for (const auto& f : history.extra_findings) add(f);
+  for (auto& [subject, e] : merged) out.push_back(std::move(e));
+}
+
+void FinishOrdersAtRisk(const model::Snapshot& snapshot, const std::map<std::int32_t, OrderRisk>& risks,
+                        std::vector<Exception>& out) {
+  for (const auto& [index, risk] : risks) {
+    const auto& order = snapshot.sales_orders[static_cast<std::size_t>(index)];
+    if (order.quantity <= 0.0) continue;
+    auto e = Make(ExceptionType::kOrderAtRisk, order.priority == 1 ? Severity::kRed : Severity::kAmber,
+                  order.id);
+    e.item_site = order.item_site;
+    e.site = snapshot.item_sites[Idx(order.item_site)].site;
+    e.first_impact_bucket = order.due_bucket;
+    e.quantity = std::min(order.quantity, risk.quantity);
+    e.reference_quantity = order.quantity;
+    Impact impact;
+    impact.Add(snapshot, EndDemand{DemandRef{DemandKind::kSalesOrder, index, order.item_site, {}, order.due_bucket},
+                                   e.quantity, 1.0});
+    impact.Into(snapshot, e);
+    std::string causes;
+    for (std::size_t k = 0; k < risk.causes.size() && k < 3; ++k) {
+      if (k > 0) causes += ", ";
+      causes += snapshot.ItemSiteName(risk.causes[k]);
+    }
+    if (risk.causes.size() > 3) causes += Format(" and {} more", risk.causes.size() - 3);
+    e.explanation = Format(
+        "Sales order {} of {} (priority {}) for {} units of {} due in bucket {}: {} units are "
+        "not promised on time because of {}.",
+        order.id, order.customer_id, order.priority, order.quantity,
+        snapshot.ItemSiteName(order.item_site), order.due_bucket, e.quantity, causes);
+    out.push_back(std::move(e));
+  }
+}
+
+void SortById(std::vector<Exception>& out) {
+  std::sort(out.begin(), out.end(), [](const Exception& a, const Exception& b) { return a.id < b.id; });
+}
+
+}  // namespace
+
+std::string_view ToString(ExceptionType type) noexcept {
+  switch (type) {
+    case ExceptionType::kForecastDeviation: return "FORECAST_DEVIATION";
+    case ExceptionType::kForecastBias: return "FORECAST_BIAS";
+    case ExceptionType::kShortage: return "SHORTAGE";
+    case ExceptionType::kBelowSafetyStock: return "BELOW_SAFETY_STOCK";
+    case ExceptionType::kPastDueRelease: return "PAST_DUE_RELEASE";
+    case ExceptionType::kCapacityOverload: return "CAPACITY_OVERLOAD";
+    case ExceptionType::kBottleneck: return "BOTTLENECK";
+    case ExceptionType::kSharedComponent: return "SHARED_COMPONENT";
+    case ExceptionType::kOrderAtRisk: return "ORDER_AT_RISK";
+    case ExceptionType::kSupplierRisk: return "SUPPLIER_RISK";
+    case ExceptionType::kExcessInventory: return "EXCESS_INVENTORY";
+    case ExceptionType::kObsoleteInventory: return "OBSOLETE_INVENTORY";
+    case ExceptionType::kTimeFenceViolation: return "TIME_FENCE_VIOLATION";
+    case ExceptionType::kDataQuality: return "DATA_QUALITY";
+  }
+  return "UNKNOWN";
+}
+
+std::string_view ToString(Severity severity) noexcept {
+  switch (severity) {
+    case Severity::kInfo: return "INFO";
+    case Severity::kAmber: return "AMBER";
+    case Severity::kRed: return "RED";
+  }
+  return "UNKNOWN";
+}
+
+std::string ExceptionId(ExceptionType type, std::string_view subject) {
+  std::string id(ToString(type));
+  id.push_back(':');
+  id.append(subject);
+  return id;
+}
+
+std::vector<Exception> DetectExceptions(const NettingEngine& engine, const CapacityPlan& capacity,
+                                        const DetectionHistory& history,
+                                        const DetectionPolicy& policy) {
+  std::vector<Exception> out;
+  std::map<std::int32_t, OrderRisk> order_risk;
+  const auto n = engine.snapshot().item_site_count();
+  for (std::size_t c = 0; c < n; ++c) {
+    DetectMaterial(engine, ItemSiteIndex(static_cast<std::int32_t>(c)), policy, out, &order_risk);
+  }
+  FinishOrdersAtRisk(engine.snapshot(), order_risk, out);
+  DetectCapacity(engine, capacity, policy, out);
+  DetectForecast(engine.snapshot(), history, policy, out);
+  DetectSuppliers(engine, history, policy, out);
+  DetectFenceAndData(engine, history, policy, out);
+  SortById(out);
+  return out;
+}
+
+std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
+                                                std::span<const ItemSiteIndex> item_sites,
+                                                const DetectionPolicy& policy,
+                                                std::vector<std::string>* ids_in_scope) {
+  std::vector<Exception> out;
+  for (auto i : item_sites) {
+    DetectMaterial(engine, i, policy, out, nullptr);
+    if (ids_in_scope != nullptr) {
+      const auto name = engine.snapshot().ItemSiteName(i);
+      for (auto type : {ExceptionType::kShortage, ExceptionType::kBelowSafetyStock,
+                        ExceptionType::kPastDueRelease, ExceptionType::kSharedComponent,
+                        ExceptionType::kExcessInventory, ExceptionType::kObsoleteInventory}) {
+        ids_in_scope->push_back(ExceptionId(type, name));
+      }
+    }
+  }
+  SortById(out);
+  return out;
+}
+
+}  // namespace sop::planning

@@ -1,0 +1,116 @@
+#include "sop/planning/ranking.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+
+namespace sop::planning {
+
+namespace {
+
+double Saturate(double x, double reference) { return x <= 0.0 ? 0.0 : x / (x + reference); }
+
+}  // namespace
+
+Status Validate(const RankingWeights& w) {
+  for (double v : {w.revenue, w.margin, w.priority, w.time, w.breadth, w.severity}) {
+    if (!std::isfinite(v) || v < 0.0) return Fail(Errc::kInvalidArgument, "ranking weights: must be finite and >= 0");
+  }
+  for (double v : {w.revenue_reference, w.margin_reference, w.breadth_reference}) {
+    if (!std::isfinite(v) || v <= 0.0) return Fail(Errc::kInvalidArgument, "ranking references: must be > 0");
+  }
+  if (w.lowest_priority < 1) return Fail(Errc::kInvalidArgument, "ranking lowest_priority: must be >= 1");
+  if (w.time_horizon < 1) return Fail(Errc::kInvalidArgument, "ranking time_horizon: must be >= 1");
+  return {};
+}
+
+void Score(Exception& e, const RankingWeights& w) {
+  auto& s = e.score;
+  s.revenue = Saturate(e.revenue_at_risk, w.revenue_reference);
+  s.margin = Saturate(e.margin_at_risk, w.margin_reference);
+  // Priority 1 scores 1, priority `lowest_priority` scores 1/lowest, worse or unset 0.
+  s.priority = e.best_priority >= 1 && e.best_priority <= w.lowest_priority
+                   ? static_cast<double>(w.lowest_priority - e.best_priority + 1) /
+                         static_cast<double>(w.lowest_priority)
+                   : 0.0;
+  // Sooner is worse: bucket 0 scores 1, time_horizon and later 0; no bucket scores 0.
+  s.time = e.first_impact_bucket < 0
+               ? 0.0
+               : std::max(0.0, 1.0 - static_cast<double>(e.first_impact_bucket) /
+                                         static_cast<double>(w.time_horizon));
+  s.breadth = Saturate(static_cast<double>(e.end_demands), w.breadth_reference);
+  s.severity = e.severity == Severity::kRed ? 1.0 : e.severity == Severity::kAmber ? 0.5 : 0.0;
+  s.total = w.revenue * s.revenue + w.margin * s.margin + w.priority * s.priority + w.time * s.time +
+            w.breadth * s.breadth + w.severity * s.severity;
+}
+
+void RankAll(std::vector<Exception>& exceptions, const RankingWeights& weights) {
+  for (auto& e : exceptions) Score(e, weights);
+  std::sort(exceptions.begin(), exceptions.end(), [](const Exception& a, const Exception& b) {
+    if (a.score.total != b.score.total) return a.score.total > b.score.total;
+    return a.id < b.id;
+  });
+}
+
+void Ranker::Reset(std::vector<Exception> exceptions) {
+  order_.clear();
+  by_id_.clear();
+  by_id_.reserve(exceptions.size());
+  for (auto& e : exceptions) {
+    Score(e, weights_);
+    Key key{-e.score.total, e.id};
+    auto [it, inserted] = by_id_.insert_or_assign(e.id, std::move(e));
+    (void)it;
+    (void)inserted;
+    order_.insert(std::move(key));
+  }
+  // A duplicate id in the input keeps its last value; drop the stale keys it left behind.
+  if (order_.size() != by_id_.size()) {
+    order_.clear();
+    for (const auto& [id, e] : by_id_) order_.emplace(-e.score.total, id);
+  }
+}
+
+void Ranker::Upsert(Exception exception) {
+  Score(exception, weights_);
+  auto it = by_id_.find(exception.id);
+  if (it != by_id_.end()) {
+    order_.erase(Key{-it->second.score.total, it->first});
+    order_.emplace(-exception.score.total, exception.id);
+    it->second = std::move(exception);
+    return;
+  }
+  order_.emplace(-exception.score.total, exception.id);
+  std::string id = exception.id;
+  by_id_.emplace(std::move(id), std::move(exception));
+}
+
+bool Ranker::Remove(const std::string& id) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return false;
+  order_.erase(Key{-it->second.score.total, id});
+  by_id_.erase(it);
+  return true;
+}
+
+std::ptrdiff_t Ranker::RankOf(const std::string& id) const {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return -1;
+  return std::distance(order_.begin(), order_.find(Key{-it->second.score.total, id}));
+}
+
+const Exception* Ranker::Find(const std::string& id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &it->second;
+}
+
+std::vector<const Exception*> Ranker::Top(std::size_t n) const {
+  std::vector<const Exception*> out;
+  out.reserve(std::min(n, order_.size()));
+  for (auto it = order_.begin(); it != order_.end() && out.size() < n; ++it) {
+    out.push_back(&by_id_.at(it->second));
+  }
+  return out;
+}
+
+}  // namespace sop::planning

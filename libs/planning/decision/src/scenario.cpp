@@ -1,0 +1,451 @@
+#include "sop/planning/scenario.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+namespace sop::planning {
+
+namespace {
+
+inline std::size_t Idx(ItemSiteIndex i) { return static_cast<std::size_t>(i.value()); }
+
+bool Matches(const model::Snapshot& s, const model::ItemSite& is, const std::string& family,
+             const std::string& item_id, const std::string& site_id) {
+  if (!family.empty() && is.family != family) return false;
+  if (!item_id.empty() && is.item_id != item_id) return false;
+  if (!site_id.empty() && s.sites[static_cast<std::size_t>(is.site.value())].id != site_id) return false;
+  return true;
+}
+
+Result<model::WorkCenterIndex> FindWorkCenter(const model::Snapshot& s, const std::string& id) {
+  auto index = s.work_center_ids.Find(id);
+  if (!index) return Fail(Errc::kNotFound, "work_center_id: unknown work center '" + id + "'");
+  return model::WorkCenterIndex(*index);
+}
+
+// Applies the netting-input overrides to `snapshot`. Returns whether any applied.
+Result<bool> ApplyNettingOverrides(model::Snapshot& s, const Scenario& scenario) {
+  bool any = false;
+  const auto H = s.H();
+  for (const auto& o : scenario.overrides) {
+    if (const auto* m = std::get_if<DemandMultiplier>(&o)) {
+      if (!(m->factor >= 0.0) || !std::isfinite(m->factor)) {
+        return Fail(Errc::kInvalidArgument, "demand multiplier factor: must be finite and >= 0");
+      }
+      std::vector<char> hit(s.item_site_count(), 0);
+      std::size_t matched = 0;
+      for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+        if (!Matches(s, s.item_sites[c], m->family, m->item_id, m->site_id)) continue;
+        hit[c] = 1;
+        ++matched;
+        for (Bucket t = std::max<Bucket>(0, m->from); t < std::min(H, m->to); ++t) {
+          s.forecast[c * static_cast<std::size_t>(H) + static_cast<std::size_t>(t)] *= m->factor;
+        }
+      }
+      if (matched == 0) return Fail(Errc::kNotFound, "demand multiplier: no item-site matches family '" + m->family + "'");
+      for (auto& order : s.sales_orders) {
+        if (hit[Idx(order.item_site)] && order.due_bucket >= m->from && order.due_bucket < m->to) {
+          order.quantity *= m->factor;
+        }
+      }
+      any = true;
+    } else if (const auto* d = std::get_if<SupplierDelay>(&o)) {
+      if (d->buckets < 0) return Fail(Errc::kInvalidArgument, "supplier delay buckets: must be >= 0");
+      std::vector<char> hit(s.item_site_count(), 0);
+      std::size_t matched = 0;
+      for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+        auto& is = s.item_sites[c];
+        if (is.supplier_id != d->supplier_id) continue;
+        hit[c] = 1;
+        ++matched;
+        if (d->lead_time_too) is.lead_time += d->buckets;
+      }
+      if (matched == 0) return Fail(Errc::kNotFound, "supplier_id: no item is bought from '" + d->supplier_id + "'");
+      for (auto& r : s.receipts) {
+        if (r.kind != model::ReceiptKind::kPurchaseOrder || !hit[Idx(r.item_site)]) continue;
+        r.due_bucket += d->buckets;
+        if (r.due_bucket >= H) {
+          r.due_bucket = H - 1;
+          r.quantity = 0.0;  // pushed out of the horizon: the plan cannot count on it
+        }
+      }
+      any = true;
+    } else if (const auto* ss = std::get_if<SafetyStockChange>(&o)) {
+      if (!(ss->factor >= 0.0) || !std::isfinite(ss->factor)) {
+        return Fail(Errc::kInvalidArgument, "safety stock factor: must be finite and >= 0");
+      }
+      for (auto& is : s.item_sites) {
+        if (Matches(s, is, ss->family, ss->item_id, ss->site_id)) is.safety_stock *= ss->factor;
+      }
+      any = true;
+    }
+  }
+  return any;
+}
+
+template <class F>
+void Spread(Bucket release, Bucket receipt, F&& f) {
+  if (receipt <= release) {
+    f(receipt, 1.0);
+    return;
+  }
+  const double share = 1.0 / static_cast<double>(receipt - release);
+  for (Bucket t = release; t < receipt; ++t) f(t, share);
+}
+
+// Calls f(bucket, hours, units) for every loading order of `item_site` on `step`, with the
+// rough-cut rule of NETTING.md (planned orders with their release quantity, open work orders
+// with their open quantity, spread from start to receipt − 1).
+// Open work orders per item-site (receipt indices), built once per evaluation that needs it.
+using WorkOrderIndex = std::vector<std::vector<std::uint32_t>>;
+WorkOrderIndex IndexWorkOrders(const model::Snapshot& s) {
+  WorkOrderIndex out(s.item_site_count());
+  for (std::size_t r = 0; r < s.receipts.size(); ++r) {
+    const auto& receipt = s.receipts[r];
+    if (receipt.kind == model::ReceiptKind::kWorkOrder && receipt.quantity > 0.0) {
+      out[Idx(receipt.item_site)].push_back(static_cast<std::uint32_t>(r));
+    }
+  }
+  return out;
+}
+
+template <class F>
+void ForEachStepLoad(const model::Snapshot& s, const Plan& plan, const WorkOrderIndex& work_orders,
+                     ItemSiteIndex i, const model::RoutingStep& step, F&& f) {
+  if (s.item_sites[Idx(i)].kind != model::ItemKind::kMake) return;
+  auto one = [&](Bucket release, Bucket receipt, double quantity) {
+    const double hours = step.setup_hours + step.run_hours_per_unit * quantity;
+    Spread(release, receipt, [&](Bucket t, double share) { f(t, hours * share, quantity * share); });
+  };
+  for (const auto& order : plan.orders[Idx(i)]) one(order.release_bucket, order.receipt_bucket, order.release_quantity);
+  for (auto r : work_orders[Idx(i)]) {
+    const auto& receipt = s.receipts[r];
+    one(receipt.start_bucket, receipt.due_bucket, receipt.quantity);
+  }
+}
+
+struct CapacityCosts {
+  double extra_capacity = 0.0;
+  double step_subcontract = 0.0;
+  double move = 0.0;
+};
+
+// Re-derives utilization, overloads and first overloaded buckets after load/capacity changed.
+// Contributions of cells that were already overloaded are kept (they name the same orders).
+void Rederive(CapacityPlan& cap) {
+  const auto H = static_cast<std::size_t>(cap.horizon);
+  std::unordered_map<std::size_t, std::vector<LoadContribution>> kept;
+  for (auto& o : cap.overloads) {
+    kept.emplace(static_cast<std::size_t>(o.work_center.value()) * H + static_cast<std::size_t>(o.bucket),
+                 std::move(o.contributions));
+  }
+  cap.overloads.clear();
+  std::fill(cap.first_overloaded_bucket.begin(), cap.first_overloaded_bucket.end(), -1);
+  for (std::size_t k = 0; k < cap.work_center_count; ++k) {
+    for (std::size_t t = 0; t < H; ++t) {
+      const std::size_t cell = k * H + t;
+      const double load = cap.load_hours[cell];
+      const double capacity = cap.capacity_hours[cell];
+      cap.utilization[cell] = capacity > 0.0 ? load / capacity
+                              : load > 0.0   ? std::numeric_limits<double>::infinity()
+                                             : 0.0;
+      const double overload = std::max(0.0, load - capacity);
+      cap.overload_hours[cell] = overload;
+      if (overload > 1e-9 * std::max(1.0, capacity)) {
+        if (cap.first_overloaded_bucket[k] < 0) cap.first_overloaded_bucket[k] = static_cast<Bucket>(t);
+        Overload o{model::WorkCenterIndex(static_cast<std::int32_t>(k)), static_cast<Bucket>(t), load,
+                   capacity, overload, {}};
+        if (auto it = kept.find(cell); it != kept.end()) o.contributions = std::move(it->second);
+        cap.overloads.push_back(std::move(o));
+      }
+    }
+  }
+}
+
+Result<CapacityCosts> ApplyCapacityOverrides(const model::Snapshot& s, const Plan& plan,
+                                             const Scenario& scenario, CapacityPlan& cap) {
+  CapacityCosts costs;
+  bool any = false;
+  const auto H = static_cast<std::size_t>(s.H());
+  WorkOrderIndex work_orders;
+  for (const auto& o : scenario.overrides) {
+    if (std::holds_alternative<SubcontractStep>(o) || std::holds_alternative<MoveVolume>(o)) {
+      work_orders = IndexWorkOrders(s);
+      break;
+    }
+  }
+  for (const auto& o : scenario.overrides) {
+    if (const auto* x = std::get_if<ExtraCapacity>(&o)) {
+      auto wc = FindWorkCenter(s, x->work_center_id);
+      if (!wc) return std::unexpected(wc.error());
+      if (!(x->hours_per_bucket >= 0.0) || !(x->cost_per_hour >= 0.0)) {
+        return Fail(Errc::kInvalidArgument, "extra capacity: hours and cost must be >= 0");
+      }
+      const auto& center = s.work_centers[static_cast<std::size_t>(wc->value())];
+      const double added = x->hours_per_bucket * center.efficiency;
+      for (Bucket t = std::max<Bucket>(0, x->from); t < std::min<Bucket>(s.H(), x->to); ++t) {
+        const std::size_t cell = static_cast<std::size_t>(wc->value()) * H + static_cast<std::size_t>(t);
+        const double needed = std::max(0.0, cap.load_hours[cell] - cap.capacity_hours[cell]);
+        cap.capacity_hours[cell] += added;
+        // Hours paid: all of them for a shift; only those the load uses for overtime.
+        const double paid = x->pay_only_used ? std::min(needed / center.efficiency, x->hours_per_bucket)
+                                             : x->hours_per_bucket;
+        costs.extra_capacity += paid * x->cost_per_hour;
+      }
+      any = true;
+    } else if (const auto* sub = std::get_if<SubcontractStep>(&o)) {
+      auto i = s.FindItemSite(sub->item_id, sub->site_id);
+      if (!i) return Fail(Errc::kNotFound, "subcontract: unknown item-site " + sub->item_id + "@" + sub->site_id);
+      if (!(sub->share >= 0.0 && sub->share <= 1.0)) return Fail(Errc::kInvalidArgument, "subcontract share: must be in [0, 1]");
+      bool found = false;
+      for (const auto& step : s.Routing(*i)) {
+        if (step.sequence != sub->sequence) continue;
+        found = true;
+        double* row = cap.load_hours.data() + static_cast<std::size_t>(step.work_center.value()) * H;
+        ForEachStepLoad(s, plan, work_orders, *i, step, [&](Bucket t, double hours, double units) {
+          row[static_cast<std::size_t>(t)] -= hours * sub->share;
+          costs.step_subcontract += units * sub->share * sub->cost_per_unit;
+        });
+      }
+      if (!found) return Fail(Errc::kNotFound, "subcontract: no routing step with that sequence");
+      any = true;
+    } else if (const auto* mv = std::get_if<MoveVolume>(&o)) {
+      auto from = s.site_ids.Find(mv->from_site_id);
+      auto to = s.site_ids.Find(mv->to_site_id);
+      if (!from || !to) return Fail(Errc::kNotFound, "move volume: unknown site");
+      if (!(mv->share >= 0.0 && mv->share <= 1.0)) return Fail(Errc::kInvalidArgument, "move volume share: must be in [0, 1]");
+      std::unordered_map<std::int32_t, model::WorkCenterIndex> mapping;
+      for (const auto& m : mv->work_centers) {
+        auto a = FindWorkCenter(s, m.from_work_center_id);
+        auto b = FindWorkCenter(s, m.to_work_center_id);
+        if (!a) return std::unexpected(a.error());
+        if (!b) return std::unexpected(b.error());
+        if (s.work_centers[static_cast<std::size_t>(b->value())].site.value() != *to) {
+          return Fail(Errc::kInvalidArgument, "move volume: " + m.to_work_center_id + " is not at " + mv->to_site_id);
+        }
+        mapping[a->value()] = *b;
+      }
+      std::size_t matched = 0;
+      for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+        const auto& is = s.item_sites[c];
+        if (is.family != mv->family || is.site.value() != *from) continue;
+        ++matched;
+        const ItemSiteIndex i(static_cast<std::int32_t>(c));
+        for (const auto& step : s.Routing(i)) {
+          auto it = mapping.find(step.work_center.value());
+          if (it == mapping.end()) continue;  // an unmapped step stays at the sending plant
+          double* row_from = cap.load_hours.data() + static_cast<std::size_t>(step.work_center.value()) * H;
+          double* row_to = cap.load_hours.data() + static_cast<std::size_t>(it->second.value()) * H;
+          const double rate_from = s.work_centers[static_cast<std::size_t>(step.work_center.value())].regular_cost_per_hour;
+          const double rate_to = s.work_centers[static_cast<std::size_t>(it->second.value())].regular_cost_per_hour;
+          ForEachStepLoad(s, plan, work_orders, i, step, [&](Bucket t, double hours, double) {
+            const double moved = hours * mv->share;
+            row_from[static_cast<std::size_t>(t)] -= moved;
+            row_to[static_cast<std::size_t>(t)] += moved * mv->hours_factor;
+            costs.move += moved * mv->hours_factor * rate_to - moved * rate_from;
+          });
+        }
+      }
+      if (matched == 0) return Fail(Errc::kNotFound, "move volume: family '" + mv->family + "' is not made at " + mv->from_site_id);
+      any = true;
+    }
+  }
+  if (any) {
+    // Subtraction can leave −1e−13 residues; clamp them.
+    for (auto& v : cap.load_hours) v = std::max(0.0, v);
+    Rederive(cap);
+  }
+  return costs;
+}
+
+ScenarioKpis ComputeKpis(const NettingEngine& engine, const CapacityPlan& cap,
+                         const std::vector<Exception>& exceptions, const CapacityCosts& costs) {
+  const auto& s = engine.snapshot();
+  const auto& plan = engine.plan();
+  ScenarioKpis k;
+  const auto H = static_cast<std::size_t>(plan.horizon);
+  // Demand and revenue: sales orders plus unconsumed forecast (from the pegging's forecast
+  // elements, each counted once).
+  for (const auto& order : s.sales_orders) {
+    if (order.quantity <= 0.0) continue;
+    const auto& is = s.item_sites[Idx(order.item_site)];
+    const double price = order.unit_price > 0.0 ? order.unit_price : is.unit_price;
+    k.sales_order_units += order.quantity;
+    k.revenue += order.quantity * price;
+    k.cost_of_goods += order.quantity * is.unit_cost;
+  }
+  std::vector<double> forecast_of_bucket(H, -1.0);
+  for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+    bool any = false;
+    auto note = [&](const DemandRef& d, double demand_quantity) {
+      if (d.kind != DemandKind::kForecast) return;
+      forecast_of_bucket[static_cast<std::size_t>(d.bucket)] = demand_quantity;
+      any = true;
+    };
+    if (plan.pegged) {
+      for (const auto& peg : plan.pegs[c]) note(peg.demand, peg.demand_quantity);
+      for (const auto& u : plan.uncovered[c]) note(u.demand, u.demand_quantity);
+    }
+    if (!any) continue;
+    const auto& is = s.item_sites[c];
+    for (auto& q : forecast_of_bucket) {
+      if (q > 0.0) {
+        k.revenue += q * is.unit_price;
+        k.cost_of_goods += q * is.unit_cost;
+      }
+      q = -1.0;
+    }
+  }
+  for (const auto& e : exceptions) {
+    if (e.type != ExceptionType::kOrderAtRisk) continue;
+    const auto& order = s.sales_orders[static_cast<std::size_t>(e.sales_orders.front())];
+    const auto& is = s.item_sites[Idx(order.item_site)];
+    k.units_short += e.quantity;
+    k.revenue_short += e.revenue_at_risk;
+    k.units_short_by_priority[order.priority] += e.quantity;
+    k.revenue_short_by_priority[order.priority] += e.revenue_at_risk;
+    k.cost_of_goods -= e.quantity * is.unit_cost;
+  }
+  k.revenue -= k.revenue_short;
+  k.fill_rate = k.sales_order_units > 0.0 ? 1.0 - k.units_short / k.sales_order_units : 1.0;
+
+  for (std::size_t w = 0; w < cap.work_center_count; ++w) {
+    const auto& wc = s.work_centers[w];
+    for (std::size_t t = 0; t < H; ++t) {
+      const std::size_t cell = w * H + t;
+      k.load_hours += cap.load_hours[cell];
+      const double over = cap.overload_hours[cell];
+      if (over <= 0.0) continue;
+      k.overload_hours += over;
+      const double overtime = std::min(over, wc.overtime_max_hours_per_bucket);
+      k.overtime_cost += overtime * wc.overtime_cost_per_hour;
+      const double rest = over - overtime;
+      if (wc.subcontract_allowed) {
+        k.subcontract_cost += rest * wc.subcontract_cost_per_hour;
+      } else {
+        k.unresolved_overload_hours += rest;
+      }
+    }
+  }
+  k.extra_capacity_cost = costs.extra_capacity;
+  k.step_subcontract_cost = costs.step_subcontract;
+  k.move_cost = costs.move;
+
+  // Inventory: mean over buckets of Σ max(0, P) × unit cost; pipeline: released, not received.
+  double inventory = 0.0, pipeline = 0.0;
+  for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+    const double cost = s.item_sites[c].unit_cost;
+    if (cost <= 0.0) continue;
+    const ItemSiteIndex i(static_cast<std::int32_t>(c));
+    for (double p : plan.Row(plan.projected_available, i)) inventory += std::max(0.0, p) * cost;
+    for (const auto& order : plan.orders[c]) {
+      pipeline += order.release_quantity * cost * static_cast<double>(order.receipt_bucket - order.release_bucket);
+    }
+  }
+  for (const auto& r : s.receipts) {
+    if (r.kind != model::ReceiptKind::kWorkOrder || r.quantity <= 0.0) continue;
+    pipeline += r.quantity * s.item_sites[Idx(r.item_site)].unit_cost * static_cast<double>(r.due_bucket - r.start_bucket);
+  }
+  const double buckets = std::max<double>(1.0, static_cast<double>(H));
+  k.average_inventory_value = inventory / buckets;
+  k.working_capital = k.average_inventory_value + pipeline / buckets;
+  k.gross_margin = k.revenue - k.cost_of_goods - k.overtime_cost - k.subcontract_cost -
+                   k.extra_capacity_cost - k.step_subcontract_cost - k.move_cost;
+  k.exceptions = exceptions.size();
+  return k;
+}
+
+std::vector<std::string> SortedIds(const std::vector<Exception>& exceptions) {
+  std::vector<std::string> ids;
+  ids.reserve(exceptions.size());
+  for (const auto& e : exceptions) ids.push_back(e.id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+}  // namespace
+
+ScenarioEvaluator::ScenarioEvaluator(const NettingEngine& base, DetectionHistory history,
+                                     ScenarioOptions options)
+    : base_(base), history_(std::move(history)), options_(options) {
+  base_capacity_ = RoughCut(base_.snapshot(), base_.plan());
+  auto outcome = EvaluateWith(Scenario{"base", {}}, false);
+  if (outcome) base_outcome_ = std::move(*outcome);  // an empty scenario cannot fail
+}
+
+Result<ScenarioOutcome> ScenarioEvaluator::Evaluate(const Scenario& scenario) const {
+  return EvaluateWith(scenario, true);
+}
+
+Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(const Scenario& scenario, bool compare) const {
+  // Netting inputs changed → a copy of the snapshot, a fresh full run; else the base plan.
+  std::optional<NettingEngine> own;
+  {
+    model::Snapshot copy;
+    bool needs_netting = false;
+    for (const auto& o : scenario.overrides) {
+      needs_netting |= std::holds_alternative<DemandMultiplier>(o) ||
+                       std::holds_alternative<SupplierDelay>(o) ||
+                       std::holds_alternative<SafetyStockChange>(o);
+    }
+    if (needs_netting) {
+      copy = base_.snapshot();
+      auto applied = ApplyNettingOverrides(copy, scenario);
+      if (!applied) return std::unexpected(applied.error());
+      own.emplace(std::move(copy), NettingPolicy{true});
+      own->RunFull();
+    }
+  }
+  const NettingEngine& engine = own ? *own : base_;
+  ScenarioOutcome out;
+  out.name = scenario.name;
+  out.capacity = own ? RoughCut(engine.snapshot(), engine.plan()) : base_capacity_;
+  auto costs = ApplyCapacityOverrides(engine.snapshot(), engine.plan(), scenario, out.capacity);
+  if (!costs) return std::unexpected(costs.error());
+
+  out.exceptions = DetectExceptions(engine, out.capacity, history_, options_.detection);
+  out.kpis = ComputeKpis(engine, out.capacity, out.exceptions, *costs);
+  RankAll(out.exceptions, options_.ranking);
+
+  const auto H = static_cast<std::size_t>(out.capacity.horizon);
+  out.load_by_work_center.assign(out.capacity.work_center_count, 0.0);
+  out.overload_by_work_center.assign(out.capacity.work_center_count, 0.0);
+  for (std::size_t w = 0; w < out.capacity.work_center_count; ++w) {
+    for (std::size_t t = 0; t < H; ++t) {
+      out.load_by_work_center[w] += out.capacity.load_hours[w * H + t];
+      out.overload_by_work_center[w] += out.capacity.overload_hours[w * H + t];
+    }
+  }
+  if (compare) {
+    const auto mine = SortedIds(out.exceptions);
+    const auto theirs = SortedIds(base_outcome_.exceptions);
+    std::set_difference(mine.begin(), mine.end(), theirs.begin(), theirs.end(), std::back_inserter(out.appeared));
+    std::set_difference(theirs.begin(), theirs.end(), mine.begin(), mine.end(), std::back_inserter(out.disappeared));
+  }
+  return out;
+}
+
+std::vector<Result<ScenarioOutcome>> ScenarioEvaluator::EvaluateAll(std::span<const Scenario> scenarios) const {
+  std::vector<std::optional<Result<ScenarioOutcome>>> slots(scenarios.size());
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t k = next++; k < scenarios.size(); k = next++) slots[k].emplace(Evaluate(scenarios[k]));
+  };
+  const int threads = std::max(1, std::min<int>(options_.threads, static_cast<int>(scenarios.size())));
+  {
+    std::vector<std::jthread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+  }  // joins
+  std::vector<Result<ScenarioOutcome>> out;
+  out.reserve(scenarios.size());
+  for (auto& slot : slots) out.push_back(std::move(*slot));
+  return out;
+}
+
+}  // namespace sop::planning

@@ -1,0 +1,242 @@
+#include "sop/planning/exceptions.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "fixtures.hpp"
+#include "sop/planning/ranking.hpp"
+#include "sop/planning/rough_cut.hpp"
+
+namespace sop::planning {
+namespace {
+
+using model::ItemKind;
+using testing::Item;
+using testing::Order;
+
+std::vector<std::string> Ids(const std::vector<Exception>& exceptions) {
+  std::vector<std::string> ids;
+  for (const auto& e : exceptions) ids.push_back(e.id);
+  return ids;
+}
+
+const Exception& Get(const std::vector<Exception>& exceptions, const std::string& id) {
+  auto it = std::find_if(exceptions.begin(), exceptions.end(), [&](const Exception& e) { return e.id == id; });
+  EXPECT_NE(it, exceptions.end()) << id;
+  return *it;
+}
+
+// Component C1 feeds a high-margin (HI) and a low-margin (LO) product; C2 feeds only a
+// low-margin product (LO2). Both components are frozen for the whole horizon with no stock, so
+// each is short 20 units from bucket 3 (the FG orders release in bucket 3 for bucket 4).
+NettingEngine SharedComponentPlant() {
+  auto b = testing::Plant();
+  b.AddItem(Item("HI", ItemKind::kMake, 40, 100, 1));
+  b.AddItem(Item("LO", ItemKind::kMake, 25, 30, 1));
+  b.AddItem(Item("LO2", ItemKind::kMake, 25, 30, 1));
+  b.AddItem(Item("C1", ItemKind::kBuy, 10, 0, 2, 10));
+  b.AddItem(Item("C2", ItemKind::kBuy, 10, 0, 2, 10));
+  b.SetBom("HI", "P1", {model::BomLineRecord{"C1", 1.0}});
+  b.SetBom("LO", "P1", {model::BomLineRecord{"C1", 1.0}});
+  b.SetBom("LO2", "P1", {model::BomLineRecord{"C2", 1.0}});
+  b.AddSalesOrder(Order("SO-HI", "CUST-A", 2, "HI", 4, 10, 100));
+  b.AddSalesOrder(Order("SO-LO", "CUST-B", 2, "LO", 4, 10, 30));
+  b.AddSalesOrder(Order("SO-LO2", "CUST-C", 2, "LO2", 4, 20, 30));
+  return testing::Run(b);
+}
+
+TEST(DecisionExceptions, ShortSharedComponentGivesShortageSharedComponentAndOrdersAtRisk) {
+  auto engine = SharedComponentPlant();
+  auto capacity = RoughCut(engine.snapshot(), engine.plan());
+  auto exceptions = DetectExceptions(engine, capacity, {});
+  EXPECT_EQ(Ids(exceptions), (std::vector<std::string>{
+                                 "ORDER_AT_RISK:SO-HI", "ORDER_AT_RISK:SO-LO", "ORDER_AT_RISK:SO-LO2",
+                                 "SHARED_COMPONENT:C1@P1", "SHORTAGE:C1@P1", "SHORTAGE:C2@P1"}));
+  const auto& c1 = Get(exceptions, "SHORTAGE:C1@P1");
+  EXPECT_EQ(c1.severity, Severity::kRed);
+  EXPECT_EQ(c1.first_impact_bucket, 3);
+  EXPECT_DOUBLE_EQ(c1.quantity, 20.0);
+  EXPECT_EQ(c1.customers, (std::vector<std::string>{"CUST-A", "CUST-B"}));
+  EXPECT_EQ(c1.end_demands, 2);
+  EXPECT_EQ(c1.best_priority, 2);
+  EXPECT_DOUBLE_EQ(c1.revenue_at_risk, 10 * 100.0 + 10 * 30.0);
+  EXPECT_DOUBLE_EQ(c1.margin_at_risk, 10 * 60.0 + 10 * 5.0);
+  const auto& c2 = Get(exceptions, "SHORTAGE:C2@P1");
+  EXPECT_DOUBLE_EQ(c2.quantity, 20.0);
+  EXPECT_DOUBLE_EQ(c2.revenue_at_risk, 600.0);
+  EXPECT_DOUBLE_EQ(c2.margin_at_risk, 100.0);
+  const auto& hi = Get(exceptions, "ORDER_AT_RISK:SO-HI");
+  EXPECT_DOUBLE_EQ(hi.quantity, 10.0);
+  EXPECT_EQ(hi.first_impact_bucket, 4);
+  EXPECT_NE(hi.explanation.find("C1@P1"), std::string::npos) << hi.explanation;
+}
+
+TEST(DecisionExceptions, SharedHighMarginShortageRanksAboveEqualSingleLowMarginShortage) {
+  auto engine = SharedComponentPlant();
+  auto exceptions = DetectExceptions(engine, RoughCut(engine.snapshot(), engine.plan()), {});
+  RankingWeights weights;
+  RankAll(exceptions, weights);
+  auto rank = [&](const std::string& id) {
+    return std::find_if(exceptions.begin(), exceptions.end(), [&](const Exception& e) { return e.id == id; }) -
+           exceptions.begin();
+  };
+  EXPECT_LT(rank("SHORTAGE:C1@P1"), rank("SHORTAGE:C2@P1"));
+  // The components, by hand: revenue 1300/(1300+10000), margin 650/(650+3000), priority 2 of 5
+  // → 4/5, bucket 3 of 26 → 23/26, 2 end demands → 2/7, red → 1.
+  const auto& s = Get(exceptions, "SHORTAGE:C1@P1").score;
+  EXPECT_NEAR(s.revenue, 1300.0 / 11300.0, 1e-12);
+  EXPECT_NEAR(s.margin, 650.0 / 3650.0, 1e-12);
+  EXPECT_NEAR(s.priority, 0.8, 1e-12);
+  EXPECT_NEAR(s.time, 23.0 / 26.0, 1e-12);
+  EXPECT_NEAR(s.breadth, 2.0 / 7.0, 1e-12);
+  EXPECT_NEAR(s.severity, 1.0, 1e-12);
+  EXPECT_NEAR(s.total, 0.30 * s.revenue + 0.25 * s.margin + 0.15 * s.priority + 0.15 * s.time +
+                           0.05 * s.breadth + 0.10 * s.severity, 1e-12);
+  const auto& s2 = Get(exceptions, "SHORTAGE:C2@P1").score;
+  EXPECT_NEAR(s2.revenue, 600.0 / 10600.0, 1e-12);
+  EXPECT_NEAR(s2.margin, 100.0 / 3100.0, 1e-12);
+  EXPECT_NEAR(s2.breadth, 1.0 / 6.0, 1e-12);
+  EXPECT_NEAR(s.time, s2.time, 1e-12);  // equal shortages, equally soon
+}
+
+// X is bought by a priority-1 customer and misses its forecast by 28.6 % (red); Y by a
+// priority-3 customer misses by 13 % (amber); Z is within 10 % (no exception).
+TEST(DecisionExceptions, RedDeviationOnTopCustomerItemOutranksAmberOne) {
+  auto b = testing::Plant();
+  b.AddItem(Item("X", ItemKind::kBuy, 30, 50, 1));
+  b.AddItem(Item("Y", ItemKind::kBuy, 30, 50, 1));
+  b.AddItem(Item("Z", ItemKind::kBuy, 30, 50, 1));
+  b.AddSalesOrder(Order("SO-X", "TOP", 1, "X", 5, 10, 50));
+  b.AddSalesOrder(Order("SO-Y", "SMALL", 3, "Y", 5, 10, 50));
+  auto engine = testing::Run(b);
+  const auto& s = engine.snapshot();
+  DetectionHistory history;
+  for (Bucket t = -4; t < 0; ++t) {
+    history.forecast_actuals.push_back({*s.FindItemSite("X", "P1"), t, "direct", 100, 140});
+    history.forecast_actuals.push_back({*s.FindItemSite("Y", "P1"), t, "direct", 100, 115});
+    history.forecast_actuals.push_back({*s.FindItemSite("Z", "P1"), t, "direct", 100, 105});
+  }
+  auto exceptions = DetectExceptions(engine, RoughCut(s, engine.plan()), history);
+  EXPECT_EQ(Ids(exceptions), (std::vector<std::string>{"FORECAST_BIAS:X@P1", "FORECAST_DEVIATION:X@P1",
+                                                       "FORECAST_DEVIATION:Y@P1"}));
+  const auto& x = Get(exceptions, "FORECAST_DEVIATION:X@P1");
+  EXPECT_EQ(x.severity, Severity::kRed);
+  EXPECT_NEAR(x.quantity, 160.0 / 560.0, 1e-12);
+  EXPECT_DOUBLE_EQ(x.revenue_at_risk, 160.0 * 50);
+  EXPECT_EQ(x.best_priority, 1);
+  EXPECT_EQ(x.customers, std::vector<std::string>{"TOP"});
+  const auto& y = Get(exceptions, "FORECAST_DEVIATION:Y@P1");
+  EXPECT_EQ(y.severity, Severity::kAmber);
+  EXPECT_NEAR(y.quantity, 60.0 / 460.0, 1e-12);
+  EXPECT_NEAR(Get(exceptions, "FORECAST_BIAS:X@P1").quantity, -160.0 / 560.0, 1e-12);
+
+  RankAll(exceptions, RankingWeights{});
+  EXPECT_EQ(exceptions[0].id, "FORECAST_DEVIATION:X@P1");
+  EXPECT_EQ(exceptions[1].id, "FORECAST_BIAS:X@P1");
+  EXPECT_EQ(exceptions[2].id, "FORECAST_DEVIATION:Y@P1");
+  EXPECT_NEAR(exceptions[0].score.priority, 1.0, 1e-12);
+  EXPECT_NEAR(exceptions[2].score.priority, 0.6, 1e-12);
+  EXPECT_NEAR(exceptions[0].score.severity - exceptions[2].score.severity, 0.5, 1e-12);
+}
+
+// One line (10 h per bucket) and a product needing 15 h in buckets 1, 2 and 3.
+NettingEngine OverloadedLine() {
+  auto b = testing::Plant();
+  b.AddItem(Item("FG", ItemKind::kMake, 20, 50, 1));
+  model::WorkCenterRecord wc;
+  wc.work_center_id = "LINE-2";
+  wc.site_id = "P1";
+  wc.available_hours.assign(10, 10.0);
+  wc.overtime_max_hours_per_bucket = 2.0;
+  wc.overtime_cost_per_hour = 30.0;
+  b.AddWorkCenter(wc);
+  b.SetRouting("FG", "P1", {model::RoutingStepRecord{10, "LINE-2", 0.0, 1.0}});
+  for (Bucket t = 2; t <= 4; ++t) b.AddSalesOrder(Order("SO-" + std::to_string(t), "C", 1, "FG", t, 15, 50));
+  return testing::Run(b);
+}
+
+TEST(DecisionExceptions, OverloadInThreeBucketsIsThreeOverloadsAndABottleneck) {
+  auto engine = OverloadedLine();
+  auto capacity = RoughCut(engine.snapshot(), engine.plan());
+  auto exceptions = DetectExceptions(engine, capacity, {});
+  EXPECT_EQ(Ids(exceptions), (std::vector<std::string>{"BOTTLENECK:LINE-2", "CAPACITY_OVERLOAD:LINE-2#1",
+                                                       "CAPACITY_OVERLOAD:LINE-2#2",
+                                                       "CAPACITY_OVERLOAD:LINE-2#3"}));
+  const auto& cell = Get(exceptions, "CAPACITY_OVERLOAD:LINE-2#1");
+  EXPECT_DOUBLE_EQ(cell.quantity, 5.0);
+  EXPECT_DOUBLE_EQ(cell.reference_quantity, 10.0);
+  EXPECT_EQ(cell.severity, Severity::kRed);  // 50 % over
+  // A third of the load does not fit: a third of SO-2 (15 × 50) is at risk.
+  EXPECT_NEAR(cell.revenue_at_risk, 250.0, 1e-9);
+  EXPECT_EQ(cell.sales_orders.size(), 1u);
+  const auto& bottleneck = Get(exceptions, "BOTTLENECK:LINE-2");
+  EXPECT_DOUBLE_EQ(bottleneck.quantity, 15.0);
+  EXPECT_EQ(bottleneck.first_impact_bucket, 1);
+  EXPECT_EQ(bottleneck.end_demands, 3);
+}
+
+TEST(DecisionExceptions, SupplierTimeFenceExcessObsoleteAndDataQuality) {
+  auto b = testing::Plant();
+  auto a = Item("A", ItemKind::kBuy, 5, 10, 2, 3, "", "SUP-1");
+  b.AddItem(a);
+  b.AddItem(Item("OLD", ItemKind::kBuy, 4, 8, 1));
+  b.AddItem(Item("SLOW", ItemKind::kBuy, 2, 3, 1));
+  b.SetOnHand("OLD", "P1", 50);
+  b.SetOnHand("SLOW", "P1", 1000);
+  b.SetOnHand("A", "P1", 100);
+  b.AddSalesOrder(Order("SO-S", "C", 2, "SLOW", 5, 10, 3));
+  b.AddSalesOrder(Order("SO-A", "C", 2, "A", 5, 10, 10));
+  b.SetBom("A", "P1", {model::BomLineRecord{"MISSING", 1.0}});
+  model::ScheduledReceiptRecord po;
+  po.receipt_id = "PO-1";
+  po.item_id = "A";
+  po.site_id = "P1";
+  po.due_bucket = 6;
+  po.quantity = 40;
+  b.AddScheduledReceipt(po);
+  auto built = b.Build();
+  NettingEngine engine(std::move(built.snapshot));
+  engine.RunFull();
+  const auto& s = engine.snapshot();
+  const auto item_a = *s.FindItemSite("A", "P1");
+  DetectionHistory history;
+  history.extra_findings = built.findings;
+  // Three confirmed dates in a row missed, the first delivery on time.
+  history.deliveries = {{"SUP-1", item_a, 1, 1, 2}, {"SUP-1", item_a, 2, 3, 3},
+                        {"SUP-1", item_a, 3, 5, 4}, {"SUP-1", item_a, 4, 5, 3}};
+  history.changes = {{"CHG-1", item_a, 1, 25, "SO-A +25 in week 1"}, {"CHG-2", item_a, 5, 5, "outside"}};
+  auto exceptions = DetectExceptions(engine, RoughCut(s, engine.plan()), history);
+  EXPECT_EQ(Ids(exceptions),
+            (std::vector<std::string>{"DATA_QUALITY:A@P1/component_item_id", "EXCESS_INVENTORY:A@P1",
+                                      "EXCESS_INVENTORY:SLOW@P1",
+                                      "OBSOLETE_INVENTORY:OLD@P1", "SUPPLIER_RISK:SUP-1",
+                                      "TIME_FENCE_VIOLATION:CHG-1"}));
+  const auto& supplier = Get(exceptions, "SUPPLIER_RISK:SUP-1");
+  EXPECT_EQ(supplier.severity, Severity::kRed);
+  EXPECT_DOUBLE_EQ(supplier.quantity, 40.0);
+  EXPECT_EQ(supplier.first_impact_bucket, 6);
+  const auto& fence = Get(exceptions, "TIME_FENCE_VIOLATION:CHG-1");
+  EXPECT_DOUBLE_EQ(fence.revenue_at_risk, 250.0);
+  // SLOW: 10 units over 10 buckets of 7 days = 1/7 per day; 1000 units = 7000 days; policy 180
+  // days keeps 180/7 units.
+  const auto& excess = Get(exceptions, "EXCESS_INVENTORY:SLOW@P1");
+  EXPECT_NEAR(excess.quantity, 1000.0 - 180.0 / 7.0, 1e-9);
+  EXPECT_DOUBLE_EQ(Get(exceptions, "OBSOLETE_INVENTORY:OLD@P1").margin_at_risk, 200.0);
+}
+
+TEST(DecisionExceptions, ItemSiteRedetectionMatchesFullDetectionForThatItem) {
+  auto engine = SharedComponentPlant();
+  auto full = DetectExceptions(engine, RoughCut(engine.snapshot(), engine.plan()), {});
+  const auto c1 = *engine.snapshot().FindItemSite("C1", "P1");
+  std::vector<std::string> scope;
+  auto partial = DetectItemSiteExceptions(engine, std::span(&c1, 1), {}, &scope);
+  EXPECT_EQ(Ids(partial), (std::vector<std::string>{"SHARED_COMPONENT:C1@P1", "SHORTAGE:C1@P1"}));
+  EXPECT_EQ(scope.size(), 6u);
+  EXPECT_DOUBLE_EQ(partial[1].revenue_at_risk, Get(full, "SHORTAGE:C1@P1").revenue_at_risk);
+}
+
+}  // namespace
+}  // namespace sop::planning

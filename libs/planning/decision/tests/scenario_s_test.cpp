@@ -1,0 +1,196 @@
+// The seed scenarios of issue 5 end to end on a generated S-scale manufacturer (sop::gen +
+// sop::codec): each asserts the figures a planner would check.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sop/codec/assembler.hpp"
+#include "sop/gen/generator.hpp"
+#include "sop/planning/scenario.hpp"
+#include "sop/v1/events.pb.h"
+
+namespace sop::planning {
+namespace {
+
+class DecisionScenarioS : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    gen::GeneratorOptions options;
+    options.scale = gen::Scale::kS;
+    options.history_weeks = 0;
+    codec::SnapshotAssembler assembler;
+    auto stats = gen::Generate(options, [&](const v1::Envelope& e) { assembler.Apply(e); });
+    ASSERT_TRUE(stats.has_value());
+    auto assembled = assembler.BuildAndRelease();
+    ASSERT_TRUE(assembled.has_value());
+    engine_ = std::make_unique<NettingEngine>(std::move(assembled->snapshot));
+    engine_->RunFull();
+    evaluator_ = std::make_unique<ScenarioEvaluator>(*engine_, DetectionHistory{});
+  }
+  static void TearDownTestSuite() {
+    evaluator_.reset();
+    engine_.reset();
+  }
+  static const model::Snapshot& S() { return engine_->snapshot(); }
+  static const ScenarioOutcome& Base() { return evaluator_->base(); }
+
+  static std::unique_ptr<NettingEngine> engine_;
+  static std::unique_ptr<ScenarioEvaluator> evaluator_;
+};
+
+std::unique_ptr<NettingEngine> DecisionScenarioS::engine_;
+std::unique_ptr<ScenarioEvaluator> DecisionScenarioS::evaluator_;
+
+TEST_F(DecisionScenarioS, AddingAShiftOnTheTightestLineRemovesItsOverloadAndAddsItsCost) {
+  const auto& base = Base();
+  const auto tightest = static_cast<std::size_t>(
+      std::max_element(base.overload_by_work_center.begin(), base.overload_by_work_center.end()) -
+      base.overload_by_work_center.begin());
+  ASSERT_GT(base.overload_by_work_center[tightest], 0.0) << "the S plant should have an overloaded line";
+  // A shift as long as the worst overloaded bucket needs, over the whole horizon.
+  const auto H = static_cast<std::size_t>(S().H());
+  double worst = 0.0;
+  for (std::size_t t = 0; t < H; ++t) worst = std::max(worst, base.capacity.overload_hours[tightest * H + t]);
+  const auto& wc = S().work_centers[tightest];
+  const double hours = std::ceil(worst / wc.efficiency) + 1.0;
+  auto out = evaluator_->Evaluate(
+      Scenario{"shift on " + wc.id, {ExtraCapacity{wc.id, 0, S().H(), hours, 45.0, false}}});
+  ASSERT_TRUE(out.has_value()) << out.error().ToString();
+  EXPECT_EQ(out->overload_by_work_center[tightest], 0.0);
+  EXPECT_DOUBLE_EQ(out->kpis.extra_capacity_cost, static_cast<double>(H) * hours * 45.0);
+  EXPECT_NEAR(out->kpis.overload_hours, base.kpis.overload_hours - base.overload_by_work_center[tightest], 1e-6);
+  EXPECT_LT(out->kpis.overtime_cost + out->kpis.subcontract_cost, base.kpis.overtime_cost + base.kpis.subcontract_cost + 1e-9);
+  EXPECT_TRUE(std::find(out->disappeared.begin(), out->disappeared.end(), "BOTTLENECK:" + wc.id) != out->disappeared.end() ||
+              base.overload_by_work_center[tightest] > 0.0);
+  for (const auto& id : out->appeared) EXPECT_EQ(id.find("CAPACITY_OVERLOAD:" + wc.id), std::string::npos);
+  EXPECT_EQ(out->kpis.revenue, base.kpis.revenue);  // capacity alone changes no material
+}
+
+TEST_F(DecisionScenarioS, SupplierTwoWeeksLateCreatesShortagesAndCustomerRisks) {
+  // Supplier X: the one with the most open purchase-order quantity due in the next 4 weeks.
+  std::map<std::string, double> near_term;
+  for (const auto& r : S().receipts) {
+    if (r.kind == model::ReceiptKind::kPurchaseOrder && r.quantity > 0.0 && r.due_bucket < 4) {
+      near_term[S().item_sites[static_cast<std::size_t>(r.item_site.value())].supplier_id] += r.quantity;
+    }
+  }
+  ASSERT_FALSE(near_term.empty());
+  auto x = std::max_element(near_term.begin(), near_term.end(),
+                            [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+  auto out = evaluator_->Evaluate(Scenario{x + " two weeks late", {SupplierDelay{x, 2, true}}});
+  ASSERT_TRUE(out.has_value()) << out.error().ToString();
+  std::size_t material = 0, at_risk = 0;
+  for (const auto& id : out->appeared) {
+    if (id.starts_with("SHORTAGE:") || id.starts_with("PAST_DUE_RELEASE:") || id.starts_with("SHARED_COMPONENT:")) ++material;
+    if (id.starts_with("ORDER_AT_RISK:")) ++at_risk;
+  }
+  EXPECT_GT(material, 0u);
+  EXPECT_GT(at_risk, 0u);
+  EXPECT_GT(out->kpis.units_short, Base().kpis.units_short);
+  EXPECT_LT(out->kpis.fill_rate, Base().kpis.fill_rate);
+  EXPECT_GT(out->kpis.revenue_short, Base().kpis.revenue_short);
+}
+
+TEST_F(DecisionScenarioS, FamilyPlusTwentyPercentRaisesRevenueLoadAndShortagesConsistently) {
+  // Family Y: the family with the most sales-order revenue.
+  std::map<std::string, double> revenue;
+  for (const auto& o : S().sales_orders) {
+    const auto& is = S().item_sites[static_cast<std::size_t>(o.item_site.value())];
+    if (!is.family.empty()) revenue[is.family] += o.quantity * o.unit_price;
+  }
+  ASSERT_FALSE(revenue.empty());
+  auto y = std::max_element(revenue.begin(), revenue.end(),
+                            [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+  auto out = evaluator_->Evaluate(Scenario{y + " +20%", {DemandMultiplier{y, "", "", 0, S().H(), 1.2}}});
+  ASSERT_TRUE(out.has_value()) << out.error().ToString();
+  const auto& base = Base().kpis;
+  EXPECT_GT(out->kpis.sales_order_units, base.sales_order_units);
+  EXPECT_NEAR(out->kpis.sales_order_units - base.sales_order_units,
+              0.2 * [&] {
+                double units = 0.0;
+                for (const auto& o : S().sales_orders) {
+                  if (S().item_sites[static_cast<std::size_t>(o.item_site.value())].family == y) units += o.quantity;
+                }
+                return units;
+              }(),
+              1e-6);
+  EXPECT_GT(out->kpis.revenue + out->kpis.revenue_short, base.revenue + base.revenue_short);
+  EXPECT_GT(out->kpis.load_hours, base.load_hours);
+  EXPECT_GE(out->kpis.overload_hours, base.overload_hours);
+  EXPECT_GE(out->kpis.units_short, base.units_short);
+  EXPECT_GT(out->kpis.cost_of_goods + 1e-9, base.cost_of_goods);
+}
+
+TEST_F(DecisionScenarioS, MovingVolumeToPlantBShiftsLoadBetweenThePlantsWorkCenters) {
+  // The family with the most load at its plant A; plant B = the next plant; work centers mapped
+  // in id order.
+  const auto& s = S();
+  std::map<std::string, double> family_load;
+  std::map<std::string, std::int32_t> family_site;
+  for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+    const auto& is = s.item_sites[c];
+    if (is.family.empty() || is.kind != model::ItemKind::kMake || s.Routing(ItemSiteIndex(static_cast<std::int32_t>(c))).empty()) continue;
+    for (const auto& order : engine_->plan().orders[c]) family_load[is.family] += order.release_quantity;
+    family_site[is.family] = is.site.value();
+  }
+  ASSERT_FALSE(family_load.empty());
+  auto fam = std::max_element(family_load.begin(), family_load.end(),
+                              [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+  const auto a = family_site[fam];
+  std::vector<std::int32_t> plants;
+  for (std::size_t k = 0; k < s.sites.size(); ++k) {
+    if (s.sites[k].kind == model::SiteKind::kPlant) plants.push_back(static_cast<std::int32_t>(k));
+  }
+  const auto b = plants[(std::find(plants.begin(), plants.end(), a) - plants.begin() + 1) % static_cast<std::ptrdiff_t>(plants.size())];
+  std::vector<std::size_t> wc_a, wc_b;
+  for (std::size_t w = 0; w < s.work_centers.size(); ++w) {
+    if (s.work_centers[w].site.value() == a) wc_a.push_back(w);
+    if (s.work_centers[w].site.value() == b) wc_b.push_back(w);
+  }
+  ASSERT_FALSE(wc_b.empty());
+  MoveVolume move{fam, s.sites[static_cast<std::size_t>(a)].id, s.sites[static_cast<std::size_t>(b)].id, 0.5, {}, 1.0};
+  for (std::size_t k = 0; k < wc_a.size(); ++k) {
+    move.work_centers.push_back({s.work_centers[wc_a[k]].id, s.work_centers[wc_b[k % wc_b.size()]].id});
+  }
+  auto out = evaluator_->Evaluate(Scenario{"move half of " + fam, {move}});
+  ASSERT_TRUE(out.has_value()) << out.error().ToString();
+  auto site_load = [&](const std::vector<double>& load, const std::vector<std::size_t>& wcs) {
+    double sum = 0.0;
+    for (auto w : wcs) sum += load[w];
+    return sum;
+  };
+  const auto& base = Base();
+  const double moved = site_load(base.load_by_work_center, wc_a) - site_load(out->load_by_work_center, wc_a);
+  EXPECT_GT(moved, 0.0);
+  EXPECT_NEAR(site_load(out->load_by_work_center, wc_b) - site_load(base.load_by_work_center, wc_b), moved, 1e-6 * moved);
+  EXPECT_NEAR(out->kpis.load_hours, base.kpis.load_hours, 1e-6 * base.kpis.load_hours);
+  EXPECT_EQ(out->kpis.revenue, base.kpis.revenue);
+}
+
+TEST_F(DecisionScenarioS, FiveScenariosSideBySideInParallelLeaveTheBaseUntouched) {
+  const auto before = Base().kpis.gross_margin;
+  std::vector<Scenario> scenarios = {
+      {"ss x2", {SafetyStockChange{"", "", "", 2.0}}},
+      {"all +10%", {DemandMultiplier{"", "", "", 0, S().H(), 1.1}}},
+      {"shift", {ExtraCapacity{S().work_centers[0].id, 0, S().H(), 10.0, 40.0, false}}},
+      {"sub", {}},
+      {"none", {}},
+  };
+  auto outs = evaluator_->EvaluateAll(scenarios);
+  ASSERT_EQ(outs.size(), 5u);
+  for (const auto& o : outs) ASSERT_TRUE(o.has_value());
+  EXPECT_GT(outs[0]->kpis.average_inventory_value, Base().kpis.average_inventory_value);
+  EXPECT_GT(outs[1]->kpis.revenue + outs[1]->kpis.revenue_short, Base().kpis.revenue + Base().kpis.revenue_short);
+  EXPECT_TRUE(outs[4]->appeared.empty());
+  EXPECT_TRUE(outs[4]->disappeared.empty());
+  EXPECT_EQ(outs[4]->kpis.gross_margin, before);
+  EXPECT_EQ(Base().kpis.gross_margin, before);
+}
+
+}  // namespace
+}  // namespace sop::planning
