@@ -1,0 +1,293 @@
+// sop-bench-decision: the decision-core figures of issue 5 on a generated manufacturer.
+//
+// Generates the manufacturer in memory (sop::gen), converts it (sop::codec), runs the base plan
+// (netting with pegging), then measures: base evaluation (rough-cut, detection, KPIs), a full
+// ranking of its exceptions, five seed scenarios side by side on --threads threads, and the
+// incremental re-rank after single sales-order changes. Prints one JSON object.
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "sop/codec/assembler.hpp"
+#include "sop/gen/generator.hpp"
+#include "sop/planning/exceptions.hpp"
+#include "sop/planning/netting.hpp"
+#include "sop/planning/ranking.hpp"
+#include "sop/planning/scenario.hpp"
+#include "sop/v1/events.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace sop::planning;
+
+constexpr std::string_view kUsage = R"(usage: sop-bench-decision --scale S|L [--seed N] [--threads N] [--changes N] [--json]
+
+Generates a manufacturer, plans it (netting + pegging), and measures the decision core: full
+ranking of the base exceptions, five seed scenarios side by side (shift on the tightest work
+center, top supplier two weeks late, top family +20%, half of a family moved to another plant,
+subcontracting the tightest item's step), and incremental re-rank after single sales-order
+changes. Prints one JSON object.
+
+  --scale S|L    generator scale
+  --seed N       generator and change seed (default 1)
+  --threads N    scenario threads (default 2)
+  --changes N    sales-order changes for the re-rank figures (default 500)
+  --json         accepted for symmetry; the output is always JSON
+)";
+
+double Since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(values.size())));
+  return values[std::min(values.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+template <class T>
+bool ParseNumber(std::string_view text, T& value) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+int Usage(const std::string& error) {
+  std::cerr << "sop-bench-decision: " << error << "\n\n" << kUsage;
+  return 2;
+}
+
+template <class M>
+std::string ArgMax(const M& map) {
+  return std::max_element(map.begin(), map.end(), [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+}
+
+// The five seed scenarios, chosen from the data so they bite at any scale.
+std::vector<Scenario> SeedScenarios(const NettingEngine& engine, const ScenarioOutcome& base) {
+  const auto& s = engine.snapshot();
+  const auto H = static_cast<std::size_t>(s.H());
+  std::vector<Scenario> out;
+  // 1. A shift on the most overloaded work center, as long as its worst bucket needs.
+  const auto tight = static_cast<std::size_t>(
+      std::max_element(base.overload_by_work_center.begin(), base.overload_by_work_center.end()) -
+      base.overload_by_work_center.begin());
+  double worst = 0.0;
+  for (std::size_t t = 0; t < H; ++t) worst = std::max(worst, base.capacity.overload_hours[tight * H + t]);
+  out.push_back({"shift on " + s.work_centers[tight].id,
+                 {ExtraCapacity{s.work_centers[tight].id, 0, s.H(), std::ceil(worst) + 1.0, 45.0, false}}});
+  // 2. The supplier with the most near-term open purchase-order quantity, two weeks late.
+  std::map<std::string, double> near_term;
+  for (const auto& r : s.receipts) {
+    if (r.kind == sop::model::ReceiptKind::kPurchaseOrder && r.quantity > 0.0 && r.due_bucket < 4) {
+      near_term[s.item_sites[static_cast<std::size_t>(r.item_site.value())].supplier_id] += r.quantity;
+    }
+  }
+  if (!near_term.empty()) {
+    const auto x = ArgMax(near_term);
+    out.push_back({x + " two weeks late", {SupplierDelay{x, 2, true}}});
+  }
+  // 3. The family with the most sales-order revenue, +20 %.
+  std::map<std::string, double> revenue;
+  std::map<std::string, double> family_load;
+  std::map<std::string, std::int32_t> family_site;
+  for (const auto& o : s.sales_orders) {
+    const auto& is = s.item_sites[static_cast<std::size_t>(o.item_site.value())];
+    if (!is.family.empty()) revenue[is.family] += o.quantity * o.unit_price;
+  }
+  if (!revenue.empty()) {
+    const auto y = ArgMax(revenue);
+    out.push_back({y + " +20%", {DemandMultiplier{y, "", "", 0, s.H(), 1.2}}});
+  }
+  // 4. Half of the most loaded family moved to the next plant, work centers mapped in order.
+  for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+    const auto& is = s.item_sites[c];
+    if (is.family.empty() || is.kind != sop::model::ItemKind::kMake) continue;
+    for (const auto& order : engine.plan().orders[c]) family_load[is.family] += order.release_quantity;
+    family_site[is.family] = is.site.value();
+  }
+  std::vector<std::int32_t> plants;
+  for (std::size_t k = 0; k < s.sites.size(); ++k) {
+    if (s.sites[k].kind == sop::model::SiteKind::kPlant) plants.push_back(static_cast<std::int32_t>(k));
+  }
+  if (!family_load.empty() && plants.size() >= 2) {
+    const auto fam = ArgMax(family_load);
+    const auto a = family_site[fam];
+    const auto b = plants[static_cast<std::size_t>((std::find(plants.begin(), plants.end(), a) - plants.begin() + 1)) % plants.size()];
+    std::vector<std::size_t> wa, wb;
+    for (std::size_t w = 0; w < s.work_centers.size(); ++w) {
+      if (s.work_centers[w].site.value() == a) wa.push_back(w);
+      if (s.work_centers[w].site.value() == b) wb.push_back(w);
+    }
+    if (!wb.empty()) {
+      MoveVolume move{fam, s.sites[static_cast<std::size_t>(a)].id, s.sites[static_cast<std::size_t>(b)].id, 0.5, {}, 1.0};
+      for (std::size_t k = 0; k < wa.size(); ++k) move.work_centers.push_back({s.work_centers[wa[k]].id, s.work_centers[wb[k % wb.size()]].id});
+      out.push_back({"move half of " + fam, {move}});
+    }
+  }
+  // 5. Subcontract the step of the item loading the tightest work center most.
+  const Overload* first = nullptr;
+  for (const auto& o : base.capacity.overloads) {
+    if (static_cast<std::size_t>(o.work_center.value()) == tight && !o.contributions.empty()) {
+      first = &o;
+      break;
+    }
+  }
+  if (first != nullptr) {
+    const auto item = first->contributions.front().item_site;
+    const auto& is = s.item_sites[static_cast<std::size_t>(item.value())];
+    for (const auto& step : s.Routing(item)) {
+      if (static_cast<std::size_t>(step.work_center.value()) == tight) {
+        out.push_back({"subcontract " + is.item_id,
+                       {SubcontractStep{is.item_id, s.sites[static_cast<std::size_t>(is.site.value())].id, step.sequence, 6.0, 1.0}}});
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+void PrintKpis(const ScenarioOutcome& o) {
+  const auto& k = o.kpis;
+  std::cout << "{\"name\":\"" << o.name << "\",\"fill_rate\":" << k.fill_rate << ",\"units_short\":" << k.units_short
+            << ",\"revenue\":" << k.revenue << ",\"gross_margin\":" << k.gross_margin
+            << ",\"load_hours\":" << k.load_hours << ",\"overload_hours\":" << k.overload_hours
+            << ",\"overtime_cost\":" << k.overtime_cost << ",\"subcontract_cost\":" << k.subcontract_cost
+            << ",\"extra_capacity_cost\":" << k.extra_capacity_cost
+            << ",\"average_inventory_value\":" << k.average_inventory_value
+            << ",\"working_capital\":" << k.working_capital << ",\"exceptions\":" << k.exceptions
+            << ",\"appeared\":" << o.appeared.size() << ",\"disappeared\":" << o.disappeared.size() << "}";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sop::gen::GeneratorOptions gen_options;
+  gen_options.history_weeks = 0;
+  int threads = 2;
+  int changes = 500;
+  bool have_scale = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--json") {
+    } else if (arg == "--scale" || arg == "--seed" || arg == "--threads" || arg == "--changes") {
+      if (i + 1 >= argc) return Usage(std::string(arg) + ": missing value");
+      const std::string_view value = argv[++i];
+      if (arg == "--scale") {
+        auto scale = sop::gen::ParseScale(value);
+        if (!scale) return Usage(scale.error().message());
+        gen_options.scale = *scale;
+        have_scale = true;
+      } else if (arg == "--seed") {
+        if (!ParseNumber(value, gen_options.seed)) return Usage("--seed: not a non-negative integer");
+      } else if (arg == "--threads") {
+        if (!ParseNumber(value, threads) || threads < 1) return Usage("--threads: not a positive integer");
+      } else if (!ParseNumber(value, changes) || changes < 0) {
+        return Usage("--changes: not a non-negative integer");
+      }
+    } else {
+      return Usage("unknown option " + std::string(arg));
+    }
+  }
+  if (!have_scale) return Usage("--scale is required");
+
+  auto start = Clock::now();
+  sop::codec::SnapshotAssembler assembler;
+  auto stats = sop::gen::Generate(gen_options, [&](const sop::v1::Envelope& e) { assembler.Apply(e); });
+  if (!stats) {
+    std::cerr << "sop-bench-decision: " << stats.error().ToString() << "\n";
+    return 1;
+  }
+  auto assembled = assembler.BuildAndRelease();
+  if (!assembled) {
+    std::cerr << "sop-bench-decision: " << assembled.error().ToString() << "\n";
+    return 1;
+  }
+  const double generate_seconds = Since(start);
+  start = Clock::now();
+  NettingEngine engine(std::move(assembled->snapshot));
+  engine.RunFull();
+  const double plan_seconds = Since(start);
+
+  ScenarioOptions options;
+  options.threads = threads;
+  start = Clock::now();
+  ScenarioEvaluator evaluator(engine, {}, options);
+  const double base_evaluation_seconds = Since(start);
+  const auto& base = evaluator.base();
+
+  // Full ranking of the base exceptions (scoring + ordered structure), from unranked copies.
+  std::vector<Exception> unranked = base.exceptions;
+  start = Clock::now();
+  Ranker ranker(options.ranking);
+  ranker.Reset(std::move(unranked));
+  const double rank_full_ms = Since(start) * 1e3;
+
+  const auto scenarios = SeedScenarios(engine, base);
+  start = Clock::now();
+  auto outcomes = evaluator.EvaluateAll(scenarios);
+  const double scenarios_seconds = Since(start);
+  for (std::size_t k = 0; k < outcomes.size(); ++k) {
+    if (!outcomes[k]) {
+      std::cerr << "sop-bench-decision: scenario " << scenarios[k].name << ": " << outcomes[k].error().ToString() << "\n";
+      return 1;
+    }
+  }
+
+  // Incremental re-rank: a sales-order change, net change, re-detection of the touched
+  // item-sites, ranker updates. `rerank` times the last two; `event_to_rank` all three.
+  std::vector<double> rerank_ms, event_ms;
+  std::mt19937_64 rng(gen_options.seed);
+  const auto& orders = engine.snapshot().sales_orders;
+  if (!orders.empty()) {
+    for (int c = 0; c < changes; ++c) {
+      std::uniform_int_distribution<std::size_t> pick(0, orders.size() - 1);
+      auto order = orders[pick(rng)];
+      order.quantity = std::round(order.quantity * std::uniform_real_distribution<double>(0.5, 1.8)(rng));
+      const auto t0 = Clock::now();
+      auto touched = engine.Apply(UpsertSalesOrder{order});
+      if (!touched) continue;
+      const auto t1 = Clock::now();
+      std::vector<std::string> scope;
+      auto fresh = DetectItemSiteExceptions(engine, *touched, options.detection, &scope);
+      std::unordered_set<std::string> present;
+      for (const auto& e : fresh) present.insert(e.id);
+      for (const auto& id : scope) {
+        if (!present.contains(id)) ranker.Remove(id);
+      }
+      for (auto& e : fresh) ranker.Upsert(std::move(e));
+      const auto t2 = Clock::now();
+      rerank_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+      event_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
+    }
+  }
+
+  std::cout.precision(6);
+  std::cout << "{\"scale\":\"" << sop::gen::ToString(gen_options.scale) << "\",\"seed\":" << gen_options.seed
+            << ",\"threads\":" << threads << ",\"item_sites\":" << engine.snapshot().item_site_count()
+            << ",\"sales_orders\":" << orders.size() << ",\"work_centers\":" << engine.snapshot().work_centers.size()
+            << ",\"generate_seconds\":" << generate_seconds << ",\"plan_seconds\":" << plan_seconds
+            << ",\"base_evaluation_seconds\":" << base_evaluation_seconds
+            << ",\"base_exceptions\":" << base.exceptions.size() << ",\"rank_full_ms\":" << rank_full_ms
+            << ",\"scenarios\":" << scenarios.size() << ",\"scenarios5_seconds\":" << scenarios_seconds
+            << ",\"rerank_changes\":" << rerank_ms.size() << ",\"rerank_p50_ms\":" << Percentile(rerank_ms, 0.5)
+            << ",\"rerank_p99_ms\":" << Percentile(rerank_ms, 0.99)
+            << ",\"event_to_rank_p99_ms\":" << Percentile(event_ms, 0.99) << ",\"base\":";
+  PrintKpis(base);
+  std::cout << ",\"side_by_side\":[";
+  for (std::size_t k = 0; k < outcomes.size(); ++k) {
+    if (k > 0) std::cout << ",";
+    PrintKpis(*outcomes[k]);
+  }
+  std::cout << "]}\n";
+  return 0;
+}
