@@ -1,0 +1,355 @@
+#include "sop/ingestion/processor.hpp"
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include <algorithm>
+
+#include "sop/bus/topics.hpp"
+#include "sop/v1/planning.pb.h"
+
+namespace sop::ingestion {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void SetNow(google::protobuf::Timestamp* timestamp, std::chrono::system_clock::time_point now) {
+  const auto since = now.time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since);
+  timestamp->set_seconds(seconds.count());
+  timestamp->set_nanos(static_cast<std::int32_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(since - seconds).count()));
+}
+
+}  // namespace
+
+IngestionProbe::IngestionProbe(runtime::MetricsRegistry& metrics)
+    : consumed_family_(metrics.AddCounter(
+          {"sop_ingestion_consumed_total", "Records consumed from sop.erp.events.v1.",
+           {"partition"}})),
+      events_family_(metrics.AddCounter(
+          {"sop_ingestion_events_total", "Events decided, by outcome (accepted, duplicate, rejected).",
+           {"outcome"}})),
+      rejected_family_(metrics.AddCounter(
+          {"sop_ingestion_rejected_total", "Rejected events by reason class.", {"reason"}})),
+      lag_family_(metrics.AddGauge(
+          {"sop_ingestion_consumer_lag", "Records behind the high watermark, per partition.",
+           {"partition"}})),
+      accepted_(events_family_.WithLabels({"accepted"})),
+      duplicates_(events_family_.WithLabels({"duplicate"})),
+      facts_produced_(metrics
+                          .AddCounter({"sop_ingestion_facts_produced_total",
+                                       "Facts acknowledged by sop.facts.v1."})
+                          .WithLabels()),
+      dead_lettered_(metrics
+                         .AddCounter({"sop_ingestion_dlq_total",
+                                      "Records dead-lettered to sop.dlq.v1."})
+                         .WithLabels()),
+      publish_failures_(metrics
+                            .AddCounter({"sop_ingestion_publish_failures_total",
+                                         "Facts the broker did not acknowledge (service unhealthy)."})
+                            .WithLabels()),
+      checkpoint_failures_(metrics
+                               .AddCounter({"sop_ingestion_checkpoint_failures_total",
+                                            "State snapshots that could not be written."})
+                               .WithLabels()),
+      processing_seconds_(metrics
+                              .AddHistogram({"sop_ingestion_processing_seconds",
+                                             "Time to decide and publish one record."},
+                                            {1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 2e-3, 1e-2, 0.1, 1})
+                              .WithLabels()),
+      checkpoint_seconds_(metrics
+                              .AddHistogram({"sop_ingestion_checkpoint_seconds",
+                                             "Time to flush facts and snapshot one partition."})
+                              .WithLabels()),
+      state_ids_(metrics
+                     .AddGauge({"sop_ingestion_state_event_ids",
+                                "Applied event ids held in memory (the de-duplication set)."})
+                     .WithLabels()) {}
+
+void IngestionProbe::OnConsumed(std::int32_t partition) {
+  consumed_family_.WithLabels({std::to_string(partition)}).Increment();
+}
+
+void IngestionProbe::OnDecided(Outcome outcome, const std::optional<Violation>& violation) {
+  switch (outcome) {
+    case Outcome::kAccepted: accepted_.Increment(); break;
+    case Outcome::kDuplicate: duplicates_.Increment(); break;
+    case Outcome::kRejected:
+      events_family_.WithLabels({"rejected"}).Increment();
+      rejected_family_
+          .WithLabels({violation ? ToString(violation->reason_class) : std::string_view("unknown")})
+          .Increment();
+      break;
+  }
+}
+
+void IngestionProbe::SetLag(std::int32_t partition, double lag) {
+  lag_family_.WithLabels({std::to_string(partition)}).Set(lag);
+}
+
+Processor::Processor(ProcessorOptions options, bus::Producer& producer, store::RedisStore& store,
+                     IngestionProbe& probe, runtime::Logger& logger)
+    : options_(std::move(options)),
+      producer_(producer),
+      store_(store),
+      probe_(probe),
+      logger_(logger),
+      dead_letter_(producer),
+      rejections_(&store, options_.rejected_ring) {}
+
+Processor::~Processor() {
+  Stop();
+  (void)producer_.Flush(options_.flush_timeout);  // delivery callbacks reference this
+}
+
+std::string Processor::SnapshotName(const std::string& topic, std::int32_t partition) const {
+  return options_.snapshot_prefix + "/" + topic + "/" + std::to_string(partition);
+}
+
+void Processor::RecordRejection(const sop::v1::Rejection& rejection, ReasonClass reason_class) {
+  probe_.OnDecided(Outcome::kRejected, Violation{reason_class, rejection.field(), rejection.reason()});
+  probe_.OnDeadLettered();
+  if (auto added = rejections_.Add(rejection); !added) {
+    logger_.Warn("rejection not appended to redis log", {{"error", added.error().ToString()}});
+  }
+}
+
+Status Processor::Handle(const bus::Message& message) {
+  const auto started = Clock::now();
+  probe_.OnConsumed(message.partition);
+  std::unique_lock lock(mutex_);
+  const Key key{message.topic, message.partition};
+  auto owned_it = owned_.find(key);
+  if (owned_it == owned_.end()) {
+    // Assignment always precedes messages; a record without it is a broken invariant upstream.
+    owned_it = owned_.emplace(key, Owned{}).first;
+  }
+  Owned& owned = owned_it->second;
+
+  Decision decision = Decide(message.value, owned.state);
+  if (decision.outcome == Outcome::kRejected) {
+    sop::v1::Rejection rejection;
+    rejection.set_event_id(decision.envelope.event_id());
+    rejection.set_site(decision.envelope.site().empty() && message.key ? *message.key
+                                                                        : decision.envelope.site());
+    rejection.set_field(decision.violation->field);
+    rejection.set_reason(decision.violation->reason);
+    rejection.set_original(message.value);
+    SetNow(rejection.mutable_rejected_at(), std::chrono::system_clock::now());
+    rejection.set_source_topic(message.topic);
+    rejection.set_source_partition(message.partition);
+    rejection.set_source_offset(message.offset);
+    // The DLQ write must be acknowledged before the offset moves on: nothing dropped silently.
+    lock.unlock();
+    auto sent = dead_letter_.Send(
+        message, Error(Errc::kInvalidArgument,
+                       decision.violation->field + ": " + decision.violation->reason));
+    if (!sent) {
+      logger_.Warn("dead letter failed, retrying record",
+                   {{"error", sent.error().ToString()}, {"offset", message.offset}});
+      return Fail(Errc::kUnavailable, "dead letter: " + sent.error().message());
+    }
+    RecordRejection(rejection, decision.violation->reason_class);
+    outcomes_.Resolve(decision.envelope.event_id(), Outcome::kRejected, &rejection);
+    lock.lock();
+  } else {
+    probe_.OnDecided(decision.outcome, decision.violation);
+    if (decision.outcome == Outcome::kAccepted) {
+      if (producer_.OutstandingCount() > options_.max_outstanding) {
+        (void)producer_.Flush(options_.flush_timeout);
+      }
+      sop::v1::Fact fact;
+      const std::string site = decision.envelope.site();
+      const std::string event_id = decision.envelope.event_id();
+      fact.mutable_envelope()->Swap(&decision.envelope);
+      SetNow(fact.mutable_ingested_at(), std::chrono::system_clock::now());
+      fact.set_ingestion_instance(options_.instance);
+      producer_.Send(
+          bus::OutgoingMessage{.topic = std::string(bus::kFactsTopic),
+                               .key = site,
+                               .value = fact.SerializeAsString()},
+          [this, event_id](Result<bus::DeliveryReport> report) {
+            if (report) {
+              probe_.OnFactProduced();
+              return;
+            }
+            failed_deliveries_.fetch_add(1);
+            healthy_.store(false);
+            probe_.OnPublishFailure();
+            logger_.Error("fact not delivered; checkpoints withheld until restart",
+                          {{"event_id", event_id}, {"error", report.error().ToString()}});
+          });
+      outcomes_.Resolve(event_id, Outcome::kAccepted, nullptr);
+    } else {
+      outcomes_.Resolve(decision.envelope.event_id(), Outcome::kDuplicate, nullptr);
+    }
+  }
+
+  // The map may have changed while unlocked (revocation runs on this thread, so it cannot).
+  Owned& current = owned_[key];
+  if (current.unsnapshotted == 0) current.dirty_since = Clock::now();
+  current.next_offset = message.offset + 1;
+  ++current.unsnapshotted;
+  probe_.ObserveProcessing(Clock::now() - started);
+  if (current.unsnapshotted >= options_.checkpoint_records ||
+      Clock::now() - current.dirty_since >= options_.checkpoint_interval) {
+    if (auto done = Checkpoint(key, current); !done) {
+      logger_.Warn("checkpoint failed", {{"error", done.error().ToString()}});
+    }
+  }
+  return {};
+}
+
+Status Processor::Checkpoint(const Key& key, Owned& owned) {
+  if (owned.unsnapshotted == 0 || owned.next_offset < 0) return {};
+  const auto started = Clock::now();
+  if (failed_deliveries_.load() > 0) {
+    probe_.OnCheckpointFailure();
+    return Fail(Errc::kFailedPrecondition, "a fact was not delivered; snapshot withheld");
+  }
+  // Every fact of the handled records must be acknowledged before the offset is recorded.
+  if (auto flushed = producer_.Flush(options_.flush_timeout); !flushed) {
+    probe_.OnCheckpointFailure();
+    return flushed;
+  }
+  if (failed_deliveries_.load() > 0) {
+    probe_.OnCheckpointFailure();
+    return Fail(Errc::kFailedPrecondition, "a fact was not delivered; snapshot withheld");
+  }
+  const std::string state = owned.state.Encode();
+  const store::ConsumedOffset offset{key.first, key.second, owned.next_offset};
+  auto applied = store_.Apply(SnapshotName(key.first, key.second),
+                              {.state = state,
+                               .offsets = std::span<const store::ConsumedOffset>(&offset, 1),
+                               .expected_sequence = owned.sequence});
+  if (!applied) {
+    probe_.OnCheckpointFailure();
+    if (applied.error().code() == Errc::kFailedPrecondition) healthy_.store(false);  // fenced
+    return std::unexpected(applied.error());
+  }
+  owned.sequence = *applied;
+  owned.unsnapshotted = 0;
+  probe_.OnCheckpoint(Clock::now() - started);
+  UpdateStateGauge();
+  return {};
+}
+
+void Processor::UpdateStateGauge() {
+  std::size_t ids = 0;
+  for (const auto& [key, owned] : owned_) ids += owned.state.applied_ids.size();
+  probe_.SetStateIds(static_cast<double>(ids));
+}
+
+void Processor::OnAssigned(std::span<bus::AssignedPartition> partitions) {
+  for (auto& partition : partitions) {
+    const std::string name = SnapshotName(partition.topic, partition.partition);
+    Owned owned;
+    // Without the snapshot the de-duplication set is unknown: keep trying (the consumer thread
+    // waits; past max.poll.interval.ms the group moves the partition elsewhere).
+    for (int attempt = 0;; ++attempt) {
+      auto snapshot = store_.GetSnapshot(name);
+      if (snapshot) {
+        if (*snapshot) {
+          auto state = PartitionState::Decode((*snapshot)->state);
+          if (!state) {
+            logger_.Error("snapshot unreadable; starting empty",
+                          {{"snapshot", name}, {"error", state.error().ToString()}});
+          } else {
+            owned.state = std::move(*state);
+          }
+          owned.sequence = (*snapshot)->sequence;
+          for (const auto& offset : (*snapshot)->offsets) {
+            if (offset.topic == partition.topic && offset.partition == partition.partition)
+              partition.start_offset = offset.next_offset;
+          }
+        }
+        break;
+      }
+      {
+        std::unique_lock lock(timer_mutex_);
+        if (stopping_) break;
+        timer_wake_.wait_for(lock, std::chrono::milliseconds(std::min(100 << std::min(attempt, 5), 2000)));
+      }
+      logger_.Warn("snapshot read failed, retrying",
+                   {{"snapshot", name}, {"error", snapshot.error().ToString()}});
+    }
+    logger_.Info("partition assigned",
+                 {{"topic", partition.topic},
+                  {"partition", partition.partition},
+                  {"start_offset", partition.start_offset.value_or(-1)},
+                  {"event_ids", owned.state.applied_ids.size()},
+                  {"sequence", owned.sequence}});
+    std::lock_guard lock(mutex_);
+    owned_[{partition.topic, partition.partition}] = std::move(owned);
+    UpdateStateGauge();
+  }
+}
+
+void Processor::OnRevoked(std::span<const bus::TopicPartition> partitions) {
+  std::lock_guard lock(mutex_);
+  for (const auto& partition : partitions) {
+    const Key key{partition.topic, partition.partition};
+    const auto it = owned_.find(key);
+    if (it == owned_.end()) continue;
+    if (auto done = Checkpoint(key, it->second); !done) {
+      logger_.Error("checkpoint on revocation failed",
+                    {{"partition", partition.partition}, {"error", done.error().ToString()}});
+    }
+    owned_.erase(it);
+  }
+  UpdateStateGauge();
+}
+
+void Processor::OnError(const Error& error) {
+  logger_.Error("consumer error", {{"error", error.ToString()}});
+}
+
+void Processor::Start(std::function<std::vector<bus::PartitionLag>()> lag) {
+  lag_ = std::move(lag);
+  timer_ = std::thread([this] { TimerLoop(); });
+}
+
+void Processor::TimerLoop() {
+  std::unique_lock timer_lock(timer_mutex_);
+  while (!timer_wake_.wait_for(timer_lock, options_.checkpoint_interval, [this] { return stopping_; })) {
+    timer_lock.unlock();
+    {
+      std::lock_guard lock(mutex_);
+      const auto now = Clock::now();
+      for (auto& [key, owned] : owned_) {
+        if (owned.unsnapshotted > 0 && now - owned.dirty_since >= options_.checkpoint_interval) {
+          if (auto done = Checkpoint(key, owned); !done) {
+            logger_.Warn("timed checkpoint failed", {{"error", done.error().ToString()}});
+          }
+        }
+      }
+    }
+    if (lag_) {
+      for (const auto& partition : lag_()) {
+        if (partition.lag) probe_.SetLag(partition.partition, static_cast<double>(*partition.lag));
+      }
+    }
+    timer_lock.lock();
+  }
+}
+
+void Processor::Stop() {
+  {
+    std::lock_guard lock(timer_mutex_);
+    if (stopping_ && !timer_.joinable()) {
+      // Already stopped; still checkpoint below (idempotent: nothing unsnapshotted).
+    }
+    stopping_ = true;
+  }
+  timer_wake_.notify_all();
+  if (timer_.joinable()) timer_.join();
+  std::lock_guard lock(mutex_);
+  for (auto& [key, owned] : owned_) {
+    if (auto done = Checkpoint(key, owned); !done) {
+      logger_.Error("final checkpoint failed",
+                    {{"partition", key.second}, {"error", done.error().ToString()}});
+    }
+  }
+}
+
+}  // namespace sop::ingestion
