@@ -65,8 +65,11 @@ TEST_F(DecisionScenarioS, AddingAShiftOnTheTightestLineRemovesItsOverloadAndAdds
   EXPECT_DOUBLE_EQ(out->kpis.extra_capacity_cost, static_cast<double>(H) * hours * 45.0);
   EXPECT_NEAR(out->kpis.overload_hours, base.kpis.overload_hours - base.overload_by_work_center[tightest], 1e-6);
   EXPECT_LT(out->kpis.overtime_cost + out->kpis.subcontract_cost, base.kpis.overtime_cost + base.kpis.subcontract_cost + 1e-9);
-  EXPECT_TRUE(std::find(out->disappeared.begin(), out->disappeared.end(), "BOTTLENECK:" + wc.id) != out->disappeared.end() ||
-              base.overload_by_work_center[tightest] > 0.0);
+  std::size_t overloaded_buckets = 0;
+  for (std::size_t t = 0; t < H; ++t) overloaded_buckets += base.capacity.overload_hours[tightest * H + t] > 0.0 ? 1 : 0;
+  if (overloaded_buckets >= 3) {
+    EXPECT_NE(std::find(out->disappeared.begin(), out->disappeared.end(), "BOTTLENECK:" + wc.id), out->disappeared.end());
+  }
   for (const auto& id : out->appeared) EXPECT_EQ(id.find("CAPACITY_OVERLOAD:" + wc.id), std::string::npos);
   EXPECT_EQ(out->kpis.revenue, base.kpis.revenue);  // capacity alone changes no material
 }
@@ -178,7 +181,7 @@ TEST_F(DecisionScenarioS, FiveScenariosSideBySideInParallelLeaveTheBaseUntouched
       {"ss x2", {SafetyStockChange{"", "", "", 2.0}}},
       {"all +10%", {DemandMultiplier{"", "", "", 0, S().H(), 1.1}}},
       {"shift", {ExtraCapacity{S().work_centers[0].id, 0, S().H(), 10.0, 40.0, false}}},
-      {"sub", {}},
+      {"ss x0.5", {SafetyStockChange{"", "", "", 0.5}}},
       {"none", {}},
   };
   auto outs = evaluator_->EvaluateAll(scenarios);
