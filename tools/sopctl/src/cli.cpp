@@ -1,0 +1,185 @@
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iomanip>
+#include <ostream>
+#include <stdexcept>
+
+#include "sop/sopctl/command.hpp"
+
+namespace sop::sopctl {
+
+std::vector<ServiceAddress> DefaultServices() {
+  return {{"ingestion", "sop.v1.Ingestion", "localhost:50051"},
+          {"forecasting", "sop.v1.Forecasting", "localhost:50052"},
+          {"mrp", "sop.v1.Mrp", "localhost:50053"},
+          {"capacity", "sop.v1.Capacity", "localhost:50054"},
+          {"exceptions", "sop.v1.Exceptions", "localhost:50055"}};
+}
+
+std::shared_ptr<grpc::Channel> CommandContext::Channel(const std::string& name) const {
+  return grpc::CreateChannel(services.at(name).address, grpc::InsecureChannelCredentials());
+}
+
+int CommandContext::Failed(std::string_view command, std::string_view message) const {
+  err << "sopctl " << command << ": " << message << "\n";
+  return kExitFailure;
+}
+
+CommandRegistry& CommandRegistry::Instance() {
+  static CommandRegistry registry;
+  return registry;
+}
+
+void CommandRegistry::Add(Command command) {
+  const std::string name = command.name;
+  if (!commands_.emplace(name, std::move(command)).second)
+    throw std::logic_error("sopctl: command registered twice: " + name);
+}
+
+const Command* CommandRegistry::Find(std::string_view name) const {
+  const auto it = commands_.find(name);
+  return it == commands_.end() ? nullptr : &it->second;
+}
+
+std::string JsonEscape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  for (const char ch : text) {
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(ch));
+          out += buffer;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out;
+}
+
+void PrintTable(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths(header.size());
+  for (std::size_t i = 0; i < header.size(); ++i) widths[i] = header[i].size();
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i)
+      widths[i] = std::max(widths[i], row[i].size());
+  auto print = [&](const std::vector<std::string>& row) {
+    for (std::size_t i = 0; i < widths.size(); ++i) {
+      const std::string cell = i < row.size() ? row[i] : "";
+      out << cell;
+      if (i + 1 < widths.size()) out << std::string(widths[i] - cell.size() + 2, ' ');
+    }
+    out << "\n";
+  };
+  print(header);
+  for (const auto& row : rows) print(row);
+}
+
+namespace {
+
+void PrintHelp(std::ostream& out) {
+  out << "usage: sopctl [--json] [--timeout SECONDS] [--<service> HOST:PORT ...] COMMAND [ARGS]\n\n"
+         "commands:\n";
+  for (const auto& [name, command] : CommandRegistry::Instance().commands())
+    out << "  " << std::left << std::setw(12) << name << command.summary << "\n";
+  out << "\nservices (flag, environment variable, default address):\n";
+  for (const auto& service : DefaultServices()) {
+    std::string env = "SOPCTL_" + service.name;
+    std::transform(env.begin(), env.end(), env.begin(), [](char c) {
+      return static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    });
+    out << "  --" << std::left << std::setw(12) << service.name << std::setw(20) << env
+        << service.address << "\n";
+  }
+  out << "\n'sopctl help COMMAND' shows a command's usage.\n";
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::map<std::string, ServiceAddress> services;
+  for (auto service : DefaultServices()) {
+    std::string env = "SOPCTL_" + service.name;
+    std::transform(env.begin(), env.end(), env.begin(), [](char c) {
+      return static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    });
+    if (const char* value = std::getenv(env.c_str()); value != nullptr && *value != '\0')
+      service.address = value;
+    services.emplace(service.name, std::move(service));
+  }
+  bool json = false;
+  std::chrono::milliseconds timeout{30'000};
+  std::size_t i = 0;
+  // Global options come before the command name.
+  for (; i < args.size() && args[i].starts_with("--"); ++i) {
+    const std::string flag = args[i].substr(2);
+    if (flag == "json") {
+      json = true;
+      continue;
+    }
+    if (flag == "help") {
+      PrintHelp(out);
+      return kExitOk;
+    }
+    if (i + 1 >= args.size()) {
+      err << "sopctl: --" << flag << " needs a value\n";
+      return kExitUsage;
+    }
+    const std::string& value = args[++i];
+    if (flag == "timeout") {
+      char* end = nullptr;
+      const double seconds = std::strtod(value.c_str(), &end);
+      if (end == value.c_str() || *end != '\0' || !(seconds > 0) || seconds > 3600) {
+        err << "sopctl: --timeout: must be seconds in (0, 3600], got '" << value << "'\n";
+        return kExitUsage;
+      }
+      timeout = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+    } else if (auto it = services.find(flag); it != services.end()) {
+      it->second.address = value;
+    } else {
+      err << "sopctl: unknown option --" << flag << " (see sopctl --help)\n";
+      return kExitUsage;
+    }
+  }
+  if (i >= args.size()) {
+    PrintHelp(err);
+    return kExitUsage;
+  }
+  const std::string name = args[i++];
+  if (name == "help") {
+    if (i < args.size()) {
+      if (const Command* command = CommandRegistry::Instance().Find(args[i])) {
+        out << "usage: " << command->usage << "\n" << command->summary << "\n";
+        return kExitOk;
+      }
+      err << "sopctl: unknown command '" << args[i] << "'\n";
+      return kExitUsage;
+    }
+    PrintHelp(out);
+    return kExitOk;
+  }
+  const Command* command = CommandRegistry::Instance().Find(name);
+  if (command == nullptr) {
+    err << "sopctl: unknown command '" << name << "' (see sopctl help)\n";
+    return kExitUsage;
+  }
+  CommandContext context{.args = std::vector<std::string>(args.begin() + static_cast<std::ptrdiff_t>(i), args.end()),
+                         .services = std::move(services),
+                         .json = json,
+                         .timeout = timeout,
+                         .out = out,
+                         .err = err};
+  return command->run(context);
+}
+
+}  // namespace sop::sopctl
