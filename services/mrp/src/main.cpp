@@ -29,6 +29,12 @@ void AddMrpSettings(sop::runtime::ConfigSchema& schema) {
   schema.Add(SettingSpec::String("redis.host", "Redis host for state snapshots")
                  .Default("127.0.0.1"));
   schema.Add(SettingSpec::Int("redis.port", "Redis port").Default("6379").Min("1").Max("65535"));
+  schema.Add(SettingSpec::Duration("redis.timeout",
+                                   "Bound of one Redis command (a snapshot write carries the "
+                                   "whole partition state)")
+                 .Default("5s")
+                 .Min("10ms")
+                 .Max("60s"));
   schema.Add(SettingSpec::String("service.instance", "Name of this replica in logs")
                  .Default("mrp-0"));
   schema.Add(SettingSpec::Duration("mrp.batch.quiet",
@@ -78,6 +84,8 @@ int Run(const sop::runtime::Config& config) {
   if (auto group = kafka.find("group.id"); group != kafka.end()) options.group_id = group->second;
   options.redis.host = config.GetString("redis.host");
   options.redis.port = static_cast<int>(config.GetInt("redis.port"));
+  options.redis.command_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config.GetDuration("redis.timeout"));
   options.instance = config.GetString("service.instance");
   options.batch_quiet = std::chrono::duration_cast<std::chrono::milliseconds>(
       config.GetDuration("mrp.batch.quiet"));

@@ -202,7 +202,8 @@ Status MrpPlanner::ApplyForecast(const PartitionKey& key, std::string_view updat
 }
 
 std::vector<sop::v1::PlanDelta> MrpPlanner::Flush() {
-  if (rebuild_ || reassemble_) Rebuild(last_cause_);
+  // A changed partition set can add or remove whole sites: publish those in full.
+  if (rebuild_ || reassemble_) Rebuild(last_cause_, /*full=*/reassemble_);
   return std::exchange(pending_, {});
 }
 
@@ -210,7 +211,7 @@ Result<ReplanSummary> MrpPlanner::Replan(std::string_view site, const sop::v1::C
                                          std::vector<sop::v1::PlanDelta>* deltas) {
   const auto start = std::chrono::steady_clock::now();
   rebuild_ = true;
-  Rebuild(cause);
+  Rebuild(cause, /*full=*/true);
   if (engine_ == nullptr) {
     return Fail(Errc::kFailedPrecondition,
                 "no plan: no PlanningSettings fact has been applied on this replica");
@@ -234,7 +235,7 @@ Result<ReplanSummary> MrpPlanner::Replan(std::string_view site, const sop::v1::C
   return summary;
 }
 
-void MrpPlanner::Rebuild(const sop::v1::Cause& cause) {
+void MrpPlanner::Rebuild(const sop::v1::Cause& cause, bool full) {
   if (reassemble_) {
     assembler_ = std::make_unique<codec::SnapshotAssembler>();
     sop::v1::Fact fact;
@@ -254,19 +255,58 @@ void MrpPlanner::Rebuild(const sop::v1::Cause& cause) {
     return;
   }
   ApplyForecastOverrides(built->snapshot);
+  std::unique_ptr<planning::NettingEngine> previous = std::move(engine_);
   engine_ = std::make_unique<planning::NettingEngine>(std::move(built->snapshot),
                                                       planning::NettingPolicy{.pegging = true});
   engine_->RunFull();
   ++stats_.full_runs;
   ++plan_version_;
-  std::vector<model::ItemSiteIndex> all(engine_->snapshot().item_site_count());
-  for (std::size_t i = 0; i < all.size(); ++i) {
-    all[i] = model::ItemSiteIndex(static_cast<std::int32_t>(i));
+
+  const model::Snapshot& snapshot = engine_->snapshot();
+  const planning::Plan& plan = engine_->plan();
+  std::vector<model::ItemSiteIndex> changed;
+  changed.reserve(snapshot.item_site_count());
+  const bool publish_all = full || previous == nullptr;
+  for (std::size_t i = 0; i < snapshot.item_site_count(); ++i) {
+    const model::ItemSiteIndex item_site(static_cast<std::int32_t>(i));
+    if (!publish_all) {
+      // Master data changes touch few item-sites: publish only records that differ.
+      const auto& is = snapshot.item_sites[i];
+      const auto before = previous->snapshot().FindItemSite(
+          is.item_id, snapshot.sites[static_cast<std::size_t>(is.site.value())].id);
+      if (before && previous->plan().horizon == plan.horizon) {
+        const planning::Plan& old = previous->plan();
+        auto same = [&](const std::vector<double> planning::Plan::*rows) {
+          auto a = plan.Row(plan.*rows, item_site);
+          auto b = old.Row(old.*rows, *before);
+          return std::equal(a.begin(), a.end(), b.begin(), b.end());
+        };
+        const auto& new_orders = plan.orders[i];
+        const auto& old_orders = old.orders[static_cast<std::size_t>(before->value())];
+        const bool orders_same =
+            std::equal(new_orders.begin(), new_orders.end(), old_orders.begin(), old_orders.end(),
+                       [](const planning::PlannedOrder& x, const planning::PlannedOrder& y) {
+                         return x.receipt_bucket == y.receipt_bucket &&
+                                x.release_bucket == y.release_bucket && x.quantity == y.quantity &&
+                                x.release_quantity == y.release_quantity && x.past_due == y.past_due;
+                       });
+        if (orders_same && same(&planning::Plan::gross_requirements) &&
+            same(&planning::Plan::scheduled_receipts) &&
+            same(&planning::Plan::projected_available) &&
+            same(&planning::Plan::net_requirements) && same(&planning::Plan::planned_receipts) &&
+            same(&planning::Plan::planned_releases) && is.on_hand == previous->snapshot().item_sites[static_cast<std::size_t>(before->value())].on_hand) {
+          continue;
+        }
+      }
+    }
+    changed.push_back(item_site);
   }
+  previous.reset();
   sop::v1::Cause full_cause = cause;
-  full_cause.set_description("full replan" +
-                             (cause.description().empty() ? "" : " after " + cause.description()));
-  EmitDelta(all, full_cause, /*full=*/true);
+  full_cause.set_description((publish_all ? "full replan" : "replan") +
+                             (cause.description().empty() ? std::string()
+                                                          : " after " + cause.description()));
+  EmitDelta(changed, full_cause, publish_all);
 }
 
 bool MrpPlanner::HasForecastOverride(const std::string& item_site_key) const {
@@ -361,18 +401,25 @@ void MrpPlanner::EmitDelta(const std::vector<model::ItemSiteIndex>& item_sites,
     const std::string& site_id =
         site >= 0 ? snapshot.sites[static_cast<std::size_t>(site)].id : std::string();
     if (!only_site.empty() && site_id != only_site) continue;
-    for (std::size_t begin = 0; begin < members.size(); begin += chunk) {
-      sop::v1::PlanDelta& delta = pending_.emplace_back();
-      delta.set_site_id(site_id);
-      if (grid) {
-        delta.mutable_plan_start()->set_seconds(grid->plan_start().time_since_epoch().count());
+    sop::v1::PlanDelta* delta = nullptr;
+    std::size_t delta_bytes = 0;
+    for (model::ItemSiteIndex member : members) {
+      if (delta == nullptr || static_cast<std::size_t>(delta->item_sites_size()) >= chunk ||
+          delta_bytes >= options_.max_delta_bytes) {
+        delta = &pending_.emplace_back();
+        delta->set_site_id(site_id);
+        if (grid) {
+          delta->mutable_plan_start()->set_seconds(grid->plan_start().time_since_epoch().count());
+        }
+        delta->set_horizon(snapshot.H());
+        delta->set_plan_version(plan_version_);
+        delta->set_full(full);
+        *delta->mutable_cause() = cause;
+        delta_bytes = 0;
       }
-      delta.set_horizon(snapshot.H());
-      delta.set_plan_version(plan_version_);
-      delta.set_full(full);
-      *delta.mutable_cause() = cause;
-      const std::size_t end = std::min(members.size(), begin + chunk);
-      for (std::size_t k = begin; k < end; ++k) FillRecord(members[k], *delta.add_item_sites());
+      sop::v1::ItemSitePlan* record = delta->add_item_sites();
+      FillRecord(member, *record);
+      delta_bytes += record->ByteSizeLong();
     }
   }
 }
@@ -415,6 +462,33 @@ void MrpPlanner::FillPeg(const planning::EndDemand& end, sop::v1::EndDemandPeg& 
   }
 }
 
+void MrpPlanner::FillPegging(model::ItemSiteIndex item_site, std::int32_t ordinal,
+                             model::Bucket bucket, sop::v1::PlannedOrder& out) const {
+  const planning::SupplyRef supply{planning::SupplyKind::kPlannedOrder, ordinal, bucket};
+  const std::vector<planning::EndDemand> ends = engine_->EndDemands(item_site, supply);
+  std::vector<sop::v1::EndDemandPeg> pegs(ends.size());
+  for (std::size_t k = 0; k < ends.size(); ++k) FillPeg(ends[k], pegs[k]);
+  const std::size_t keep = std::max<std::size_t>(1, options_.max_pegs_per_order);
+  if (pegs.size() > keep) {
+    // Largest revenue first; ties by due bucket so the order is deterministic.
+    std::partial_sort(pegs.begin(), pegs.begin() + static_cast<std::ptrdiff_t>(keep - 1), pegs.end(),
+                      [](const sop::v1::EndDemandPeg& a, const sop::v1::EndDemandPeg& b) {
+                        if (a.revenue() != b.revenue()) return a.revenue() > b.revenue();
+                        return a.bucket() < b.bucket();
+                      });
+    sop::v1::EndDemandPeg rest;
+    rest.set_kind(sop::v1::END_DEMAND_KIND_UNSPECIFIED);
+    rest.set_bucket(-1);
+    for (std::size_t k = keep - 1; k < pegs.size(); ++k) {
+      rest.set_quantity(rest.quantity() + pegs[k].quantity());
+      rest.set_revenue(rest.revenue() + pegs[k].revenue());
+    }
+    pegs.resize(keep - 1);
+    pegs.push_back(std::move(rest));
+  }
+  for (auto& peg : pegs) *out.add_pegging() = std::move(peg);
+}
+
 void MrpPlanner::FillRecord(model::ItemSiteIndex item_site, sop::v1::ItemSitePlan& out) const {
   const model::Snapshot& snapshot = engine_->snapshot();
   const planning::Plan& plan = engine_->plan();
@@ -445,11 +519,7 @@ void MrpPlanner::FillRecord(model::ItemSiteIndex item_site, sop::v1::ItemSitePla
     po.set_release_quantity(order.release_quantity);
     po.set_past_due(order.past_due);
     if (options_.pegging && plan.pegged) {
-      const planning::SupplyRef supply{planning::SupplyKind::kPlannedOrder,
-                                       static_cast<std::int32_t>(k), order.receipt_bucket};
-      for (const planning::EndDemand& end : engine_->EndDemands(item_site, supply)) {
-        FillPeg(end, *po.add_pegging());
-      }
+      FillPegging(item_site, static_cast<std::int32_t>(k), order.receipt_bucket, po);
     }
   }
   for (const model::Finding& finding : plan.item_findings[index]) {

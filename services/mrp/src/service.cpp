@@ -9,6 +9,10 @@ namespace sop::mrp {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+constexpr auto kSnapshotRetryDelay = std::chrono::seconds(1);
+}  // namespace
+
 // The only place that knows the metric names; business code calls its handles.
 struct MrpService::Probe {
   explicit Probe(runtime::MetricsRegistry& metrics)
@@ -274,6 +278,13 @@ void MrpService::EndBatchLocked() {
       }
     }
   }
+  if (!dirty_.empty() && !stopping_) {
+    // A snapshot write failed (Redis down or slow): try again in about a second even if no
+    // message arrives, so the state does not stay unsaved while the topics are quiet.
+    batch_open_ = true;
+    batch_started_ = Clock::now();
+    last_message_ = batch_started_ + kSnapshotRetryDelay;
+  }
   probe_->batch.ObserveDuration(Clock::now() - start);
   changed_.notify_all();
 }
@@ -372,6 +383,7 @@ void MrpService::OnAssigned(std::span<bus::AssignedPartition> partitions) {
     }
     assigned.start_offset = start;
     next_offsets_[key] = start;
+    ++restored_partitions_;
     logger_.Info("partition restored", {{"partition", SnapshotName(key)},
                                         {"sequence", static_cast<std::int64_t>(snapshot.sequence)},
                                         {"start_offset", start}});
@@ -462,31 +474,28 @@ Result<sop::v1::GetSupplyPlanResponse> MrpService::GetSupplyPlan(
   return response;
 }
 
-MrpProgress MrpService::progress() const {
-  std::lock_guard lock(mutex_);
+MrpProgress MrpService::ProgressLocked() const {
   MrpProgress out;
-  out.facts = planner_.stats().facts_applied;
+  const PlannerStats stats = planner_.stats();
+  out.facts = stats.facts_applied;
+  out.duplicates = stats.duplicates;
   out.plan_version = planner_.plan_version();
   out.pending = batch_open_ || planner_.rebuild_pending() || !dirty_.empty();
   out.snapshots = snapshots_;
   out.deltas_published = deltas_published_;
+  out.restored_partitions = restored_partitions_;
   return out;
+}
+
+MrpProgress MrpService::progress() const {
+  std::lock_guard lock(mutex_);
+  return ProgressLocked();
 }
 
 bool MrpService::WaitFor(const std::function<bool(const MrpProgress&)>& predicate,
                          std::chrono::milliseconds timeout) const {
-  const auto deadline = Clock::now() + timeout;
   std::unique_lock lock(mutex_);
-  auto snapshot = [&] {
-    MrpProgress out;
-    out.facts = planner_.stats().facts_applied;
-    out.plan_version = planner_.plan_version();
-    out.pending = batch_open_ || planner_.rebuild_pending() || !dirty_.empty();
-    out.snapshots = snapshots_;
-    out.deltas_published = deltas_published_;
-    return out;
-  };
-  return changed_.wait_until(lock, deadline, [&] { return predicate(snapshot()); });
+  return changed_.wait_for(lock, timeout, [&] { return predicate(ProgressLocked()); });
 }
 
 }  // namespace sop::mrp

@@ -8,84 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "sop/codec/assembler.hpp"
-#include "sop/gen/generator.hpp"
+#include "mrp_test_support.hpp"
 #include "sop/mrp/planner.hpp"
-#include "sop/planning/netting.hpp"
 
 namespace sop::mrp {
 namespace {
 
-const std::vector<sop::v1::Envelope>& Events() {
-  static const std::vector<sop::v1::Envelope> events = [] {
-    gen::GeneratorOptions options;
-    options.scale = gen::Scale::kS;
-    options.seed = 11;
-    options.history_weeks = 0;
-    auto all = gen::GenerateAll(options);
-    if (!all) throw std::runtime_error(all.error().ToString());
-    return std::move(*all);
-  }();
-  return events;
-}
-
-std::string FactBytes(const sop::v1::Envelope& envelope, std::int64_t sequence) {
-  sop::v1::Fact fact;
-  *fact.mutable_envelope() = envelope;
-  fact.mutable_ingested_at()->set_seconds(1'800'000'000 + sequence);
-  fact.set_ingestion_instance("test");
-  return fact.SerializeAsString();
-}
-
-// Site → one of three partitions, as a keyed topic would spread them.
-PartitionKey KeyOf(const sop::v1::Envelope& envelope) {
-  return {"sop.facts.v1", static_cast<std::int32_t>(std::hash<std::string>{}(envelope.site()) % 3)};
-}
-
-std::unique_ptr<planning::NettingEngine> Direct(const std::vector<sop::v1::Envelope>& events) {
-  codec::SnapshotAssembler assembler;
-  for (const auto& e : events) assembler.Apply(e);
-  auto built = assembler.Build();
-  EXPECT_TRUE(built.has_value());
-  auto engine = std::make_unique<planning::NettingEngine>(std::move(built->snapshot));
-  engine->RunFull();
-  return engine;
-}
-
-// Number of item-sites whose records or planned-order counts differ (0 = the same plan).
-int Mismatches(const planning::NettingEngine& actual, const planning::NettingEngine& expected) {
-  const auto& es = expected.snapshot();
-  const auto& as = actual.snapshot();
-  int mismatches = 0;
-  if (as.item_site_count() != es.item_site_count()) return -1;
-  for (std::size_t i = 0; i < es.item_site_count(); ++i) {
-    const model::ItemSiteIndex ei(static_cast<std::int32_t>(i));
-    const auto& is = es.item_sites[i];
-    auto ai = as.FindItemSite(is.item_id, es.sites[static_cast<std::size_t>(is.site.value())].id);
-    if (!ai) {
-      ++mismatches;
-      continue;
-    }
-    bool same = expected.plan().orders[i].size() ==
-                actual.plan().orders[static_cast<std::size_t>(ai->value())].size();
-    auto row_same = [&](const std::vector<double>& e_rows, const std::vector<double>& a_rows) {
-      auto er = expected.plan().Row(e_rows, ei);
-      auto ar = actual.plan().Row(a_rows, *ai);
-      for (std::size_t b = 0; b < er.size(); ++b) {
-        if (std::abs(er[b] - ar[b]) > 1e-6 * std::max(1.0, std::abs(er[b]))) return false;
-      }
-      return true;
-    };
-    same = same && row_same(expected.plan().gross_requirements, actual.plan().gross_requirements);
-    same = same && row_same(expected.plan().scheduled_receipts, actual.plan().scheduled_receipts);
-    same = same && row_same(expected.plan().projected_available, actual.plan().projected_available);
-    same = same && row_same(expected.plan().net_requirements, actual.plan().net_requirements);
-    same = same && row_same(expected.plan().planned_receipts, actual.plan().planned_receipts);
-    same = same && row_same(expected.plan().planned_releases, actual.plan().planned_releases);
-    if (!same) ++mismatches;
-  }
-  return mismatches;
-}
+using namespace sop::mrp::testing;
 
 class MrpPlannerTest : public ::testing::Test {
  protected:

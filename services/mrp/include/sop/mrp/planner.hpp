@@ -38,8 +38,14 @@ struct PlannerOptions {
   /// Item-sites per published PlanDelta: a full run of a site is split into several deltas so
   /// that no Kafka message grows past the broker's size limit (~4 KiB per item-site record).
   std::size_t max_item_sites_per_delta = 100;
+  /// ... and no PlanDelta grows much beyond this many bytes (a new one starts once it is passed).
+  std::size_t max_delta_bytes = 256 * 1024;
   /// Fill EndDemandPeg pegging of planned orders in published records.
   bool pegging = true;
+  /// A shared component's planned order can serve hundreds of end demands: the record keeps
+  /// the largest ones by revenue and folds the rest into one peg of kind UNSPECIFIED carrying
+  /// their summed quantity and revenue (so revenue totals stay exact).
+  std::size_t max_pegs_per_order = 5;
 };
 
 /// Summary of a full regenerative run.
@@ -125,7 +131,10 @@ class MrpPlanner {
     bool dirty = false;
   };
 
-  void Rebuild(const sop::v1::Cause& cause);
+  /// Rebuilds the snapshot and runs a full regeneration. Publishes every item-site (full) when
+  /// `full` or when there was no plan before; otherwise only the item-sites whose records
+  /// changed against the previous plan.
+  void Rebuild(const sop::v1::Cause& cause, bool full);
   void ApplyForecastOverrides(model::Snapshot& snapshot) const;
   bool HasForecastOverride(const std::string& item_site_key) const;
   std::optional<planning::Change> ToChange(const codec::ModelUpdate& update) const;
@@ -133,6 +142,8 @@ class MrpPlanner {
                  bool full, std::string_view only_site = {});
   void FillRecord(model::ItemSiteIndex item_site, sop::v1::ItemSitePlan& out) const;
   void FillPeg(const planning::EndDemand& end, sop::v1::EndDemandPeg& out) const;
+  void FillPegging(model::ItemSiteIndex item_site, std::int32_t ordinal, model::Bucket bucket,
+                   sop::v1::PlannedOrder& out) const;
 
   PlannerOptions options_;
   std::map<PartitionKey, PartitionState> partitions_;

@@ -48,6 +48,8 @@ struct MrpProgress {
   bool pending = false;            ///< a batch is waiting to be planned / snapshotted
   std::int64_t snapshots = 0;      ///< successful snapshot writes
   std::int64_t deltas_published = 0;
+  std::int64_t duplicates = 0;           ///< re-delivered facts skipped
+  std::int64_t restored_partitions = 0;  ///< partitions restored from a Redis snapshot
 };
 
 /// One mrp replica.
@@ -105,6 +107,7 @@ class MrpService final : public bus::ConsumerListener {
   void PublishLocked(std::vector<sop::v1::PlanDelta> deltas);
   void SnapshotLocked(const std::vector<PartitionKey>& keys);
   static std::string SnapshotName(const PartitionKey& key);
+  MrpProgress ProgressLocked() const;
 
   MrpServiceOptions options_;
   runtime::Logger& logger_;
@@ -130,6 +133,7 @@ class MrpService final : public bus::ConsumerListener {
   bool stopped_ = false;
   std::int64_t snapshots_ = 0;
   std::int64_t deltas_published_ = 0;
+  std::int64_t restored_partitions_ = 0;
   std::thread planner_thread_;
 };
 
