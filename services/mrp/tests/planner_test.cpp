@@ -233,5 +233,114 @@ TEST_F(MrpPlannerTest, ConsensusForecastReplacesTheFactForecastAndSurvivesARebui
   EXPECT_DOUBLE_EQ(planner.engine()->snapshot().Forecast(*again)[5], 1234.0);
 }
 
+TEST_F(MrpPlannerTest, MasterDataChangeRebuildsAndPublishesOnlyTheRecordsThatChanged) {
+  MrpPlanner planner;
+  LoadAll(planner);
+  planner.Flush();
+  const auto item_sites = planner.engine()->snapshot().item_site_count();
+
+  // Raise the safety stock of one finished good: a full rebuild, but the delta names only the
+  // item-sites whose records moved (the item and what it pulls from), not the whole plan.
+  sop::v1::Envelope changed;
+  for (const auto& e : Events()) {
+    if (e.has_item() && e.item().type() == sop::v1::ITEM_TYPE_MAKE) {
+      changed = e;
+      break;
+    }
+  }
+  ASSERT_TRUE(changed.has_item());
+  changed.set_event_id("test:item-change:1");
+  changed.mutable_item()->set_safety_stock(changed.item().safety_stock() + 500.0);
+  ASSERT_TRUE(planner.ApplyFact(KeyOf(changed), FactBytes(changed, 2'000'000)).has_value());
+  EXPECT_TRUE(planner.rebuild_pending());
+  auto deltas = planner.Flush();
+  ASSERT_FALSE(deltas.empty());
+  std::size_t records = 0;
+  bool found = false;
+  for (const auto& delta : deltas) {
+    EXPECT_FALSE(delta.full());
+    EXPECT_EQ(delta.cause().event_id(), "test:item-change:1");
+    records += static_cast<std::size_t>(delta.item_sites_size());
+    for (const auto& record : delta.item_sites()) {
+      if (record.item_id() == changed.item().item_id() && record.site_id() == changed.item().site_id()) {
+        found = true;
+        EXPECT_DOUBLE_EQ(record.safety_stock(), changed.item().safety_stock());
+      }
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_LT(records, item_sites / 10);
+
+  auto events = Events();
+  events.push_back(changed);
+  EXPECT_EQ(Mismatches(*planner.engine(), *Direct(events)), 0);
+}
+
+TEST_F(MrpPlannerTest, CappedPeggingKeepsTheLargestEndDemandsAndTheExactRevenueTotal) {
+  PlannerOptions options;
+  options.max_pegs_per_order = 3;
+  MrpPlanner planner(options);
+  LoadAll(planner);
+  planner.Flush();
+  const planning::NettingEngine& engine = *planner.engine();
+  const auto& snapshot = engine.snapshot();
+  int capped_orders = 0;
+  for (std::size_t i = 0; i < snapshot.item_site_count() && capped_orders < 20; ++i) {
+    const model::ItemSiteIndex item_site(static_cast<std::int32_t>(i));
+    const auto& orders = engine.plan().orders[i];
+    for (std::size_t k = 0; k < orders.size(); ++k) {
+      const auto ends = engine.EndDemands(
+          item_site, {planning::SupplyKind::kPlannedOrder, static_cast<std::int32_t>(k), orders[k].receipt_bucket});
+      if (ends.size() <= 3) continue;
+      auto record = planner.GetPlan(snapshot.item_sites[i].item_id,
+                                    snapshot.sites[static_cast<std::size_t>(snapshot.item_sites[i].site.value())].id);
+      ASSERT_TRUE(record.has_value());
+      const auto& pegging = record->planned_orders(static_cast<int>(k)).pegging();
+      ASSERT_EQ(pegging.size(), 3);
+      EXPECT_EQ(pegging[2].kind(), sop::v1::END_DEMAND_KIND_UNSPECIFIED);  // the remainder
+      EXPECT_GE(pegging[0].revenue(), pegging[1].revenue());
+      double total_quantity = 0.0;
+      double total_revenue = 0.0;
+      double largest_revenue = 0.0;
+      for (const auto& end : ends) {
+        total_quantity += end.quantity;
+        double revenue = 0.0;
+        if (end.demand.kind == planning::DemandKind::kSalesOrder) {
+          revenue = end.quantity * snapshot.sales_orders[static_cast<std::size_t>(end.demand.index)].unit_price;
+        } else if (end.demand.kind == planning::DemandKind::kForecast) {
+          revenue = end.quantity * snapshot.item_sites[static_cast<std::size_t>(end.demand.item_site.value())].unit_price;
+        }
+        total_revenue += revenue;
+        largest_revenue = std::max(largest_revenue, revenue);
+      }
+      EXPECT_DOUBLE_EQ(pegging[0].revenue(), largest_revenue);
+      double pegged_quantity = 0.0;
+      double pegged_revenue = 0.0;
+      for (const auto& peg : pegging) {
+        pegged_quantity += peg.quantity();
+        pegged_revenue += peg.revenue();
+      }
+      EXPECT_NEAR(pegged_quantity, total_quantity, 1e-6 * std::max(1.0, total_quantity));
+      EXPECT_NEAR(pegged_revenue, total_revenue, 1e-6 * std::max(1.0, total_revenue));
+      ++capped_orders;
+      break;
+    }
+  }
+  EXPECT_EQ(capped_orders, 20);  // shared components serve many end demands
+}
+
+TEST_F(MrpPlannerTest, FullRunIsPublishedInDeltasUnderTheByteBound) {
+  MrpPlanner planner;
+  LoadAll(planner);
+  auto deltas = planner.Flush();
+  std::size_t total = 0;
+  for (const auto& delta : deltas) {
+    total += delta.ByteSizeLong();
+    // The bound is checked after each record: one record may carry a delta past it.
+    EXPECT_LT(delta.ByteSizeLong(), 900'000u);
+  }
+  std::printf("full run: %zu deltas, %zu bytes\n", deltas.size(), total);
+}
+
 }  // namespace
 }  // namespace sop::mrp
