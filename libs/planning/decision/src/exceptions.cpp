@@ -247,6 +247,7 @@ void DetectCapacity(const NettingEngine& engine, const CapacityPlan& capacity,
   std::vector<Exception> bottleneck(capacity.work_center_count);
   std::vector<std::int32_t> overloaded(capacity.work_center_count, 0);
   std::vector<Impact> wc_impact(capacity.work_center_count);
+  std::map<std::pair<std::int32_t, std::pair<int, std::int32_t>>, std::vector<EndDemand>> traces;
   for (const auto& overload : capacity.overloads) {
     const auto w = static_cast<std::size_t>(overload.work_center.value());
     const auto& wc = snapshot.work_centers[w];
@@ -263,8 +264,19 @@ void DetectCapacity(const NettingEngine& engine, const CapacityPlan& capacity,
     const double at_risk = overload.load_hours > 0.0 ? overload.overload_hours / overload.load_hours : 0.0;
     Impact impact;
     if (engine.plan().pegged) {
-      for (const auto& contribution : overload.contributions) {
-        for (auto end : engine.EndDemands(contribution.item_site, contribution.supply)) {
+      const auto traced = std::min<std::size_t>(
+          overload.contributions.size(),
+          static_cast<std::size_t>(std::max(0, policy.overload_traced_contributions)));
+      for (std::size_t k = 0; k < traced; ++k) {
+        const auto& contribution = overload.contributions[k];
+        // One order loads several cells (its steps, its spread buckets): trace it once.
+        const auto key = std::pair(contribution.item_site.value(),
+                                   std::pair(static_cast<int>(contribution.supply.kind), contribution.supply.index));
+        auto it = traces.find(key);
+        if (it == traces.end()) {
+          it = traces.emplace(key, engine.EndDemands(contribution.item_site, contribution.supply)).first;
+        }
+        for (auto end : it->second) {
           end.quantity *= at_risk;
           impact.Add(snapshot, end);
         }
