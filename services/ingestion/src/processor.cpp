@@ -66,8 +66,8 @@ IngestionProbe::IngestionProbe(runtime::MetricsRegistry& metrics)
                                 "Applied event ids held in memory (the de-duplication set)."})
                      .WithLabels()) {}
 
-void IngestionProbe::OnConsumed(std::int32_t partition) {
-  consumed_family_.WithLabels({std::to_string(partition)}).Increment();
+runtime::Counter IngestionProbe::ConsumedCounter(std::int32_t partition) const {
+  return consumed_family_.WithLabels({std::to_string(partition)});
 }
 
 void IngestionProbe::OnDecided(Outcome outcome, const std::optional<Violation>& violation) {
@@ -109,14 +109,14 @@ std::string Processor::SnapshotName(const std::string& topic, std::int32_t parti
 void Processor::RecordRejection(const sop::v1::Rejection& rejection, ReasonClass reason_class) {
   probe_.OnDecided(Outcome::kRejected, Violation{reason_class, rejection.field(), rejection.reason()});
   probe_.OnDeadLettered();
-  if (auto added = rejections_.Add(rejection); !added) {
-    logger_.Warn("rejection not appended to redis log", {{"error", added.error().ToString()}});
+  rejections_.Add(rejection);
+  if (auto persisted = rejections_.Persist(); !persisted) {
+    logger_.Warn("rejections not appended to redis log yet", {{"error", persisted.error().ToString()}});
   }
 }
 
 Status Processor::Handle(const bus::Message& message) {
   const auto started = Clock::now();
-  probe_.OnConsumed(message.partition);
   std::unique_lock lock(mutex_);
   const Key key{message.topic, message.partition};
   auto owned_it = owned_.find(key);
@@ -125,7 +125,13 @@ Status Processor::Handle(const bus::Message& message) {
     owned_it = owned_.emplace(key, Owned{}).first;
   }
   Owned& owned = owned_it->second;
+  if (!owned.consumed) owned.consumed = probe_.ConsumedCounter(message.partition);
+  owned.consumed->Increment();
 
+  // Back-pressure: bound what the producer buffers (facts and dead letters not yet acked).
+  if (producer_.OutstandingCount() > options_.max_outstanding) {
+    (void)producer_.Flush(options_.flush_timeout);
+  }
   Decision decision = Decide(message.value, owned.state);
   if (decision.outcome == Outcome::kRejected) {
     sop::v1::Rejection rejection;
@@ -139,25 +145,31 @@ Status Processor::Handle(const bus::Message& message) {
     rejection.set_source_topic(message.topic);
     rejection.set_source_partition(message.partition);
     rejection.set_source_offset(message.offset);
-    // The DLQ write must be acknowledged before the offset moves on: nothing dropped silently.
-    lock.unlock();
-    auto sent = dead_letter_.Send(
-        message, Error(Errc::kInvalidArgument,
-                       decision.violation->field + ": " + decision.violation->reason));
-    if (!sent) {
-      logger_.Warn("dead letter failed, retrying record",
-                   {{"error", sent.error().ToString()}, {"offset", message.offset}});
-      return Fail(Errc::kUnavailable, "dead letter: " + sent.error().message());
-    }
-    RecordRejection(rejection, decision.violation->reason_class);
+    // The dead letter is acknowledged before the checkpoint records the offset (the checkpoint
+    // flushes the producer), so nothing is dropped silently and a burst of bad events does not
+    // pay one broker round trip each.
+    auto dead_letter = bus::DeadLetter::Build(
+        message,
+        Error(Errc::kInvalidArgument, decision.violation->field + ": " + decision.violation->reason),
+        bus::kDeadLetterTopic, std::chrono::system_clock::now());
+    producer_.Send(std::move(dead_letter), [this, offset = message.offset](
+                                               Result<bus::DeliveryReport> report) {
+      if (report) {
+        probe_.OnDeadLettered();
+        return;
+      }
+      failed_deliveries_.fetch_add(1);
+      healthy_.store(false);
+      probe_.OnPublishFailure();
+      logger_.Error("dead letter not delivered; checkpoints withheld until restart",
+                    {{"source_offset", offset}, {"error", report.error().ToString()}});
+    });
+    probe_.OnDecided(Outcome::kRejected, decision.violation);
+    rejections_.Add(rejection);
     outcomes_.Resolve(decision.envelope.event_id(), Outcome::kRejected, &rejection);
-    lock.lock();
   } else {
     probe_.OnDecided(decision.outcome, decision.violation);
     if (decision.outcome == Outcome::kAccepted) {
-      if (producer_.OutstandingCount() > options_.max_outstanding) {
-        (void)producer_.Flush(options_.flush_timeout);
-      }
       sop::v1::Fact fact;
       const std::string site = decision.envelope.site();
       const std::string event_id = decision.envelope.event_id();
@@ -185,8 +197,7 @@ Status Processor::Handle(const bus::Message& message) {
     }
   }
 
-  // The map may have changed while unlocked (revocation runs on this thread, so it cannot).
-  Owned& current = owned_[key];
+  Owned& current = owned;  // revocation runs on this thread: the entry is still there
   if (current.unsnapshotted == 0) current.dirty_since = Clock::now();
   current.next_offset = message.offset + 1;
   ++current.unsnapshotted;
@@ -229,6 +240,9 @@ Status Processor::Checkpoint(const Key& key, Owned& owned) {
   }
   owned.sequence = *applied;
   owned.unsnapshotted = 0;
+  if (auto persisted = rejections_.Persist(); !persisted) {
+    logger_.Warn("rejections not appended to redis log yet", {{"error", persisted.error().ToString()}});
+  }
   probe_.OnCheckpoint(Clock::now() - started);
   UpdateStateGauge();
   return {};

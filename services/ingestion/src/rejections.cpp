@@ -8,16 +8,45 @@ namespace sop::ingestion {
 RejectionLog::RejectionLog(store::RedisStore* store, std::size_t capacity)
     : store_(store), capacity_(std::max<std::size_t>(capacity, 1)) {}
 
-Status RejectionLog::Add(const sop::v1::Rejection& rejection) {
+void RejectionLog::Add(const sop::v1::Rejection& rejection) {
+  std::lock_guard lock(mutex_);
+  ring_.push_front(rejection);
+  if (ring_.size() > capacity_) ring_.pop_back();
+  if (store_ == nullptr) return;
+  if (unpersisted_.size() >= kMaxUnpersisted) {
+    unpersisted_.erase(unpersisted_.begin());
+    ++unpersisted_dropped_;
+  }
+  unpersisted_.push_back(rejection.SerializeAsString());
+}
+
+Status RejectionLog::Persist() {
+  std::vector<std::string> records;
   {
     std::lock_guard lock(mutex_);
-    ring_.push_front(rejection);
-    if (ring_.size() > capacity_) ring_.pop_back();
+    records.swap(unpersisted_);
   }
-  if (store_ == nullptr) return {};
-  auto appended = store_->Append(kRedisLog, rejection.SerializeAsString());
-  if (!appended) return std::unexpected(appended.error());
-  return {};
+  if (records.empty() || store_ == nullptr) return {};
+  store::WriteBatch batch;
+  for (const auto& record : records) batch.Append(kRedisLog, record);
+  auto written = store_->Write(batch);
+  if (!written) {
+    // Outcome unknown (a retry may duplicate audit records, which is better than losing them).
+    std::lock_guard lock(mutex_);
+    records.insert(records.end(), std::make_move_iterator(unpersisted_.begin()),
+                   std::make_move_iterator(unpersisted_.end()));
+    unpersisted_.swap(records);
+    while (unpersisted_.size() > kMaxUnpersisted) {
+      unpersisted_.erase(unpersisted_.begin());
+      ++unpersisted_dropped_;
+    }
+  }
+  return written;
+}
+
+std::uint64_t RejectionLog::unpersisted_dropped() const {
+  std::lock_guard lock(mutex_);
+  return unpersisted_dropped_;
 }
 
 Result<RejectionLog::Page> RejectionLog::List(std::string_view site, std::size_t page_size,
@@ -50,6 +79,7 @@ std::size_t RejectionLog::size() const {
 }
 
 void PendingOutcomes::Record(Outcome outcome, const sop::v1::Rejection* rejection) {
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     ++decided_;
@@ -62,13 +92,16 @@ void PendingOutcomes::Record(Outcome outcome, const sop::v1::Rejection* rejectio
           rejections_.push_back(*rejection);
         break;
     }
+    // Wake the waiter only when its count is reached: one futex wake per call, not per event.
+    wake = target_ > 0 && decided_ >= target_;
   }
-  cv_.notify_all();
+  if (wake) cv_.notify_all();
 }
 
 bool PendingOutcomes::WaitFor(std::int64_t expected,
                               std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mutex_);
+  target_ = std::max<std::int64_t>(expected, 1);
   return cv_.wait_until(lock, deadline, [&] { return decided_ >= expected; });
 }
 

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sop/bus/consumer.hpp"
@@ -297,7 +298,12 @@ TEST_F(IngestionKafkaTest, SubmitOverGrpcSummarizesAndListRejectedShowsTheReason
   ASSERT_EQ(next.rejections_size(), 1);
   fields.insert(next.rejections(0).field());
   EXPECT_EQ(fields, (std::set<std::string>{"event_id", "sales_order.quantity"}));
-  // The Redis audit log has both as well.
+  // The Redis audit log has both as well (the pipeline's is written with its next checkpoint).
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (instance->store->Length(RejectionLog::kRedisLog).value_or(0) < 2 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);  // polling a condition against a deadline
+  }
   EXPECT_EQ(instance->store->Length(RejectionLog::kRedisLog).value_or(0), 2u);
 
   grpc::ClientContext bad_context;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,7 +31,8 @@ class IngestionProbe {
  public:
   explicit IngestionProbe(runtime::MetricsRegistry& metrics);
 
-  void OnConsumed(std::int32_t partition);
+  /// The consumed-records counter of one partition (cache it: the label lookup takes a lock).
+  runtime::Counter ConsumedCounter(std::int32_t partition) const;
   void OnDecided(Outcome outcome, const std::optional<Violation>& violation);
   void OnFactProduced() const { facts_produced_.Increment(); }
   void OnDeadLettered() const { dead_lettered_.Increment(); }
@@ -125,6 +127,7 @@ class Processor : public bus::ConsumerListener {
     std::int64_t next_offset = -1;  ///< -1: nothing handled since assignment
     std::int64_t unsnapshotted = 0;
     std::chrono::steady_clock::time_point dirty_since{};
+    std::optional<runtime::Counter> consumed{};
   };
   using Key = std::pair<std::string, std::int32_t>;
 

@@ -24,8 +24,12 @@ namespace sop::ingestion {
 
 /// The most recent rejections in a bounded in-memory ring (newest first for ListRejected),
 /// each also appended to the Redis log `ingestion/rejected` (an audit trail that survives
-/// restarts; the ring does not).
-/// Threads: thread-safe. Errors: a failed Redis append is returned (the ring keeps the record).
+/// restarts; the ring does not). Appends are buffered and written in one pipelined round trip
+/// by Persist (the processor calls it with every checkpoint), so a burst of bad events does
+/// not cost a Redis round trip each.
+/// Threads: thread-safe. Errors: Persist returns the Redis error and keeps the records for the
+/// next attempt (at most kMaxUnpersisted; older ones are then dropped from the Redis log only,
+/// and counted in `unpersisted_dropped`).
 /// Lifetime: borrows the store (may be null: ring only), which must outlive it.
 class RejectionLog {
  public:
@@ -33,7 +37,12 @@ class RejectionLog {
 
   RejectionLog(store::RedisStore* store, std::size_t capacity);
 
-  Status Add(const sop::v1::Rejection& rejection);
+  static constexpr std::size_t kMaxUnpersisted = 100'000;
+
+  void Add(const sop::v1::Rejection& rejection);
+  /// Appends the buffered rejections to the Redis log in one pipeline.
+  Status Persist();
+  std::uint64_t unpersisted_dropped() const;
 
   /// Newest first, filtered by site (empty = all). `page_token` is the decimal count of
   /// matching records to skip ("" = 0); the next token is empty at the end.
@@ -50,6 +59,8 @@ class RejectionLog {
   std::size_t capacity_;
   mutable std::mutex mutex_;
   std::deque<sop::v1::Rejection> ring_;  ///< newest at the front
+  std::vector<std::string> unpersisted_;  ///< serialized, oldest first
+  std::uint64_t unpersisted_dropped_ = 0;
 };
 
 /// The outcomes of one Submit call, filled in by the pipeline as it decides the forwarded
@@ -68,6 +79,7 @@ class PendingOutcomes {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::size_t max_rejections_;
+  std::int64_t target_ = 0;  ///< set by WaitFor; 0 = nobody waits yet
   std::int64_t decided_ = 0;
   std::int64_t accepted_ = 0;
   std::int64_t duplicates_ = 0;
