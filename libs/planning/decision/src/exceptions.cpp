@@ -7,6 +7,7 @@
 
 #include "sop/forecast/metrics.hpp"
 #include "sop/model/text.hpp"
+#include "reach.hpp"
 
 namespace sop::planning {
 
@@ -43,8 +44,15 @@ struct Impact {
       margin += end.quantity * (is.unit_price - is.unit_cost);
     }
   }
-  void AddAll(const model::Snapshot& snapshot, const std::vector<EndDemand>& ends) {
-    for (const auto& end : ends) Add(snapshot, end);
+  // Adds a reach summary scaled by `scale` (revenue, margin and order quantities).
+  void AddReach(const detail::Reach& reach, double scale = 1.0) {
+    revenue += reach.revenue * scale;
+    margin += reach.margin * scale;
+    forecasts += static_cast<std::int32_t>(std::ceil(reach.forecast_elements));
+    for (const auto& [index, quantity] : reach.orders) {
+      if (quantity * scale > 0.0) sales_orders.push_back(index);
+    }
+    for (auto item : reach.end_items) end_items.push_back(ItemSiteIndex(item));
   }
   std::size_t DistinctEndItems() {
     std::sort(end_items.begin(), end_items.end());
@@ -109,19 +117,20 @@ struct OrderRisk {
 };
 
 // Material exceptions of one item-site; sales orders at risk are added to `order_risk` when given.
-void DetectMaterial(const NettingEngine& engine, ItemSiteIndex i, const DetectionPolicy& policy,
-                    std::vector<Exception>& out, std::map<std::int32_t, OrderRisk>* order_risk) {
+void DetectMaterial(const NettingEngine& engine, detail::ReachIndex& reach, ItemSiteIndex i,
+                    const DetectionPolicy& policy, std::vector<Exception>& out,
+                    std::map<std::int32_t, OrderRisk>* order_risk) {
   const auto& snapshot = engine.snapshot();
   const auto& plan = engine.plan();
   const auto& is = snapshot.item_sites[Idx(i)];
   const auto& findings = plan.item_findings[Idx(i)];
 
-  auto note_orders = [&](const std::vector<EndDemand>& ends) {
+  auto note_orders = [&](const detail::Reach& ends) {
     if (order_risk == nullptr) return;
-    for (const auto& end : ends) {
-      if (end.demand.kind != DemandKind::kSalesOrder || end.quantity <= 0.0) continue;
-      auto& risk = (*order_risk)[end.demand.index];
-      risk.quantity += end.quantity;
+    for (const auto& [index, quantity] : ends.orders) {
+      if (quantity <= 0.0) continue;
+      auto& risk = (*order_risk)[index];
+      risk.quantity += quantity;
       if (risk.causes.empty() || risk.causes.back() != i) risk.causes.push_back(i);
     }
   };
@@ -144,10 +153,10 @@ void DetectMaterial(const NettingEngine& engine, ItemSiteIndex i, const Detectio
     auto e = ForItemSite(snapshot, ExceptionType::kShortage, Severity::kRed, i);
     e.first_impact_bucket = first_short;
     e.quantity = shortage;
-    const auto ends = engine.ShortageEndDemands(i, last_short);
+    const auto ends = reach.OfShortage(i, last_short);
     Impact impact;
-    impact.AddAll(snapshot, ends);
-    material.AddAll(snapshot, ends);
+    impact.AddReach(ends);
+    material.AddReach(ends);
     note_orders(ends);
     impact.Into(snapshot, e);
     e.explanation = Format(
@@ -177,10 +186,9 @@ void DetectMaterial(const NettingEngine& engine, ItemSiteIndex i, const Detectio
     past_due_quantity += orders[o].release_quantity;
     if (first_receipt < 0) first_receipt = orders[o].receipt_bucket;
     if (plan.pegged) {
-      const auto ends = engine.EndDemands(
-          i, SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o), orders[o].receipt_bucket});
-      expedite.AddAll(snapshot, ends);
-      material.AddAll(snapshot, ends);
+      const auto& ends = reach.OfPlannedOrder(i, static_cast<std::int32_t>(o));
+      expedite.AddReach(ends);
+      material.AddReach(ends);
       note_orders(ends);
     }
   }
@@ -241,13 +249,13 @@ void DetectMaterial(const NettingEngine& engine, ItemSiteIndex i, const Detectio
   }
 }
 
-void DetectCapacity(const NettingEngine& engine, const CapacityPlan& capacity,
-                    const DetectionPolicy& policy, std::vector<Exception>& out) {
+void DetectCapacity(const NettingEngine& engine, detail::ReachIndex& reach,
+                    const CapacityPlan& capacity, const DetectionPolicy& policy,
+                    std::vector<Exception>& out) {
   const auto& snapshot = engine.snapshot();
   std::vector<Exception> bottleneck(capacity.work_center_count);
   std::vector<std::int32_t> overloaded(capacity.work_center_count, 0);
   std::vector<Impact> wc_impact(capacity.work_center_count);
-  std::map<std::pair<std::int32_t, std::pair<int, std::int32_t>>, std::vector<EndDemand>> traces;
   for (const auto& overload : capacity.overloads) {
     const auto w = static_cast<std::size_t>(overload.work_center.value());
     const auto& wc = snapshot.work_centers[w];
@@ -269,17 +277,7 @@ void DetectCapacity(const NettingEngine& engine, const CapacityPlan& capacity,
           static_cast<std::size_t>(std::max(0, policy.overload_traced_contributions)));
       for (std::size_t k = 0; k < traced; ++k) {
         const auto& contribution = overload.contributions[k];
-        // One order loads several cells (its steps, its spread buckets): trace it once.
-        const auto key = std::pair(contribution.item_site.value(),
-                                   std::pair(static_cast<int>(contribution.supply.kind), contribution.supply.index));
-        auto it = traces.find(key);
-        if (it == traces.end()) {
-          it = traces.emplace(key, engine.EndDemands(contribution.item_site, contribution.supply)).first;
-        }
-        for (auto end : it->second) {
-          end.quantity *= at_risk;
-          impact.Add(snapshot, end);
-        }
+        impact.AddReach(reach.OfSupply(contribution.item_site, contribution.supply), at_risk);
       }
     }
     wc_impact[w].revenue += impact.revenue;
@@ -390,7 +388,7 @@ void DetectForecast(const model::Snapshot& snapshot, const DetectionHistory& his
   }
 }
 
-void DetectSuppliers(const NettingEngine& engine, const DetectionHistory& history,
+void DetectSuppliers(const NettingEngine& engine, detail::ReachIndex& reach, const DetectionHistory& history,
                      const DetectionPolicy& policy, std::vector<Exception>& out) {
   if (history.deliveries.empty()) return;
   const auto& snapshot = engine.snapshot();
@@ -425,9 +423,8 @@ void DetectSuppliers(const NettingEngine& engine, const DetectionHistory& histor
         e.first_impact_bucket = receipt.due_bucket;
       }
       if (engine.plan().pegged) {
-        impact.AddAll(snapshot, engine.EndDemands(receipt.item_site,
-                                                  SupplyRef{SupplyKind::kScheduledReceipt,
-                                                            static_cast<std::int32_t>(r), receipt.due_bucket}));
+        impact.AddReach(reach.OfSupply(receipt.item_site, SupplyRef{SupplyKind::kScheduledReceipt,
+                                                                    static_cast<std::int32_t>(r), receipt.due_bucket}));
       }
     }
     e.reference_quantity = cv;
@@ -565,13 +562,14 @@ std::vector<Exception> DetectExceptions(const NettingEngine& engine, const Capac
   std::vector<Exception> out;
   std::map<std::int32_t, OrderRisk> order_risk;
   const auto n = engine.snapshot().item_site_count();
+  detail::ReachIndex reach(engine);
   for (std::size_t c = 0; c < n; ++c) {
-    DetectMaterial(engine, ItemSiteIndex(static_cast<std::int32_t>(c)), policy, out, &order_risk);
+    DetectMaterial(engine, reach, ItemSiteIndex(static_cast<std::int32_t>(c)), policy, out, &order_risk);
   }
   FinishOrdersAtRisk(engine.snapshot(), order_risk, out);
-  DetectCapacity(engine, capacity, policy, out);
+  DetectCapacity(engine, reach, capacity, policy, out);
   DetectForecast(engine.snapshot(), history, policy, out);
-  DetectSuppliers(engine, history, policy, out);
+  DetectSuppliers(engine, reach, history, policy, out);
   DetectFenceAndData(engine, history, policy, out);
   SortById(out);
   return out;
@@ -582,8 +580,9 @@ std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
                                                 const DetectionPolicy& policy,
                                                 std::vector<std::string>* ids_in_scope) {
   std::vector<Exception> out;
+  detail::ReachIndex reach(engine);
   for (auto i : item_sites) {
-    DetectMaterial(engine, i, policy, out, nullptr);
+    DetectMaterial(engine, reach, i, policy, out, nullptr);
     if (ids_in_scope != nullptr) {
       const auto name = engine.snapshot().ItemSiteName(i);
       for (auto type : {ExceptionType::kShortage, ExceptionType::kBelowSafetyStock,

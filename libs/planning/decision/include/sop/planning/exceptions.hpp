@@ -119,9 +119,9 @@ struct DetectionPolicy {
   double excess_days_of_supply = 180.0;
   double days_per_bucket = 7.0;
   bool data_quality = true;           ///< report netting findings as exceptions
-  /// Largest load contributions of an overloaded cell traced to end demands (tracing through
-  /// deep BOMs is what detection spends its time on at scale L); the rest count in hours only.
-  std::int32_t overload_traced_contributions = 3;
+  /// Largest load contributions of an overloaded cell whose end demands are counted (the rest
+  /// count in hours only), so a cell with thousands of small orders stays cheap at scale L.
+  std::int32_t overload_traced_contributions = 8;
 };
 
 /// Detects every exception of a pegged engine run and its capacity plan. Deterministic: the
