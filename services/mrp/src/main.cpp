@@ -26,8 +26,8 @@ void AddMrpSettings(sop::runtime::ConfigSchema& schema) {
   using sop::runtime::SettingSpec;
   // kafka.* is runtime's pass-through prefix (it cannot hold declared settings), so
   // kafka.bootstrap.servers (required) and kafka.group.id (default sop-mrp) are checked in Run.
-  schema.Add(SettingSpec::String("redis.host", "Redis host for state snapshots")
-                 .Default("127.0.0.1"));
+  schema.Add(
+      SettingSpec::String("redis.host", "Redis host for state snapshots").Default("127.0.0.1"));
   schema.Add(SettingSpec::Int("redis.port", "Redis port").Default("6379").Min("1").Max("65535"));
   schema.Add(SettingSpec::Duration("redis.timeout",
                                    "Bound of one Redis command (a snapshot write carries the "
@@ -35,8 +35,8 @@ void AddMrpSettings(sop::runtime::ConfigSchema& schema) {
                  .Default("5s")
                  .Min("10ms")
                  .Max("60s"));
-  schema.Add(SettingSpec::String("service.instance", "Name of this replica in logs")
-                 .Default("mrp-0"));
+  schema.Add(
+      SettingSpec::String("service.instance", "Name of this replica in logs").Default("mrp-0"));
   schema.Add(SettingSpec::Duration("mrp.batch.quiet",
                                    "End a batch (full rebuild, snapshot) after this quiet time")
                  .Default("100ms")
@@ -55,8 +55,9 @@ int Run(const sop::runtime::Config& config) {
   const auto bootstrap = kafka.find("bootstrap.servers");
   if (bootstrap == kafka.end() || bootstrap->second.empty()) {
     logger.Error("invalid configuration",
-                 {{"error", "kafka.bootstrap.servers: required (flag --kafka.bootstrap.servers "
-                            "or SOP_KAFKA_BOOTSTRAP_SERVERS)"}});
+                 {{"error",
+                   "kafka.bootstrap.servers: required (flag --kafka.bootstrap.servers "
+                   "or SOP_KAFKA_BOOTSTRAP_SERVERS)"}});
     return kConfigErrorExitCode;
   }
   SignalWatcher signals(logger, config.GetDuration("shutdown.timeout"));
@@ -84,13 +85,13 @@ int Run(const sop::runtime::Config& config) {
   if (auto group = kafka.find("group.id"); group != kafka.end()) options.group_id = group->second;
   options.redis.host = config.GetString("redis.host");
   options.redis.port = static_cast<int>(config.GetInt("redis.port"));
-  options.redis.command_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-      config.GetDuration("redis.timeout"));
+  options.redis.command_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.GetDuration("redis.timeout"));
   options.instance = config.GetString("service.instance");
-  options.batch_quiet = std::chrono::duration_cast<std::chrono::milliseconds>(
-      config.GetDuration("mrp.batch.quiet"));
-  options.batch_max = std::chrono::duration_cast<std::chrono::milliseconds>(
-      config.GetDuration("mrp.batch.max"));
+  options.batch_quiet =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.GetDuration("mrp.batch.quiet"));
+  options.batch_max =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.GetDuration("mrp.batch.max"));
 
   auto service = sop::mrp::MrpService::Start(std::move(options), logger, metrics);
   if (!service) {

@@ -43,19 +43,24 @@ bool IsMasterData(const sop::v1::Envelope& envelope) {
 }
 
 std::string Describe(const sop::v1::Envelope& envelope) {
-  const auto* field = sop::v1::Envelope::descriptor()->FindFieldByNumber(
-      static_cast<int>(envelope.payload_case()));
+  const auto* field =
+      sop::v1::Envelope::descriptor()->FindFieldByNumber(static_cast<int>(envelope.payload_case()));
   std::string what = field != nullptr ? field->name() : "event";
   return what + " " + envelope.event_id() + " at " + envelope.site();
 }
 
 sop::v1::FindingType ToProto(model::FindingType type) {
   switch (type) {
-    case model::FindingType::kDataQuality: return sop::v1::FINDING_TYPE_DATA_QUALITY;
-    case model::FindingType::kShortage: return sop::v1::FINDING_TYPE_SHORTAGE;
-    case model::FindingType::kBelowSafetyStock: return sop::v1::FINDING_TYPE_BELOW_SAFETY_STOCK;
-    case model::FindingType::kPastDueRelease: return sop::v1::FINDING_TYPE_PAST_DUE_RELEASE;
-    case model::FindingType::kOutsideHorizon: return sop::v1::FINDING_TYPE_OUTSIDE_HORIZON;
+    case model::FindingType::kDataQuality:
+      return sop::v1::FINDING_TYPE_DATA_QUALITY;
+    case model::FindingType::kShortage:
+      return sop::v1::FINDING_TYPE_SHORTAGE;
+    case model::FindingType::kBelowSafetyStock:
+      return sop::v1::FINDING_TYPE_BELOW_SAFETY_STOCK;
+    case model::FindingType::kPastDueRelease:
+      return sop::v1::FINDING_TYPE_PAST_DUE_RELEASE;
+    case model::FindingType::kOutsideHorizon:
+      return sop::v1::FINDING_TYPE_OUTSIDE_HORIZON;
   }
   return sop::v1::FINDING_TYPE_UNSPECIFIED;
 }
@@ -76,8 +81,7 @@ MrpPlanner::~MrpPlanner() = default;
 Result<bool> MrpPlanner::ApplyFact(const PartitionKey& key, std::string_view fact_bytes) {
   sop::v1::Fact fact;
   if (!fact.ParseFromArray(fact_bytes.data(), static_cast<int>(fact_bytes.size()))) {
-    return InvalidField("fact", "not a sop.v1.Fact",
-                        std::to_string(fact_bytes.size()) + " bytes");
+    return InvalidField("fact", "not a sop.v1.Fact", std::to_string(fact_bytes.size()) + " bytes");
   }
   const sop::v1::Envelope& envelope = fact.envelope();
   if (envelope.event_id().empty()) {
@@ -210,6 +214,12 @@ std::vector<sop::v1::PlanDelta> MrpPlanner::Flush() {
 Result<ReplanSummary> MrpPlanner::Replan(std::string_view site, const sop::v1::Cause& cause,
                                          std::vector<sop::v1::PlanDelta>* deltas) {
   const auto start = std::chrono::steady_clock::now();
+  // Check the site first when a plan exists, so a bad request does not swallow the deltas of a
+  // rebuild it triggered.
+  if (!site.empty() && engine_ != nullptr && !reassemble_ &&
+      !engine_->snapshot().site_ids.Find(site)) {
+    return Fail(Errc::kNotFound, "site '" + std::string(site) + "' is not planned by this replica");
+  }
   rebuild_ = true;
   Rebuild(cause, /*full=*/true);
   if (engine_ == nullptr) {
@@ -217,21 +227,21 @@ Result<ReplanSummary> MrpPlanner::Replan(std::string_view site, const sop::v1::C
                 "no plan: no PlanningSettings fact has been applied on this replica");
   }
   if (!site.empty() && !engine_->snapshot().site_ids.Find(site)) {
-    pending_.clear();
+    // (Only after a reassembly: the rebuilt plan's deltas stay pending for the next Flush.)
     return Fail(Errc::kNotFound, "site '" + std::string(site) + "' is not planned by this replica");
   }
   std::vector<sop::v1::PlanDelta> produced = std::exchange(pending_, {});
   if (deltas != nullptr) {
     for (auto& delta : produced) {
-      if (site.empty() || delta.site_id() == site || !delta.full()) deltas->push_back(std::move(delta));
+      if (site.empty() || delta.site_id() == site || !delta.full())
+        deltas->push_back(std::move(delta));
     }
   }
   ReplanSummary summary;
   summary.plan_version = plan_version_;
   summary.item_sites = static_cast<std::int64_t>(engine_->snapshot().item_site_count());
   summary.planned_orders = static_cast<std::int64_t>(engine_->plan().PlannedOrderCount());
-  summary.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }
 
@@ -283,18 +293,20 @@ void MrpPlanner::Rebuild(const sop::v1::Cause& cause, bool full) {
         };
         const auto& new_orders = plan.orders[i];
         const auto& old_orders = old.orders[static_cast<std::size_t>(before->value())];
-        const bool orders_same =
-            std::equal(new_orders.begin(), new_orders.end(), old_orders.begin(), old_orders.end(),
-                       [](const planning::PlannedOrder& x, const planning::PlannedOrder& y) {
-                         return x.receipt_bucket == y.receipt_bucket &&
-                                x.release_bucket == y.release_bucket && x.quantity == y.quantity &&
-                                x.release_quantity == y.release_quantity && x.past_due == y.past_due;
-                       });
+        const bool orders_same = std::equal(
+            new_orders.begin(), new_orders.end(), old_orders.begin(), old_orders.end(),
+            [](const planning::PlannedOrder& x, const planning::PlannedOrder& y) {
+              return x.receipt_bucket == y.receipt_bucket && x.release_bucket == y.release_bucket &&
+                     x.quantity == y.quantity && x.release_quantity == y.release_quantity &&
+                     x.past_due == y.past_due;
+            });
         if (orders_same && same(&planning::Plan::gross_requirements) &&
             same(&planning::Plan::scheduled_receipts) &&
-            same(&planning::Plan::projected_available) &&
-            same(&planning::Plan::net_requirements) && same(&planning::Plan::planned_receipts) &&
-            same(&planning::Plan::planned_releases) && is.on_hand == previous->snapshot().item_sites[static_cast<std::size_t>(before->value())].on_hand) {
+            same(&planning::Plan::projected_available) && same(&planning::Plan::net_requirements) &&
+            same(&planning::Plan::planned_receipts) && same(&planning::Plan::planned_releases) &&
+            is.on_hand == previous->snapshot()
+                              .item_sites[static_cast<std::size_t>(before->value())]
+                              .on_hand) {
           continue;
         }
       }
@@ -303,9 +315,9 @@ void MrpPlanner::Rebuild(const sop::v1::Cause& cause, bool full) {
   }
   previous.reset();
   sop::v1::Cause full_cause = cause;
-  full_cause.set_description((publish_all ? "full replan" : "replan") +
-                             (cause.description().empty() ? std::string()
-                                                          : " after " + cause.description()));
+  full_cause.set_description(
+      (publish_all ? "full replan" : "replan") +
+      (cause.description().empty() ? std::string() : " after " + cause.description()));
   EmitDelta(changed, full_cause, publish_all);
 }
 
@@ -427,8 +439,9 @@ void MrpPlanner::EmitDelta(const std::vector<model::ItemSiteIndex>& item_sites,
 void MrpPlanner::FillPeg(const planning::EndDemand& end, sop::v1::EndDemandPeg& out) const {
   const model::Snapshot& snapshot = engine_->snapshot();
   auto site_of = [&](model::ItemSiteIndex i) -> const std::string& {
-    return snapshot.sites[static_cast<std::size_t>(
-                              snapshot.item_sites[static_cast<std::size_t>(i.value())].site.value())]
+    return snapshot
+        .sites[static_cast<std::size_t>(
+            snapshot.item_sites[static_cast<std::size_t>(i.value())].site.value())]
         .id;
   };
   out.set_quantity(end.quantity);
@@ -471,7 +484,8 @@ void MrpPlanner::FillPegging(model::ItemSiteIndex item_site, std::int32_t ordina
   const std::size_t keep = std::max<std::size_t>(1, options_.max_pegs_per_order);
   if (pegs.size() > keep) {
     // Largest revenue first; ties by due bucket so the order is deterministic.
-    std::partial_sort(pegs.begin(), pegs.begin() + static_cast<std::ptrdiff_t>(keep - 1), pegs.end(),
+    std::partial_sort(pegs.begin(), pegs.begin() + static_cast<std::ptrdiff_t>(keep - 1),
+                      pegs.end(),
                       [](const sop::v1::EndDemandPeg& a, const sop::v1::EndDemandPeg& b) {
                         if (a.revenue() != b.revenue()) return a.revenue() > b.revenue();
                         return a.bucket() < b.bucket();
@@ -565,7 +579,8 @@ Result<std::vector<sop::v1::SupplyGap>> MrpPlanner::GetSupplyPlan(std::string_vi
   if (!site.empty()) {
     auto found = snapshot.site_ids.Find(site);
     if (!found) {
-      return Fail(Errc::kNotFound, "site '" + std::string(site) + "' is not planned by this replica");
+      return Fail(Errc::kNotFound,
+                  "site '" + std::string(site) + "' is not planned by this replica");
     }
     site_filter = static_cast<std::int32_t>(*found);
   }
@@ -645,7 +660,8 @@ Status MrpPlanner::RestorePartition(const PartitionKey& key, std::string_view by
     const char kind = bytes[pos];
     std::uint32_t length = 0;
     for (int k = 0; k < 4; ++k) {
-      length |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[pos + 1 + static_cast<std::size_t>(k)]))
+      length |= static_cast<std::uint32_t>(
+                    static_cast<unsigned char>(bytes[pos + 1 + static_cast<std::size_t>(k)]))
                 << (8 * k);
     }
     pos += 5;
@@ -671,8 +687,8 @@ Status MrpPlanner::RestorePartition(const PartitionKey& key, std::string_view by
     }
   }
   auto& slot = partitions_[key];
-  stats_.facts_applied += static_cast<std::int64_t>(state.facts.size()) -
-                          static_cast<std::int64_t>(slot.facts.size());
+  stats_.facts_applied +=
+      static_cast<std::int64_t>(state.facts.size()) - static_cast<std::int64_t>(slot.facts.size());
   slot = std::move(state);
   reassemble_ = true;
   return {};

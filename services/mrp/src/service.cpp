@@ -16,15 +16,16 @@ constexpr auto kSnapshotRetryDelay = std::chrono::seconds(1);
 // The only place that knows the metric names; business code calls its handles.
 struct MrpService::Probe {
   explicit Probe(runtime::MetricsRegistry& metrics)
-      : consumed(metrics.AddCounter({"sop_mrp_consumed_total",
-                                     "Messages consumed, by topic.", {"topic"}, 20})),
+      : consumed(metrics.AddCounter(
+            {"sop_mrp_consumed_total", "Messages consumed, by topic.", {"topic"}, 20})),
         duplicates(metrics
                        .AddCounter({"sop_mrp_duplicate_facts_total",
                                     "Re-delivered facts skipped (event id already applied)."})
                        .WithLabels()),
-        produced(metrics.AddCounter(
-            {"sop_mrp_produced_total", "PlanDelta messages produced to sop.plan.v1, by site.",
-             {"site"}, 100})),
+        produced(metrics.AddCounter({"sop_mrp_produced_total",
+                                     "PlanDelta messages produced to sop.plan.v1, by site.",
+                                     {"site"},
+                                     100})),
         produce_errors(metrics
                            .AddCounter({"sop_mrp_produce_errors_total",
                                         "PlanDelta messages the broker did not acknowledge."})
@@ -34,8 +35,8 @@ struct MrpService::Probe {
                              "Messages that could not be decoded, sent to sop.dlq.v1."})
                 .WithLabels()),
         full_runs(metrics
-                      .AddCounter({"sop_mrp_full_runs_total",
-                                   "Full rebuilds with a regenerative MRP run."})
+                      .AddCounter(
+                          {"sop_mrp_full_runs_total", "Full rebuilds with a regenerative MRP run."})
                       .WithLabels()),
         snapshot_errors(metrics
                             .AddCounter({"sop_mrp_snapshot_errors_total",
@@ -51,15 +52,15 @@ struct MrpService::Probe {
                   .WithLabels()),
         lag(metrics.AddGauge({"sop_mrp_consumer_lag",
                               "Messages behind the high watermark, by topic and partition.",
-                              {"topic", "partition"}, 200})),
+                              {"topic", "partition"},
+                              200})),
         facts(metrics.AddGauge({"sop_mrp_state_facts", "Facts held for the owned partitions."})
                   .WithLabels()),
         item_sites(metrics.AddGauge({"sop_mrp_plan_item_sites", "Item-sites in the current plan."})
                        .WithLabels()),
-        planned_orders(metrics
-                           .AddGauge({"sop_mrp_plan_planned_orders",
-                                      "Planned orders in the current plan."})
-                           .WithLabels()) {}
+        planned_orders(
+            metrics.AddGauge({"sop_mrp_plan_planned_orders", "Planned orders in the current plan."})
+                .WithLabels()) {}
 
   runtime::CounterFamily consumed;
   runtime::Counter duplicates;
@@ -150,10 +151,14 @@ Result<std::unique_ptr<MrpService>> MrpService::Start(MrpServiceOptions options,
     auto sent = self.dead_letter_->Send(message, error);
     if (sent) {
       // The rejected message is done with: the snapshot's offset moves past it.
-      std::lock_guard lock(self.mutex_);
-      const PartitionKey key{message.topic, message.partition};
-      self.next_offsets_[key] = message.offset + 1;
-      self.dirty_.insert(key);
+      {
+        std::lock_guard lock(self.mutex_);
+        const PartitionKey key{message.topic, message.partition};
+        self.next_offsets_[key] = message.offset + 1;
+        self.dirty_.insert(key);
+        ++self.dead_lettered_;
+      }
+      self.changed_.notify_all();
     }
     return sent;
   };
@@ -170,7 +175,9 @@ Result<std::unique_ptr<MrpService>> MrpService::Start(MrpServiceOptions options,
   return service;
 }
 
-MrpService::~MrpService() { Stop(true); }
+MrpService::~MrpService() {
+  Stop(true);
+}
 
 void MrpService::Stop(bool final_snapshot) {
   {
@@ -199,7 +206,9 @@ void MrpService::Stop(bool final_snapshot) {
   }
 }
 
-grpc::Service* MrpService::grpc_service() { return grpc_.get(); }
+grpc::Service* MrpService::grpc_service() {
+  return grpc_.get();
+}
 
 std::string MrpService::SnapshotName(const PartitionKey& key) {
   return "mrp/" + key.topic + "/" + std::to_string(key.partition);
@@ -243,8 +252,8 @@ void MrpService::PlannerLoop() {
     if (stopping_) return;
     // Wait for the batch to end: quiet for batch_quiet, or batch_max since it began.
     while (!stopping_) {
-      const auto until = std::min(last_message_ + options_.batch_quiet,
-                                  batch_started_ + options_.batch_max);
+      const auto until =
+          std::min(last_message_ + options_.batch_quiet, batch_started_ + options_.batch_max);
       if (Clock::now() >= until) break;
       changed_.wait_until(lock, until);
     }
@@ -379,7 +388,8 @@ void MrpService::OnAssigned(std::span<bus::AssignedPartition> partitions) {
     sequences_[key] = snapshot.sequence;
     std::int64_t start = 0;
     for (const store::ConsumedOffset& offset : snapshot.offsets) {
-      if (offset.topic == key.topic && offset.partition == key.partition) start = offset.next_offset;
+      if (offset.topic == key.topic && offset.partition == key.partition)
+        start = offset.next_offset;
     }
     assigned.start_offset = start;
     next_offsets_[key] = start;
@@ -444,8 +454,8 @@ Result<sop::v1::GetPlanResponse> MrpService::GetPlan(const sop::v1::GetPlanReque
 Result<sop::v1::ReplanResponse> MrpService::Replan(const sop::v1::ReplanRequest& request) {
   std::lock_guard lock(mutex_);
   sop::v1::Cause cause;
-  cause.set_description("replan requested by '" + request.requested_by() + "': " +
-                        request.reason());
+  cause.set_description("replan requested by '" + request.requested_by() +
+                        "': " + request.reason());
   std::vector<sop::v1::PlanDelta> deltas;
   auto summary = planner_.Replan(request.site_id(), cause, &deltas);
   if (!summary) return std::unexpected(summary.error());
@@ -484,6 +494,7 @@ MrpProgress MrpService::ProgressLocked() const {
   out.snapshots = snapshots_;
   out.deltas_published = deltas_published_;
   out.restored_partitions = restored_partitions_;
+  out.dead_lettered = dead_lettered_;
   return out;
 }
 

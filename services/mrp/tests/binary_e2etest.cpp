@@ -2,9 +2,9 @@
 // redis-server, fed the generated facts, queried over gRPC, stopped with SIGTERM: exit 0 and
 // the state snapshotted in Redis.
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -78,8 +78,10 @@ TEST(MrpBinary, ServesThePlanAndSnapshotsOnSigterm) {
   for (auto deadline = Clock::now() + 10s; Clock::now() < deadline && port == 0;) {
     std::smatch match;
     const std::string log = ReadFile(log_path);
-    if (std::regex_search(log, match, listening)) port = std::stoi(match[1]);
-    else std::this_thread::sleep_for(20ms);  // polling a file against a deadline
+    if (std::regex_search(log, match, listening))
+      port = std::stoi(match[1]);
+    else
+      std::this_thread::sleep_for(20ms);  // polling a file against a deadline
   }
   ASSERT_GT(port, 0) << ReadFile(log_path);
 
@@ -104,7 +106,8 @@ TEST(MrpBinary, ServesThePlanAndSnapshotsOnSigterm) {
   const std::size_t probe = snapshot.item_site_count() - 1;
   sop::v1::GetPlanRequest request;
   request.set_item_id(snapshot.item_sites[probe].item_id);
-  request.set_site_id(snapshot.sites[static_cast<std::size_t>(snapshot.item_sites[probe].site.value())].id);
+  request.set_site_id(
+      snapshot.sites[static_cast<std::size_t>(snapshot.item_sites[probe].site.value())].id);
   sop::v1::ReplanResponse replanned;
   bool served = false;
   for (auto deadline = Clock::now() + 60s; Clock::now() < deadline && !served;) {

@@ -45,7 +45,8 @@ inline PartitionKey KeyOf(const sop::v1::Envelope& envelope) {
   return {"sop.facts.v1", static_cast<std::int32_t>(std::hash<std::string>{}(envelope.site()) % 3)};
 }
 
-inline std::unique_ptr<planning::NettingEngine> Direct(const std::vector<sop::v1::Envelope>& events) {
+inline std::unique_ptr<planning::NettingEngine> Direct(
+    const std::vector<sop::v1::Envelope>& events) {
   codec::SnapshotAssembler assembler;
   for (const auto& e : events) assembler.Apply(e);
   auto built = assembler.Build();
@@ -56,7 +57,8 @@ inline std::unique_ptr<planning::NettingEngine> Direct(const std::vector<sop::v1
 }
 
 // Number of item-sites whose records or planned-order counts differ (0 = the same plan).
-inline int Mismatches(const planning::NettingEngine& actual, const planning::NettingEngine& expected) {
+inline int Mismatches(const planning::NettingEngine& actual,
+                      const planning::NettingEngine& expected) {
   const auto& es = expected.snapshot();
   const auto& as = actual.snapshot();
   int mismatches = 0;

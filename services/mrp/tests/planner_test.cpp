@@ -1,6 +1,8 @@
 // Hermetic tests of MrpPlanner: generated S-scale facts fed straight into the planner (no
 // broker, no Redis), compared with what libs/codec + libs/planning compute on the same events.
 
+#include "sop/mrp/planner.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "mrp_test_support.hpp"
-#include "sop/mrp/planner.hpp"
 
 namespace sop::mrp {
 namespace {
@@ -171,7 +172,8 @@ TEST_F(MrpPlannerTest, SupplyPlanCountsEachShortageWhereItAppears) {
   const auto& plan = planner.engine()->plan();
   double expected_shortage = 0.0;
   for (std::size_t i = 0; i < plan.item_site_count; ++i) {
-    auto row = plan.Row(plan.projected_available, model::ItemSiteIndex(static_cast<std::int32_t>(i)));
+    auto row =
+        plan.Row(plan.projected_available, model::ItemSiteIndex(static_cast<std::int32_t>(i)));
     double previous = 0.0;
     for (double v : row) {
       const double now = std::max(0.0, -v);
@@ -220,7 +222,8 @@ TEST_F(MrpPlannerTest, ConsensusForecastReplacesTheFactForecastAndSurvivesARebui
   period->set_statistical(10.0);
   period->set_consensus(1234.0);
   update.mutable_cause()->set_event_id("test:forecast:1");
-  ASSERT_TRUE(planner.ApplyForecast({"sop.forecast.v1", 0}, update.SerializeAsString()).has_value());
+  ASSERT_TRUE(
+      planner.ApplyForecast({"sop.forecast.v1", 0}, update.SerializeAsString()).has_value());
   EXPECT_FALSE(planner.rebuild_pending());
   EXPECT_DOUBLE_EQ(planner.engine()->snapshot().Forecast(model::ItemSiteIndex(0))[5], 1234.0);
   auto deltas = planner.Flush();
@@ -262,7 +265,8 @@ TEST_F(MrpPlannerTest, MasterDataChangeRebuildsAndPublishesOnlyTheRecordsThatCha
     EXPECT_EQ(delta.cause().event_id(), "test:item-change:1");
     records += static_cast<std::size_t>(delta.item_sites_size());
     for (const auto& record : delta.item_sites()) {
-      if (record.item_id() == changed.item().item_id() && record.site_id() == changed.item().site_id()) {
+      if (record.item_id() == changed.item().item_id() &&
+          record.site_id() == changed.item().site_id()) {
         found = true;
         EXPECT_DOUBLE_EQ(record.safety_stock(), changed.item().safety_stock());
       }
@@ -289,11 +293,13 @@ TEST_F(MrpPlannerTest, CappedPeggingKeepsTheLargestEndDemandsAndTheExactRevenueT
     const model::ItemSiteIndex item_site(static_cast<std::int32_t>(i));
     const auto& orders = engine.plan().orders[i];
     for (std::size_t k = 0; k < orders.size(); ++k) {
-      const auto ends = engine.EndDemands(
-          item_site, {planning::SupplyKind::kPlannedOrder, static_cast<std::int32_t>(k), orders[k].receipt_bucket});
+      const auto ends =
+          engine.EndDemands(item_site, {planning::SupplyKind::kPlannedOrder,
+                                        static_cast<std::int32_t>(k), orders[k].receipt_bucket});
       if (ends.size() <= 3) continue;
-      auto record = planner.GetPlan(snapshot.item_sites[i].item_id,
-                                    snapshot.sites[static_cast<std::size_t>(snapshot.item_sites[i].site.value())].id);
+      auto record = planner.GetPlan(
+          snapshot.item_sites[i].item_id,
+          snapshot.sites[static_cast<std::size_t>(snapshot.item_sites[i].site.value())].id);
       ASSERT_TRUE(record.has_value());
       const auto& pegging = record->planned_orders(static_cast<int>(k)).pegging();
       ASSERT_EQ(pegging.size(), 3);
@@ -306,9 +312,12 @@ TEST_F(MrpPlannerTest, CappedPeggingKeepsTheLargestEndDemandsAndTheExactRevenueT
         total_quantity += end.quantity;
         double revenue = 0.0;
         if (end.demand.kind == planning::DemandKind::kSalesOrder) {
-          revenue = end.quantity * snapshot.sales_orders[static_cast<std::size_t>(end.demand.index)].unit_price;
+          revenue = end.quantity *
+                    snapshot.sales_orders[static_cast<std::size_t>(end.demand.index)].unit_price;
         } else if (end.demand.kind == planning::DemandKind::kForecast) {
-          revenue = end.quantity * snapshot.item_sites[static_cast<std::size_t>(end.demand.item_site.value())].unit_price;
+          revenue = end.quantity *
+                    snapshot.item_sites[static_cast<std::size_t>(end.demand.item_site.value())]
+                        .unit_price;
         }
         total_revenue += revenue;
         largest_revenue = std::max(largest_revenue, revenue);

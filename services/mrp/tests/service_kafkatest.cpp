@@ -34,9 +34,9 @@ using namespace sop::mrp::testing;
 
 bus::KafkaConfig ClientConfig(const std::string& bootstrap) {
   // Short session and commit intervals: the mock broker waits a session timeout for members.
-  return bus::KafkaConfig{{"bootstrap.servers", bootstrap},   {"session.timeout.ms", "4000"},
-                          {"heartbeat.interval.ms", "200"},   {"auto.commit.interval.ms", "200"},
-                          {"fetch.wait.max.ms", "50"},        {"reconnect.backoff.ms", "50"},
+  return bus::KafkaConfig{{"bootstrap.servers", bootstrap},    {"session.timeout.ms", "4000"},
+                          {"heartbeat.interval.ms", "200"},    {"auto.commit.interval.ms", "200"},
+                          {"fetch.wait.max.ms", "50"},         {"reconnect.backoff.ms", "50"},
                           {"reconnect.backoff.max.ms", "500"}, {"log_level", "3"}};
 }
 
@@ -99,10 +99,10 @@ class MrpServiceTest : public ::testing::Test {
     ASSERT_TRUE(broker.has_value()) << broker.error().ToString();
     broker_ = std::move(*broker);
     ASSERT_TRUE(redis_.Start().has_value());
-    auto producer = bus::Producer::Create(
-        bus::KafkaConfig{{"bootstrap.servers", broker_->bootstrap_servers()},
-                         {"linger.ms", "5"},
-                         {"compression.type", "lz4"}});
+    auto producer =
+        bus::Producer::Create(bus::KafkaConfig{{"bootstrap.servers", broker_->bootstrap_servers()},
+                                               {"linger.ms", "5"},
+                                               {"compression.type", "lz4"}});
     ASSERT_TRUE(producer.has_value());
     producer_ = std::move(*producer);
   }
@@ -124,7 +124,8 @@ class MrpServiceTest : public ::testing::Test {
   // Produces events [begin, end) of the generated stream as Facts keyed by site.
   void Produce(std::size_t begin, std::size_t end) {
     std::atomic<int> failures{0};
-    for (std::size_t i = begin; i < end; ++i) ProduceOne(Events()[i], static_cast<std::int64_t>(i), failures);
+    for (std::size_t i = begin; i < end; ++i)
+      ProduceOne(Events()[i], static_cast<std::int64_t>(i), failures);
     ASSERT_TRUE(producer_->Flush(30s).has_value());
     ASSERT_EQ(failures.load(), 0);
   }
@@ -150,7 +151,8 @@ class MrpServiceTest : public ::testing::Test {
       request.set_item_id(is.item_id);
       request.set_site_id(snapshot.sites[static_cast<std::size_t>(is.site.value())].id);
       auto served = service.GetPlan(request);
-      if (!served || !SameRecord(served->plan(), plan, model::ItemSiteIndex(static_cast<std::int32_t>(i)))) {
+      if (!served ||
+          !SameRecord(served->plan(), plan, model::ItemSiteIndex(static_cast<std::int32_t>(i)))) {
         ++mismatches;
       }
     }
@@ -164,7 +166,8 @@ class MrpServiceTest : public ::testing::Test {
       auto row = plan.Row(rows, i);
       if (static_cast<std::size_t>(served.size()) != row.size()) return false;
       for (std::size_t b = 0; b < row.size(); ++b) {
-        if (std::abs(served[static_cast<int>(b)] - row[b]) > 1e-6 * std::max(1.0, std::abs(row[b]))) {
+        if (std::abs(served[static_cast<int>(b)] - row[b]) >
+            1e-6 * std::max(1.0, std::abs(row[b]))) {
           return false;
         }
       }
@@ -204,8 +207,8 @@ TEST_F(MrpServiceTest, ServesAndPublishesThePlanTheCoreComputesAndReplansAChange
   auto service = StartService();
   ASSERT_NE(service, nullptr);
   Produce(0, events.size());
-  ASSERT_TRUE(service->WaitFor([&](const MrpProgress& p) { return p.facts == total && !p.pending; },
-                               60s))
+  ASSERT_TRUE(
+      service->WaitFor([&](const MrpProgress& p) { return p.facts == total && !p.pending; }, 60s))
       << "facts " << service->progress().facts << " of " << total;
 
   const auto expected = Direct(events);
@@ -244,7 +247,8 @@ TEST_F(MrpServiceTest, ServesAndPublishesThePlanTheCoreComputesAndReplansAChange
     request.set_item_id("NO-SUCH-ITEM");
     request.set_site_id(snapshot.sites[0].id);
     sop::v1::GetPlanResponse response;
-    EXPECT_EQ(stub->GetPlan(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(stub->GetPlan(&context, request, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND);
   }
   {
     grpc::ClientContext context;
@@ -300,6 +304,16 @@ TEST_F(MrpServiceTest, ServesAndPublishesThePlanTheCoreComputesAndReplansAChange
   EXPECT_TRUE(found);
   ASSERT_TRUE(service->WaitFor([&](const MrpProgress& p) { return !p.pending; }, 20s));
   EXPECT_EQ(ServedMismatches(*service, *after), 0);
+
+  // Bytes that are not a Fact go to the dead-letter topic; the plan does not move.
+  const auto version = service->progress().plan_version;
+  bus::OutgoingMessage garbage;
+  garbage.topic = std::string(bus::kFactsTopic);
+  garbage.key = changed.site();
+  garbage.value = "\xff\xfe not a fact";
+  ASSERT_TRUE(producer_->SendSync(std::move(garbage), 10s).has_value());
+  ASSERT_TRUE(service->WaitFor([&](const MrpProgress& p) { return p.dead_lettered == 1; }, 20s));
+  EXPECT_EQ(service->progress().plan_version, version);
   (*server)->Shutdown(1s);
   service->Stop();
 }

@@ -58,12 +58,12 @@ struct ReplanSummary {
 
 /// Counters for metrics and tests.
 struct PlannerStats {
-  std::int64_t facts_applied = 0;     ///< facts held (all owned partitions)
-  std::int64_t duplicates = 0;        ///< re-delivered facts skipped
-  std::int64_t net_changes = 0;       ///< facts planned by net change
-  std::int64_t full_runs = 0;         ///< rebuilds + full regenerative runs
-  std::int64_t item_sites = 0;        ///< item-sites in the current plan
-  std::int64_t planned_orders = 0;    ///< planned orders in the current plan
+  std::int64_t facts_applied = 0;   ///< facts held (all owned partitions)
+  std::int64_t duplicates = 0;      ///< re-delivered facts skipped
+  std::int64_t net_changes = 0;     ///< facts planned by net change
+  std::int64_t full_runs = 0;       ///< rebuilds + full regenerative runs
+  std::int64_t item_sites = 0;      ///< item-sites in the current plan
+  std::int64_t planned_orders = 0;  ///< planned orders in the current plan
 };
 
 /// The mrp state of one replica (see the file comment).
@@ -124,9 +124,9 @@ class MrpPlanner {
 
  private:
   struct PartitionState {
-    std::vector<std::string> facts;                 ///< Fact bytes in applied order
+    std::vector<std::string> facts;  ///< Fact bytes in applied order
     std::unordered_set<std::string> event_ids;
-    std::map<std::string, std::string> forecasts;   ///< item-site key → ForecastUpdate bytes
+    std::map<std::string, std::string> forecasts;  ///< item-site key → ForecastUpdate bytes
     std::vector<std::string> new_event_ids;
     bool dirty = false;
   };

@@ -30,10 +30,10 @@ namespace sop::mrp {
 
 /// Settings of one mrp replica (main maps the config names onto these).
 struct MrpServiceOptions {
-  bus::KafkaConfig kafka;                 ///< kafka.* pass-through (bootstrap.servers required)
-  std::string group_id = "sop-mrp";       ///< kafka.group.id
-  store::RedisStoreOptions redis;         ///< redis.host, redis.port
-  std::string instance = "mrp-0";         ///< service.instance (logs)
+  bus::KafkaConfig kafka;            ///< kafka.* pass-through (bootstrap.servers required)
+  std::string group_id = "sop-mrp";  ///< kafka.group.id
+  store::RedisStoreOptions redis;    ///< redis.host, redis.port
+  std::string instance = "mrp-0";    ///< service.instance (logs)
   /// A batch ends when no message arrived for `batch_quiet`, or `batch_max` after it began;
   /// then the pending full rebuild runs and the changed partitions are snapshotted.
   std::chrono::milliseconds batch_quiet{100};
@@ -43,13 +43,14 @@ struct MrpServiceOptions {
 
 /// Where a replica stands, for tests and health.
 struct MrpProgress {
-  std::int64_t facts = 0;          ///< facts held for the owned partitions
+  std::int64_t facts = 0;  ///< facts held for the owned partitions
   std::int64_t plan_version = 0;
-  bool pending = false;            ///< a batch is waiting to be planned / snapshotted
-  std::int64_t snapshots = 0;      ///< successful snapshot writes
+  bool pending = false;        ///< a batch is waiting to be planned / snapshotted
+  std::int64_t snapshots = 0;  ///< successful snapshot writes
   std::int64_t deltas_published = 0;
   std::int64_t duplicates = 0;           ///< re-delivered facts skipped
   std::int64_t restored_partitions = 0;  ///< partitions restored from a Redis snapshot
+  std::int64_t dead_lettered = 0;        ///< undecodable messages sent to sop.dlq.v1
 };
 
 /// One mrp replica.
@@ -134,6 +135,7 @@ class MrpService final : public bus::ConsumerListener {
   std::int64_t snapshots_ = 0;
   std::int64_t deltas_published_ = 0;
   std::int64_t restored_partitions_ = 0;
+  std::int64_t dead_lettered_ = 0;
   std::thread planner_thread_;
 };
 
