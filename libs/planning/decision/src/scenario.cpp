@@ -432,9 +432,20 @@ Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(const Scenario& scenario
 
 std::vector<Result<ScenarioOutcome>> ScenarioEvaluator::EvaluateAll(std::span<const Scenario> scenarios) const {
   std::vector<std::optional<Result<ScenarioOutcome>>> slots(scenarios.size());
+  // Longest first: scenarios that re-run netting start before the capacity-only ones, so two
+  // threads finish close together. Each result goes to its own slot: order-independent output.
+  std::vector<std::size_t> order(scenarios.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+  auto nets = [&](std::size_t k) {
+    return std::any_of(scenarios[k].overrides.begin(), scenarios[k].overrides.end(), [](const Override& o) {
+      return !std::holds_alternative<ExtraCapacity>(o) && !std::holds_alternative<SubcontractStep>(o) &&
+             !std::holds_alternative<MoveVolume>(o);
+    });
+  };
+  std::stable_partition(order.begin(), order.end(), nets);
   std::atomic<std::size_t> next{0};
   auto work = [&] {
-    for (std::size_t k = next++; k < scenarios.size(); k = next++) slots[k].emplace(Evaluate(scenarios[k]));
+    for (std::size_t k = next++; k < order.size(); k = next++) slots[order[k]].emplace(Evaluate(scenarios[order[k]]));
   };
   const int threads = std::max(1, std::min<int>(options_.threads, static_cast<int>(scenarios.size())));
   {
