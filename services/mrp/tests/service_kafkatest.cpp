@@ -203,7 +203,7 @@ TEST_F(MrpServiceTest, ServesAndPublishesThePlanTheCoreComputesAndReplansAChange
   changed.set_event_id("test:so-change:1");
   changed.mutable_sales_order()->set_quantity(changed.sales_order().quantity() + 250.0);
 
-  PlanReader reader(broker_->bootstrap_servers(), {"test:so-change:1"});
+  PlanReader reader(broker_->bootstrap_servers(), {"test:so-change:1", "test:forecast:1"});
   auto service = StartService();
   ASSERT_NE(service, nullptr);
   Produce(0, events.size());
@@ -304,6 +304,40 @@ TEST_F(MrpServiceTest, ServesAndPublishesThePlanTheCoreComputesAndReplansAChange
   EXPECT_TRUE(found);
   ASSERT_TRUE(service->WaitFor([&](const MrpProgress& p) { return !p.pending; }, 20s));
   EXPECT_EQ(ServedMismatches(*service, *after), 0);
+
+  // A consensus forecast on sop.forecast.v1 re-plans its item-site by net change.
+  sop::v1::ForecastUpdate update;
+  update.set_item_id(changed.sales_order().item_id());
+  update.set_site_id(changed.sales_order().site_id());
+  auto* period = update.add_periods();
+  period->set_bucket(30);
+  period->set_consensus(987'654.0);
+  update.mutable_cause()->set_event_id("test:forecast:1");
+  bus::OutgoingMessage forecast;
+  forecast.topic = std::string(bus::kForecastTopic);
+  forecast.key = update.site_id();
+  forecast.value = update.SerializeAsString();
+  ASSERT_TRUE(producer_->SendSync(std::move(forecast), 10s).has_value());
+  auto forecast_deltas = reader.WaitFor("test:forecast:1", 30s);
+  ASSERT_FALSE(forecast_deltas.empty());
+  // Reference: the same snapshot with that forecast bucket replaced, run in full.
+  model::Snapshot with_forecast = after->snapshot();
+  with_forecast.forecast[static_cast<std::size_t>(changed_item->value()) *
+                             static_cast<std::size_t>(with_forecast.H()) +
+                         30] = 987'654.0;
+  planning::NettingEngine forecast_reference(std::move(with_forecast));
+  forecast_reference.RunFull();
+  bool forecast_found = false;
+  for (const auto& delta : forecast_deltas) {
+    for (const auto& record : delta.item_sites()) {
+      if (record.item_id() == update.item_id() && record.site_id() == update.site_id()) {
+        forecast_found = true;
+        EXPECT_GE(record.gross_requirements(30), 987'654.0);
+        EXPECT_TRUE(SameRecord(record, forecast_reference.plan(), *changed_item));
+      }
+    }
+  }
+  EXPECT_TRUE(forecast_found);
 
   // Bytes that are not a Fact go to the dead-letter topic; the plan does not move.
   const auto version = service->progress().plan_version;
