@@ -1,0 +1,149 @@
+#pragma once
+/// The forecasting service's state and its pure operations: demand history per item-site built
+/// from Shipment facts, families from ItemMaster facts, the sales / marketing / consensus layers
+/// from ForecastAdjustment facts and AdjustForecast calls, re-forecasting with libs/forecast, and
+/// the accuracy backtest. No I/O: the service (service.hpp) feeds it and carries its results.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sop/codec/buckets.hpp"
+#include "sop/model/error.hpp"
+#include "sop/v1/forecasting.pb.h"
+
+namespace sop::forecasting {
+
+using Seconds = std::chrono::sys_seconds;
+
+/// A Kafka topic-partition owned by this replica: the unit of state and of snapshots.
+struct PartitionKey {
+  std::string topic;
+  std::int32_t partition = 0;
+  friend auto operator<=>(const PartitionKey&, const PartitionKey&) = default;
+};
+
+/// Tuning of the forecaster.
+struct ForecasterOptions {
+  /// At most this many history buckets (the most recent) feed a forecast: 3 years of weeks.
+  std::int32_t max_history_buckets = 156;
+  /// Worker threads of one ForecastBatch call (0 = hardware concurrency).
+  int threads = 1;
+};
+
+/// Counts for metrics and tests.
+struct ForecasterStats {
+  std::int64_t facts_applied = 0;
+  std::int64_t duplicates = 0;
+  std::int64_t item_sites = 0;      ///< item-sites held (with or without history)
+  std::int64_t dirty = 0;           ///< item-sites waiting for a re-forecast
+  std::int64_t forecasts_made = 0;  ///< series forecast since start
+  std::int64_t forecast_errors = 0; ///< series libs/forecast refused (logged by the caller)
+};
+
+/// History bucket grid: the settings' grid moved `buckets` buckets back, so that bucket
+/// `buckets` of the result is the plan start. Reuses codec::BucketGrid's bucketing rules.
+codec::BucketGrid HistoryGrid(const sop::v1::PlanningSettings& settings, std::int32_t buckets);
+/// The planning grid of a PlanningSettings message (horizon 78 when unset).
+codec::BucketGrid PlanGrid(const sop::v1::PlanningSettings& settings);
+/// Sums daily shipped quantities into the `buckets` history buckets before the plan start
+/// (oldest first). Days at or after the plan start are not history and are left out.
+std::vector<double> BucketHistory(const std::map<std::int32_t, double>& daily_quantities,
+                                  const sop::v1::PlanningSettings& settings, std::int32_t buckets);
+/// Seasonal period of the bucket size: 52 weeks, 12 months, 7 days.
+int SeasonLength(const sop::v1::PlanningSettings& settings);
+/// Severity of a forecast deviation (fraction): amber above 10 %, red above 25 %.
+sop::v1::Severity DeviationSeverity(double deviation);
+
+/// All forecasting state of one replica, per owned partition.
+///
+/// Threads: not thread-safe; the service serializes every call with one mutex.
+/// Errors: ApplyFact returns INVALID_ARGUMENT for bytes that are not a Fact or carry no event
+/// id (dead-lettered by the caller); Adjust returns INVALID_ARGUMENT naming the missing or bad
+/// field and NOT_FOUND for an item-site this replica does not hold; GetForecast NOT_FOUND;
+/// RestorePartition DATA_LOSS for bytes that are not a snapshot of this format.
+/// Lifetime: plain value owned by the service.
+class Forecaster {
+ public:
+  explicit Forecaster(ForecasterOptions options = {});
+
+  /// Applies one sop.v1.Fact (wire bytes) consumed from `key`. Returns false when its event id
+  /// was already applied to the partition (a re-delivery: nothing changes).
+  Result<bool> ApplyFact(const PartitionKey& key, std::string_view fact_bytes);
+  /// Applies one envelope (the decoded form of ApplyFact).
+  Result<bool> ApplyEnvelope(const PartitionKey& key, const sop::v1::Envelope& envelope,
+                             Seconds ingested_at);
+
+  /// A planner's adjustment over gRPC: validated, recorded at `now` in the partition that holds
+  /// the item-site, the item-site marked for re-forecast. The adjustment id is generated when
+  /// empty; an id already applied returns the earlier record unchanged.
+  Result<sop::v1::AdjustmentRecord> Adjust(const sop::v1::ForecastAdjustment& adjustment,
+                                           Seconds now);
+
+  /// Re-forecasts every item-site whose history or layers changed since the last call (those of
+  /// partitions that have settings and at least one shipment) and returns one ForecastUpdate per
+  /// item-site, generated at `now`.
+  std::vector<sop::v1::ForecastUpdate> Reforecast(Seconds now);
+
+  /// Layers side by side with owners and the adjustment history. NOT_FOUND for an unknown
+  /// item-site; FAILED_PRECONDITION when it has no forecast yet.
+  Result<sop::v1::GetForecastResponse> GetForecast(std::string_view item_id,
+                                                   std::string_view site_id) const;
+  /// Accuracy rows by SKU, family or site: the statistical forecast made `lookback` buckets
+  /// before the plan start (history up to then only) against the actuals since.
+  Result<sop::v1::GetAccuracyResponse> GetAccuracy(const sop::v1::GetAccuracyRequest& request) const;
+
+  /// Bucketed demand history of an item-site (oldest first; empty before settings).
+  Result<std::vector<double>> History(std::string_view item_id, std::string_view site_id) const;
+  /// The partition holding an item-site, if any.
+  std::optional<PartitionKey> PartitionOf(std::string_view item_id, std::string_view site_id) const;
+
+  std::string SerializePartition(const PartitionKey& key) const;
+  /// Replaces the state of `key` with a snapshot; all its item-sites are re-forecast next.
+  Status RestorePartition(const PartitionKey& key, std::string_view bytes);
+  void DropPartition(const PartitionKey& key);
+  /// Event ids applied to `key` since the last call (to mark them applied in Redis).
+  std::vector<std::string> TakeNewEventIds(const PartitionKey& key);
+  /// Whether any item-site waits for a re-forecast.
+  bool HasDirty() const noexcept { return !dirty_.empty(); }
+  ForecasterStats stats() const;
+
+ private:
+  struct ItemSite {
+    std::string item_id;
+    std::string site_id;
+    std::string family;
+    std::map<std::int32_t, double> daily;  // days since epoch → shipped quantity
+    std::vector<sop::v1::AdjustmentRecord> adjustments;
+    std::optional<sop::v1::ForecastUpdate> forecast;  // last published
+    std::vector<double> history;                      // what the last forecast saw
+  };
+  struct Partition {
+    std::optional<sop::v1::PlanningSettings> settings;
+    std::map<std::string, ItemSite> item_sites;  // "item@site"
+    std::set<std::string> event_ids;
+    std::vector<std::string> new_event_ids;
+  };
+  using DirtyKey = std::pair<PartitionKey, std::string>;
+
+  ItemSite& ItemSiteOf(Partition& partition, const std::string& item_id,
+                       const std::string& site_id);
+  void MarkAllDirty(const PartitionKey& key, const Partition& partition);
+  static sop::v1::Cause CauseOf(const sop::v1::Envelope& envelope, Seconds ingested_at);
+
+  ForecasterOptions options_;
+  std::map<PartitionKey, Partition> partitions_;
+  std::map<DirtyKey, sop::v1::Cause> dirty_;  // latest cause per dirty item-site
+  std::int64_t facts_applied_ = 0;
+  std::int64_t duplicates_ = 0;
+  std::int64_t forecasts_made_ = 0;
+  std::int64_t forecast_errors_ = 0;
+  std::int64_t adjustment_sequence_ = 0;
+};
+
+}  // namespace sop::forecasting
