@@ -213,6 +213,11 @@ TEST_F(MrpServiceTest, ServesAndPublishesThePlanTheCoreComputesAndReplansAChange
 
   const auto expected = Direct(events);
   EXPECT_EQ(ServedMismatches(*service, *expected), 0);
+  const std::string metrics = metrics_.SerializeText();
+  EXPECT_NE(metrics.find("sop_mrp_plan_item_sites " +
+                         std::to_string(expected->snapshot().item_site_count())),
+            std::string::npos);
+  EXPECT_NE(metrics.find("sop_mrp_state_facts " + std::to_string(total)), std::string::npos);
 
   // The same over a real gRPC channel.
   runtime::GrpcServerOptions grpc_options;
