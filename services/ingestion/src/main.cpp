@@ -3,6 +3,7 @@
 // redis -> producer -> processor -> consumer -> gRPC last -> SERVING; shutdown in reverse.
 
 #include <cstdio>
+#include <atomic>
 #include <exception>
 #include <thread>
 
@@ -101,12 +102,23 @@ int Run(const sop::runtime::Config& config) {
   lifecycle.Add("producer", [&] { (void)(*producer)->Flush(std::chrono::seconds(10)); });
 
   ingestion::IngestionProbe probe(metrics);
+  // Health follows the processor (undeliverable facts, Redis down or fenced): NOT_SERVING, not
+  // dead. The server starts last, so the callback finds it through an atomic pointer.
+  std::atomic<GrpcServer*> health_target{nullptr};
+  std::atomic<bool> shutting_down{false};
   ingestion::Processor processor(
       {.instance = config.GetString("service.instance"),
        .checkpoint_records = config.GetInt("ingestion.checkpoint.records"),
        .checkpoint_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
            config.GetDuration("ingestion.checkpoint.interval")),
-       .rejected_ring = static_cast<std::size_t>(config.GetInt("ingestion.rejected.ring"))},
+       .rejected_ring = static_cast<std::size_t>(config.GetInt("ingestion.rejected.ring")),
+       .on_health_change =
+           [&](bool healthy) {
+             GrpcServer* target = health_target.load();
+             if (target == nullptr || shutting_down.load()) return;
+             target->SetServing(healthy);
+             target->SetServing(kGrpcService, healthy);
+           }},
       **producer, store, probe, logger);
   // Stopped after the consumer: the final snapshot covers everything the consumer handled.
   lifecycle.Add("state", [&] { processor.Stop(); });
@@ -147,12 +159,14 @@ int Run(const sop::runtime::Config& config) {
   const auto shutdown_timeout = config.GetDuration("shutdown.timeout");
   lifecycle.Add("grpc", [&] { (*server)->Shutdown(shutdown_timeout / 2); });
 
-  (*server)->SetServing(true);
-  (*server)->SetServing(kGrpcService, true);
+  (*server)->SetServing(processor.healthy());
+  (*server)->SetServing(kGrpcService, processor.healthy());
+  health_target.store(server->get());
   logger.Info("listening", {{"grpc_port", (*server)->port()}, {"metrics_port", (*exposer)->port()}});
 
   const int signal = signals.Wait();
   logger.Info("shutting down", {{"signal", signal}});
+  shutting_down.store(true);
   (*server)->SetServing(false);
   (*server)->SetServing(kGrpcService, false);
   const auto drain = config.GetDuration("shutdown.drain");

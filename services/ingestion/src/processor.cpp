@@ -233,6 +233,7 @@ Status Processor::Checkpoint(const Key& key, Owned& owned) {
                               {.state = state,
                                .offsets = std::span<const store::ConsumedOffset>(&offset, 1),
                                .expected_sequence = owned.sequence});
+  redis_ok_.store(applied.has_value() || applied.error().code() != Errc::kUnavailable);
   if (!applied) {
     probe_.OnCheckpointFailure();
     if (applied.error().code() == Errc::kFailedPrecondition) healthy_.store(false);  // fenced
@@ -262,6 +263,7 @@ void Processor::OnAssigned(std::span<bus::AssignedPartition> partitions) {
     // waits; past max.poll.interval.ms the group moves the partition elsewhere).
     for (int attempt = 0;; ++attempt) {
       auto snapshot = store_.GetSnapshot(name);
+      redis_ok_.store(snapshot.has_value());
       if (snapshot) {
         if (*snapshot) {
           auto state = PartitionState::Decode((*snapshot)->state);
@@ -337,6 +339,11 @@ void Processor::TimerLoop() {
           }
         }
       }
+    }
+    if (const bool now_healthy = healthy(); now_healthy != reported_healthy_) {
+      reported_healthy_ = now_healthy;
+      logger_.Warn("health changed", {{"healthy", now_healthy}});
+      if (options_.on_health_change) options_.on_health_change(now_healthy);
     }
     if (lag_) {
       for (const auto& partition : lag_()) {

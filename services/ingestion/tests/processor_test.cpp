@@ -21,6 +21,10 @@ class FakeProducer final : public bus::Producer {
     if (message.topic == bus::kFactsTopic) ++facts;
     else ++dead_letters;
     last_value = std::move(message.value);
+    if (fail) {
+      callback(std::unexpected(Error(Errc::kDeadlineExceeded, "message timed out")));
+      return;
+    }
     callback(bus::DeliveryReport{.topic = message.topic, .partition = 0, .offset = facts});
   }
   Status Flush(std::chrono::milliseconds) override { return {}; }
@@ -29,6 +33,7 @@ class FakeProducer final : public bus::Producer {
   std::int64_t facts = 0;
   std::int64_t dead_letters = 0;
   std::string last_value;
+  bool fail = false;
 };
 
 TEST(IngestionProcessor, HandlesGeneratedScaleSIntoFactsAndReportsThroughput) {
@@ -61,6 +66,34 @@ TEST(IngestionProcessor, HandlesGeneratedScaleSIntoFactsAndReportsThroughput) {
   EXPECT_EQ(last.ingestion_instance(), "ingestion");
   std::printf("[ handle ] %zu records in %.3f s = %.0f records/s on one thread\n", messages.size(),
               seconds, static_cast<double>(messages.size()) / seconds);
+}
+
+}  // namespace
+}  // namespace sop::ingestion
+
+namespace sop::ingestion {
+namespace {
+
+TEST(IngestionProcessor, UndeliveredFactMakesItUnhealthyAndWithholdsTheSnapshot) {
+  runtime::MetricsRegistry metrics;
+  runtime::Logger logger("test", runtime::LogLevel::kError);
+  IngestionProbe probe(metrics);
+  FakeProducer producer;
+  producer.fail = true;
+  store::RedisStore store({.port = 1});
+  Processor processor({.checkpoint_records = 1}, producer, store, probe, logger);
+  sop::v1::Envelope site;
+  site.set_event_id("s:P1");
+  site.set_site("P1");
+  site.mutable_site_master()->set_site_id("P1");
+  ASSERT_TRUE(processor.Handle(bus::Message{.topic = std::string(bus::kErpEventsTopic),
+                                            .value = site.SerializeAsString()}));
+  EXPECT_FALSE(processor.healthy());
+  const std::string text = metrics.SerializeText();
+  EXPECT_NE(text.find("sop_ingestion_publish_failures_total 1"), std::string::npos);
+  // The checkpoint due after one record was withheld, not attempted against Redis.
+  EXPECT_NE(text.find("sop_ingestion_checkpoint_failures_total 1"), std::string::npos);
+  EXPECT_EQ(store.stats().connect_attempts, 0u);
 }
 
 }  // namespace

@@ -74,6 +74,8 @@ struct ProcessorOptions {
   int max_outstanding = 50'000;
   std::chrono::milliseconds flush_timeout{30'000};
   std::size_t rejected_ring = 1'000;
+  /// Called on the timer thread when healthy() changes (e.g. to drive gRPC health).
+  std::function<void(bool healthy)> on_health_change{};
 };
 
 /// The handler and ConsumerListener of the ingestion consumer group.
@@ -111,8 +113,9 @@ class Processor : public bus::ConsumerListener {
   /// Stops the timer and checkpoints every owned partition (call after the consumer stopped).
   void Stop();
 
-  /// False after a fact could not be delivered or Redis refused a snapshot (fenced).
-  bool healthy() const noexcept { return healthy_.load(); }
+  /// False after a fact or dead letter could not be delivered or Redis fenced a snapshot
+  /// (both until restart), and while Redis is unreachable for snapshots.
+  bool healthy() const noexcept { return healthy_.load() && redis_ok_.load(); }
   RejectionLog& rejections() noexcept { return rejections_; }
   OutcomeRegistry& outcomes() noexcept { return outcomes_; }
   bus::DeadLetter& dead_letter() noexcept { return dead_letter_; }
@@ -144,6 +147,8 @@ class Processor : public bus::ConsumerListener {
   RejectionLog rejections_;
   OutcomeRegistry outcomes_;
   std::atomic<bool> healthy_{true};
+  std::atomic<bool> redis_ok_{true};
+  bool reported_healthy_ = true;  ///< timer thread only
   std::atomic<std::int64_t> failed_deliveries_{0};
 
   std::mutex mutex_;
