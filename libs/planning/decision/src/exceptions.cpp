@@ -562,7 +562,7 @@ std::vector<Exception> DetectExceptions(const NettingEngine& engine, const Capac
   std::vector<Exception> out;
   std::map<std::int32_t, OrderRisk> order_risk;
   const auto n = engine.snapshot().item_site_count();
-  detail::ReachIndex reach(engine);
+  detail::ReachIndex reach(engine, true);
   for (std::size_t c = 0; c < n; ++c) {
     DetectMaterial(engine, reach, ItemSiteIndex(static_cast<std::int32_t>(c)), policy, out, &order_risk);
   }
@@ -580,7 +580,7 @@ std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
                                                 const DetectionPolicy& policy,
                                                 std::vector<std::string>* ids_in_scope) {
   std::vector<Exception> out;
-  detail::ReachIndex reach(engine);
+  detail::ReachIndex reach(engine, false);
   for (auto i : item_sites) {
     DetectMaterial(engine, reach, i, policy, out, nullptr);
     if (ids_in_scope != nullptr) {

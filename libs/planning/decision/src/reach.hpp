@@ -26,11 +26,18 @@ struct Reach {
 
 class ReachIndex {
  public:
-  static constexpr std::size_t kMaxOrders = 64;
-  static constexpr std::size_t kMaxItems = 64;
+  static constexpr std::size_t kMaxOrders = 16;
+  static constexpr std::size_t kMaxItems = 16;
 
-  explicit ReachIndex(const NettingEngine& engine)
-      : snapshot_(engine.snapshot()), plan_(engine.plan()) {}
+  /// `dense`: one slot per item-site up front (a full detection); otherwise slots are created on
+  /// first use (re-detection of a few item-sites after net change).
+  ReachIndex(const NettingEngine& engine, bool dense)
+      : snapshot_(engine.snapshot()), plan_(engine.plan()), dense_(dense) {
+    if (dense_) {
+      dense_pegs_.resize(plan_.orders.size());
+      dense_memo_.resize(plan_.orders.size());
+    }
+  }
 
   // Adds what `quantity` of demand element `demand` (of full size `demand_quantity`) reaches.
   void AddDemand(const DemandRef& demand, double quantity, double demand_quantity, Reach& out) {
@@ -69,7 +76,7 @@ class ReachIndex {
   // Everything the whole planned order reaches (memoized).
   const Reach& OfPlannedOrder(ItemSiteIndex item_site, std::int32_t ordinal) {
     const auto c = static_cast<std::size_t>(item_site.value());
-    auto& memo = memo_[c];
+    auto& memo = dense_ ? dense_memo_[c] : memo_[c];
     if (memo.empty()) memo.resize(plan_.orders[c].size());
     auto& slot = memo[static_cast<std::size_t>(ordinal)];
     if (!slot.first) {
@@ -145,7 +152,7 @@ class ReachIndex {
  private:
   // Peg positions of one planned order, via a per-item CSR built on first use.
   std::pair<const std::uint32_t*, const std::uint32_t*> Range(std::size_t c, std::int32_t ordinal) {
-    auto& csr = order_pegs_[c];
+    auto& csr = dense_ ? dense_pegs_[c] : order_pegs_[c];
     if (csr.offsets.empty()) {
       const auto& pegs = plan_.pegs[c];
       csr.offsets.assign(plan_.orders[c].size() + 1, 0);
@@ -183,6 +190,9 @@ class ReachIndex {
   const Plan& plan_;
   // Keyed by item-site and filled on first use, so a re-detection of a few item-sites after net
   // change costs nothing per untouched item (node-based maps keep references stable).
+  bool dense_;
+  std::vector<Csr> dense_pegs_;
+  std::vector<std::vector<std::pair<bool, Reach>>> dense_memo_;
   std::unordered_map<std::size_t, Csr> order_pegs_;
   std::unordered_map<std::size_t, std::vector<std::pair<bool, Reach>>> memo_;
 };
