@@ -2,8 +2,8 @@
 // Wiring only (see libs/runtime/example/main.cpp): config -> logger -> signals -> metrics ->
 // redis -> producer -> processor -> consumer -> gRPC last -> SERVING; shutdown in reverse.
 
-#include <cstdio>
 #include <atomic>
+#include <cstdio>
 #include <exception>
 #include <thread>
 
@@ -31,21 +31,33 @@ constexpr int kConfigErrorExitCode = 64;
 void DeclareSettings(sop::runtime::ConfigSchema& schema) {
   using sop::runtime::SettingSpec;
   sop::runtime::AddServiceSettings(schema);
-  schema.Add(SettingSpec::String("redis.host", "Redis host for state snapshots.").Default("127.0.0.1"));
+  schema.Add(
+      SettingSpec::String("redis.host", "Redis host for state snapshots.").Default("127.0.0.1"));
   schema.Add(SettingSpec::Int("redis.port", "Redis port.").Default("6379").Min("1").Max("65535"));
-  schema.Add(SettingSpec::String("service.instance", "Name of this replica (Fact.ingestion_instance).")
-                 .Default("sop-ingestion"));
+  schema.Add(
+      SettingSpec::String("service.instance", "Name of this replica (Fact.ingestion_instance).")
+          .Default("sop-ingestion"));
   schema.Add(SettingSpec::Int("ingestion.checkpoint.records",
                               "Snapshot a partition after this many handled records.")
-                 .Default("50000").Min("1").Max("10000000"));
-  schema.Add(SettingSpec::Duration("ingestion.checkpoint.interval",
-                                   "Snapshot a partition whose oldest unsnapshotted record is this old.")
-                 .Default("1s").Min("10ms").Max("10m"));
+                 .Default("50000")
+                 .Min("1")
+                 .Max("10000000"));
+  schema.Add(
+      SettingSpec::Duration("ingestion.checkpoint.interval",
+                            "Snapshot a partition whose oldest unsnapshotted record is this old.")
+          .Default("1s")
+          .Min("10ms")
+          .Max("10m"));
   schema.Add(SettingSpec::Duration("ingestion.submit.timeout",
                                    "How long Submit waits for the pipeline's decisions.")
-                 .Default("30s").Min("100ms").Max("10m"));
-  schema.Add(SettingSpec::Int("ingestion.rejected.ring", "Rejections kept in memory for ListRejected.")
-                 .Default("1000").Min("1").Max("1000000"));
+                 .Default("30s")
+                 .Min("100ms")
+                 .Max("10m"));
+  schema.Add(
+      SettingSpec::Int("ingestion.rejected.ring", "Rejections kept in memory for ListRejected.")
+          .Default("1000")
+          .Min("1")
+          .Max("1000000"));
 }
 
 int Run(const sop::runtime::Config& config) {
@@ -58,8 +70,9 @@ int Run(const sop::runtime::Config& config) {
   const auto& kafka_settings = config.Passthrough("kafka");
   if (!kafka_settings.contains("bootstrap.servers")) {
     logger.Error("invalid configuration",
-                 {{"error", "kafka.bootstrap.servers: required (flag --kafka.bootstrap.servers or "
-                            "SOP_KAFKA_BOOTSTRAP_SERVERS), got nothing"}});
+                 {{"error",
+                   "kafka.bootstrap.servers: required (flag --kafka.bootstrap.servers or "
+                   "SOP_KAFKA_BOOTSTRAP_SERVERS), got nothing"}});
     return kConfigErrorExitCode;
   }
   // kafka.group.id names the consumer group (default "sop-ingestion"); the bus library sets
@@ -67,8 +80,10 @@ int Run(const sop::runtime::Config& config) {
   bus::KafkaConfig kafka;
   std::string group_id = "sop-ingestion";
   for (const auto& [key, value] : kafka_settings) {
-    if (key == "group.id") group_id = value;
-    else kafka.Set(key, value);
+    if (key == "group.id")
+      group_id = value;
+    else
+      kafka.Set(key, value);
   }
   std::string effective;
   for (const auto& [name, value] : config.Dump()) effective += name + "=" + value + " ";
@@ -91,10 +106,10 @@ int Run(const sop::runtime::Config& config) {
     logger.Warn("redis not reachable yet; retrying on use", {{"error", ping.error().ToString()}});
   }
 
-  auto producer = bus::Producer::Create(
-      kafka, {.on_error = [&](const Error& error) {
-        logger.Error("producer error", {{"error", error.ToString()}});
-      }});
+  auto producer =
+      bus::Producer::Create(kafka, {.on_error = [&](const Error& error) {
+                              logger.Error("producer error", {{"error", error.ToString()}});
+                            }});
   if (!producer) {
     logger.Error("producer failed", {{"error", producer.error().ToString()}});
     return 1;
@@ -162,7 +177,8 @@ int Run(const sop::runtime::Config& config) {
   (*server)->SetServing(processor.healthy());
   (*server)->SetServing(kGrpcService, processor.healthy());
   health_target.store(server->get());
-  logger.Info("listening", {{"grpc_port", (*server)->port()}, {"metrics_port", (*exposer)->port()}});
+  logger.Info("listening",
+              {{"grpc_port", (*server)->port()}, {"metrics_port", (*exposer)->port()}});
 
   const int signal = signals.Wait();
   logger.Info("shutting down", {{"signal", signal}});
@@ -193,7 +209,8 @@ int main(int argc, char** argv) {
         .Error("invalid configuration", {{"error", error.what()}});
     return kConfigErrorExitCode;
   } catch (const std::exception& error) {
-    sop::runtime::Logger(kService, sop::runtime::LogLevel::kInfo).Error("fatal", {{"error", error.what()}});
+    sop::runtime::Logger(kService, sop::runtime::LogLevel::kInfo)
+        .Error("fatal", {{"error", error.what()}});
     return 1;
   }
 }

@@ -45,10 +45,9 @@ Decision Decide(std::string_view bytes, PartitionState& state) {
   Decision decision;
   if (!decision.envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     decision.outcome = Outcome::kRejected;
-    decision.violation =
-        Violation{ReasonClass::kMalformed, "envelope",
-                  "not a sop.v1.Envelope (truncated or corrupt protobuf), got " +
-                      std::to_string(bytes.size()) + " bytes"};
+    decision.violation = Violation{ReasonClass::kMalformed, "envelope",
+                                   "not a sop.v1.Envelope (truncated or corrupt protobuf), got " +
+                                       std::to_string(bytes.size()) + " bytes"};
     return decision;
   }
   Normalize(decision.envelope);

@@ -23,31 +23,32 @@ void SetNow(google::protobuf::Timestamp* timestamp, std::chrono::system_clock::t
 }  // namespace
 
 IngestionProbe::IngestionProbe(runtime::MetricsRegistry& metrics)
-    : consumed_family_(metrics.AddCounter(
-          {"sop_ingestion_consumed_total", "Records consumed from sop.erp.events.v1.",
-           {"partition"}})),
-      events_family_(metrics.AddCounter(
-          {"sop_ingestion_events_total", "Events decided, by outcome (accepted, duplicate, rejected).",
-           {"outcome"}})),
+    : consumed_family_(metrics.AddCounter({"sop_ingestion_consumed_total",
+                                           "Records consumed from sop.erp.events.v1.",
+                                           {"partition"}})),
+      events_family_(
+          metrics.AddCounter({"sop_ingestion_events_total",
+                              "Events decided, by outcome (accepted, duplicate, rejected).",
+                              {"outcome"}})),
       rejected_family_(metrics.AddCounter(
           {"sop_ingestion_rejected_total", "Rejected events by reason class.", {"reason"}})),
-      lag_family_(metrics.AddGauge(
-          {"sop_ingestion_consumer_lag", "Records behind the high watermark, per partition.",
-           {"partition"}})),
+      lag_family_(metrics.AddGauge({"sop_ingestion_consumer_lag",
+                                    "Records behind the high watermark, per partition.",
+                                    {"partition"}})),
       accepted_(events_family_.WithLabels({"accepted"})),
       duplicates_(events_family_.WithLabels({"duplicate"})),
       facts_produced_(metrics
                           .AddCounter({"sop_ingestion_facts_produced_total",
                                        "Facts acknowledged by sop.facts.v1."})
                           .WithLabels()),
-      dead_lettered_(metrics
-                         .AddCounter({"sop_ingestion_dlq_total",
-                                      "Records dead-lettered to sop.dlq.v1."})
-                         .WithLabels()),
-      publish_failures_(metrics
-                            .AddCounter({"sop_ingestion_publish_failures_total",
-                                         "Facts the broker did not acknowledge (service unhealthy)."})
-                            .WithLabels()),
+      dead_lettered_(
+          metrics.AddCounter({"sop_ingestion_dlq_total", "Records dead-lettered to sop.dlq.v1."})
+              .WithLabels()),
+      publish_failures_(
+          metrics
+              .AddCounter({"sop_ingestion_publish_failures_total",
+                           "Facts the broker did not acknowledge (service unhealthy)."})
+              .WithLabels()),
       checkpoint_failures_(metrics
                                .AddCounter({"sop_ingestion_checkpoint_failures_total",
                                             "State snapshots that could not be written."})
@@ -72,8 +73,12 @@ runtime::Counter IngestionProbe::ConsumedCounter(std::int32_t partition) const {
 
 void IngestionProbe::OnDecided(Outcome outcome, const std::optional<Violation>& violation) {
   switch (outcome) {
-    case Outcome::kAccepted: accepted_.Increment(); break;
-    case Outcome::kDuplicate: duplicates_.Increment(); break;
+    case Outcome::kAccepted:
+      accepted_.Increment();
+      break;
+    case Outcome::kDuplicate:
+      duplicates_.Increment();
+      break;
     case Outcome::kRejected:
       events_family_.WithLabels({"rejected"}).Increment();
       rejected_family_
@@ -107,11 +112,13 @@ std::string Processor::SnapshotName(const std::string& topic, std::int32_t parti
 }
 
 void Processor::RecordRejection(const sop::v1::Rejection& rejection, ReasonClass reason_class) {
-  probe_.OnDecided(Outcome::kRejected, Violation{reason_class, rejection.field(), rejection.reason()});
+  probe_.OnDecided(Outcome::kRejected,
+                   Violation{reason_class, rejection.field(), rejection.reason()});
   probe_.OnDeadLettered();
   rejections_.Add(rejection);
   if (auto persisted = rejections_.Persist(); !persisted) {
-    logger_.Warn("rejections not appended to redis log yet", {{"error", persisted.error().ToString()}});
+    logger_.Warn("rejections not appended to redis log yet",
+                 {{"error", persisted.error().ToString()}});
   }
 }
 
@@ -137,7 +144,7 @@ Status Processor::Handle(const bus::Message& message) {
     sop::v1::Rejection rejection;
     rejection.set_event_id(decision.envelope.event_id());
     rejection.set_site(decision.envelope.site().empty() && message.key ? *message.key
-                                                                        : decision.envelope.site());
+                                                                       : decision.envelope.site());
     rejection.set_field(decision.violation->field);
     rejection.set_reason(decision.violation->reason);
     rejection.set_original(message.value);
@@ -148,10 +155,11 @@ Status Processor::Handle(const bus::Message& message) {
     // The dead letter is acknowledged before the checkpoint records the offset (the checkpoint
     // flushes the producer), so nothing is dropped silently and a burst of bad events does not
     // pay one broker round trip each.
-    auto dead_letter = bus::DeadLetter::Build(
-        message,
-        Error(Errc::kInvalidArgument, decision.violation->field + ": " + decision.violation->reason),
-        bus::kDeadLetterTopic, std::chrono::system_clock::now());
+    auto dead_letter =
+        bus::DeadLetter::Build(message,
+                               Error(Errc::kInvalidArgument,
+                                     decision.violation->field + ": " + decision.violation->reason),
+                               bus::kDeadLetterTopic, std::chrono::system_clock::now());
     producer_.Send(std::move(dead_letter), [this, offset = message.offset](
                                                Result<bus::DeliveryReport> report) {
       if (report) {
@@ -176,21 +184,21 @@ Status Processor::Handle(const bus::Message& message) {
       fact.mutable_envelope()->Swap(&decision.envelope);
       SetNow(fact.mutable_ingested_at(), std::chrono::system_clock::now());
       fact.set_ingestion_instance(options_.instance);
-      producer_.Send(
-          bus::OutgoingMessage{.topic = std::string(bus::kFactsTopic),
-                               .key = site,
-                               .value = fact.SerializeAsString()},
-          [this, event_id](Result<bus::DeliveryReport> report) {
-            if (report) {
-              probe_.OnFactProduced();
-              return;
-            }
-            failed_deliveries_.fetch_add(1);
-            healthy_.store(false);
-            probe_.OnPublishFailure();
-            logger_.Error("fact not delivered; checkpoints withheld until restart",
-                          {{"event_id", event_id}, {"error", report.error().ToString()}});
-          });
+      producer_.Send(bus::OutgoingMessage{.topic = std::string(bus::kFactsTopic),
+                                          .key = site,
+                                          .value = fact.SerializeAsString()},
+                     [this, event_id](Result<bus::DeliveryReport> report) {
+                       if (report) {
+                         probe_.OnFactProduced();
+                         return;
+                       }
+                       failed_deliveries_.fetch_add(1);
+                       healthy_.store(false);
+                       probe_.OnPublishFailure();
+                       logger_.Error(
+                           "fact not delivered; checkpoints withheld until restart",
+                           {{"event_id", event_id}, {"error", report.error().ToString()}});
+                     });
       outcomes_.Resolve(event_id, Outcome::kAccepted, nullptr);
     } else {
       outcomes_.Resolve(decision.envelope.event_id(), Outcome::kDuplicate, nullptr);
@@ -242,7 +250,8 @@ Status Processor::Checkpoint(const Key& key, Owned& owned) {
   owned.sequence = *applied;
   owned.unsnapshotted = 0;
   if (auto persisted = rejections_.Persist(); !persisted) {
-    logger_.Warn("rejections not appended to redis log yet", {{"error", persisted.error().ToString()}});
+    logger_.Warn("rejections not appended to redis log yet",
+                 {{"error", persisted.error().ToString()}});
   }
   probe_.OnCheckpoint(Clock::now() - started);
   UpdateStateGauge();
@@ -284,17 +293,17 @@ void Processor::OnAssigned(std::span<bus::AssignedPartition> partitions) {
       {
         std::unique_lock lock(timer_mutex_);
         if (stopping_) break;
-        timer_wake_.wait_for(lock, std::chrono::milliseconds(std::min(100 << std::min(attempt, 5), 2000)));
+        timer_wake_.wait_for(
+            lock, std::chrono::milliseconds(std::min(100 << std::min(attempt, 5), 2000)));
       }
       logger_.Warn("snapshot read failed, retrying",
                    {{"snapshot", name}, {"error", snapshot.error().ToString()}});
     }
-    logger_.Info("partition assigned",
-                 {{"topic", partition.topic},
-                  {"partition", partition.partition},
-                  {"start_offset", partition.start_offset.value_or(-1)},
-                  {"event_ids", owned.state.applied_ids.size()},
-                  {"sequence", owned.sequence}});
+    logger_.Info("partition assigned", {{"topic", partition.topic},
+                                        {"partition", partition.partition},
+                                        {"start_offset", partition.start_offset.value_or(-1)},
+                                        {"event_ids", owned.state.applied_ids.size()},
+                                        {"sequence", owned.sequence}});
     std::lock_guard lock(mutex_);
     owned_[{partition.topic, partition.partition}] = std::move(owned);
     UpdateStateGauge();
@@ -327,7 +336,8 @@ void Processor::Start(std::function<std::vector<bus::PartitionLag>()> lag) {
 
 void Processor::TimerLoop() {
   std::unique_lock timer_lock(timer_mutex_);
-  while (!timer_wake_.wait_for(timer_lock, options_.checkpoint_interval, [this] { return stopping_; })) {
+  while (!timer_wake_.wait_for(timer_lock, options_.checkpoint_interval,
+                               [this] { return stopping_; })) {
     timer_lock.unlock();
     {
       std::lock_guard lock(mutex_);

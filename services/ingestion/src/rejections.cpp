@@ -84,8 +84,12 @@ void PendingOutcomes::Record(Outcome outcome, const sop::v1::Rejection* rejectio
     std::lock_guard lock(mutex_);
     ++decided_;
     switch (outcome) {
-      case Outcome::kAccepted: ++accepted_; break;
-      case Outcome::kDuplicate: ++duplicates_; break;
+      case Outcome::kAccepted:
+        ++accepted_;
+        break;
+      case Outcome::kDuplicate:
+        ++duplicates_;
+        break;
       case Outcome::kRejected:
         ++rejected_;
         if (rejection != nullptr && rejections_.size() < max_rejections_)

@@ -82,17 +82,18 @@ grpc::Status IngestionService::Submit(grpc::ServerContext* context,
   }
   if (failed > 0) {
     processor_.outcomes().Forget(pending);
-    return runtime::ToGrpcStatus(Error(Errc::kUnavailable,
-                                       std::to_string(failed) + " of " + std::to_string(forwarded) +
-                                           " envelopes not produced to sop.erp.events.v1: " +
-                                           last_error.message()));
+    return runtime::ToGrpcStatus(
+        Error(Errc::kUnavailable,
+              std::to_string(failed) + " of " + std::to_string(forwarded) +
+                  " envelopes not produced to sop.erp.events.v1: " + last_error.message()));
   }
   auto deadline = std::chrono::steady_clock::now() + options_.decision_timeout;
   if (context->deadline() != std::chrono::system_clock::time_point::max()) {
     const auto client_left = context->deadline() - std::chrono::system_clock::now();
-    deadline = std::min(deadline, std::chrono::steady_clock::now() +
-                                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                          client_left - std::chrono::milliseconds(200)));
+    deadline =
+        std::min(deadline, std::chrono::steady_clock::now() +
+                               std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                   client_left - std::chrono::milliseconds(200)));
   }
   pending->WaitFor(forwarded, deadline);
   processor_.outcomes().Forget(pending);
@@ -111,9 +112,10 @@ grpc::Status IngestionService::ListRejected(grpc::ServerContext*,
         InvalidField("page_size", "must be in [0, 1000]", std::to_string(request->page_size()))
             .error());
   }
-  const std::size_t page_size = request->page_size() == 0 ? 50 : static_cast<std::size_t>(request->page_size());
-  auto page = processor_.rejections().List(TrimmedCopy(request->site()), page_size,
-                                           request->page_token());
+  const std::size_t page_size =
+      request->page_size() == 0 ? 50 : static_cast<std::size_t>(request->page_size());
+  auto page =
+      processor_.rejections().List(TrimmedCopy(request->site()), page_size, request->page_token());
   if (!page) return runtime::ToGrpcStatus(page.error());
   for (auto& rejection : page->rejections) *response->add_rejections() = std::move(rejection);
   response->set_next_page_token(page->next_page_token);

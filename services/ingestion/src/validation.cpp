@@ -44,7 +44,8 @@ class Checker {
   }
   void Required(std::string_view field, const std::string& value) {
     if (failed()) return;
-    if (value.empty()) Fail(ReasonClass::kMissingField, std::string(field), "required, got ''");
+    if (value.empty())
+      Fail(ReasonClass::kMissingField, std::string(field), "required, got ''");
     else if (value.size() > kMaxIdLength)
       Fail(ReasonClass::kInvalidValue, std::string(field),
            "must be at most 256 characters, got " + std::to_string(value.size()));
@@ -129,9 +130,9 @@ class Checker {
   }
   void Currency(std::string_view field, const std::string& currency) {
     if (failed() || currency.empty()) return;
-    const bool ok = currency.size() == 3 && std::all_of(currency.begin(), currency.end(), [](char c) {
-                      return std::isupper(static_cast<unsigned char>(c));
-                    });
+    const bool ok = currency.size() == 3 &&
+                    std::all_of(currency.begin(), currency.end(),
+                                [](char c) { return std::isupper(static_cast<unsigned char>(c)); });
     if (!ok)
       Fail(ReasonClass::kInvalidValue, std::string(field),
            "must be an ISO 4217 code (3 letters), got '" + currency + "'");
@@ -246,8 +247,8 @@ void CheckPayload(Checker& c, const Envelope& e) {
       c.Required("calendar.calendar_id", m.calendar_id());
       c.SameSite("calendar.site_id", m.site_id());
       for (int i = 0; i < m.working_weekdays_size(); ++i)
-        c.Range("calendar.working_weekdays[" + std::to_string(i) + "]", m.working_weekdays(i), 1,
-                7, "[1, 7] (ISO weekday)");
+        c.Range("calendar.working_weekdays[" + std::to_string(i) + "]", m.working_weekdays(i), 1, 7,
+                "[1, 7] (ISO weekday)");
       for (int i = 0; i < m.shifts_size(); ++i)
         c.Range("calendar.shifts[" + std::to_string(i) + "].hours", m.shifts(i).hours(), 0, 24,
                 "[0, 24]");
@@ -330,7 +331,8 @@ void CheckPayload(Checker& c, const Envelope& e) {
       c.SameSite("forecast_adjustment.site_id", m.site_id());
       c.KnownItem("forecast_adjustment.item_id", m.item_id());
       if (!c.failed() && m.layer() == sop::v1::FORECAST_LAYER_UNSPECIFIED)
-        c.Fail(ReasonClass::kMissingField, "forecast_adjustment.layer", "required, got UNSPECIFIED");
+        c.Fail(ReasonClass::kMissingField, "forecast_adjustment.layer",
+               "required, got UNSPECIFIED");
       c.Required("forecast_adjustment.owner", m.owner());
       c.Finite("forecast_adjustment.quantity_delta", m.quantity_delta());
       c.RequiredDate("forecast_adjustment.period_start", m.has_period_start(), m.period_start());
@@ -457,8 +459,9 @@ void NormalizeMessage(pb::Message& message) {
     const std::string& value = reflection->GetStringReference(message, field, &scratch);
     std::string normalized(Trimmed(value));
     if (code) {
-      std::transform(normalized.begin(), normalized.end(), normalized.begin(),
-                     [](char ch) { return static_cast<char>(std::toupper(static_cast<unsigned char>(ch))); });
+      std::transform(normalized.begin(), normalized.end(), normalized.begin(), [](char ch) {
+        return static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      });
     }
     if (normalized != value) reflection->SetString(&message, field, std::move(normalized));
   }
@@ -468,11 +471,16 @@ void NormalizeMessage(pb::Message& message) {
 
 std::string_view ToString(ReasonClass reason_class) noexcept {
   switch (reason_class) {
-    case ReasonClass::kMalformed: return "malformed";
-    case ReasonClass::kMissingField: return "missing_field";
-    case ReasonClass::kInvalidValue: return "invalid_value";
-    case ReasonClass::kUnknownReference: return "unknown_reference";
-    case ReasonClass::kInconsistent: return "inconsistent";
+    case ReasonClass::kMalformed:
+      return "malformed";
+    case ReasonClass::kMissingField:
+      return "missing_field";
+    case ReasonClass::kInvalidValue:
+      return "invalid_value";
+    case ReasonClass::kUnknownReference:
+      return "unknown_reference";
+    case ReasonClass::kInconsistent:
+      return "inconsistent";
   }
   return "unknown";
 }
@@ -596,7 +604,9 @@ Result<MasterData> MasterData::ReadFrom(std::string_view in, std::size_t& pos) {
   return master;
 }
 
-void Normalize(Envelope& envelope) { NormalizeMessage(envelope); }
+void Normalize(Envelope& envelope) {
+  NormalizeMessage(envelope);
+}
 
 std::optional<Violation> Validate(const Envelope& envelope, const MasterData& master) {
   Checker c(master, envelope.site());

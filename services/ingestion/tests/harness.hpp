@@ -53,16 +53,17 @@ struct Instance {
         {.group_id = group,
          .topics = {std::string(bus::kErpEventsTopic)},
          .handler = [this](const bus::Message& message) { return processor->Handle(message); },
-         .on_rejected = [this](const bus::Message& message, const Error& error) {
-           return processor->dead_letter().Send(message, error);
-         },
+         .on_rejected =
+             [this](const bus::Message& message, const Error& error) {
+               return processor->dead_letter().Send(message, error);
+             },
          .listener = processor.get()});
     EXPECT_TRUE(created) << created.error().ToString();
     consumer = std::move(*created);
     EXPECT_TRUE(consumer->Start());
     processor->Start([this] { return consumer->Lag(); });
-    service = std::make_unique<IngestionService>(ServiceOptions{.decision_timeout = 20s},
-                                                 *producer, *processor);
+    service = std::make_unique<IngestionService>(ServiceOptions{.decision_timeout = 20s}, *producer,
+                                                 *processor);
     runtime::GrpcServerOptions grpc_options;
     grpc_options.host = "127.0.0.1";
     auto started = runtime::GrpcServer::Builder(grpc_options, logger, *metrics)

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "harness.hpp"
 #include "sop/bus/consumer.hpp"
 #include "sop/bus/dead_letter.hpp"
 #include "sop/bus/embedded_broker.hpp"
@@ -24,7 +25,6 @@
 #include "sop/ingestion/processor.hpp"
 #include "sop/ingestion/service.hpp"
 #include "sop/runtime/grpc_server.hpp"
-#include "harness.hpp"
 #include "sop/store/testing/redis_server.hpp"
 #include "sop/v1/ingestion.grpc.pb.h"
 #include "sop/v1/planning.pb.h"
@@ -107,7 +107,9 @@ class IngestionKafkaTest : public ::testing::Test {
                                         std::function<void(const bus::Message&)> on_message) {
     auto consumer = bus::Consumer::Create(
         ConsumerConfig(broker_->bootstrap_servers()),
-        {.group_id = "reader-" + topic, .topics = {topic}, .handler = [on_message](const bus::Message& m) -> Status {
+        {.group_id = "reader-" + topic,
+         .topics = {topic},
+         .handler = [on_message](const bus::Message& m) -> Status {
            on_message(m);
            return {};
          },
@@ -124,8 +126,10 @@ class IngestionKafkaTest : public ::testing::Test {
   }
 
   void Produce(const std::string& site, const std::string& bytes) {
-    source_->Send(bus::OutgoingMessage{.topic = std::string(bus::kErpEventsTopic), .key = site, .value = bytes},
-                  [](Result<bus::DeliveryReport> report) { EXPECT_TRUE(report); });
+    source_->Send(
+        bus::OutgoingMessage{
+            .topic = std::string(bus::kErpEventsTopic), .key = site, .value = bytes},
+        [](Result<bus::DeliveryReport> report) { EXPECT_TRUE(report); });
   }
 
   std::unique_ptr<Instance> NewInstance(const std::string& group = "sop-ingestion") {
@@ -188,12 +192,13 @@ TEST_F(IngestionKafkaTest, GoodEventsOnceBadOnesDeadLetteredReplayAddsNothing) {
 
   // The bad ones, after the master data they refer to.
   const std::string site = slice.some_bom.site();
-  const std::string truncated = SalesOrder("bad:truncated", site, slice.item_of_site.at(site), 1)
-                                    .SerializeAsString();
+  const std::string truncated =
+      SalesOrder("bad:truncated", site, slice.item_of_site.at(site), 1).SerializeAsString();
   Produce(site, truncated.substr(0, truncated.size() - 4));
   auto unknown_site = SalesOrder("bad:site", "NOWHERE", "X", 1);
   Produce("NOWHERE", unknown_site.SerializeAsString());
-  Produce(site, SalesOrder("bad:negative", site, slice.item_of_site.at(site), -5).SerializeAsString());
+  Produce(site,
+          SalesOrder("bad:negative", site, slice.item_of_site.at(site), -5).SerializeAsString());
   sop::v1::Envelope cycle;
   cycle.set_event_id("bad:cycle");
   cycle.set_site(site);
@@ -205,12 +210,14 @@ TEST_F(IngestionKafkaTest, GoodEventsOnceBadOnesDeadLetteredReplayAddsNothing) {
   Produce(site, cycle.SerializeAsString());
   ASSERT_TRUE(source_->Flush(10s));
 
-  ASSERT_TRUE(facts_.WaitTotal(slice.good.size(), 60s)) << facts_.total() << " of " << slice.good.size();
+  ASSERT_TRUE(facts_.WaitTotal(slice.good.size(), 60s))
+      << facts_.total() << " of " << slice.good.size();
   ASSERT_TRUE(dead_.WaitTotal(4, 20s)) << dead_.total();
   {
     const auto counts = facts_.counts();
     EXPECT_EQ(counts.size(), slice.good.size());
-    for (const auto& e : slice.good) ASSERT_EQ(counts.count(e.event_id()) ? counts.at(e.event_id()) : 0, 1) << e.event_id();
+    for (const auto& e : slice.good)
+      ASSERT_EQ(counts.count(e.event_id()) ? counts.at(e.event_id()) : 0, 1) << e.event_id();
     std::set<std::string> reasons;
     for (const auto& [reason, n] : dead_.counts()) reasons.insert(reason);
     auto has = [&](const std::string& needle) {
@@ -227,7 +234,8 @@ TEST_F(IngestionKafkaTest, GoodEventsOnceBadOnesDeadLetteredReplayAddsNothing) {
 
   // Replay everything, then one fresh sentinel per site marks the end of each partition.
   for (const auto& e : slice.good) Produce(e.site(), e.SerializeAsString());
-  Produce(site, SalesOrder("bad:negative", site, slice.item_of_site.at(site), -5).SerializeAsString());
+  Produce(site,
+          SalesOrder("bad:negative", site, slice.item_of_site.at(site), -5).SerializeAsString());
   Produce(site, truncated.substr(0, truncated.size() - 4));
   std::set<std::string> sentinels;
   for (const auto& [s, item] : slice.item_of_site) {
@@ -260,9 +268,12 @@ TEST_F(IngestionKafkaTest, SubmitOverGrpcSummarizesAndListRejectedShowsTheReason
   item.mutable_item()->set_item_id("FG");
   item.mutable_item()->set_unit_of_measure("ea");
   sop::v1::Envelope no_id = SalesOrder("", "P1", "FG", 1);
-  const std::vector<sop::v1::Envelope> stream = {
-      site, item, SalesOrder("so:1", "P1", "FG", 4), SalesOrder("so:1", "P1", "FG", 4),
-      SalesOrder("so:2", "P1", "FG", -1), no_id};
+  const std::vector<sop::v1::Envelope> stream = {site,
+                                                 item,
+                                                 SalesOrder("so:1", "P1", "FG", 4),
+                                                 SalesOrder("so:1", "P1", "FG", 4),
+                                                 SalesOrder("so:2", "P1", "FG", -1),
+                                                 no_id};
 
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + 30s);
@@ -326,7 +337,8 @@ TEST_F(IngestionKafkaTest, RestartedInstanceResumesFromSnapshotWithoutRepublishi
   item.mutable_item()->set_site_id("P1");
   item.mutable_item()->set_item_id("FG");
   first = {site, item};
-  for (int i = 0; i < 200; ++i) first.push_back(SalesOrder("so:" + std::to_string(i), "P1", "FG", i));
+  for (int i = 0; i < 200; ++i)
+    first.push_back(SalesOrder("so:" + std::to_string(i), "P1", "FG", i));
   {
     auto instance = NewInstance("group-a");
     for (const auto& e : first) Produce("P1", e.SerializeAsString());

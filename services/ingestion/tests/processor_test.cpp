@@ -2,6 +2,8 @@
 // so the per-record cost of the whole handler (decide, build the fact, hand it to the producer,
 // metrics) is measured on its own. No checkpoint runs (interval and record bound are huge).
 
+#include "sop/ingestion/processor.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -9,7 +11,6 @@
 
 #include "sop/bus/topics.hpp"
 #include "sop/gen/generator.hpp"
-#include "sop/ingestion/processor.hpp"
 #include "sop/v1/planning.pb.h"
 
 namespace sop::ingestion {
@@ -18,8 +19,10 @@ namespace {
 class FakeProducer final : public bus::Producer {
  public:
   void Send(bus::OutgoingMessage message, bus::DeliveryCallback callback) override {
-    if (message.topic == bus::kFactsTopic) ++facts;
-    else ++dead_letters;
+    if (message.topic == bus::kFactsTopic)
+      ++facts;
+    else
+      ++dead_letters;
     last_value = std::move(message.value);
     if (fail) {
       callback(std::unexpected(Error(Errc::kDeadlineExceeded, "message timed out")));
@@ -52,8 +55,9 @@ TEST(IngestionProcessor, HandlesGeneratedScaleSIntoFactsAndReportsThroughput) {
   IngestionProbe probe(metrics);
   FakeProducer producer;
   store::RedisStore store({.port = 1});  // never used: no checkpoint is due
-  Processor processor({.checkpoint_records = 1'000'000'000, .checkpoint_interval = std::chrono::hours(1)},
-                      producer, store, probe, logger);
+  Processor processor(
+      {.checkpoint_records = 1'000'000'000, .checkpoint_interval = std::chrono::hours(1)}, producer,
+      store, probe, logger);
   const auto started = std::chrono::steady_clock::now();
   for (const auto& message : messages) ASSERT_TRUE(processor.Handle(message));
   const double seconds =
@@ -86,8 +90,8 @@ TEST(IngestionProcessor, UndeliveredFactMakesItUnhealthyAndWithholdsTheSnapshot)
   site.set_event_id("s:P1");
   site.set_site("P1");
   site.mutable_site_master()->set_site_id("P1");
-  ASSERT_TRUE(processor.Handle(bus::Message{.topic = std::string(bus::kErpEventsTopic),
-                                            .value = site.SerializeAsString()}));
+  ASSERT_TRUE(processor.Handle(
+      bus::Message{.topic = std::string(bus::kErpEventsTopic), .value = site.SerializeAsString()}));
   EXPECT_FALSE(processor.healthy());
   const std::string text = metrics.SerializeText();
   EXPECT_NE(text.find("sop_ingestion_publish_failures_total 1"), std::string::npos);

@@ -1,8 +1,8 @@
 // The rejection ring (paging, site filter, bound) and the Submit outcome routing.
 
-#include <gtest/gtest.h>
-
 #include "sop/ingestion/rejections.hpp"
+
+#include <gtest/gtest.h>
 
 namespace sop::ingestion {
 namespace {

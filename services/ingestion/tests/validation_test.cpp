@@ -176,7 +176,8 @@ TEST(IngestionPipeline, StateEncodingRoundTripsAndRejectsGarbage) {
   auto decoded = PartitionState::Decode(bytes);
   ASSERT_TRUE(decoded) << decoded.error().ToString();
   EXPECT_EQ(*decoded, state);
-  EXPECT_EQ(PartitionState::Decode(bytes.substr(0, bytes.size() - 2)).error().code(), Errc::kDataLoss);
+  EXPECT_EQ(PartitionState::Decode(bytes.substr(0, bytes.size() - 2)).error().code(),
+            Errc::kDataLoss);
   EXPECT_EQ(PartitionState::Decode("XXXX").error().code(), Errc::kDataLoss);
 }
 
@@ -186,9 +187,8 @@ TEST(IngestionPipeline, GeneratedScaleSIsAcceptedWholesale) {
   gen::GeneratorOptions options;
   options.history_weeks = 8;
   std::vector<std::string> records;
-  auto stats = gen::Generate(options, [&](const sop::v1::Envelope& e) {
-    records.push_back(e.SerializeAsString());
-  });
+  auto stats = gen::Generate(
+      options, [&](const sop::v1::Envelope& e) { records.push_back(e.SerializeAsString()); });
   ASSERT_TRUE(stats) << stats.error().ToString();
   std::map<std::string, PartitionState> by_site;  // as the topic would partition them
   std::map<std::string, int> rejected_fields;
@@ -198,8 +198,10 @@ TEST(IngestionPipeline, GeneratedScaleSIsAcceptedWholesale) {
     sop::v1::Envelope peek;
     peek.ParseFromString(bytes);
     const Decision d = Decide(bytes, by_site[peek.site()]);
-    if (d.outcome == Outcome::kAccepted) ++accepted;
-    else if (d.violation) ++rejected_fields[d.violation->field + ": " + d.violation->reason];
+    if (d.outcome == Outcome::kAccepted)
+      ++accepted;
+    else if (d.violation)
+      ++rejected_fields[d.violation->field + ": " + d.violation->reason];
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -48,11 +48,21 @@ std::string JsonEscape(std::string_view text) {
   out.reserve(text.size() + 2);
   for (const char ch : text) {
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(ch) < 0x20) {
           char buffer[8];
@@ -173,12 +183,13 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
     err << "sopctl: unknown command '" << name << "' (see sopctl help)\n";
     return kExitUsage;
   }
-  CommandContext context{.args = std::vector<std::string>(args.begin() + static_cast<std::ptrdiff_t>(i), args.end()),
-                         .services = std::move(services),
-                         .json = json,
-                         .timeout = timeout,
-                         .out = out,
-                         .err = err};
+  CommandContext context{
+      .args = std::vector<std::string>(args.begin() + static_cast<std::ptrdiff_t>(i), args.end()),
+      .services = std::move(services),
+      .json = json,
+      .timeout = timeout,
+      .out = out,
+      .err = err};
   return command->run(context);
 }
 

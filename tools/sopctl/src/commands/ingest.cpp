@@ -36,7 +36,8 @@ Status SubmitBatch(const CommandContext& context, sop::v1::Ingestion::Stub& stub
   if (!status.ok()) {
     return Fail(Errc::kUnavailable, "Submit to " + context.services.at("ingestion").address +
                                         " failed: " + status.error_message() + " (grpc code " +
-                                        std::to_string(static_cast<int>(status.error_code())) + ")");
+                                        std::to_string(static_cast<int>(status.error_code())) +
+                                        ")");
   }
   totals.received += summary.received();
   totals.accepted += summary.accepted();
@@ -70,7 +71,8 @@ void Print(const CommandContext& context, const Totals& totals) {
   if (!totals.rejections.empty()) {
     context.out << "\nrejected events (first " << totals.rejections.size() << "):\n";
     std::vector<std::vector<std::string>> rows;
-    for (const auto& r : totals.rejections) rows.push_back({r.event_id(), r.site(), r.field(), r.reason()});
+    for (const auto& r : totals.rejections)
+      rows.push_back({r.event_id(), r.site(), r.field(), r.reason()});
     PrintTable(context.out, {"EVENT_ID", "SITE", "FIELD", "REASON"}, rows);
   }
 }
@@ -84,7 +86,8 @@ int Run(CommandContext& context) {
       const std::string& value = context.args[++i];
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), batch_size);
       if (ec != std::errc() || end != value.data() + value.size() || batch_size == 0) {
-        context.err << "sopctl ingest: --batch: must be a positive integer, got '" << value << "'\n";
+        context.err << "sopctl ingest: --batch: must be a positive integer, got '" << value
+                    << "'\n";
         return kExitUsage;
       }
     } else if (!arg.starts_with("--") && path.empty()) {
@@ -103,30 +106,33 @@ int Run(CommandContext& context) {
   {
     std::ifstream in(path);
     if (!in) return context.Failed(kName, "cannot open '" + path + "'");
-    auto checked = codec::ReadJsonLines(in, [](const sop::v1::Envelope&, std::int64_t) -> Status {
-      return {};
-    });
-    if (!checked) return context.Failed(kName, path + ": " + checked.error().message() + "; nothing submitted");
+    auto checked = codec::ReadJsonLines(
+        in, [](const sop::v1::Envelope&, std::int64_t) -> Status { return {}; });
+    if (!checked)
+      return context.Failed(kName, path + ": " + checked.error().message() + "; nothing submitted");
   }
   std::ifstream in(path);
   auto stub = sop::v1::Ingestion::NewStub(context.Channel("ingestion"));
   Totals totals;
   std::vector<sop::v1::Envelope> batch;
   batch.reserve(batch_size);
-  auto read = codec::ReadJsonLines(in, [&](const sop::v1::Envelope& envelope, std::int64_t) -> Status {
-    batch.push_back(envelope);
-    if (batch.size() < batch_size) return {};
-    auto sent = SubmitBatch(context, *stub, batch, totals);
-    batch.clear();
-    return sent;
-  });
+  auto read =
+      codec::ReadJsonLines(in, [&](const sop::v1::Envelope& envelope, std::int64_t) -> Status {
+        batch.push_back(envelope);
+        if (batch.size() < batch_size) return {};
+        auto sent = SubmitBatch(context, *stub, batch, totals);
+        batch.clear();
+        return sent;
+      });
   if (read && !batch.empty()) {
-    if (auto sent = SubmitBatch(context, *stub, batch, totals); !sent) read = std::unexpected(sent.error());
+    if (auto sent = SubmitBatch(context, *stub, batch, totals); !sent)
+      read = std::unexpected(sent.error());
   }
   if (!read) {
     if (totals.received > 0) Print(context, totals);
     return context.Failed(kName, read.error().message() + " (after " +
-                                     std::to_string(totals.received) + " envelopes were submitted)");
+                                     std::to_string(totals.received) +
+                                     " envelopes were submitted)");
   }
   Print(context, totals);
   if (totals.rejected > 0 || totals.pending > 0) {

@@ -66,8 +66,8 @@ int Run(CommandContext& context) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : response.rejections()) {
-    rows.push_back({TimeUtil::ToString(r.rejected_at()), r.site(), r.event_id(), r.field(),
-                    r.reason()});
+    rows.push_back(
+        {TimeUtil::ToString(r.rejected_at()), r.site(), r.event_id(), r.field(), r.reason()});
   }
   PrintTable(context.out, {"REJECTED_AT", "SITE", "EVENT_ID", "FIELD", "REASON"}, rows);
   if (!response.next_page_token().empty())
@@ -75,11 +75,11 @@ int Run(CommandContext& context) {
   return kExitOk;
 }
 
-const CommandRegistrar kRegistered{Command{
-    .name = std::string(kName),
-    .summary = "list the most recent rejected events, newest first",
-    .usage = "sopctl rejected [--site SITE] [--limit N] [--page-token T]",
-    .run = Run}};
+const CommandRegistrar kRegistered{
+    Command{.name = std::string(kName),
+            .summary = "list the most recent rejected events, newest first",
+            .usage = "sopctl rejected [--site SITE] [--limit N] [--page-token T]",
+            .run = Run}};
 
 }  // namespace
 }  // namespace sop::sopctl

@@ -71,11 +71,11 @@ int Run(CommandContext& context) {
   return all_serving ? kExitOk : kExitFailure;
 }
 
-const CommandRegistrar kRegistered{Command{
-    .name = std::string(kName),
-    .summary = "health (grpc.health.v1) of every service; exit 1 unless all are SERVING",
-    .usage = "sopctl status [SERVICE ...]",
-    .run = Run}};
+const CommandRegistrar kRegistered{
+    Command{.name = std::string(kName),
+            .summary = "health (grpc.health.v1) of every service; exit 1 unless all are SERVING",
+            .usage = "sopctl status [SERVICE ...]",
+            .run = Run}};
 
 }  // namespace
 }  // namespace sop::sopctl

@@ -37,7 +37,9 @@ class IngestionProbe {
   void OnFactProduced() const { facts_produced_.Increment(); }
   void OnDeadLettered() const { dead_lettered_.Increment(); }
   void OnPublishFailure() const { publish_failures_.Increment(); }
-  void OnCheckpoint(std::chrono::nanoseconds took) const { checkpoint_seconds_.ObserveDuration(took); }
+  void OnCheckpoint(std::chrono::nanoseconds took) const {
+    checkpoint_seconds_.ObserveDuration(took);
+  }
   void OnCheckpointFailure() const { checkpoint_failures_.Increment(); }
   void ObserveProcessing(std::chrono::nanoseconds took) const {
     processing_seconds_.ObserveDuration(took);

@@ -58,7 +58,7 @@ class RejectionLog {
   store::RedisStore* store_;
   std::size_t capacity_;
   mutable std::mutex mutex_;
-  std::deque<sop::v1::Rejection> ring_;  ///< newest at the front
+  std::deque<sop::v1::Rejection> ring_;   ///< newest at the front
   std::vector<std::string> unpersisted_;  ///< serialized, oldest first
   std::uint64_t unpersisted_dropped_ = 0;
 };

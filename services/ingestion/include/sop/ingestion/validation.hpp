@@ -69,7 +69,8 @@ class MasterData {
   std::unordered_set<std::string> sites_;
   std::unordered_set<std::string> items_;         ///< Key(site, item)
   std::unordered_set<std::string> work_centers_;  ///< Key(site, work center)
-  std::unordered_map<std::string, std::vector<std::string>> boms_;  ///< Key(site, parent) -> components
+  std::unordered_map<std::string, std::vector<std::string>>
+      boms_;  ///< Key(site, parent) -> components
 };
 
 /// Trims every id (fields named "site", "*_id", "event_id") and upper-cases units of measure
