@@ -129,14 +129,17 @@ Result<bool> MrpPlanner::ApplyFact(const PartitionKey& key, std::string_view fac
       if (HasForecastOverride(model::ItemSiteKey(forecast->item_id, forecast->site_id))) continue;
     }
     std::optional<planning::Change> change = ToChange(update);
-    if (!change) {
-      rebuild_ = true;
-      return true;
-    }
-    auto replanned = engine_->Apply(*change);
+    auto replanned = change ? engine_->Apply(*change)
+                            : Result<std::vector<model::ItemSiteIndex>>(
+                                  Fail(Errc::kFailedPrecondition, "not a net change"));
     if (!replanned) {
-      // Something the engine cannot take incrementally (e.g. a receipt for an item the snapshot
-      // does not plan): the rebuild reports it as the full run would.
+      // Something the engine cannot take incrementally (master data, an item the snapshot does
+      // not plan): the rebuild takes it in. What earlier updates of this fact already re-netted
+      // is published now, because the rebuild only publishes what differs from this plan.
+      if (!touched.empty()) {
+        ++plan_version_;
+        EmitDelta(touched, cause, /*full=*/false);
+      }
       rebuild_ = true;
       return true;
     }
@@ -184,6 +187,10 @@ Status MrpPlanner::ApplyForecast(const PartitionKey& key, std::string_view updat
     auto replanned = engine_->Apply(
         planning::SetForecast{*item_site, period.bucket(), std::max(0.0, period.consensus())});
     if (!replanned) {
+      if (!touched.empty()) {  // see ApplyFact
+        ++plan_version_;
+        EmitDelta(touched, update.cause(), /*full=*/false);
+      }
       rebuild_ = true;
       return {};
     }
