@@ -339,17 +339,21 @@ void Processor::TimerLoop() {
   while (!timer_wake_.wait_for(timer_lock, options_.checkpoint_interval,
                                [this] { return stopping_; })) {
     timer_lock.unlock();
+    bool touched_redis = false;
     {
       std::lock_guard lock(mutex_);
       const auto now = Clock::now();
       for (auto& [key, owned] : owned_) {
         if (owned.unsnapshotted > 0 && now - owned.dirty_since >= options_.checkpoint_interval) {
+          touched_redis = true;
           if (auto done = Checkpoint(key, owned); !done) {
             logger_.Warn("timed checkpoint failed", {{"error", done.error().ToString()}});
           }
         }
       }
     }
+    // An idle replica still reports a lost Redis (it would need it for the next snapshot).
+    if (!touched_redis) redis_ok_.store(store_.Ping().has_value());
     if (const bool now_healthy = healthy(); now_healthy != reported_healthy_) {
       reported_healthy_ = now_healthy;
       logger_.Warn("health changed", {{"healthy", now_healthy}});
