@@ -575,6 +575,15 @@ std::vector<Exception> DetectExceptions(const NettingEngine& engine, const Capac
   return out;
 }
 
+std::vector<Exception> DetectCapacityExceptions(const NettingEngine& engine, const CapacityPlan& capacity,
+                                                const DetectionPolicy& policy) {
+  std::vector<Exception> out;
+  detail::ReachIndex reach(engine, false);
+  DetectCapacity(engine, reach, capacity, policy, out);
+  SortById(out);
+  return out;
+}
+
 std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
                                                 std::span<const ItemSiteIndex> item_sites,
                                                 const DetectionPolicy& policy,

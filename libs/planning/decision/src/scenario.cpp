@@ -408,7 +408,18 @@ Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(const Scenario& scenario
   auto costs = ApplyCapacityOverrides(engine.snapshot(), engine.plan(), scenario, out.capacity);
   if (!costs) return std::unexpected(costs.error());
 
-  out.exceptions = DetectExceptions(engine, out.capacity, history_, options_.detection);
+  if (own || !compare) {
+    out.exceptions = DetectExceptions(engine, out.capacity, history_, options_.detection);
+  } else {
+    // Capacity-only: the plan is the base plan, so every non-capacity exception is the base's;
+    // only overloads and bottlenecks are detected again.
+    out.exceptions = DetectCapacityExceptions(engine, out.capacity, options_.detection);
+    for (const auto& e : base_outcome_.exceptions) {
+      if (e.type != ExceptionType::kCapacityOverload && e.type != ExceptionType::kBottleneck) {
+        out.exceptions.push_back(e);
+      }
+    }
+  }
   out.kpis = ComputeKpis(engine, out.capacity, out.exceptions, *costs);
   RankAll(out.exceptions, options_.ranking);
 

@@ -140,6 +140,11 @@ std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
                                                 const DetectionPolicy& policy,
                                                 std::vector<std::string>* ids_in_scope);
 
+/// Only the capacity exceptions (CAPACITY_OVERLOAD, BOTTLENECK) of a capacity plan, sorted by
+/// id; what a capacity-only scenario re-detects (the material ones cannot change).
+std::vector<Exception> DetectCapacityExceptions(const NettingEngine& engine, const CapacityPlan& capacity,
+                                                const DetectionPolicy& policy = {});
+
 /// "TYPE:subject" — the stable id of an exception.
 std::string ExceptionId(ExceptionType type, std::string_view subject);
 
