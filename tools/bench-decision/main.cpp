@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
-#include <map>
 #include <random>
 #include <string>
 #include <string_view>
@@ -22,6 +21,7 @@
 #include "sop/planning/netting.hpp"
 #include "sop/planning/ranking.hpp"
 #include "sop/planning/scenario.hpp"
+#include "sop/planning/seed_scenarios.hpp"
 #include "sop/v1/events.pb.h"
 
 namespace {
@@ -62,95 +62,6 @@ bool ParseNumber(std::string_view text, T& value) {
 int Usage(const std::string& error) {
   std::cerr << "sop-bench-decision: " << error << "\n\n" << kUsage;
   return 2;
-}
-
-template <class M>
-std::string ArgMax(const M& map) {
-  return std::max_element(map.begin(), map.end(), [](const auto& a, const auto& b) { return a.second < b.second; })->first;
-}
-
-// The five seed scenarios, chosen from the data so they bite at any scale.
-std::vector<Scenario> SeedScenarios(const NettingEngine& engine, const ScenarioOutcome& base) {
-  const auto& s = engine.snapshot();
-  const auto H = static_cast<std::size_t>(s.H());
-  std::vector<Scenario> out;
-  // 1. A shift on the most overloaded work center, as long as its worst bucket needs.
-  const auto tight = static_cast<std::size_t>(
-      std::max_element(base.overload_by_work_center.begin(), base.overload_by_work_center.end()) -
-      base.overload_by_work_center.begin());
-  double worst = 0.0;
-  for (std::size_t t = 0; t < H; ++t) worst = std::max(worst, base.capacity.overload_hours[tight * H + t]);
-  out.push_back({"shift on " + s.work_centers[tight].id,
-                 {ExtraCapacity{s.work_centers[tight].id, 0, s.H(), std::ceil(worst) + 1.0, 45.0, false}}});
-  // 2. The supplier with the most near-term open purchase-order quantity, two weeks late.
-  std::map<std::string, double> near_term;
-  for (const auto& r : s.receipts) {
-    if (r.kind == sop::model::ReceiptKind::kPurchaseOrder && r.quantity > 0.0 && r.due_bucket < 4) {
-      near_term[s.item_sites[static_cast<std::size_t>(r.item_site.value())].supplier_id] += r.quantity;
-    }
-  }
-  if (!near_term.empty()) {
-    const auto x = ArgMax(near_term);
-    out.push_back({x + " two weeks late", {SupplierDelay{x, 2, true}}});
-  }
-  // 3. The family with the most sales-order revenue, +20 %.
-  std::map<std::string, double> revenue;
-  std::map<std::string, double> family_load;
-  std::map<std::string, std::int32_t> family_site;
-  for (const auto& o : s.sales_orders) {
-    const auto& is = s.item_sites[static_cast<std::size_t>(o.item_site.value())];
-    if (!is.family.empty()) revenue[is.family] += o.quantity * o.unit_price;
-  }
-  if (!revenue.empty()) {
-    const auto y = ArgMax(revenue);
-    out.push_back({y + " +20%", {DemandMultiplier{y, "", "", 0, s.H(), 1.2}}});
-  }
-  // 4. Half of the most loaded family moved to the next plant, work centers mapped in order.
-  for (std::size_t c = 0; c < s.item_site_count(); ++c) {
-    const auto& is = s.item_sites[c];
-    if (is.family.empty() || is.kind != sop::model::ItemKind::kMake) continue;
-    for (const auto& order : engine.plan().orders[c]) family_load[is.family] += order.release_quantity;
-    family_site[is.family] = is.site.value();
-  }
-  std::vector<std::int32_t> plants;
-  for (std::size_t k = 0; k < s.sites.size(); ++k) {
-    if (s.sites[k].kind == sop::model::SiteKind::kPlant) plants.push_back(static_cast<std::int32_t>(k));
-  }
-  if (!family_load.empty() && plants.size() >= 2) {
-    const auto fam = ArgMax(family_load);
-    const auto a = family_site[fam];
-    const auto b = plants[static_cast<std::size_t>((std::find(plants.begin(), plants.end(), a) - plants.begin() + 1)) % plants.size()];
-    std::vector<std::size_t> wa, wb;
-    for (std::size_t w = 0; w < s.work_centers.size(); ++w) {
-      if (s.work_centers[w].site.value() == a) wa.push_back(w);
-      if (s.work_centers[w].site.value() == b) wb.push_back(w);
-    }
-    if (!wb.empty()) {
-      MoveVolume move{fam, s.sites[static_cast<std::size_t>(a)].id, s.sites[static_cast<std::size_t>(b)].id, 0.5, {}, 1.0};
-      for (std::size_t k = 0; k < wa.size(); ++k) move.work_centers.push_back({s.work_centers[wa[k]].id, s.work_centers[wb[k % wb.size()]].id});
-      out.push_back({"move half of " + fam, {move}});
-    }
-  }
-  // 5. Subcontract the step of the item loading the tightest work center most.
-  const Overload* first = nullptr;
-  for (const auto& o : base.capacity.overloads) {
-    if (static_cast<std::size_t>(o.work_center.value()) == tight && !o.contributions.empty()) {
-      first = &o;
-      break;
-    }
-  }
-  if (first != nullptr) {
-    const auto item = first->contributions.front().item_site;
-    const auto& is = s.item_sites[static_cast<std::size_t>(item.value())];
-    for (const auto& step : s.Routing(item)) {
-      if (static_cast<std::size_t>(step.work_center.value()) == tight) {
-        out.push_back({"subcontract " + is.item_id,
-                       {SubcontractStep{is.item_id, s.sites[static_cast<std::size_t>(is.site.value())].id, step.sequence, 6.0, 1.0}}});
-        break;
-      }
-    }
-  }
-  return out;
 }
 
 void PrintKpis(const ScenarioOutcome& o) {
