@@ -589,7 +589,8 @@ Status Forecaster::RestorePartition(const PartitionKey& key, std::string_view by
   sop::v1::ForecastingPartitionState state;
   if (!state.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return Fail(Errc::kDataLoss, "snapshot of " + key.topic + "/" + std::to_string(key.partition) +
-                                     ": not a forecasting partition state");
+                                     ": not a forecasting partition state (" +
+                                     std::to_string(bytes.size()) + " bytes)");
   }
   Partition partition;
   if (state.has_settings()) partition.settings = state.settings();
