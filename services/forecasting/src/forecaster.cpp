@@ -25,9 +25,12 @@ constexpr double kRed = 0.25;
 
 model::BucketKind KindOf(const sop::v1::PlanningSettings& settings) {
   switch (settings.bucket_size()) {
-    case sop::v1::BUCKET_SIZE_DAY: return model::BucketKind::kDay;
-    case sop::v1::BUCKET_SIZE_MONTH: return model::BucketKind::kMonth;
-    default: return model::BucketKind::kWeek;  // UNSPECIFIED means weeks
+    case sop::v1::BUCKET_SIZE_DAY:
+      return model::BucketKind::kDay;
+    case sop::v1::BUCKET_SIZE_MONTH:
+      return model::BucketKind::kMonth;
+    default:
+      return model::BucketKind::kWeek;  // UNSPECIFIED means weeks
   }
 }
 
@@ -49,11 +52,16 @@ std::string ItemSiteKey(std::string_view item_id, std::string_view site_id) {
 
 sop::v1::DemandClass ToProto(forecast::DemandClass demand_class) {
   switch (demand_class) {
-    case forecast::DemandClass::kSmooth: return sop::v1::DEMAND_CLASS_SMOOTH;
-    case forecast::DemandClass::kErratic: return sop::v1::DEMAND_CLASS_ERRATIC;
-    case forecast::DemandClass::kIntermittent: return sop::v1::DEMAND_CLASS_INTERMITTENT;
-    case forecast::DemandClass::kLumpy: return sop::v1::DEMAND_CLASS_LUMPY;
-    case forecast::DemandClass::kNoDemand: return sop::v1::DEMAND_CLASS_UNSPECIFIED;
+    case forecast::DemandClass::kSmooth:
+      return sop::v1::DEMAND_CLASS_SMOOTH;
+    case forecast::DemandClass::kErratic:
+      return sop::v1::DEMAND_CLASS_ERRATIC;
+    case forecast::DemandClass::kIntermittent:
+      return sop::v1::DEMAND_CLASS_INTERMITTENT;
+    case forecast::DemandClass::kLumpy:
+      return sop::v1::DEMAND_CLASS_LUMPY;
+    case forecast::DemandClass::kNoDemand:
+      return sop::v1::DEMAND_CLASS_UNSPECIFIED;
   }
   return sop::v1::DEMAND_CLASS_UNSPECIFIED;
 }
@@ -61,8 +69,8 @@ sop::v1::DemandClass ToProto(forecast::DemandClass demand_class) {
 std::string SelectionReason(const forecast::Forecast& f) {
   std::string reason = "automatic selection: demand ";
   reason += forecast::ToString(f.profile.demand_class);
-  reason += " (ADI " + std::to_string(f.profile.adi) + ", CV2 " + std::to_string(f.profile.cv2) +
-            ")";
+  reason +=
+      " (ADI " + std::to_string(f.profile.adi) + ", CV2 " + std::to_string(f.profile.cv2) + ")";
   reason += f.seasonality.seasonal ? "; seasonal (ACF " : "; not seasonal (ACF ";
   reason += std::to_string(f.seasonality.acf) + " vs threshold " +
             std::to_string(f.seasonality.threshold) + ")";
@@ -73,7 +81,8 @@ std::string SelectionReason(const forecast::Forecast& f) {
 Status CheckAdjustment(const sop::v1::ForecastAdjustment& a) {
   if (a.item_id().empty()) return Fail(Errc::kInvalidArgument, "adjustment.item_id: required");
   if (a.site_id().empty()) return Fail(Errc::kInvalidArgument, "adjustment.site_id: required");
-  if (a.layer() != sop::v1::FORECAST_LAYER_SALES && a.layer() != sop::v1::FORECAST_LAYER_MARKETING &&
+  if (a.layer() != sop::v1::FORECAST_LAYER_SALES &&
+      a.layer() != sop::v1::FORECAST_LAYER_MARKETING &&
       a.layer() != sop::v1::FORECAST_LAYER_CONSENSUS) {
     return Fail(Errc::kInvalidArgument,
                 "adjustment.layer: must be SALES, MARKETING or CONSENSUS, got " +
@@ -116,8 +125,7 @@ codec::BucketGrid HistoryGrid(const sop::v1::PlanningSettings& settings, std::in
 }
 
 std::vector<double> BucketHistory(const std::map<std::int32_t, double>& daily_quantities,
-                                  const sop::v1::PlanningSettings& settings,
-                                  std::int32_t buckets) {
+                                  const sop::v1::PlanningSettings& settings, std::int32_t buckets) {
   std::vector<double> history;
   if (daily_quantities.empty() || buckets <= 0) return history;
   const Seconds plan_start = ToSeconds(settings.plan_start());
@@ -127,8 +135,8 @@ std::vector<double> BucketHistory(const std::map<std::int32_t, double>& daily_qu
   const codec::BucketGrid plan_grid = PlanGrid(settings);
   const double span_days =
       std::chrono::duration<double, std::ratio<86400>>(plan_start - first).count();
-  const double min_bucket_days = plan_grid.kind() == model::BucketKind::kMonth ? 28.0
-                                                                               : plan_grid.BucketDays();
+  const double min_bucket_days =
+      plan_grid.kind() == model::BucketKind::kMonth ? 28.0 : plan_grid.BucketDays();
   const auto needed = static_cast<std::int32_t>(std::ceil(span_days / min_bucket_days)) + 1;
   const std::int32_t n = std::min(buckets, needed);
   const codec::BucketGrid grid = HistoryGrid(settings, n);
@@ -149,9 +157,12 @@ std::vector<double> BucketHistory(const std::map<std::int32_t, double>& daily_qu
 
 int SeasonLength(const sop::v1::PlanningSettings& settings) {
   switch (KindOf(settings)) {
-    case model::BucketKind::kDay: return 7;
-    case model::BucketKind::kMonth: return 12;
-    case model::BucketKind::kWeek: return 52;
+    case model::BucketKind::kDay:
+      return 7;
+    case model::BucketKind::kMonth:
+      return 12;
+    case model::BucketKind::kWeek:
+      return 52;
   }
   return 1;
 }
@@ -169,10 +180,10 @@ sop::v1::Cause Forecaster::CauseOf(const sop::v1::Envelope& envelope, Seconds in
   sop::v1::Cause cause;
   cause.set_event_id(envelope.event_id());
   SetTimestamp(cause.mutable_ingested_at(), ingested_at);
-  cause.set_description(std::string(sop::v1::Envelope::descriptor()
-                                        ->FindFieldByNumber(envelope.payload_case())
-                                        ->name()) +
-                        " fact " + envelope.event_id());
+  cause.set_description(
+      std::string(
+          sop::v1::Envelope::descriptor()->FindFieldByNumber(envelope.payload_case())->name()) +
+      " fact " + envelope.event_id());
   return cause;
 }
 
@@ -260,9 +271,9 @@ Result<bool> Forecaster::ApplyEnvelope(const PartitionKey& key, const sop::v1::E
       sop::v1::AdjustmentRecord record;
       record.set_adjustment_id(a.adjustment_id().empty() ? envelope.event_id() : a.adjustment_id());
       record.set_layer(a.layer());
-      record.set_bucket(partition.settings ? PlanGrid(*partition.settings)
-                                                 .BucketOf(ToSeconds(a.period_start()))
-                                           : -1);
+      record.set_bucket(partition.settings
+                            ? PlanGrid(*partition.settings).BucketOf(ToSeconds(a.period_start()))
+                            : -1);
       *record.mutable_period_start() = a.period_start();
       record.set_quantity_delta(a.quantity_delta());
       record.set_owner(a.owner());
@@ -326,8 +337,8 @@ Result<sop::v1::AdjustmentRecord> Forecaster::Adjust(const sop::v1::ForecastAdju
     sop::v1::Cause cause;
     cause.set_event_id(event_id);
     SetTimestamp(cause.mutable_ingested_at(), now);
-    cause.set_description("forecast adjusted by '" + adjustment.owner() + "': " +
-                          adjustment.reason());
+    cause.set_description("forecast adjusted by '" + adjustment.owner() +
+                          "': " + adjustment.reason());
     dirty_[{key, name}] = cause;
     return record;
   }
@@ -356,8 +367,8 @@ std::vector<sop::v1::ForecastUpdate> Forecaster::Reforecast(Seconds now) {
   dirty_.clear();
   inputs.reserve(jobs.size());
   for (const Job& job : jobs) {
-    inputs.push_back({job.item_site->history, SeasonLength(*job.settings),
-                      PlanGrid(*job.settings).buckets()});
+    inputs.push_back(
+        {job.item_site->history, SeasonLength(*job.settings), PlanGrid(*job.settings).buckets()});
   }
   auto results = forecast::ForecastBatch(inputs, forecast::ForecastOptions{}, options_.threads);
 
@@ -526,7 +537,8 @@ Result<sop::v1::GetAccuracyResponse> Forecaster::GetAccuracy(
     int mape_points = 0;
     for (std::size_t b = 0; b < group.actual.size(); ++b) {
       if (group.actual[b] == 0.0) continue;
-      auto point = forecast::Wmape(std::span(&group.actual[b], 1), std::span(&group.forecast[b], 1));
+      auto point =
+          forecast::Wmape(std::span(&group.actual[b], 1), std::span(&group.forecast[b], 1));
       if (!point) continue;
       mape_sum += *point / 100.0;
       ++mape_points;

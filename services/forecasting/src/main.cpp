@@ -1,7 +1,7 @@
-// sop-forecasting: the statistical forecast and its layers as a service. Wiring only (see libs/runtime/example/main.cpp):
-// config → logger → signals → metrics → ForecastingService (consumer, forecaster, producer, Redis) →
-// gRPC last → SERVING. Shutdown: NOT_SERVING, drain, consumer stop + final re-forecast/snapshot,
-// gRPC shutdown, exposer stop, exit 0.
+// sop-forecasting: the statistical forecast and its layers as a service. Wiring only (see
+// libs/runtime/example/main.cpp): config → logger → signals → metrics → ForecastingService
+// (consumer, forecaster, producer, Redis) → gRPC last → SERVING. Shutdown: NOT_SERVING, drain,
+// consumer stop + final re-forecast/snapshot, gRPC shutdown, exposer stop, exit 0.
 
 #include <cstdio>
 #include <exception>
@@ -25,7 +25,8 @@ constexpr int kConfigErrorExitCode = 64;  // EX_USAGE
 void AddForecastingSettings(sop::runtime::ConfigSchema& schema) {
   using sop::runtime::SettingSpec;
   // kafka.* is runtime's pass-through prefix (it cannot hold declared settings), so
-  // kafka.bootstrap.servers (required) and kafka.group.id (default sop-forecasting) are checked in Run.
+  // kafka.bootstrap.servers (required) and kafka.group.id (default sop-forecasting) are checked in
+  // Run.
   schema.Add(
       SettingSpec::String("redis.host", "Redis host for state snapshots").Default("127.0.0.1"));
   schema.Add(SettingSpec::Int("redis.port", "Redis port").Default("6379").Min("1").Max("65535"));
@@ -35,14 +36,15 @@ void AddForecastingSettings(sop::runtime::ConfigSchema& schema) {
                  .Default("5s")
                  .Min("10ms")
                  .Max("60s"));
-  schema.Add(
-      SettingSpec::String("service.instance", "Name of this replica in logs").Default("forecasting-0"));
+  schema.Add(SettingSpec::String("service.instance", "Name of this replica in logs")
+                 .Default("forecasting-0"));
   schema.Add(SettingSpec::Duration("forecasting.batch.quiet",
                                    "Re-forecast the changed item-sites after this quiet time")
                  .Default("200ms")
                  .Min("1ms")
                  .Max("10s"));
-  schema.Add(SettingSpec::Duration("forecasting.batch.max", "Re-forecast at the latest this long after the first change")
+  schema.Add(SettingSpec::Duration("forecasting.batch.max",
+                                   "Re-forecast at the latest this long after the first change")
                  .Default("2s")
                  .Min("10ms")
                  .Max("5m"));
@@ -88,10 +90,10 @@ int Run(const sop::runtime::Config& config) {
   options.redis.command_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(config.GetDuration("redis.timeout"));
   options.instance = config.GetString("service.instance");
-  options.batch_quiet =
-      std::chrono::duration_cast<std::chrono::milliseconds>(config.GetDuration("forecasting.batch.quiet"));
-  options.batch_max =
-      std::chrono::duration_cast<std::chrono::milliseconds>(config.GetDuration("forecasting.batch.max"));
+  options.batch_quiet = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config.GetDuration("forecasting.batch.quiet"));
+  options.batch_max = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config.GetDuration("forecasting.batch.max"));
 
   auto service = sop::forecasting::ForecastingService::Start(std::move(options), logger, metrics);
   if (!service) {

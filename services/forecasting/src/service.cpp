@@ -21,8 +21,8 @@ Seconds WallNow() {
 // The only place that knows the metric names; business code calls its handles.
 struct ForecastingService::Probe {
   explicit Probe(runtime::MetricsRegistry& metrics)
-      : consumed(metrics.AddCounter({"sop_forecasting_consumed_total",
-                                     "Messages consumed, by topic.", {"topic"}, 20})),
+      : consumed(metrics.AddCounter(
+            {"sop_forecasting_consumed_total", "Messages consumed, by topic.", {"topic"}, 20})),
         duplicates(metrics
                        .AddCounter({"sop_forecasting_duplicate_facts_total",
                                     "Re-delivered facts skipped (event id already applied)."})
@@ -175,7 +175,9 @@ Result<std::unique_ptr<ForecastingService>> ForecastingService::Start(
   return service;
 }
 
-ForecastingService::~ForecastingService() { Stop(true); }
+ForecastingService::~ForecastingService() {
+  Stop(true);
+}
 
 void ForecastingService::Stop(bool final_snapshot) {
   {
@@ -204,7 +206,9 @@ void ForecastingService::Stop(bool final_snapshot) {
   }
 }
 
-grpc::Service* ForecastingService::grpc_service() { return grpc_.get(); }
+grpc::Service* ForecastingService::grpc_service() {
+  return grpc_.get();
+}
 
 std::string ForecastingService::SnapshotName(const PartitionKey& key) {
   return "forecasting/" + key.topic + "/" + std::to_string(key.partition);
@@ -375,7 +379,8 @@ void ForecastingService::OnAssigned(std::span<bus::AssignedPartition> partitions
     }
     std::int64_t start = 0;
     for (const store::ConsumedOffset& offset : snapshot.offsets) {
-      if (offset.topic == key.topic && offset.partition == key.partition) start = offset.next_offset;
+      if (offset.topic == key.topic && offset.partition == key.partition)
+        start = offset.next_offset;
     }
     assigned.start_offset = start;
     next_offsets_[key] = start;
@@ -441,8 +446,8 @@ Result<sop::v1::AdjustForecastResponse> ForecastingService::AdjustForecast(
   // Re-forecast now (the planner waits for the answer) rather than at the end of a batch.
   PublishLocked(forecaster_.Reforecast(WallNow()));
   FlushProducerLocked();
-  if (auto key = forecaster_.PartitionOf(request.adjustment().item_id(),
-                                         request.adjustment().site_id())) {
+  if (auto key =
+          forecaster_.PartitionOf(request.adjustment().item_id(), request.adjustment().site_id())) {
     dirty_partitions_.insert(*key);
     SnapshotLocked({*key});
     if (dirty_partitions_.contains(*key) && !batch_open_) {
@@ -455,8 +460,8 @@ Result<sop::v1::AdjustForecastResponse> ForecastingService::AdjustForecast(
   changed_.notify_all();
   sop::v1::AdjustForecastResponse response;
   *response.mutable_recorded() = std::move(*recorded);
-  if (auto forecast = forecaster_.GetForecast(request.adjustment().item_id(),
-                                              request.adjustment().site_id())) {
+  if (auto forecast =
+          forecaster_.GetForecast(request.adjustment().item_id(), request.adjustment().site_id())) {
     *response.mutable_forecast() = forecast->forecast();
   }
   return response;

@@ -18,7 +18,9 @@ const PartitionKey kPartition{"sop.facts.v1", 0};
 const sys_days kPlanStart = 2026y / January / 5;
 const Seconds kNow = Seconds(kPlanStart) + hours(9);
 
-void Set(google::protobuf::Timestamp* ts, Seconds t) { ts->set_seconds(t.time_since_epoch().count()); }
+void Set(google::protobuf::Timestamp* ts, Seconds t) {
+  ts->set_seconds(t.time_since_epoch().count());
+}
 
 sop::v1::Envelope Settings(const std::string& site) {
   sop::v1::Envelope e;
@@ -31,7 +33,8 @@ sop::v1::Envelope Settings(const std::string& site) {
   return e;
 }
 
-sop::v1::Envelope Item(const std::string& item, const std::string& site, const std::string& family) {
+sop::v1::Envelope Item(const std::string& item, const std::string& site,
+                       const std::string& family) {
   sop::v1::Envelope e;
   e.set_event_id("item-" + item + "@" + site);
   e.set_site(site);
@@ -76,9 +79,11 @@ void ShipWeekly(Forecaster& forecaster, const std::string& item, const std::stri
   const auto n = static_cast<int>(quantities.size());
   for (int w = 0; w < n; ++w) {
     const Seconds t = Seconds(kPlanStart - weeks(n - w) + days(2)) + hours(14);
-    auto applied = forecaster.ApplyEnvelope(
-        kPartition, Shipment(item + "-" + site + "-" + std::to_string(w), item, site, t, quantities[static_cast<std::size_t>(w)]),
-        kNow);
+    auto applied =
+        forecaster.ApplyEnvelope(kPartition,
+                                 Shipment(item + "-" + site + "-" + std::to_string(w), item, site,
+                                          t, quantities[static_cast<std::size_t>(w)]),
+                                 kNow);
     ASSERT_TRUE(applied.has_value());
   }
 }
@@ -96,11 +101,11 @@ TEST(ForecastingHistory, ShipmentsAreBucketedByTheWeekOfShippedAtBeforeThePlanSt
   ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Settings("P1"), kNow).has_value());
   const Seconds start(kPlanStart);
   // Week −3: 4; week −2: nothing; week −1: 5 + 6 (Monday 00:00 and Sunday 23:00); bucket 0: 100.
-  for (auto [id, t, q] : std::vector<std::tuple<std::string, Seconds, double>>{
-           {"a", start - days(20), 4.0},
-           {"b", start - days(7), 5.0},
-           {"c", start - hours(1), 6.0},
-           {"d", start + days(1), 100.0}}) {
+  for (auto [id, t, q] :
+       std::vector<std::tuple<std::string, Seconds, double>>{{"a", start - days(20), 4.0},
+                                                             {"b", start - days(7), 5.0},
+                                                             {"c", start - hours(1), 6.0},
+                                                             {"d", start + days(1), 100.0}}) {
     ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Shipment(id, "FG1", "P1", t, q), kNow));
   }
   auto history = forecaster.History("FG1", "P1");
@@ -156,14 +161,16 @@ TEST(ForecastingLayers, ConsensusIsStatisticalPlusEveryLayerDelta) {
   ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Settings("P1"), kNow).has_value());
   ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Item("FG1", "P1", "BIKES"), kNow));
   ShipWeekly(forecaster, "FG1", "P1", {9, 11, 10, 12, 8, 10, 11, 9, 10, 10, 12, 8});
-  ASSERT_TRUE(forecaster.Adjust(Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 2, 5.0,
-                                           "ann", "promo"), kNow));
-  ASSERT_TRUE(forecaster.Adjust(Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 2, 2.0,
-                                           "bob", "key account"), kNow));
-  ASSERT_TRUE(forecaster.Adjust(Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_MARKETING, 2,
-                                           -3.0, "cleo", "campaign moved"), kNow));
-  ASSERT_TRUE(forecaster.Adjust(Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_CONSENSUS, 2,
-                                           1.0, "dan", "exec call"), kNow));
+  ASSERT_TRUE(forecaster.Adjust(
+      Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 2, 5.0, "ann", "promo"), kNow));
+  ASSERT_TRUE(forecaster.Adjust(
+      Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 2, 2.0, "bob", "key account"), kNow));
+  ASSERT_TRUE(forecaster.Adjust(
+      Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_MARKETING, 2, -3.0, "cleo", "campaign moved"),
+      kNow));
+  ASSERT_TRUE(forecaster.Adjust(
+      Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_CONSENSUS, 2, 1.0, "dan", "exec call"),
+      kNow));
   auto updates = forecaster.Reforecast(kNow);
   const auto* update = Find(updates, "FG1");
   ASSERT_NE(update, nullptr);
@@ -188,10 +195,11 @@ TEST(ForecastingLayers, AdjustmentHistoryIsAppendedAndTheLastChangerOwnsTheLayer
   Forecaster forecaster;
   ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Settings("P1"), kNow).has_value());
   ShipWeekly(forecaster, "FG1", "P1", std::vector<double>(8, 10.0));
-  ASSERT_TRUE(forecaster.Adjust(Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 1, 5.0,
-                                           "ann", "promo"), kNow));
-  ASSERT_TRUE(forecaster.Adjust(Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 1, -5.0,
-                                           "bob", "promo cancelled"), kNow + minutes(5)));
+  ASSERT_TRUE(forecaster.Adjust(
+      Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 1, 5.0, "ann", "promo"), kNow));
+  ASSERT_TRUE(forecaster.Adjust(
+      Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 1, -5.0, "bob", "promo cancelled"),
+      kNow + minutes(5)));
   forecaster.Reforecast(kNow);
   auto response = forecaster.GetForecast("FG1", "P1");
   ASSERT_TRUE(response.has_value()) << response.error().ToString();
@@ -256,8 +264,8 @@ TEST(ForecastingState, ASnapshotRestoresHistoryLayersAndAppliedIds) {
   Forecaster forecaster;
   ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Settings("P1"), kNow).has_value());
   ShipWeekly(forecaster, "FG1", "P1", {3, 4, 5});
-  ASSERT_TRUE(forecaster.Adjust(Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 0, 2.0,
-                                           "ann", "promo"), kNow));
+  ASSERT_TRUE(forecaster.Adjust(
+      Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 0, 2.0, "ann", "promo"), kNow));
   const std::string bytes = forecaster.SerializePartition(kPartition);
 
   Forecaster restored;

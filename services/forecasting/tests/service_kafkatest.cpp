@@ -35,13 +35,15 @@ constexpr int kWeeks = 26;
 
 bus::KafkaConfig ClientConfig(const std::string& bootstrap) {
   // Short session and commit intervals: the mock broker waits a session timeout for members.
-  return bus::KafkaConfig{{"bootstrap.servers", bootstrap},   {"session.timeout.ms", "4000"},
-                          {"heartbeat.interval.ms", "200"},   {"auto.commit.interval.ms", "200"},
-                          {"fetch.wait.max.ms", "50"},        {"reconnect.backoff.ms", "50"},
+  return bus::KafkaConfig{{"bootstrap.servers", bootstrap},    {"session.timeout.ms", "4000"},
+                          {"heartbeat.interval.ms", "200"},    {"auto.commit.interval.ms", "200"},
+                          {"fetch.wait.max.ms", "50"},         {"reconnect.backoff.ms", "50"},
                           {"reconnect.backoff.max.ms", "500"}, {"log_level", "3"}};
 }
 
-void Set(google::protobuf::Timestamp* ts, Seconds t) { ts->set_seconds(t.time_since_epoch().count()); }
+void Set(google::protobuf::Timestamp* ts, Seconds t) {
+  ts->set_seconds(t.time_since_epoch().count());
+}
 
 // Settings and item masters per site, then weekly shipments with a per-item level and wiggle.
 std::vector<sop::v1::Envelope> Facts() {
@@ -318,8 +320,9 @@ TEST_F(ForecastingServiceTest, PublishesConsensusWithAGrpcSalesAdjustmentAndARep
   auto restarted = StartService();
   ASSERT_NE(restarted, nullptr);
   ASSERT_TRUE(restarted->WaitFor(
-      [](const ForecastingProgress& p) { return p.restored_partitions > 0 && !p.pending &&
-                                                p.item_sites == 4; },
+      [](const ForecastingProgress& p) {
+        return p.restored_partitions > 0 && !p.pending && p.item_sites == 4;
+      },
       30s));
   sop::v1::GetForecastRequest request;
   request.set_item_id("FG1");

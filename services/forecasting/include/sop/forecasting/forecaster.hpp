@@ -40,10 +40,10 @@ struct ForecasterOptions {
 struct ForecasterStats {
   std::int64_t facts_applied = 0;
   std::int64_t duplicates = 0;
-  std::int64_t item_sites = 0;      ///< item-sites held (with or without history)
-  std::int64_t dirty = 0;           ///< item-sites waiting for a re-forecast
-  std::int64_t forecasts_made = 0;  ///< series forecast since start
-  std::int64_t forecast_errors = 0; ///< series libs/forecast refused (logged by the caller)
+  std::int64_t item_sites = 0;       ///< item-sites held (with or without history)
+  std::int64_t dirty = 0;            ///< item-sites waiting for a re-forecast
+  std::int64_t forecasts_made = 0;   ///< series forecast since start
+  std::int64_t forecast_errors = 0;  ///< series libs/forecast refused (logged by the caller)
 };
 
 /// History bucket grid: the settings' grid moved `buckets` buckets back, so that bucket
@@ -96,7 +96,8 @@ class Forecaster {
                                                    std::string_view site_id) const;
   /// Accuracy rows by SKU, family or site: the statistical forecast made `lookback` buckets
   /// before the plan start (history up to then only) against the actuals since.
-  Result<sop::v1::GetAccuracyResponse> GetAccuracy(const sop::v1::GetAccuracyRequest& request) const;
+  Result<sop::v1::GetAccuracyResponse> GetAccuracy(
+      const sop::v1::GetAccuracyRequest& request) const;
 
   /// Bucketed demand history of an item-site (oldest first; empty before settings).
   Result<std::vector<double>> History(std::string_view item_id, std::string_view site_id) const;

@@ -30,10 +30,10 @@ namespace sop::forecasting {
 
 /// Settings of one forecasting replica (main maps the config names onto these).
 struct ForecastingServiceOptions {
-  bus::KafkaConfig kafka;                     ///< kafka.* pass-through (bootstrap.servers required)
-  std::string group_id = "sop-forecasting";   ///< kafka.group.id
-  store::RedisStoreOptions redis;             ///< redis.host, redis.port
-  std::string instance = "forecasting-0";     ///< service.instance (logs)
+  bus::KafkaConfig kafka;                    ///< kafka.* pass-through (bootstrap.servers required)
+  std::string group_id = "sop-forecasting";  ///< kafka.group.id
+  store::RedisStoreOptions redis;            ///< redis.host, redis.port
+  std::string instance = "forecasting-0";    ///< service.instance (logs)
   /// Debounce: the dirty item-sites are re-forecast when no fact arrived for `batch_quiet`, or
   /// `batch_max` after the first unprocessed fact; then the changed partitions are snapshotted.
   std::chrono::milliseconds batch_quiet{200};
@@ -43,13 +43,13 @@ struct ForecastingServiceOptions {
 
 /// Where a replica stands, for tests and health.
 struct ForecastingProgress {
-  std::int64_t facts = 0;             ///< facts applied
-  std::int64_t duplicates = 0;        ///< re-delivered facts skipped
+  std::int64_t facts = 0;       ///< facts applied
+  std::int64_t duplicates = 0;  ///< re-delivered facts skipped
   std::int64_t item_sites = 0;
-  bool pending = false;               ///< a batch waits to be forecast / snapshotted
-  std::int64_t snapshots = 0;         ///< successful snapshot writes
-  std::int64_t updates_published = 0; ///< ForecastUpdates handed to the producer
-  std::int64_t batches = 0;           ///< debounced re-forecast runs
+  bool pending = false;                ///< a batch waits to be forecast / snapshotted
+  std::int64_t snapshots = 0;          ///< successful snapshot writes
+  std::int64_t updates_published = 0;  ///< ForecastUpdates handed to the producer
+  std::int64_t batches = 0;            ///< debounced re-forecast runs
   std::int64_t restored_partitions = 0;
 };
 
@@ -80,12 +80,14 @@ class ForecastingService final : public bus::ConsumerListener {
   /// The sop.v1.Forecasting implementation to register with the gRPC server.
   grpc::Service* grpc_service();
 
-  Result<sop::v1::GetForecastResponse> GetForecast(const sop::v1::GetForecastRequest& request) const;
+  Result<sop::v1::GetForecastResponse> GetForecast(
+      const sop::v1::GetForecastRequest& request) const;
   /// Records the adjustment, re-forecasts the item-site, publishes the update and snapshots
   /// its partition before answering (so an acknowledged adjustment survives a crash).
   Result<sop::v1::AdjustForecastResponse> AdjustForecast(
       const sop::v1::AdjustForecastRequest& request);
-  Result<sop::v1::GetAccuracyResponse> GetAccuracy(const sop::v1::GetAccuracyRequest& request) const;
+  Result<sop::v1::GetAccuracyResponse> GetAccuracy(
+      const sop::v1::GetAccuracyRequest& request) const;
 
   ForecastingProgress progress() const;
   /// Waits until `predicate(progress())` holds, at most `timeout`.
