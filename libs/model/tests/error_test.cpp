@@ -35,3 +35,21 @@ TEST(StrongId, ComparesAndHashesByValue) {
 
 }  // namespace
 }  // namespace sop
+
+#include "sop/model/text.hpp"
+
+namespace sop::model {
+namespace {
+
+TEST(Format, RoundsQuantitiesForPeople) {
+  EXPECT_EQ(Format("{} h over", 65504.45666483368), "65504.46 h over");
+  EXPECT_EQ(Format("{} h", 3652.0000000000005), "3652 h");
+  EXPECT_EQ(Format("qty {}", 2.5), "qty 2.5");
+  EXPECT_EQ(Format("got {}", -5.0), "got -5");
+  EXPECT_EQ(Format("yield {}", 0.001), "yield 0.001");
+  EXPECT_EQ(Format("share {}", 0.12345), "share 0.123");
+  EXPECT_EQ(Format("bucket {} of {}", 3, 78), "bucket 3 of 78");
+}
+
+}  // namespace
+}  // namespace sop::model
