@@ -1,0 +1,143 @@
+#pragma once
+/// The exceptions service's ranked list, without any I/O.
+///
+/// ExceptionBook turns the decision core's results into what the service publishes and serves:
+/// a full detection (`Refresh`: DetectExceptions on the engine, its rough-cut and the detection
+/// history) or an incremental one after net change (`Update`: DetectItemSiteExceptions on the
+/// re-netted item-sites) is scored and merged into one planning::Ranker; each exception is
+/// converted once into a sop.v1.PlanningException (site, item, family, work center, customers,
+/// affected demands with revenue, score components, explanation); and what appeared, changed
+/// (score, severity or quantity) or disappeared becomes sop.v1.ExceptionDelta messages, one per
+/// site. Queries (ListExceptions: filters, top N, cursor paging) read the ranked list;
+/// acknowledgements (who, why, when) are kept by exception id.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "sop/model/error.hpp"
+#include "sop/planning/exceptions.hpp"
+#include "sop/planning/netting.hpp"
+#include "sop/planning/ranking.hpp"
+#include "sop/planning/rough_cut.hpp"
+#include "sop/v1/exceptions.pb.h"
+#include "sop/v1/planning.pb.h"
+
+namespace sop::exceptions {
+
+/// Thresholds, weights and message bounds of the book.
+struct BookOptions {
+  planning::DetectionPolicy detection;
+  planning::RankingWeights weights;
+  /// Affected demands (sales orders) carried per published exception, largest revenue first;
+  /// `customer_ids`, `end_demands` and `revenue_at_risk` always count all of them.
+  std::size_t max_affected_demands = 10;
+  /// Upserts per published ExceptionDelta (a full detection of a site is split into several).
+  std::size_t max_upserts_per_delta = 200;
+  /// Default and largest ListExceptions page.
+  std::int32_t default_page_size = 50;
+  std::int32_t max_page_size = 1000;
+};
+
+/// An acknowledgement of one exception by a person (kept with the id; survives the exception
+/// disappearing and coming back).
+struct Acknowledgement {
+  std::string exception_id;
+  std::string who;
+  std::string reason;
+  std::int64_t at_unix_ms = 0;
+
+  /// One line of the acknowledgement log (a sop.v1.PlanningException carrying only the id and
+  /// the acknowledgement fields, serialized).
+  std::string Encode() const;
+  /// DATA_LOSS when the bytes are not an encoded acknowledgement.
+  static Result<Acknowledgement> Decode(std::string_view bytes);
+};
+
+/// Wall time of the last detection and ranking, for the service's histograms.
+struct BookTimings {
+  double detect_seconds = 0.0;
+  double rank_seconds = 0.0;
+};
+
+/// Open exceptions by (type, severity, site id), for the `open` gauge.
+using OpenCounts =
+    std::map<std::tuple<sop::v1::ExceptionType, sop::v1::Severity, std::string>, std::int64_t>;
+
+/// planning::ExceptionType → sop.v1.ExceptionType (SHORTAGE → PROJECTED_SHORTAGE,
+/// SHARED_COMPONENT → CONSTRAINED_COMPONENT, the rest by name).
+sop::v1::ExceptionType ToProto(planning::ExceptionType type) noexcept;
+sop::v1::Severity ToProto(planning::Severity severity) noexcept;
+
+/// Converts one scored exception of `engine`'s snapshot (see the file comment).
+sop::v1::PlanningException ToProto(const planning::Exception& exception,
+                                   const planning::NettingEngine& engine,
+                                   std::size_t max_affected_demands);
+
+/// The ranked exceptions of one replica (see the file comment).
+///
+/// Threads: not synchronised; the service serializes every call (the host's mutex).
+/// Errors: queries give INVALID_ARGUMENT naming the field and the value (page size, top,
+/// page token, types, severity, empty `who`) and NOT_FOUND for an unknown exception id.
+/// Lifetime: plain object; holds no reference to the engine between calls.
+class ExceptionBook {
+ public:
+  explicit ExceptionBook(BookOptions options = {});
+
+  /// Replaces the list with a full detection. Returns the deltas of what appeared, changed or
+  /// disappeared since the previous list (every exception the first time), each carrying `cause`.
+  std::vector<sop::v1::ExceptionDelta> Refresh(const planning::NettingEngine& engine,
+                                               const planning::CapacityPlan& capacity,
+                                               const planning::DetectionHistory& history,
+                                               const sop::v1::Cause& cause);
+  /// Re-detects the material exceptions of the item-sites a net change re-netted, re-scoring
+  /// only those (order-at-risk, capacity, forecast and supplier exceptions wait for the next
+  /// Refresh). Returns the deltas of what changed.
+  std::vector<sop::v1::ExceptionDelta> Update(const planning::NettingEngine& engine,
+                                              std::span<const model::ItemSiteIndex> item_sites,
+                                              const sop::v1::Cause& cause);
+  /// Forgets every exception (no plan any more). Returns the removals to publish.
+  std::vector<sop::v1::ExceptionDelta> Clear(const sop::v1::Cause& cause);
+
+  /// ListExceptions: filters, top N, pages (see exceptions.proto and README.md).
+  Result<sop::v1::ListExceptionsResponse> List(const sop::v1::ListExceptionsRequest& request) const;
+
+  /// Checks an acknowledgement request: INVALID_ARGUMENT for an empty exception id or `who`,
+  /// NOT_FOUND for an id that is not open. Returns the acknowledgement to record.
+  Result<Acknowledgement> PrepareAcknowledge(const sop::v1::AcknowledgeRequest& request,
+                                             std::int64_t now_unix_ms) const;
+  /// Records an acknowledgement (a later one for the same id replaces it).
+  void Acknowledge(const Acknowledgement& acknowledgement);
+  /// The exception as served now (with its acknowledgement and rank); NOT_FOUND if not open.
+  Result<sop::v1::PlanningException> Get(std::string_view exception_id) const;
+
+  const planning::Ranker& ranker() const noexcept { return ranker_; }
+  std::size_t size() const noexcept { return ranker_.size(); }
+  const std::unordered_map<std::string, Acknowledgement>& acknowledgements() const noexcept {
+    return acks_;
+  }
+  OpenCounts Counts() const;
+  const BookTimings& timings() const noexcept { return timings_; }
+
+ private:
+  /// Records the new proto of an exception; true when it must be published (new or changed).
+  bool Store(sop::v1::PlanningException proto);
+  void Decorate(sop::v1::PlanningException& proto) const;
+  std::vector<sop::v1::ExceptionDelta> MakeDeltas(const std::vector<std::string>& upserted,
+                                                  std::vector<sop::v1::PlanningException> removed,
+                                                  const sop::v1::Cause& cause) const;
+
+  BookOptions options_;
+  planning::Ranker ranker_;
+  std::unordered_map<std::string, sop::v1::PlanningException> protos_;
+  std::unordered_map<std::string, Acknowledgement> acks_;
+  BookTimings timings_;
+};
+
+}  // namespace sop::exceptions

@@ -1,0 +1,400 @@
+// ExceptionBook on hand-made plants: conversion, deltas, incremental updates, queries, acks.
+
+#include "sop/exceptions/book.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "sop/model/snapshot_builder.hpp"
+#include "sop/planning/change.hpp"
+
+namespace sop::exceptions {
+namespace {
+
+model::ItemRecord Item(std::string id, model::ItemKind kind, double cost, double price,
+                       std::int32_t lead_time, std::int32_t frozen_fence, std::string family) {
+  model::ItemRecord item;
+  item.item_id = std::move(id);
+  item.site_id = "P1";
+  item.kind = kind;
+  item.unit_cost = cost;
+  item.unit_price = price;
+  item.lead_time = lead_time;
+  item.frozen_fence = frozen_fence;
+  item.family = std::move(family);
+  return item;
+}
+
+model::SalesOrderRecord Order(std::string id, std::string customer, std::int32_t priority,
+                              std::string item, model::Bucket due, double quantity, double price) {
+  model::SalesOrderRecord order;
+  order.order_id = std::move(id);
+  order.customer_id = std::move(customer);
+  order.priority = priority;
+  order.item_id = std::move(item);
+  order.site_id = "P1";
+  order.due_bucket = due;
+  order.quantity = quantity;
+  order.unit_price = price;
+  return order;
+}
+
+// Component C1 (frozen for the whole horizon, no stock) feeds HI (price 100, cost 40) and LO
+// (price 30, cost 25); C2 feeds LO2 only. SO-HI (CUST-A, priority 1) 10 HI, SO-LO (CUST-B) 10 LO
+// and SO-LO2 (CUST-C) 20 LO2 are due in bucket 4: C1 is 20 short from bucket 3, C2 20.
+planning::NettingEngine Plant() {
+  model::Horizon horizon;
+  horizon.buckets = 10;
+  model::SnapshotBuilder b(horizon);
+  b.AddSite(model::SiteRecord{"P1", "Plant 1", model::SiteKind::kPlant});
+  b.AddItem(Item("HI", model::ItemKind::kMake, 40, 100, 1, 0, "PUMPS"));
+  b.AddItem(Item("LO", model::ItemKind::kMake, 25, 30, 1, 0, "PUMPS"));
+  b.AddItem(Item("LO2", model::ItemKind::kMake, 25, 30, 1, 0, "VALVES"));
+  b.AddItem(Item("C1", model::ItemKind::kBuy, 10, 0, 2, 10, ""));
+  b.AddItem(Item("C2", model::ItemKind::kBuy, 10, 0, 2, 10, ""));
+  b.SetBom("HI", "P1", {model::BomLineRecord{"C1", 1.0}});
+  b.SetBom("LO", "P1", {model::BomLineRecord{"C1", 1.0}});
+  b.SetBom("LO2", "P1", {model::BomLineRecord{"C2", 1.0}});
+  b.AddSalesOrder(Order("SO-HI", "CUST-A", 1, "HI", 4, 10, 100));
+  b.AddSalesOrder(Order("SO-LO", "CUST-B", 2, "LO", 4, 10, 30));
+  b.AddSalesOrder(Order("SO-LO2", "CUST-C", 2, "LO2", 4, 20, 30));
+  auto built = b.Build();
+  planning::NettingEngine engine(std::move(built.snapshot));
+  engine.RunFull();
+  return engine;
+}
+
+sop::v1::Cause CauseOf(std::string event_id) {
+  sop::v1::Cause cause;
+  cause.set_event_id(std::move(event_id));
+  cause.mutable_ingested_at()->set_seconds(1'800'000'000);
+  return cause;
+}
+
+std::vector<std::string> Ids(const sop::v1::ListExceptionsResponse& response) {
+  std::vector<std::string> ids;
+  for (const auto& e : response.exceptions()) ids.push_back(e.exception_id());
+  return ids;
+}
+
+std::vector<std::string> RankerIds(const planning::Ranker& ranker) {
+  std::vector<std::string> ids;
+  for (const auto* e : ranker.Top(ranker.size())) ids.push_back(e->id);
+  return ids;
+}
+
+struct Fixture {
+  planning::NettingEngine engine = Plant();
+  ExceptionBook book;
+  std::vector<sop::v1::ExceptionDelta> first;
+  Fixture() {
+    first = book.Refresh(engine, planning::RoughCut(engine.snapshot(), engine.plan()), {},
+                         CauseOf("E-1"));
+  }
+};
+
+TEST(ExceptionBook, SharedComponentAndOrdersAtRiskCarryCustomersAndRevenueByHand) {
+  Fixture f;
+  auto all = f.book.List({});
+  ASSERT_TRUE(all.has_value()) << all.error().ToString();
+  EXPECT_EQ(all->total(), 6);
+
+  auto shared = f.book.Get("SHARED_COMPONENT:C1@P1");
+  ASSERT_TRUE(shared.has_value());
+  EXPECT_EQ(shared->type(), sop::v1::EXCEPTION_TYPE_CONSTRAINED_COMPONENT);
+  EXPECT_EQ(shared->severity(), sop::v1::SEVERITY_RED);
+  EXPECT_EQ(shared->site_id(), "P1");
+  EXPECT_EQ(shared->item_id(), "C1");
+  EXPECT_EQ(shared->first_impact_bucket(), 3);
+  EXPECT_DOUBLE_EQ(shared->quantity(), 20.0);
+  // 10 HI at 100 + 10 LO at 30; margin 10 × (100 − 40) + 10 × (30 − 25).
+  EXPECT_DOUBLE_EQ(shared->revenue_at_risk(), 1300.0);
+  EXPECT_DOUBLE_EQ(shared->margin_at_risk(), 650.0);
+  EXPECT_EQ(std::vector<std::string>(shared->customer_ids().begin(), shared->customer_ids().end()),
+            (std::vector<std::string>{"CUST-A", "CUST-B"}));
+  EXPECT_EQ(shared->end_demands(), 2);
+  ASSERT_EQ(shared->affected_demands_size(), 2);
+  EXPECT_EQ(shared->affected_demands(0).order_id(), "SO-HI");  // largest revenue first
+  EXPECT_DOUBLE_EQ(shared->affected_demands(0).revenue(), 1000.0);
+  EXPECT_EQ(shared->affected_demands(0).customer_priority(), 1);
+  EXPECT_EQ(shared->affected_demands(1).order_id(), "SO-LO");
+  EXPECT_DOUBLE_EQ(shared->affected_demands(1).revenue(), 300.0);
+  EXPECT_NE(shared->explanation().find("blocks 2 finished goods"), std::string::npos)
+      << shared->explanation();
+
+  auto hi = f.book.Get("ORDER_AT_RISK:SO-HI");
+  ASSERT_TRUE(hi.has_value());
+  EXPECT_EQ(hi->severity(), sop::v1::SEVERITY_RED);  // priority-1 customer
+  EXPECT_EQ(hi->item_id(), "HI");
+  EXPECT_EQ(hi->family(), "PUMPS");
+  EXPECT_DOUBLE_EQ(hi->quantity(), 10.0);
+  EXPECT_DOUBLE_EQ(hi->revenue_at_risk(), 1000.0);
+  EXPECT_DOUBLE_EQ(hi->margin_at_risk(), 600.0);
+  EXPECT_EQ(hi->first_impact_bucket(), 4);
+  // Score components by hand: revenue 1000/(1000+10000), margin 600/(600+3000), priority 1 → 1,
+  // bucket 4 of 26 → 22/26, one end demand → 1/6, red → 1.
+  const auto& s = hi->score_components();
+  EXPECT_NEAR(s.revenue_at_risk(), 1000.0 / 11000.0, 1e-12);
+  EXPECT_NEAR(s.margin_at_risk(), 600.0 / 3600.0, 1e-12);
+  EXPECT_NEAR(s.customer_priority(), 1.0, 1e-12);
+  EXPECT_NEAR(s.time_to_impact(), 22.0 / 26.0, 1e-12);
+  EXPECT_NEAR(s.breadth(), 1.0 / 6.0, 1e-12);
+  EXPECT_NEAR(s.severity(), 1.0, 1e-12);
+  EXPECT_NEAR(hi->score(),
+              0.30 * s.revenue_at_risk() + 0.25 * s.margin_at_risk() +
+                  0.15 * s.customer_priority() + 0.15 * s.time_to_impact() + 0.05 * s.breadth() +
+                  0.10 * s.severity(),
+              1e-12);
+  auto lo = f.book.Get("ORDER_AT_RISK:SO-LO");
+  ASSERT_TRUE(lo.has_value());
+  EXPECT_EQ(lo->severity(), sop::v1::SEVERITY_AMBER);
+  EXPECT_DOUBLE_EQ(lo->revenue_at_risk(), 300.0);
+  EXPECT_EQ(std::vector<std::string>(lo->customer_ids().begin(), lo->customer_ids().end()),
+            (std::vector<std::string>{"CUST-B"}));
+}
+
+TEST(ExceptionBook, ListIsTheRankersOrderWithOneBasedRanks) {
+  Fixture f;
+  auto all = f.book.List({});
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(Ids(*all), RankerIds(f.book.ranker()));
+  for (int k = 0; k < all->exceptions_size(); ++k) EXPECT_EQ(all->exceptions(k).rank(), k + 1);
+  EXPECT_TRUE(all->next_page_token().empty());
+}
+
+TEST(ExceptionBook, FirstRefreshPublishesEverythingAndARepeatPublishesNothing) {
+  Fixture f;
+  ASSERT_EQ(f.first.size(), 1u);  // one site
+  EXPECT_EQ(f.first[0].site_id(), "P1");
+  EXPECT_EQ(f.first[0].upserts_size(), 6);
+  EXPECT_EQ(f.first[0].cause().event_id(), "E-1");
+  auto again = f.book.Refresh(f.engine, planning::RoughCut(f.engine.snapshot(), f.engine.plan()),
+                              {}, CauseOf("E-2"));
+  EXPECT_TRUE(again.empty());
+}
+
+TEST(ExceptionBook, LargeOrderReRanksIncrementallyLikeAFullDetection) {
+  Fixture f;
+  // A large order for LO: C1 is now 520 short; the shortage and shared-component exceptions of
+  // C1 change, C2's do not.
+  model::SalesOrder order;
+  order.id = "SO-BIG";
+  order.customer_id = "CUST-D";
+  order.priority = 1;
+  order.item_site = *f.engine.snapshot().FindItemSite("LO", "P1");
+  order.due_bucket = 5;
+  order.quantity = 500;
+  order.unit_price = 30;
+  auto touched = f.engine.Apply(planning::UpsertSalesOrder{order});
+  ASSERT_TRUE(touched.has_value());
+  auto deltas = f.book.Update(f.engine, *touched, CauseOf("E-BIG"));
+  ASSERT_EQ(deltas.size(), 1u);
+  std::vector<std::string> upserted;
+  for (const auto& e : deltas[0].upserts()) upserted.push_back(e.exception_id());
+  std::sort(upserted.begin(), upserted.end());
+  EXPECT_EQ(upserted, (std::vector<std::string>{"SHARED_COMPONENT:C1@P1", "SHORTAGE:C1@P1"}));
+  EXPECT_EQ(deltas[0].cause().event_id(), "E-BIG");
+  auto shortage = f.book.Get("SHORTAGE:C1@P1");
+  ASSERT_TRUE(shortage.has_value());
+  EXPECT_DOUBLE_EQ(shortage->quantity(), 520.0);
+  EXPECT_DOUBLE_EQ(shortage->revenue_at_risk(), 1000.0 + 300.0 + 500 * 30.0);
+
+  // The material exceptions after the incremental step equal a full detection's, score and
+  // order included; the full detection adds the new order at risk.
+  ExceptionBook full;
+  full.Refresh(f.engine, planning::RoughCut(f.engine.snapshot(), f.engine.plan()), {},
+               CauseOf("E-BIG"));
+  std::vector<std::string> incremental_ids = RankerIds(f.book.ranker());
+  std::vector<std::string> full_material;
+  for (const auto& id : RankerIds(full.ranker())) {
+    if (id != "ORDER_AT_RISK:SO-BIG") full_material.push_back(id);
+  }
+  EXPECT_EQ(incremental_ids, full_material);
+  for (const auto& id : incremental_ids) {
+    EXPECT_DOUBLE_EQ(f.book.ranker().Find(id)->score.total, full.ranker().Find(id)->score.total)
+        << id;
+  }
+  // The next full detection publishes exactly the new order at risk.
+  auto reconciled = f.book.Refresh(
+      f.engine, planning::RoughCut(f.engine.snapshot(), f.engine.plan()), {}, CauseOf("E-BIG"));
+  ASSERT_EQ(reconciled.size(), 1u);
+  ASSERT_EQ(reconciled[0].upserts_size(), 1);
+  EXPECT_EQ(reconciled[0].upserts(0).exception_id(), "ORDER_AT_RISK:SO-BIG");
+  EXPECT_EQ(RankerIds(f.book.ranker()), RankerIds(full.ranker()));
+}
+
+TEST(ExceptionBook, CancelledOrderResolvesItsExceptions) {
+  Fixture f;
+  auto touched = f.engine.Apply(planning::CancelSalesOrder{"SO-LO2"});
+  ASSERT_TRUE(touched.has_value());
+  auto deltas = f.book.Update(f.engine, *touched, CauseOf("E-CANCEL"));
+  ASSERT_EQ(deltas.size(), 1u);
+  EXPECT_EQ(deltas[0].upserts_size(), 0);
+  EXPECT_EQ(
+      std::vector<std::string>(deltas[0].resolved_ids().begin(), deltas[0].resolved_ids().end()),
+      (std::vector<std::string>{"SHORTAGE:C2@P1"}));
+  auto full = f.book.Refresh(f.engine, planning::RoughCut(f.engine.snapshot(), f.engine.plan()), {},
+                             CauseOf("E-CANCEL"));
+  ASSERT_EQ(full.size(), 1u);
+  EXPECT_EQ(std::vector<std::string>(full[0].resolved_ids().begin(), full[0].resolved_ids().end()),
+            (std::vector<std::string>{"ORDER_AT_RISK:SO-LO2"}));
+  EXPECT_EQ(f.book.size(), 4u);
+}
+
+TEST(ExceptionBook, FiltersBySiteFamilyTypeAndSeverity) {
+  Fixture f;
+  sop::v1::ListExceptionsRequest request;
+  request.set_family("PUMPS");
+  auto pumps = f.book.List(request);
+  ASSERT_TRUE(pumps.has_value());
+  std::vector<std::string> ids = Ids(*pumps);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"ORDER_AT_RISK:SO-HI", "ORDER_AT_RISK:SO-LO"}));
+
+  request = {};
+  request.add_types(sop::v1::EXCEPTION_TYPE_PROJECTED_SHORTAGE);
+  request.add_types(sop::v1::EXCEPTION_TYPE_CONSTRAINED_COMPONENT);
+  auto material = f.book.List(request);
+  ASSERT_TRUE(material.has_value());
+  EXPECT_EQ(material->total(), 3);
+
+  request = {};
+  request.set_min_severity(sop::v1::SEVERITY_RED);
+  auto red = f.book.List(request);
+  ASSERT_TRUE(red.has_value());
+  EXPECT_EQ(red->total(), 4);  // two shortages, the shared component, SO-HI (priority 1)
+  for (const auto& e : red->exceptions()) EXPECT_EQ(e.severity(), sop::v1::SEVERITY_RED);
+
+  request = {};
+  request.set_site_id("P9");
+  auto none = f.book.List(request);
+  ASSERT_TRUE(none.has_value());
+  EXPECT_EQ(none->total(), 0);
+}
+
+TEST(ExceptionBook, TopAndPagesWalkTheRankedListWithoutGapsOrRepeats) {
+  Fixture f;
+  const std::vector<std::string> expected = RankerIds(f.book.ranker());
+  sop::v1::ListExceptionsRequest request;
+  request.set_top(3);
+  auto top = f.book.List(request);
+  ASSERT_TRUE(top.has_value());
+  EXPECT_EQ(Ids(*top), std::vector<std::string>(expected.begin(), expected.begin() + 3));
+  EXPECT_EQ(top->total(), 6);
+  EXPECT_TRUE(top->next_page_token().empty());
+
+  request = {};
+  request.set_page_size(4);
+  std::vector<std::string> walked;
+  int pages = 0;
+  do {
+    auto page = f.book.List(request);
+    ASSERT_TRUE(page.has_value()) << page.error().ToString();
+    for (const auto& e : page->exceptions()) walked.push_back(e.exception_id());
+    request.set_page_token(page->next_page_token());
+    ++pages;
+  } while (!request.page_token().empty() && pages < 10);
+  EXPECT_EQ(pages, 2);
+  EXPECT_EQ(walked, expected);
+
+  // Top 5 in pages of 2: 2 + 2 + 1.
+  request = {};
+  request.set_top(5);
+  request.set_page_size(2);
+  walked.clear();
+  pages = 0;
+  do {
+    auto page = f.book.List(request);
+    ASSERT_TRUE(page.has_value());
+    for (const auto& e : page->exceptions()) walked.push_back(e.exception_id());
+    request.set_page_token(page->next_page_token());
+    ++pages;
+  } while (!request.page_token().empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(walked, std::vector<std::string>(expected.begin(), expected.begin() + 5));
+}
+
+TEST(ExceptionBook, BadRequestsNameTheFieldAndTheValue) {
+  Fixture f;
+  auto check = [&](const sop::v1::ListExceptionsRequest& request, const std::string& text) {
+    auto result = f.book.List(request);
+    ASSERT_FALSE(result.has_value()) << text;
+    EXPECT_EQ(result.error().code(), Errc::kInvalidArgument);
+    EXPECT_NE(result.error().message().find(text), std::string::npos) << result.error().message();
+  };
+  sop::v1::ListExceptionsRequest request;
+  request.set_top(-1);
+  check(request, "top: must be >= 0 (0 = no limit), got '-1'");
+  request = {};
+  request.set_page_size(5000);
+  check(request, "page_size: must be in [0, 1000] (0 = default 50), got '5000'");
+  request = {};
+  request.set_page_token("garbage");
+  check(request, "page_token: not a page token of ListExceptions, got 'garbage'");
+  request = {};
+  request.add_types(sop::v1::EXCEPTION_TYPE_UNSPECIFIED);
+  check(request, "types[0]: must be a known exception type, got 'EXCEPTION_TYPE_UNSPECIFIED'");
+  request = {};
+  request.set_min_severity(static_cast<sop::v1::Severity>(9));
+  check(request, "min_severity: must be a known severity, got '9'");
+
+  sop::v1::AcknowledgeRequest ack;
+  ack.set_exception_id("SHORTAGE:C1@P1");
+  auto no_who = f.book.PrepareAcknowledge(ack, 0);
+  ASSERT_FALSE(no_who.has_value());
+  EXPECT_EQ(no_who.error().code(), Errc::kInvalidArgument);
+  EXPECT_NE(no_who.error().message().find("who:"), std::string::npos);
+  ack.set_who("ana");
+  ack.set_exception_id("SHORTAGE:NOPE@P1");
+  auto unknown = f.book.PrepareAcknowledge(ack, 0);
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code(), Errc::kNotFound);
+  EXPECT_NE(unknown.error().message().find("SHORTAGE:NOPE@P1"), std::string::npos);
+}
+
+TEST(ExceptionBook, AcknowledgedExceptionsAreHiddenUnlessAskedForAndKeepWhoAndWhy) {
+  Fixture f;
+  sop::v1::AcknowledgeRequest request;
+  request.set_exception_id("SHORTAGE:C2@P1");
+  request.set_who("ana");
+  request.set_reason("expedite agreed with supplier");
+  auto ack = f.book.PrepareAcknowledge(request, 1'800'000'000'123);
+  ASSERT_TRUE(ack.has_value());
+  // The log record round-trips.
+  auto decoded = Acknowledgement::Decode(ack->Encode());
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(decoded->who, "ana");
+  EXPECT_EQ(decoded->at_unix_ms, 1'800'000'000'123);
+  EXPECT_FALSE(Acknowledgement::Decode("\xff\xff").has_value());
+  f.book.Acknowledge(*decoded);
+
+  auto open = f.book.List({});
+  ASSERT_TRUE(open.has_value());
+  EXPECT_EQ(open->total(), 5);
+  sop::v1::ListExceptionsRequest all;
+  all.set_include_acknowledged(true);
+  auto everything = f.book.List(all);
+  ASSERT_TRUE(everything.has_value());
+  EXPECT_EQ(everything->total(), 6);
+  auto shown = f.book.Get("SHORTAGE:C2@P1");
+  ASSERT_TRUE(shown.has_value());
+  EXPECT_EQ(shown->acknowledged_by(), "ana");
+  EXPECT_EQ(shown->acknowledge_reason(), "expedite agreed with supplier");
+  EXPECT_EQ(shown->acknowledged_at().seconds(), 1'800'000'000);
+  EXPECT_EQ(shown->acknowledged_at().nanos(), 123'000'000);
+}
+
+TEST(ExceptionBook, OpenCountsByTypeSeverityAndSite) {
+  Fixture f;
+  const OpenCounts counts = f.book.Counts();
+  EXPECT_EQ((counts.at({sop::v1::EXCEPTION_TYPE_PROJECTED_SHORTAGE, sop::v1::SEVERITY_RED, "P1"})),
+            2);
+  EXPECT_EQ((counts.at({sop::v1::EXCEPTION_TYPE_ORDER_AT_RISK, sop::v1::SEVERITY_AMBER, "P1"})), 2);
+  EXPECT_EQ((counts.at({sop::v1::EXCEPTION_TYPE_ORDER_AT_RISK, sop::v1::SEVERITY_RED, "P1"})), 1);
+}
+
+}  // namespace
+}  // namespace sop::exceptions
