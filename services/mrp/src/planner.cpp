@@ -9,46 +9,6 @@
 namespace sop::mrp {
 namespace {
 
-// Snapshot format of one partition: a magic line, then records of
-// [kind: 1 byte][length: 4 bytes little endian][bytes]. Kind 'F' = Fact, 'P' = ForecastUpdate.
-constexpr std::string_view kMagic = "sop-mrp-partition-v1\n";
-constexpr char kFactRecord = 'F';
-constexpr char kForecastRecord = 'P';
-
-void AppendRecord(std::string& out, char kind, std::string_view bytes) {
-  out.push_back(kind);
-  const auto length = static_cast<std::uint32_t>(bytes.size());
-  for (int shift = 0; shift < 32; shift += 8) {
-    out.push_back(static_cast<char>((length >> shift) & 0xffU));
-  }
-  out.append(bytes);
-}
-
-bool IsMasterData(const sop::v1::Envelope& envelope) {
-  using P = sop::v1::Envelope::PayloadCase;
-  switch (envelope.payload_case()) {
-    case P::kSiteMaster:
-    case P::kItem:
-    case P::kBom:
-    case P::kRouting:
-    case P::kWorkCenter:
-    case P::kCalendar:
-    case P::kSupplier:
-    case P::kCustomer:
-    case P::kPlanningSettings:
-      return true;
-    default:
-      return false;
-  }
-}
-
-std::string Describe(const sop::v1::Envelope& envelope) {
-  const auto* field =
-      sop::v1::Envelope::descriptor()->FindFieldByNumber(static_cast<int>(envelope.payload_case()));
-  std::string what = field != nullptr ? field->name() : "event";
-  return what + " " + envelope.event_id() + " at " + envelope.site();
-}
-
 sop::v1::FindingType ToProto(model::FindingType type) {
   switch (type) {
     case model::FindingType::kDataQuality:
@@ -74,147 +34,37 @@ void CopyRow(std::span<const double> row, T* out) {
 }  // namespace
 
 MrpPlanner::MrpPlanner(PlannerOptions options)
-    : options_(options), assembler_(std::make_unique<codec::SnapshotAssembler>()) {}
+    : options_(options), state_(codec::PlanningStateOptions{.pegging = true}) {
+  state_.set_listener(&publisher_);
+}
 
-MrpPlanner::~MrpPlanner() = default;
+MrpPlanner::~MrpPlanner() {
+  state_.set_listener(nullptr);
+}
+
+void MrpPlanner::Publisher::OnNetChange(const planning::NettingEngine& /*engine*/,
+                                        std::span<const model::ItemSiteIndex> item_sites,
+                                        const sop::v1::Cause& cause, std::int64_t version) {
+  planner_.EmitDelta(item_sites, cause, /*full=*/false, version);
+}
+
+void MrpPlanner::Publisher::OnRebuild(const planning::NettingEngine& /*engine*/,
+                                      std::span<const model::ItemSiteIndex> item_sites,
+                                      const sop::v1::Cause& cause, bool full,
+                                      std::int64_t version) {
+  planner_.EmitDelta(item_sites, cause, full, version);
+}
 
 Result<bool> MrpPlanner::ApplyFact(const PartitionKey& key, std::string_view fact_bytes) {
-  sop::v1::Fact fact;
-  if (!fact.ParseFromArray(fact_bytes.data(), static_cast<int>(fact_bytes.size()))) {
-    return InvalidField("fact", "not a sop.v1.Fact", std::to_string(fact_bytes.size()) + " bytes");
-  }
-  const sop::v1::Envelope& envelope = fact.envelope();
-  if (envelope.event_id().empty()) {
-    return InvalidField("fact.envelope.event_id", "must not be empty", "");
-  }
-  PartitionState& partition = partitions_[key];
-  if (partition.event_ids.contains(envelope.event_id())) {
-    ++stats_.duplicates;
-    return false;
-  }
-  partition.facts.emplace_back(fact_bytes);
-  partition.event_ids.insert(envelope.event_id());
-  partition.new_event_ids.push_back(envelope.event_id());
-  partition.dirty = true;
-  ++stats_.facts_applied;
-
-  sop::v1::Cause cause;
-  cause.set_event_id(envelope.event_id());
-  *cause.mutable_ingested_at() = fact.ingested_at();
-  cause.set_description(Describe(envelope));
-  last_cause_ = cause;
-
-  // The fact is replayed with everything else when the assembler is rebuilt.
-  if (reassemble_) return true;
-
-  std::vector<codec::ModelUpdate> updates;
-  assembler_->Apply(envelope, &updates);
-  if (IsMasterData(envelope)) {
-    // Master data (and customer priorities, supplier data) reach the snapshot only through
-    // Build: a full rebuild is the exact way to take them in.
-    rebuild_ = true;
-    return true;
-  }
-  if (updates.empty()) return true;  // history, or a rejected event (a finding)
-  if (rebuild_ || engine_ == nullptr) {
-    rebuild_ = true;
-    return true;
-  }
-
-  std::vector<model::ItemSiteIndex> touched;
-  std::vector<char> seen(engine_->snapshot().item_site_count(), 0);
-  for (const codec::ModelUpdate& update : updates) {
-    if (const auto* forecast = std::get_if<codec::ForecastSet>(&update)) {
-      // A consensus forecast from sop.forecast.v1 wins over the fact's statistical one.
-      if (HasForecastOverride(model::ItemSiteKey(forecast->item_id, forecast->site_id))) continue;
-    }
-    std::optional<planning::Change> change = ToChange(update);
-    auto replanned = change ? engine_->Apply(*change)
-                            : Result<std::vector<model::ItemSiteIndex>>(
-                                  Fail(Errc::kFailedPrecondition, "not a net change"));
-    if (!replanned) {
-      // Something the engine cannot take incrementally (master data, an item the snapshot does
-      // not plan): the rebuild takes it in. What earlier updates of this fact already re-netted
-      // is published now, because the rebuild only publishes what differs from this plan.
-      if (!touched.empty()) {
-        ++plan_version_;
-        EmitDelta(touched, cause, /*full=*/false);
-      }
-      rebuild_ = true;
-      return true;
-    }
-    for (model::ItemSiteIndex item_site : *replanned) {
-      auto& mark = seen[static_cast<std::size_t>(item_site.value())];
-      if (mark == 0) {
-        mark = 1;
-        touched.push_back(item_site);
-      }
-    }
-  }
-  ++stats_.net_changes;
-  ++plan_version_;
-  EmitDelta(touched, cause, /*full=*/false);
-  return true;
+  return state_.ApplyFact(key, fact_bytes);
 }
 
 Status MrpPlanner::ApplyForecast(const PartitionKey& key, std::string_view update_bytes) {
-  sop::v1::ForecastUpdate update;
-  if (!update.ParseFromArray(update_bytes.data(), static_cast<int>(update_bytes.size()))) {
-    return InvalidField("forecast_update", "not a sop.v1.ForecastUpdate",
-                        std::to_string(update_bytes.size()) + " bytes");
-  }
-  if (update.item_id().empty() || update.site_id().empty()) {
-    return InvalidField("forecast_update.item_id/site_id", "must not be empty",
-                        update.item_id() + "@" + update.site_id());
-  }
-  PartitionState& partition = partitions_[key];
-  partition.forecasts[model::ItemSiteKey(update.item_id(), update.site_id())] =
-      std::string(update_bytes);
-  partition.dirty = true;
-  if (update.has_cause()) last_cause_ = update.cause();
-
-  if (rebuild_ || reassemble_ || engine_ == nullptr) {
-    rebuild_ = true;
-    return {};
-  }
-  const auto item_site = engine_->snapshot().FindItemSite(update.item_id(), update.site_id());
-  if (!item_site) return {};  // not planned here (yet): applied at the next rebuild
-  std::vector<model::ItemSiteIndex> touched;
-  std::vector<char> seen(engine_->snapshot().item_site_count(), 0);
-  const auto horizon = engine_->snapshot().H();
-  for (const auto& period : update.periods()) {
-    if (period.bucket() < 0 || period.bucket() >= horizon) continue;
-    auto replanned = engine_->Apply(
-        planning::SetForecast{*item_site, period.bucket(), std::max(0.0, period.consensus())});
-    if (!replanned) {
-      if (!touched.empty()) {  // see ApplyFact
-        ++plan_version_;
-        EmitDelta(touched, update.cause(), /*full=*/false);
-      }
-      rebuild_ = true;
-      return {};
-    }
-    for (model::ItemSiteIndex i : *replanned) {
-      auto& mark = seen[static_cast<std::size_t>(i.value())];
-      if (mark == 0) {
-        mark = 1;
-        touched.push_back(i);
-      }
-    }
-  }
-  ++stats_.net_changes;
-  ++plan_version_;
-  sop::v1::Cause cause = update.cause();
-  if (cause.description().empty()) {
-    cause.set_description("consensus forecast " + update.item_id() + "@" + update.site_id());
-  }
-  EmitDelta(touched, cause, /*full=*/false);
-  return {};
+  return state_.ApplyForecast(key, update_bytes);
 }
 
 std::vector<sop::v1::PlanDelta> MrpPlanner::Flush() {
-  // A changed partition set can add or remove whole sites: publish those in full.
-  if (rebuild_ || reassemble_) Rebuild(last_cause_, /*full=*/reassemble_);
+  state_.Flush();
   return std::exchange(pending_, {});
 }
 
@@ -223,17 +73,17 @@ Result<ReplanSummary> MrpPlanner::Replan(std::string_view site, const sop::v1::C
   const auto start = std::chrono::steady_clock::now();
   // Check the site first when a plan exists, so a bad request does not swallow the deltas of a
   // rebuild it triggered.
-  if (!site.empty() && engine_ != nullptr && !reassemble_ &&
-      !engine_->snapshot().site_ids.Find(site)) {
+  if (!site.empty() && state_.engine() != nullptr && !state_.reassemble_pending() &&
+      !state_.engine()->snapshot().site_ids.Find(site)) {
     return Fail(Errc::kNotFound, "site '" + std::string(site) + "' is not planned by this replica");
   }
-  rebuild_ = true;
-  Rebuild(cause, /*full=*/true);
-  if (engine_ == nullptr) {
+  state_.Rebuild(cause, /*full=*/true);
+  const planning::NettingEngine* engine = state_.engine();
+  if (engine == nullptr) {
     return Fail(Errc::kFailedPrecondition,
                 "no plan: no PlanningSettings fact has been applied on this replica");
   }
-  if (!site.empty() && !engine_->snapshot().site_ids.Find(site)) {
+  if (!site.empty() && !engine->snapshot().site_ids.Find(site)) {
     // (Only after a reassembly: the rebuilt plan's deltas stay pending for the next Flush.)
     return Fail(Errc::kNotFound, "site '" + std::string(site) + "' is not planned by this replica");
   }
@@ -245,181 +95,25 @@ Result<ReplanSummary> MrpPlanner::Replan(std::string_view site, const sop::v1::C
     }
   }
   ReplanSummary summary;
-  summary.plan_version = plan_version_;
-  summary.item_sites = static_cast<std::int64_t>(engine_->snapshot().item_site_count());
-  summary.planned_orders = static_cast<std::int64_t>(engine_->plan().PlannedOrderCount());
+  summary.plan_version = state_.version();
+  summary.item_sites = static_cast<std::int64_t>(engine->snapshot().item_site_count());
+  summary.planned_orders = static_cast<std::int64_t>(engine->plan().PlannedOrderCount());
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }
 
-void MrpPlanner::Rebuild(const sop::v1::Cause& cause, bool full) {
-  if (reassemble_) {
-    assembler_ = std::make_unique<codec::SnapshotAssembler>();
-    sop::v1::Fact fact;
-    // Partitions in key order, facts in their applied order: within a site the stream order
-    // is preserved (one site is one partition), which is all the assembler's semantics need.
-    for (const auto& [key, partition] : partitions_) {
-      for (const std::string& bytes : partition.facts) {
-        if (fact.ParseFromString(bytes)) assembler_->Apply(fact.envelope());
-      }
-    }
-    reassemble_ = false;
-  }
-  rebuild_ = false;
-  auto built = assembler_->Build();
-  if (!built) {
-    engine_.reset();  // no PlanningSettings yet: nothing to plan
-    return;
-  }
-  ApplyForecastOverrides(built->snapshot);
-  std::unique_ptr<planning::NettingEngine> previous = std::move(engine_);
-  engine_ = std::make_unique<planning::NettingEngine>(std::move(built->snapshot),
-                                                      planning::NettingPolicy{.pegging = true});
-  engine_->RunFull();
-  ++stats_.full_runs;
-  ++plan_version_;
-
-  const model::Snapshot& snapshot = engine_->snapshot();
-  const planning::Plan& plan = engine_->plan();
-  std::vector<model::ItemSiteIndex> changed;
-  changed.reserve(snapshot.item_site_count());
-  const bool publish_all = full || previous == nullptr;
-  for (std::size_t i = 0; i < snapshot.item_site_count(); ++i) {
-    const model::ItemSiteIndex item_site(static_cast<std::int32_t>(i));
-    if (!publish_all) {
-      // Master data changes touch few item-sites: publish only records that differ.
-      const auto& is = snapshot.item_sites[i];
-      const auto before = previous->snapshot().FindItemSite(
-          is.item_id, snapshot.sites[static_cast<std::size_t>(is.site.value())].id);
-      if (before && previous->plan().horizon == plan.horizon) {
-        const planning::Plan& old = previous->plan();
-        auto same = [&](const std::vector<double> planning::Plan::*rows) {
-          auto a = plan.Row(plan.*rows, item_site);
-          auto b = old.Row(old.*rows, *before);
-          return std::equal(a.begin(), a.end(), b.begin(), b.end());
-        };
-        const auto& new_orders = plan.orders[i];
-        const auto& old_orders = old.orders[static_cast<std::size_t>(before->value())];
-        const bool orders_same = std::equal(
-            new_orders.begin(), new_orders.end(), old_orders.begin(), old_orders.end(),
-            [](const planning::PlannedOrder& x, const planning::PlannedOrder& y) {
-              return x.receipt_bucket == y.receipt_bucket && x.release_bucket == y.release_bucket &&
-                     x.quantity == y.quantity && x.release_quantity == y.release_quantity &&
-                     x.past_due == y.past_due;
-            });
-        if (orders_same && same(&planning::Plan::gross_requirements) &&
-            same(&planning::Plan::scheduled_receipts) &&
-            same(&planning::Plan::projected_available) && same(&planning::Plan::net_requirements) &&
-            same(&planning::Plan::planned_receipts) && same(&planning::Plan::planned_releases) &&
-            is.on_hand == previous->snapshot()
-                              .item_sites[static_cast<std::size_t>(before->value())]
-                              .on_hand) {
-          continue;
-        }
-      }
-    }
-    changed.push_back(item_site);
-  }
-  previous.reset();
-  sop::v1::Cause full_cause = cause;
-  full_cause.set_description(
-      (publish_all ? "full replan" : "replan") +
-      (cause.description().empty() ? std::string() : " after " + cause.description()));
-  EmitDelta(changed, full_cause, publish_all);
-}
-
-bool MrpPlanner::HasForecastOverride(const std::string& item_site_key) const {
-  for (const auto& [key, partition] : partitions_) {
-    if (partition.forecasts.contains(item_site_key)) return true;
-  }
-  return false;
-}
-
-void MrpPlanner::ApplyForecastOverrides(model::Snapshot& snapshot) const {
-  sop::v1::ForecastUpdate update;
-  const auto horizon = static_cast<std::size_t>(snapshot.H());
-  for (const auto& [key, partition] : partitions_) {
-    for (const auto& [item_site_key, bytes] : partition.forecasts) {
-      if (!update.ParseFromString(bytes)) continue;
-      const auto item_site = snapshot.FindItemSite(update.item_id(), update.site_id());
-      if (!item_site) continue;
-      const auto row = static_cast<std::size_t>(item_site->value()) * horizon;
-      for (const auto& period : update.periods()) {
-        if (period.bucket() < 0 || static_cast<std::size_t>(period.bucket()) >= horizon) continue;
-        snapshot.forecast[row + static_cast<std::size_t>(period.bucket())] =
-            std::max(0.0, period.consensus());
-      }
-    }
-  }
-}
-
-std::optional<planning::Change> MrpPlanner::ToChange(const codec::ModelUpdate& update) const {
-  const model::Snapshot& snapshot = engine_->snapshot();
-  if (const auto* so = std::get_if<codec::SalesOrderUpsert>(&update)) {
-    const auto& record = so->order;
-    auto item_site = snapshot.FindItemSite(record.item_id, record.site_id);
-    if (!item_site || record.due_bucket >= snapshot.H()) return std::nullopt;
-    model::SalesOrder order;
-    order.id = record.order_id;
-    order.customer_id = record.customer_id;
-    order.channel = record.channel;
-    order.priority = record.priority;
-    order.item_site = *item_site;
-    order.due_bucket = std::max<model::Bucket>(0, record.due_bucket);
-    order.quantity = record.quantity;
-    order.unit_price = record.unit_price;
-    return planning::UpsertSalesOrder{std::move(order)};
-  }
-  if (const auto* cancel = std::get_if<codec::SalesOrderCancel>(&update)) {
-    if (!snapshot.sales_order_ids.Find(cancel->order_id)) return std::nullopt;
-    return planning::CancelSalesOrder{cancel->order_id};
-  }
-  if (const auto* receipt = std::get_if<codec::ReceiptUpsert>(&update)) {
-    const auto& record = receipt->receipt;
-    auto item_site = snapshot.FindItemSite(record.item_id, record.site_id);
-    if (!item_site || record.due_bucket >= snapshot.H()) return std::nullopt;
-    model::ScheduledReceipt r;
-    r.id = record.receipt_id;
-    r.kind = record.kind;
-    r.item_site = *item_site;
-    r.due_bucket = std::max<model::Bucket>(0, record.due_bucket);
-    r.start_bucket = std::clamp<model::Bucket>(record.start_bucket, 0, r.due_bucket);
-    r.quantity = record.quantity;
-    if (auto from = snapshot.site_ids.Find(record.from_site_id)) {
-      r.from_site = model::SiteIndex(static_cast<std::int32_t>(*from));
-    }
-    return planning::UpsertReceipt{std::move(r)};
-  }
-  if (const auto* close = std::get_if<codec::ReceiptClose>(&update)) {
-    if (!snapshot.receipt_ids.Find(close->receipt_id)) return std::nullopt;
-    return planning::CloseReceipt{close->receipt_id};
-  }
-  if (const auto* on_hand = std::get_if<codec::OnHandSet>(&update)) {
-    auto item_site = snapshot.FindItemSite(on_hand->item_id, on_hand->site_id);
-    if (!item_site) return std::nullopt;
-    return planning::SetOnHand{*item_site, on_hand->quantity};
-  }
-  if (const auto* forecast = std::get_if<codec::ForecastSet>(&update)) {
-    auto item_site = snapshot.FindItemSite(forecast->item_id, forecast->site_id);
-    if (!item_site || forecast->bucket < 0 || forecast->bucket >= snapshot.H()) return std::nullopt;
-    return planning::SetForecast{*item_site, forecast->bucket, forecast->quantity};
-  }
-  return std::nullopt;  // master data, horizon reset: rebuild
-}
-
-void MrpPlanner::EmitDelta(const std::vector<model::ItemSiteIndex>& item_sites,
-                           const sop::v1::Cause& cause, bool full, std::string_view only_site) {
-  const model::Snapshot& snapshot = engine_->snapshot();
+void MrpPlanner::EmitDelta(std::span<const model::ItemSiteIndex> item_sites,
+                           const sop::v1::Cause& cause, bool full, std::int64_t version) {
+  const model::Snapshot& snapshot = state_.engine()->snapshot();
   std::map<std::int32_t, std::vector<model::ItemSiteIndex>> by_site;
   for (model::ItemSiteIndex i : item_sites) {
     by_site[snapshot.item_sites[static_cast<std::size_t>(i.value())].site.value()].push_back(i);
   }
-  const auto& grid = assembler_->grid();
+  const auto& grid = state_.grid();
   const std::size_t chunk = std::max<std::size_t>(1, options_.max_item_sites_per_delta);
   for (const auto& [site, members] : by_site) {
     const std::string& site_id =
         site >= 0 ? snapshot.sites[static_cast<std::size_t>(site)].id : std::string();
-    if (!only_site.empty() && site_id != only_site) continue;
     sop::v1::PlanDelta* delta = nullptr;
     std::size_t delta_bytes = 0;
     for (model::ItemSiteIndex member : members) {
@@ -431,7 +125,7 @@ void MrpPlanner::EmitDelta(const std::vector<model::ItemSiteIndex>& item_sites,
           delta->mutable_plan_start()->set_seconds(grid->plan_start().time_since_epoch().count());
         }
         delta->set_horizon(snapshot.H());
-        delta->set_plan_version(plan_version_);
+        delta->set_plan_version(version);
         delta->set_full(full);
         *delta->mutable_cause() = cause;
         delta_bytes = 0;
@@ -444,7 +138,7 @@ void MrpPlanner::EmitDelta(const std::vector<model::ItemSiteIndex>& item_sites,
 }
 
 void MrpPlanner::FillPeg(const planning::EndDemand& end, sop::v1::EndDemandPeg& out) const {
-  const model::Snapshot& snapshot = engine_->snapshot();
+  const model::Snapshot& snapshot = state_.engine()->snapshot();
   auto site_of = [&](model::ItemSiteIndex i) -> const std::string& {
     return snapshot
         .sites[static_cast<std::size_t>(
@@ -485,7 +179,7 @@ void MrpPlanner::FillPeg(const planning::EndDemand& end, sop::v1::EndDemandPeg& 
 void MrpPlanner::FillPegging(model::ItemSiteIndex item_site, std::int32_t ordinal,
                              model::Bucket bucket, sop::v1::PlannedOrder& out) const {
   const planning::SupplyRef supply{planning::SupplyKind::kPlannedOrder, ordinal, bucket};
-  const std::vector<planning::EndDemand> ends = engine_->EndDemands(item_site, supply);
+  const std::vector<planning::EndDemand> ends = state_.engine()->EndDemands(item_site, supply);
   std::vector<sop::v1::EndDemandPeg> pegs(ends.size());
   for (std::size_t k = 0; k < ends.size(); ++k) FillPeg(ends[k], pegs[k]);
   const std::size_t keep = std::max<std::size_t>(1, options_.max_pegs_per_order);
@@ -511,8 +205,8 @@ void MrpPlanner::FillPegging(model::ItemSiteIndex item_site, std::int32_t ordina
 }
 
 void MrpPlanner::FillRecord(model::ItemSiteIndex item_site, sop::v1::ItemSitePlan& out) const {
-  const model::Snapshot& snapshot = engine_->snapshot();
-  const planning::Plan& plan = engine_->plan();
+  const model::Snapshot& snapshot = state_.engine()->snapshot();
+  const planning::Plan& plan = state_.engine()->plan();
   const auto index = static_cast<std::size_t>(item_site.value());
   const model::ItemSite& is = snapshot.item_sites[index];
   const std::string& site_id = snapshot.sites[static_cast<std::size_t>(is.site.value())].id;
@@ -560,11 +254,11 @@ Result<sop::v1::ItemSitePlan> MrpPlanner::GetPlan(std::string_view item_id,
                                                   std::string_view site_id) const {
   if (item_id.empty()) return InvalidField("item_id", "must not be empty", item_id);
   if (site_id.empty()) return InvalidField("site_id", "must not be empty", site_id);
-  if (engine_ == nullptr) {
+  if (state_.engine() == nullptr) {
     return Fail(Errc::kFailedPrecondition,
                 "no plan yet: no PlanningSettings fact has been applied on this replica");
   }
-  const auto item_site = engine_->snapshot().FindItemSite(item_id, site_id);
+  const auto item_site = state_.engine()->snapshot().FindItemSite(item_id, site_id);
   if (!item_site) {
     return Fail(Errc::kNotFound, "item '" + std::string(item_id) + "' is not planned at site '" +
                                      std::string(site_id) + "' by this replica");
@@ -576,12 +270,12 @@ Result<sop::v1::ItemSitePlan> MrpPlanner::GetPlan(std::string_view item_id,
 
 Result<std::vector<sop::v1::SupplyGap>> MrpPlanner::GetSupplyPlan(std::string_view site,
                                                                   std::string_view family) const {
-  if (engine_ == nullptr) {
+  if (state_.engine() == nullptr) {
     return Fail(Errc::kFailedPrecondition,
                 "no plan yet: no PlanningSettings fact has been applied on this replica");
   }
-  const model::Snapshot& snapshot = engine_->snapshot();
-  const planning::Plan& plan = engine_->plan();
+  const model::Snapshot& snapshot = state_.engine()->snapshot();
+  const planning::Plan& plan = state_.engine()->plan();
   std::optional<std::int32_t> site_filter;
   if (!site.empty()) {
     auto found = snapshot.site_ids.Find(site);
@@ -613,7 +307,7 @@ Result<std::vector<sop::v1::SupplyGap>> MrpPlanner::GetSupplyPlan(std::string_vi
       if (added <= 1e-9) continue;
       double revenue = 0.0;
       if (plan.pegged) {
-        for (const planning::EndDemand& end : engine_->ShortageEndDemands(item_site, b)) {
+        for (const planning::EndDemand& end : state_.engine()->ShortageEndDemands(item_site, b)) {
           auto id = std::make_tuple(static_cast<int>(end.demand.kind), end.demand.index,
                                     end.demand.item_site.value(), end.demand.bucket);
           if (!hit.insert(id).second) continue;
@@ -640,98 +334,34 @@ Result<std::vector<sop::v1::SupplyGap>> MrpPlanner::GetSupplyPlan(std::string_vi
 }
 
 std::string MrpPlanner::SerializePartition(const PartitionKey& key) const {
-  std::string out(kMagic);
-  auto it = partitions_.find(key);
-  if (it == partitions_.end()) return out;
-  for (const std::string& fact : it->second.facts) AppendRecord(out, kFactRecord, fact);
-  for (const auto& [item_site, update] : it->second.forecasts) {
-    AppendRecord(out, kForecastRecord, update);
-  }
-  return out;
+  return state_.SerializePartition(key);
 }
 
 Status MrpPlanner::RestorePartition(const PartitionKey& key, std::string_view bytes) {
-  if (!bytes.starts_with(kMagic)) {
-    return Fail(Errc::kDataLoss, "snapshot of " + key.topic + "[" + std::to_string(key.partition) +
-                                     "]: not an mrp partition snapshot (bad magic)");
-  }
-  PartitionState state;
-  sop::v1::Fact fact;
-  sop::v1::ForecastUpdate update;
-  std::size_t pos = kMagic.size();
-  while (pos < bytes.size()) {
-    if (bytes.size() - pos < 5) {
-      return Fail(Errc::kDataLoss, "snapshot of " + key.topic + "[" +
-                                       std::to_string(key.partition) + "]: truncated record");
-    }
-    const char kind = bytes[pos];
-    std::uint32_t length = 0;
-    for (int k = 0; k < 4; ++k) {
-      length |= static_cast<std::uint32_t>(
-                    static_cast<unsigned char>(bytes[pos + 1 + static_cast<std::size_t>(k)]))
-                << (8 * k);
-    }
-    pos += 5;
-    if (bytes.size() - pos < length) {
-      return Fail(Errc::kDataLoss, "snapshot of " + key.topic + "[" +
-                                       std::to_string(key.partition) + "]: truncated record");
-    }
-    const std::string_view record = bytes.substr(pos, length);
-    pos += length;
-    if (kind == kFactRecord) {
-      if (!fact.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
-        return Fail(Errc::kDataLoss, "snapshot of " + key.topic + ": a fact does not parse");
-      }
-      state.event_ids.insert(fact.envelope().event_id());
-      state.facts.emplace_back(record);
-    } else if (kind == kForecastRecord) {
-      if (!update.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
-        return Fail(Errc::kDataLoss, "snapshot of " + key.topic + ": a forecast does not parse");
-      }
-      state.forecasts[model::ItemSiteKey(update.item_id(), update.site_id())] = std::string(record);
-    } else {
-      return Fail(Errc::kDataLoss, "snapshot of " + key.topic + ": unknown record kind");
-    }
-  }
-  auto& slot = partitions_[key];
-  stats_.facts_applied +=
-      static_cast<std::int64_t>(state.facts.size()) - static_cast<std::int64_t>(slot.facts.size());
-  slot = std::move(state);
-  reassemble_ = true;
-  return {};
+  return state_.RestorePartition(key, bytes);
 }
 
 void MrpPlanner::DropPartition(const PartitionKey& key) {
-  auto it = partitions_.find(key);
-  if (it == partitions_.end()) return;
-  stats_.facts_applied -= static_cast<std::int64_t>(it->second.facts.size());
-  partitions_.erase(it);
-  reassemble_ = true;
+  state_.DropPartition(key);
 }
 
 std::vector<std::string> MrpPlanner::TakeNewEventIds(const PartitionKey& key) {
-  auto it = partitions_.find(key);
-  if (it == partitions_.end()) return {};
-  return std::exchange(it->second.new_event_ids, {});
+  return state_.TakeNewEventIds(key);
 }
 
 std::vector<PartitionKey> MrpPlanner::TakeDirtyPartitions() {
-  std::vector<PartitionKey> out;
-  for (auto& [key, partition] : partitions_) {
-    if (partition.dirty) {
-      out.push_back(key);
-      partition.dirty = false;
-    }
-  }
-  return out;
+  return state_.TakeDirtyPartitions();
 }
 
 PlannerStats MrpPlanner::stats() const {
-  PlannerStats out = stats_;
-  if (engine_ != nullptr) {
-    out.item_sites = static_cast<std::int64_t>(engine_->snapshot().item_site_count());
-    out.planned_orders = static_cast<std::int64_t>(engine_->plan().PlannedOrderCount());
-  }
+  const codec::PlanningStats stats = state_.stats();
+  PlannerStats out;
+  out.facts_applied = stats.facts_applied;
+  out.duplicates = stats.duplicates;
+  out.net_changes = stats.net_changes;
+  out.full_runs = stats.full_runs;
+  out.item_sites = stats.item_sites;
+  out.planned_orders = stats.planned_orders;
   return out;
 }
 

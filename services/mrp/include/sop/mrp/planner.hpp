@@ -1,24 +1,24 @@
 #pragma once
 /// The mrp service's state and its adapter to the planning core, without any I/O.
 ///
-/// MrpPlanner keeps, per owned topic-partition, the facts applied so far (their wire bytes, in
-/// order) and the latest consensus forecast per item-site; one codec::SnapshotAssembler fed with
-/// every owned fact; and one planning::NettingEngine over the assembled snapshot. A fact that
-/// maps to a planning::Change is re-planned by net change at once; anything else (master data,
-/// new settings, a partition gained or lost) marks the plan for a full rebuild, done by Flush().
-/// The result of each step is a list of sop.v1.PlanDelta messages to publish.
+/// MrpPlanner is mrp's output over codec::PlanningState (the planning picture shared with the
+/// capacity and exceptions services: per owned topic-partition the facts applied so far and the
+/// latest consensus forecast per item-site, one assembled snapshot and one netting engine, net
+/// change for facts that map to a planning::Change, a full rebuild for the rest). MrpPlanner
+/// listens to each planning step and turns it into sop.v1.PlanDelta messages to publish, and
+/// answers GetPlan / GetSupplyPlan (MRP records with folded pegging, the gap report).
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
-#include "sop/codec/assembler.hpp"
+#include "sop/codec/planning_state.hpp"
 #include "sop/model/error.hpp"
 #include "sop/planning/netting.hpp"
 #include "sop/v1/mrp.pb.h"
@@ -27,11 +27,7 @@
 namespace sop::mrp {
 
 /// A Kafka topic-partition owned by this replica: the unit of state and of snapshots.
-struct PartitionKey {
-  std::string topic;
-  std::int32_t partition = 0;
-  friend auto operator<=>(const PartitionKey&, const PartitionKey&) = default;
-};
+using PartitionKey = codec::PartitionKey;
 
 /// Tuning of the planner.
 struct PlannerOptions {
@@ -72,7 +68,7 @@ struct PlannerStats {
 /// Errors: bad facts never fail (the codec turns them into findings); undecodable bytes give
 /// INVALID_ARGUMENT; queries give NOT_FOUND (unknown item-site or site), INVALID_ARGUMENT
 /// (missing argument) and FAILED_PRECONDITION (no plan yet: no PlanningSettings applied).
-/// Lifetime: plain object; owns its assembler, engine and stored facts.
+/// Lifetime: plain object; owns its PlanningState (assembler, engine, stored facts).
 class MrpPlanner {
  public:
   explicit MrpPlanner(PlannerOptions options = {});
@@ -114,47 +110,43 @@ class MrpPlanner {
   std::vector<std::string> TakeNewEventIds(const PartitionKey& key);
   /// Partitions changed since the last call (to snapshot them).
   std::vector<PartitionKey> TakeDirtyPartitions();
-  bool HasPartition(const PartitionKey& key) const { return partitions_.contains(key); }
+  bool HasPartition(const PartitionKey& key) const { return state_.HasPartition(key); }
 
-  bool rebuild_pending() const noexcept { return rebuild_ || reassemble_; }
-  std::int64_t plan_version() const noexcept { return plan_version_; }
+  bool rebuild_pending() const noexcept { return state_.rebuild_pending(); }
+  std::int64_t plan_version() const noexcept { return state_.version(); }
   PlannerStats stats() const;
   /// The engine (nullptr before the first successful build); for tests and tools.
-  const planning::NettingEngine* engine() const noexcept { return engine_.get(); }
+  const planning::NettingEngine* engine() const noexcept { return state_.engine(); }
+  /// The shared planning picture (read-only), e.g. for its detection history.
+  const codec::PlanningState& state() const noexcept { return state_; }
 
  private:
-  struct PartitionState {
-    std::vector<std::string> facts;  ///< Fact bytes in applied order
-    std::unordered_set<std::string> event_ids;
-    std::map<std::string, std::string> forecasts;  ///< item-site key → ForecastUpdate bytes
-    std::vector<std::string> new_event_ids;
-    bool dirty = false;
+  /// Turns PlanningState's steps into pending deltas.
+  class Publisher final : public codec::PlanningListener {
+   public:
+    explicit Publisher(MrpPlanner& planner) : planner_(planner) {}
+    void OnNetChange(const planning::NettingEngine& engine,
+                     std::span<const model::ItemSiteIndex> item_sites, const sop::v1::Cause& cause,
+                     std::int64_t version) override;
+    void OnRebuild(const planning::NettingEngine& engine,
+                   std::span<const model::ItemSiteIndex> item_sites, const sop::v1::Cause& cause,
+                   bool full, std::int64_t version) override;
+
+   private:
+    MrpPlanner& planner_;
   };
 
-  /// Rebuilds the snapshot and runs a full regeneration. Publishes every item-site (full) when
-  /// `full` or when there was no plan before; otherwise only the item-sites whose records
-  /// changed against the previous plan.
-  void Rebuild(const sop::v1::Cause& cause, bool full);
-  void ApplyForecastOverrides(model::Snapshot& snapshot) const;
-  bool HasForecastOverride(const std::string& item_site_key) const;
-  std::optional<planning::Change> ToChange(const codec::ModelUpdate& update) const;
-  void EmitDelta(const std::vector<model::ItemSiteIndex>& item_sites, const sop::v1::Cause& cause,
-                 bool full, std::string_view only_site = {});
+  void EmitDelta(std::span<const model::ItemSiteIndex> item_sites, const sop::v1::Cause& cause,
+                 bool full, std::int64_t version);
   void FillRecord(model::ItemSiteIndex item_site, sop::v1::ItemSitePlan& out) const;
   void FillPeg(const planning::EndDemand& end, sop::v1::EndDemandPeg& out) const;
   void FillPegging(model::ItemSiteIndex item_site, std::int32_t ordinal, model::Bucket bucket,
                    sop::v1::PlannedOrder& out) const;
 
   PlannerOptions options_;
-  std::map<PartitionKey, PartitionState> partitions_;
-  std::unique_ptr<codec::SnapshotAssembler> assembler_;
-  std::unique_ptr<planning::NettingEngine> engine_;
-  bool rebuild_ = false;     ///< the snapshot must be rebuilt from the assembler
-  bool reassemble_ = false;  ///< the assembler must be rebuilt from the stored facts
-  sop::v1::Cause last_cause_;
-  std::int64_t plan_version_ = 0;
+  codec::PlanningState state_;
+  Publisher publisher_{*this};
   std::vector<sop::v1::PlanDelta> pending_;
-  PlannerStats stats_;
 };
 
 }  // namespace sop::mrp

@@ -1,0 +1,465 @@
+// PlanningState: a generated S instance fed as facts plans like the assembled snapshot planned
+// directly; duplicates change nothing; partition snapshots restore the same plan; net change
+// reports what it touched; the detection history is built from facts (hand-worked numbers).
+
+#include "sop/codec/planning_state.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sop/gen/generator.hpp"
+
+namespace sop::codec {
+namespace {
+
+using std::chrono::days;
+using std::chrono::sys_days;
+
+// ---------------------------------------------------------------------------------------------
+// Generated S instance
+// ---------------------------------------------------------------------------------------------
+
+const std::vector<sop::v1::Envelope>& Events() {
+  static const std::vector<sop::v1::Envelope> events = [] {
+    gen::GeneratorOptions options;
+    options.scale = gen::Scale::kS;
+    options.seed = 7;
+    options.history_weeks = 0;
+    auto all = gen::GenerateAll(options);
+    if (!all) throw std::runtime_error(all.error().ToString());
+    return std::move(*all);
+  }();
+  return events;
+}
+
+std::string FactBytes(const sop::v1::Envelope& envelope, std::int64_t sequence = 0) {
+  sop::v1::Fact fact;
+  *fact.mutable_envelope() = envelope;
+  fact.mutable_ingested_at()->set_seconds(1'800'000'000 + sequence);
+  return fact.SerializeAsString();
+}
+
+// Site → one of three partitions, as a keyed topic spreads them.
+PartitionKey KeyOf(const sop::v1::Envelope& envelope) {
+  return {"sop.facts.v1", static_cast<std::int32_t>(std::hash<std::string>{}(envelope.site()) % 3)};
+}
+
+void Feed(PlanningState& state, const std::vector<sop::v1::Envelope>& events) {
+  std::int64_t sequence = 0;
+  for (const auto& e : events) {
+    auto applied = state.ApplyFact(KeyOf(e), FactBytes(e, sequence++));
+    ASSERT_TRUE(applied.has_value()) << applied.error().ToString();
+    ASSERT_TRUE(*applied) << e.event_id();
+  }
+}
+
+// The reference: the assembler's snapshot (model::SnapshotBuilder) planned by one NettingEngine.
+std::unique_ptr<planning::NettingEngine> Direct(const std::vector<sop::v1::Envelope>& events) {
+  SnapshotAssembler assembler;
+  for (const auto& e : events) assembler.Apply(e);
+  auto built = assembler.Build();
+  if (!built) throw std::runtime_error(built.error().ToString());
+  auto engine = std::make_unique<planning::NettingEngine>(std::move(built->snapshot));
+  engine->RunFull();
+  return engine;
+}
+
+// Item-sites whose MRP rows or planned orders differ between the two plans (matched by ids);
+// -1 when the item-site sets differ.
+int Mismatches(const planning::NettingEngine& actual, const planning::NettingEngine& expected) {
+  const auto& es = expected.snapshot();
+  const auto& as = actual.snapshot();
+  if (as.item_site_count() != es.item_site_count()) return -1;
+  int mismatches = 0;
+  for (std::size_t i = 0; i < es.item_site_count(); ++i) {
+    const model::ItemSiteIndex ei(static_cast<std::int32_t>(i));
+    const auto& is = es.item_sites[i];
+    auto ai = as.FindItemSite(is.item_id, es.sites[static_cast<std::size_t>(is.site.value())].id);
+    if (!ai) return -1;
+    auto rows_same = [&](const std::vector<double> planning::Plan::*rows) {
+      auto e = expected.plan().Row(expected.plan().*rows, ei);
+      auto a = actual.plan().Row(actual.plan().*rows, *ai);
+      for (std::size_t b = 0; b < e.size(); ++b) {
+        if (std::abs(e[b] - a[b]) > 1e-6 * std::max(1.0, std::abs(e[b]))) return false;
+      }
+      return e.size() == a.size();
+    };
+    const bool same = expected.plan().orders[i].size() ==
+                          actual.plan().orders[static_cast<std::size_t>(ai->value())].size() &&
+                      rows_same(&planning::Plan::gross_requirements) &&
+                      rows_same(&planning::Plan::scheduled_receipts) &&
+                      rows_same(&planning::Plan::projected_available) &&
+                      rows_same(&planning::Plan::net_requirements) &&
+                      rows_same(&planning::Plan::planned_receipts) &&
+                      rows_same(&planning::Plan::planned_releases);
+    if (!same) ++mismatches;
+  }
+  return mismatches;
+}
+
+// A sales order of the instance with an open quantity.
+const sop::v1::Envelope& SomeSalesOrder() {
+  for (const auto& e : Events()) {
+    if (e.has_sales_order() && e.sales_order().quantity() > 0) return e;
+  }
+  throw std::runtime_error("no sales order generated");
+}
+
+TEST(PlanningState, FedFactsPlanLikeTheAssembledSnapshotPlannedDirectly) {
+  PlanningState state;
+  EXPECT_EQ(state.engine(), nullptr);
+  EXPECT_EQ(state.snapshot(), nullptr);
+  Feed(state, Events());
+  EXPECT_TRUE(state.rebuild_pending());
+  const PlanChanges changes = state.Flush();
+  ASSERT_NE(state.engine(), nullptr);
+  ASSERT_NE(state.snapshot(), nullptr);
+  const auto expected = Direct(Events());
+  EXPECT_EQ(Mismatches(*state.engine(), *expected), 0);
+  EXPECT_EQ(state.engine()->plan().PlannedOrderCount(), expected->plan().PlannedOrderCount());
+  EXPECT_GT(expected->plan().PlannedOrderCount(), 1000u);
+
+  // The first plan reports every item-site, once, ascending.
+  EXPECT_TRUE(changes.rebuilt);
+  EXPECT_TRUE(changes.all);
+  EXPECT_EQ(changes.version, 1);
+  ASSERT_EQ(changes.item_sites.size(), expected->snapshot().item_site_count());
+  for (std::size_t k = 0; k < changes.item_sites.size(); ++k) {
+    EXPECT_EQ(changes.item_sites[k].value(), static_cast<std::int32_t>(k));
+  }
+  const PlanningStats stats = state.stats();
+  EXPECT_EQ(stats.facts_applied, static_cast<std::int64_t>(Events().size()));
+  EXPECT_EQ(stats.full_runs, 1);
+  EXPECT_EQ(stats.item_sites, static_cast<std::int64_t>(expected->snapshot().item_site_count()));
+
+  // Nothing happened since: nothing to report.
+  const PlanChanges none = state.Flush();
+  EXPECT_FALSE(none.rebuilt);
+  EXPECT_TRUE(none.item_sites.empty());
+  EXPECT_EQ(none.version, 1);
+}
+
+TEST(PlanningState, RedeliveredFactsChangeNothing) {
+  PlanningState state;
+  Feed(state, Events());
+  state.Flush();
+  const auto orders = state.engine()->plan().PlannedOrderCount();
+  const auto before = state.stats();
+  state.TakeDirtyPartitions();
+  for (const auto& key : state.Partitions()) state.TakeNewEventIds(key);
+
+  std::int64_t sequence = 0;
+  for (const auto& e : Events()) {
+    auto applied = state.ApplyFact(KeyOf(e), FactBytes(e, 1'000'000 + sequence++));
+    ASSERT_TRUE(applied.has_value());
+    EXPECT_FALSE(*applied) << e.event_id();
+  }
+  EXPECT_FALSE(state.rebuild_pending());
+  const PlanChanges changes = state.Flush();
+  EXPECT_FALSE(changes.rebuilt);
+  EXPECT_TRUE(changes.item_sites.empty());
+  EXPECT_EQ(state.version(), 1);
+  EXPECT_EQ(state.engine()->plan().PlannedOrderCount(), orders);
+  const auto after = state.stats();
+  EXPECT_EQ(after.facts_applied, before.facts_applied);
+  EXPECT_EQ(after.duplicates, static_cast<std::int64_t>(Events().size()));
+  EXPECT_TRUE(state.TakeDirtyPartitions().empty());
+  for (const auto& key : state.Partitions()) EXPECT_TRUE(state.TakeNewEventIds(key).empty());
+}
+
+TEST(PlanningState, BadBytesAreRejectedNamingTheField) {
+  PlanningState state;
+  auto fact = state.ApplyFact({"t", 0}, "\xff\xff not a fact");
+  ASSERT_FALSE(fact.has_value());
+  EXPECT_EQ(fact.error().code(), Errc::kInvalidArgument);
+  EXPECT_NE(fact.error().message().find("fact"), std::string::npos);
+
+  sop::v1::Fact no_id;
+  no_id.mutable_envelope()->set_site("P1");
+  auto missing = state.ApplyFact({"t", 0}, no_id.SerializeAsString());
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message().find("fact.envelope.event_id"), std::string::npos);
+
+  sop::v1::ForecastUpdate unnamed;
+  auto forecast = state.ApplyForecast({"f", 0}, unnamed.SerializeAsString());
+  ASSERT_FALSE(forecast.has_value());
+  EXPECT_NE(forecast.error().message().find("forecast_update.item_id/site_id"), std::string::npos);
+
+  auto restored = state.RestorePartition({"t", 4}, "garbage");
+  ASSERT_FALSE(restored.has_value());
+  EXPECT_EQ(restored.error().code(), Errc::kDataLoss);
+  EXPECT_NE(restored.error().message().find("t[4]"), std::string::npos);
+  EXPECT_EQ(state.stats().facts_applied, 0);
+}
+
+TEST(PlanningState, ChangedSalesOrderIsReportedByNetChangeAndMatchesAFullRun) {
+  PlanningState state;
+  Feed(state, Events());
+  state.Flush();
+
+  sop::v1::Envelope changed = SomeSalesOrder();
+  changed.set_event_id(changed.event_id() + ":changed");
+  changed.mutable_sales_order()->set_quantity(changed.sales_order().quantity() + 250.0);
+  ASSERT_TRUE(state.ApplyFact(KeyOf(changed), FactBytes(changed)).value());
+  EXPECT_FALSE(state.rebuild_pending());  // planned by net change at once
+  EXPECT_EQ(state.version(), 2);
+
+  const PlanChanges changes = state.Flush();
+  EXPECT_FALSE(changes.rebuilt);
+  EXPECT_FALSE(changes.all);
+  const auto item_site = state.snapshot()->FindItemSite(changed.sales_order().item_id(),
+                                                        changed.sales_order().site_id());
+  ASSERT_TRUE(item_site.has_value());
+  EXPECT_NE(std::find(changes.item_sites.begin(), changes.item_sites.end(), *item_site),
+            changes.item_sites.end());
+  EXPECT_LT(changes.item_sites.size(), state.snapshot()->item_site_count());
+  EXPECT_EQ(state.stats().net_changes, 1);
+
+  std::vector<sop::v1::Envelope> all = Events();
+  all.push_back(changed);
+  EXPECT_EQ(Mismatches(*state.engine(), *Direct(all)), 0);
+}
+
+TEST(PlanningState, SerializedPartitionsRestoreTheSamePlanInAFreshState) {
+  PlanningState state;
+  Feed(state, Events());
+  state.Flush();
+
+  PlanningState restored;
+  for (const auto& key : state.Partitions()) {
+    ASSERT_TRUE(restored.RestorePartition(key, state.SerializePartition(key)).has_value());
+  }
+  EXPECT_TRUE(restored.reassemble_pending());
+  const PlanChanges changes = restored.Flush();
+  EXPECT_TRUE(changes.all);
+  ASSERT_NE(restored.engine(), nullptr);
+  EXPECT_EQ(Mismatches(*restored.engine(), *state.engine()), 0);
+  EXPECT_EQ(restored.stats().facts_applied, state.stats().facts_applied);
+  // The event ids came back with the facts: a re-delivery after the restore is a duplicate.
+  const auto& e = Events().back();
+  EXPECT_FALSE(restored.ApplyFact(KeyOf(e), FactBytes(e)).value());
+
+  // Dropping a partition forgets its sites.
+  const PartitionKey dropped = restored.Partitions().front();
+  restored.DropPartition(dropped);
+  restored.Flush();
+  ASSERT_NE(restored.engine(), nullptr);
+  EXPECT_LT(restored.snapshot()->item_site_count(), state.snapshot()->item_site_count());
+}
+
+// ---------------------------------------------------------------------------------------------
+// History, hand-worked. Plan start Monday 2026-01-05, weekly buckets: bucket −1 is the week of
+// 2025-12-29, bucket −2 the week of 2025-12-22.
+// ---------------------------------------------------------------------------------------------
+
+const Seconds kPlanStart = sys_days{std::chrono::year{2026} / 1 / 5};
+Seconds Week(int w, int day = 0) {
+  return kPlanStart + days{7 * w + day};
+}
+void SetTime(google::protobuf::Timestamp* ts, Seconds t) {
+  ts->set_seconds(t.time_since_epoch().count());
+}
+
+sop::v1::Envelope Event(const std::string& id) {
+  sop::v1::Envelope e;
+  e.set_event_id(id);
+  e.set_site("P1");
+  return e;
+}
+
+std::vector<sop::v1::Envelope> HistoryFacts() {
+  std::vector<sop::v1::Envelope> out;
+  auto settings = Event("settings");
+  SetTime(settings.mutable_planning_settings()->mutable_plan_start(), kPlanStart);
+  settings.mutable_planning_settings()->set_bucket_size(sop::v1::BUCKET_SIZE_WEEK);
+  settings.mutable_planning_settings()->set_horizon_buckets(26);
+  out.push_back(settings);
+  auto site = Event("site");
+  site.mutable_site_master()->set_site_id("P1");
+  site.mutable_site_master()->set_type(sop::v1::SITE_TYPE_PLANT);
+  out.push_back(site);
+  auto item = Event("item");
+  auto* m = item.mutable_item();
+  m->set_item_id("FG1");
+  m->set_site_id("P1");
+  m->set_type(sop::v1::ITEM_TYPE_BUY);
+  m->set_lead_time_days(7);
+  m->set_frozen_fence_days(14);  // 2 weekly buckets
+  m->set_supplier_id("S1");
+  m->set_unit_price(10);
+  m->set_active(true);
+  out.push_back(item);
+  // Forecast 100 for the week of 2025-12-29 (bucket −1) and 70 for 2025-12-22 (bucket −2).
+  auto forecast = Event("forecast");
+  forecast.mutable_demand_forecast()->set_item_id("FG1");
+  forecast.mutable_demand_forecast()->set_site_id("P1");
+  auto* q1 = forecast.mutable_demand_forecast()->add_quantities();
+  SetTime(q1->mutable_period_start(), Week(-1));
+  q1->set_quantity(100);
+  auto* q2 = forecast.mutable_demand_forecast()->add_quantities();
+  SetTime(q2->mutable_period_start(), Week(-2));
+  q2->set_quantity(70);
+  out.push_back(forecast);
+  // Shipped 50 + 30 = 80 in bucket −1 (Wednesday and Friday), 90 in bucket −2, 5 in bucket 0
+  // (the running bucket: not history yet).
+  auto ship = [&](const std::string& id, Seconds at, double quantity) {
+    auto e = Event(id);
+    auto* s = e.mutable_shipment();
+    s->set_shipment_id(id);
+    s->set_item_id("FG1");
+    s->set_site_id("P1");
+    s->set_quantity(quantity);
+    SetTime(s->mutable_shipped_at(), at);
+    out.push_back(e);
+  };
+  ship("ship-1", Week(-1, 2), 50);
+  ship("ship-2", Week(-1, 4), 30);
+  ship("ship-3", Week(-2, 1), 90);
+  ship("ship-4", Week(0, 1), 5);
+  // PO ordered 8 weeks before the plan start, due at bucket −3, confirmed for bucket −2,
+  // received in bucket −1: a missed confirmed date, lead time 7 weeks + 3 days.
+  auto po = Event("po");
+  auto* p = po.mutable_purchase_order();
+  p->set_po_id("PO-1");
+  p->set_line(1);
+  p->set_supplier_id("S1");
+  p->set_item_id("FG1");
+  p->set_site_id("P1");
+  p->set_quantity(40);
+  SetTime(p->mutable_order_date(), Week(-8));
+  SetTime(p->mutable_due_date(), Week(-3));
+  p->set_status(sop::v1::ORDER_STATUS_OPEN);
+  out.push_back(po);
+  auto confirmation = Event("confirmation");
+  auto* c = confirmation.mutable_supplier_confirmation();
+  c->set_po_id("PO-1");
+  c->set_line(1);
+  c->set_supplier_id("S1");
+  SetTime(c->mutable_confirmed_date(), Week(-2));
+  out.push_back(confirmation);
+  auto receipt = Event("receipt");
+  auto* r = receipt.mutable_goods_receipt();
+  r->set_receipt_id("GR-1");
+  r->set_po_id("PO-1");
+  r->set_line(1);
+  r->set_supplier_id("S1");
+  r->set_item_id("FG1");
+  r->set_site_id("P1");
+  r->set_quantity(40);
+  SetTime(r->mutable_received_at(), Week(-1, 3));
+  out.push_back(receipt);
+  // A sales order due in bucket 1 (inside the 2-bucket frozen fence) raised from 10 to 15, and
+  // one due in bucket 5 (outside) raised from 10 to 20.
+  auto order = [&](const std::string& id, const std::string& order_id, Seconds due,
+                   double quantity) {
+    auto e = Event(id);
+    auto* so = e.mutable_sales_order();
+    so->set_order_id(order_id);
+    so->set_line(1);
+    so->set_customer_id("C1");
+    so->set_item_id("FG1");
+    so->set_site_id("P1");
+    so->set_quantity(quantity);
+    SetTime(so->mutable_due_date(), due);
+    so->set_status(sop::v1::ORDER_STATUS_OPEN);
+    out.push_back(e);
+  };
+  order("so-1", "SO-1", Week(1, 2), 10);
+  order("so-1-change", "SO-1", Week(1, 2), 15);
+  order("so-2", "SO-2", Week(5, 2), 10);
+  order("so-2-change", "SO-2", Week(5, 2), 20);
+  return out;
+}
+
+const planning::ForecastActual* FindActual(const planning::DetectionHistory& history,
+                                           model::Bucket bucket) {
+  for (const auto& r : history.forecast_actuals) {
+    if (r.bucket == bucket) return &r;
+  }
+  return nullptr;
+}
+
+void ExpectHandWorkedHistory(const PlanningState& state, double forecast_bucket_minus_2) {
+  const planning::DetectionHistory history = state.BuildHistory();
+  const auto fg1 = state.snapshot()->FindItemSite("FG1", "P1");
+  ASSERT_TRUE(fg1.has_value());
+  ASSERT_EQ(history.forecast_actuals.size(), 2u);  // buckets −2 and −1; bucket 0 is running
+  const auto* last_week = FindActual(history, -1);
+  ASSERT_NE(last_week, nullptr);
+  EXPECT_EQ(last_week->item_site, *fg1);
+  EXPECT_DOUBLE_EQ(last_week->actual, 80.0);
+  EXPECT_DOUBLE_EQ(last_week->forecast, 100.0);
+  const auto* week_before = FindActual(history, -2);
+  ASSERT_NE(week_before, nullptr);
+  EXPECT_DOUBLE_EQ(week_before->actual, 90.0);
+  EXPECT_DOUBLE_EQ(week_before->forecast, forecast_bucket_minus_2);
+
+  ASSERT_EQ(history.deliveries.size(), 1u);
+  EXPECT_EQ(history.deliveries[0].supplier_id, "S1");
+  EXPECT_EQ(history.deliveries[0].item_site, *fg1);
+  EXPECT_EQ(history.deliveries[0].confirmed_bucket, -2);
+  EXPECT_EQ(history.deliveries[0].received_bucket, -1);
+  EXPECT_NEAR(history.deliveries[0].lead_time, 7.0 + 3.0 / 7.0, 1e-9);
+
+  ASSERT_EQ(history.changes.size(), 1u);  // SO-2's change is outside the frozen fence
+  EXPECT_EQ(history.changes[0].change_id, "so-1-change");
+  EXPECT_EQ(history.changes[0].item_site, *fg1);
+  EXPECT_EQ(history.changes[0].bucket, 1);
+  EXPECT_DOUBLE_EQ(history.changes[0].quantity_delta, 5.0);
+}
+
+TEST(PlanningStateHistory, ShipmentsDeliveriesAndFenceChangesComeFromTheFacts) {
+  PlanningState state;
+  EXPECT_TRUE(state.BuildHistory().forecast_actuals.empty());  // no plan yet
+  for (const auto& e : HistoryFacts()) ASSERT_TRUE(state.ApplyFact({"f", 0}, FactBytes(e)));
+  state.Flush();
+  ASSERT_NE(state.engine(), nullptr);
+  ExpectHandWorkedHistory(state, 70.0);
+}
+
+TEST(PlanningStateHistory, ConsensusForecastInForceWinsAndSurvivesASnapshot) {
+  PlanningState state;
+  for (const auto& e : HistoryFacts()) ASSERT_TRUE(state.ApplyFact({"f", 0}, FactBytes(e)));
+  state.Flush();
+  // The forecasting service's consensus for the week of 2025-12-22 was 120, then a later update
+  // covers only the weeks from the plan start: 120 stays the forecast in force for bucket −2.
+  sop::v1::ForecastUpdate update;
+  update.set_item_id("FG1");
+  update.set_site_id("P1");
+  auto* period = update.add_periods();
+  SetTime(period->mutable_period_start(), Week(-2));
+  period->set_bucket(-2);
+  period->set_consensus(120);
+  ASSERT_TRUE(state.ApplyForecast({"sop.forecast.v1", 1}, update.SerializeAsString()));
+  update.clear_periods();
+  period = update.add_periods();
+  SetTime(period->mutable_period_start(), Week(0));
+  period->set_bucket(0);
+  period->set_consensus(60);
+  ASSERT_TRUE(state.ApplyForecast({"sop.forecast.v1", 1}, update.SerializeAsString()));
+  state.Flush();
+  ExpectHandWorkedHistory(state, 120.0);
+  // The consensus of bucket 0 replaced the (absent) fact forecast in the plan.
+  const auto fg1 = *state.snapshot()->FindItemSite("FG1", "P1");
+  EXPECT_DOUBLE_EQ(state.snapshot()->forecast[static_cast<std::size_t>(fg1.value()) *
+                                              static_cast<std::size_t>(state.snapshot()->H())],
+                   60.0);
+
+  PlanningState restored;
+  for (const auto& key : state.Partitions()) {
+    ASSERT_TRUE(restored.RestorePartition(key, state.SerializePartition(key)).has_value());
+  }
+  restored.Flush();
+  ASSERT_NE(restored.engine(), nullptr);
+  ExpectHandWorkedHistory(restored, 120.0);
+  EXPECT_EQ(restored.stats().forecasts, 1);
+}
+
+}  // namespace
+}  // namespace sop::codec
