@@ -19,6 +19,7 @@
 ///   (never re-read and overwritten), counted and logged;
 /// - metrics `sop_<service>_*` and health that follows Kafka and Redis.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -200,7 +201,9 @@ class PartitionedHost final : public bus::ConsumerListener {
   }
 
   HostProgress progress() const;
-  /// Waits until `predicate(progress())` holds, at most `timeout`.
+  /// Waits until `predicate(progress())` holds, at most `timeout`. The predicate runs with the
+  /// state's mutex held (so it may also read the state) and is re-evaluated whenever the host
+  /// changes something.
   bool WaitFor(const std::function<bool(const HostProgress&)>& predicate,
                std::chrono::milliseconds timeout) const;
   /// Waits until `predicate()` holds, evaluated with the state's mutex held (so it may read the
@@ -224,8 +227,14 @@ class PartitionedHost final : public bus::ConsumerListener {
   struct Owned {
     std::int64_t next_offset = -1;  ///< -1: nothing handled since the restore
     std::uint64_t sequence = 0;     ///< of the snapshot this replica last read or wrote
+    bool sequence_known = true;     ///< false: the snapshot could not be read on assignment
     std::vector<std::string> unsaved_ids;
     bool dirty = false;
+    /// The last write's reply was lost (UNAVAILABLE): it may have landed with these offsets
+    /// and the first `uncertain_ids` of unsaved_ids.
+    bool uncertain = false;
+    std::vector<store::ConsumedOffset> uncertain_offsets;
+    std::size_t uncertain_ids = 0;
   };
 
   PartitionedHost(HostOptions options, PartitionedState& state, runtime::Logger& logger,
@@ -234,6 +243,7 @@ class PartitionedHost final : public bus::ConsumerListener {
   Status Reject(const bus::Message& message, const Error& error);
   void BatchLoop();
   void HealthLoop();
+  bool CheckKafka(std::chrono::milliseconds timeout);
   void OpenBatchLocked(std::chrono::steady_clock::time_point last_message);
   void EndBatchLocked();
   void PublishLocked(std::vector<bus::OutgoingMessage> messages);
@@ -267,6 +277,8 @@ class PartitionedHost final : public bus::ConsumerListener {
   bool stopped_ = false;
   bool kafka_ok_ = true;
   bool redis_ok_ = true;
+  bool redis_write_failed_ = false;
+  std::atomic<std::int64_t> produce_errors_{0};
   HostProgress counters_;
   std::thread batch_thread_;
   std::thread health_thread_;
