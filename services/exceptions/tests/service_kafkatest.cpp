@@ -1,0 +1,304 @@
+// The exceptions service end to end in one process: facts produced to sop.facts.v1 on the
+// embedded broker, a real redis-server for snapshots and the acknowledgement log, a real gRPC
+// channel for queries, and a plain consumer folding sop.exceptions.v1. The reference is
+// DetectExceptions + RankAll on the plan of the same facts.
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "exceptions_test_support.hpp"
+#include "sop/bus/consumer.hpp"
+#include "sop/bus/embedded_broker.hpp"
+#include "sop/bus/producer.hpp"
+#include "sop/bus/topics.hpp"
+#include "sop/exceptions/service.hpp"
+#include "sop/runtime/grpc_server.hpp"
+#include "sop/runtime/log.hpp"
+#include "sop/runtime/metrics.hpp"
+#include "sop/store/testing/redis_server.hpp"
+#include "sop/v1/exceptions.grpc.pb.h"
+
+namespace sop::exceptions {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace sop::exceptions::testing;
+
+bus::KafkaConfig ClientConfig(const std::string& bootstrap) {
+  // Short session and commit intervals: the mock broker waits a session timeout for members.
+  return bus::KafkaConfig{{"bootstrap.servers", bootstrap},    {"session.timeout.ms", "4000"},
+                          {"heartbeat.interval.ms", "200"},    {"auto.commit.interval.ms", "200"},
+                          {"fetch.wait.max.ms", "50"},         {"reconnect.backoff.ms", "50"},
+                          {"reconnect.backoff.max.ms", "500"}, {"log_level", "3"}};
+}
+
+// Folds sop.exceptions.v1 into the open exceptions a downstream consumer would hold.
+class ExceptionsReader {
+ public:
+  explicit ExceptionsReader(const std::string& bootstrap) {
+    bus::ConsumerOptions options;
+    options.group_id = "test-exceptions-reader";
+    options.topics = {std::string(bus::kExceptionsTopic)};
+    options.handler = [this](const bus::Message& message) -> Status {
+      sop::v1::ExceptionDelta delta;
+      if (!delta.ParseFromString(message.value)) {
+        return Fail(Errc::kInvalidArgument, "not an ExceptionDelta");
+      }
+      std::lock_guard lock(mutex_);
+      ++deltas_;
+      for (const auto& e : delta.upserts()) open_[e.exception_id()] = e;
+      for (const auto& id : delta.resolved_ids()) open_.erase(id);
+      changed_.notify_all();
+      return {};
+    };
+    options.on_rejected = [](const bus::Message&, const Error&) -> Status { return {}; };
+    auto consumer = bus::Consumer::Create(ClientConfig(bootstrap), std::move(options));
+    EXPECT_TRUE(consumer.has_value());
+    consumer_ = std::move(*consumer);
+    EXPECT_TRUE(consumer_->Start().has_value());
+  }
+  ~ExceptionsReader() { consumer_->Stop(); }
+
+  /// Waits until `predicate(open)` holds; returns the folded exceptions.
+  std::map<std::string, sop::v1::PlanningException> WaitUntil(
+      const std::function<bool(const std::map<std::string, sop::v1::PlanningException>&)>&
+          predicate,
+      std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return predicate(open_); });
+    return open_;
+  }
+
+ private:
+  std::unique_ptr<bus::Consumer> consumer_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, sop::v1::PlanningException> open_;
+  std::int64_t deltas_ = 0;
+};
+
+class ExceptionsServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto broker = bus::EmbeddedBroker::Start({.brokers = 1, .partitions = 6});
+    ASSERT_TRUE(broker.has_value()) << broker.error().ToString();
+    broker_ = std::move(*broker);
+    ASSERT_TRUE(redis_.Start().has_value());
+    auto producer =
+        bus::Producer::Create(bus::KafkaConfig{{"bootstrap.servers", broker_->bootstrap_servers()},
+                                               {"linger.ms", "5"},
+                                               {"compression.type", "lz4"}});
+    ASSERT_TRUE(producer.has_value());
+    producer_ = std::move(*producer);
+  }
+
+  std::unique_ptr<ExceptionsService> StartService() {
+    host::HostOptions options;
+    options.service = "exceptions";
+    options.kafka = ClientConfig(broker_->bootstrap_servers());
+    options.group_id = "sop-exceptions-test";
+    options.redis = redis_.StoreOptions();
+    options.redis.command_timeout = 5s;  // a snapshot carries a partition's facts
+    options.instance = "exceptions-test";
+    options.batch_quiet = 150ms;
+    options.batch_max = 3s;
+    auto service = ExceptionsService::Start(std::move(options), {}, logger_, metrics_);
+    EXPECT_TRUE(service.has_value()) << service.error().ToString();
+    return service ? std::move(*service) : nullptr;
+  }
+
+  void Produce(const std::vector<sop::v1::Envelope>& events) {
+    std::atomic<int> failures{0};
+    std::int64_t sequence = 0;
+    for (const auto& envelope : events) {
+      bus::OutgoingMessage message;
+      message.topic = std::string(bus::kFactsTopic);
+      message.key = envelope.site();
+      message.value = FactBytes(envelope, sequence++);
+      producer_->Send(std::move(message), [&failures](Result<bus::DeliveryReport> report) {
+        if (!report) ++failures;
+      });
+    }
+    ASSERT_TRUE(producer_->Flush(30s).has_value());
+    ASSERT_EQ(failures.load(), 0);
+  }
+
+  // Waits until the service holds `facts` facts and has nothing pending.
+  static bool Settled(ExceptionsService& service, std::int64_t facts) {
+    return service.host().WaitUntil(
+               [&] {
+                 const auto& state = service.state_locked_by_caller();
+                 return state.progress().facts == facts && state.progress().full_detections > 0 &&
+                        !state.BatchPending();
+               },
+               90s) &&
+           service.host().WaitFor([](const host::HostProgress& p) { return !p.pending; }, 30s);
+  }
+
+  struct Channel {
+    std::unique_ptr<runtime::GrpcServer> server;
+    std::unique_ptr<sop::v1::Exceptions::Stub> stub;
+  };
+  Channel Serve(ExceptionsService& service) {
+    runtime::GrpcServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    runtime::GrpcServer::Builder builder(options, logger_, metrics_);
+    for (auto* grpc_service : service.grpc_services()) builder.AddService(grpc_service);
+    auto server = builder.Start();
+    EXPECT_TRUE(server.has_value());
+    Channel channel;
+    channel.server = std::move(*server);
+    channel.stub = sop::v1::Exceptions::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(channel.server->port()), grpc::InsecureChannelCredentials()));
+    return channel;
+  }
+
+  runtime::Logger logger_{"sop-exceptions-test", runtime::LogLevel::kWarn};
+  runtime::MetricsRegistry metrics_;
+  std::unique_ptr<bus::EmbeddedBroker> broker_;
+  store_testing::RedisServer redis_;
+  std::unique_ptr<bus::Producer> producer_;
+};
+
+TEST_F(ExceptionsServiceTest, FactsThroughTheBrokerGiveTheLibrarysRankedExceptions) {
+  const auto& events = Events();
+  ExceptionsReader reader(broker_->bootstrap_servers());
+  auto service = StartService();
+  ASSERT_NE(service, nullptr);
+  Produce(events);
+  ASSERT_TRUE(Settled(*service, static_cast<std::int64_t>(events.size())));
+
+  const Reference reference(events);
+  ASSERT_GT(reference.ranked.size(), 100u);
+
+  // sop.exceptions.v1 folded = the reference's exceptions with the same scores.
+  auto published = reader.WaitUntil(
+      [&](const auto& open) { return open.size() >= reference.ranked.size(); }, 30s);
+  ASSERT_EQ(published.size(), reference.ranked.size());
+  for (const auto& e : reference.ranked) {
+    auto it = published.find(e.id);
+    ASSERT_NE(it, published.end()) << e.id;
+    EXPECT_DOUBLE_EQ(it->second.score(), e.score.total) << e.id;
+    EXPECT_DOUBLE_EQ(it->second.revenue_at_risk(), e.revenue_at_risk) << e.id;
+  }
+
+  // ListExceptions over a real channel: the reference's order, page by page.
+  auto channel = Serve(*service);
+  sop::v1::ListExceptionsRequest request;
+  request.set_page_size(500);
+  std::vector<std::string> served;
+  for (int pages = 0; pages < 100; ++pages) {
+    grpc::ClientContext context;
+    sop::v1::ListExceptionsResponse response;
+    auto status = channel.stub->ListExceptions(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.total(), static_cast<std::int64_t>(reference.ranked.size()));
+    for (const auto& e : response.exceptions()) served.push_back(e.exception_id());
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  ASSERT_EQ(served.size(), reference.ranked.size());
+  for (std::size_t k = 0; k < served.size(); ++k) {
+    ASSERT_EQ(served[k], reference.ranked[k].id) << "rank " << k + 1;
+  }
+
+  // Errors come back as gRPC codes naming what is wrong.
+  {
+    grpc::ClientContext context;
+    sop::v1::AcknowledgeRequest ack;
+    ack.set_exception_id("SHORTAGE:NOPE@P9");
+    ack.set_who("ana");
+    sop::v1::AcknowledgeResponse response;
+    auto status = channel.stub->Acknowledge(&context, ack, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  const std::string metrics = metrics_.SerializeText();
+  EXPECT_NE(metrics.find("sop_exceptions_event_to_exception_seconds_count"), std::string::npos);
+  EXPECT_NE(metrics.find("sop_exceptions_open{"), std::string::npos);
+  channel.server->Shutdown(2s);
+  service->Stop();
+}
+
+TEST_F(ExceptionsServiceTest, AnAcknowledgementAndTheListSurviveARestart) {
+  const auto events = SharedComponentPlant();
+  const auto facts = static_cast<std::int64_t>(events.size());
+  std::vector<std::string> before;
+  {
+    auto service = StartService();
+    ASSERT_NE(service, nullptr);
+    Produce(events);
+    ASSERT_TRUE(Settled(*service, facts));
+    auto channel = Serve(*service);
+
+    grpc::ClientContext context;
+    sop::v1::AcknowledgeRequest ack;
+    ack.set_exception_id("SHARED_COMPONENT:C1@P1");
+    sop::v1::AcknowledgeResponse response;
+    auto status = channel.stub->Acknowledge(&context, ack, &response);  // no `who`
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find("who"), std::string::npos);
+
+    grpc::ClientContext context2;
+    ack.set_who("ana");
+    ack.set_reason("allocating C1 to HI first");
+    status = channel.stub->Acknowledge(&context2, ack, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.exception().acknowledged_by(), "ana");
+
+    service->WithState([&](ExceptionsState& state) {
+      for (const auto* e : state.book().ranker().Top(100)) before.push_back(e->id);
+    });
+    channel.server->Shutdown(2s);
+    service->Crash();  // no final snapshot: the replica restores what the batches saved
+  }
+
+  auto restarted = StartService();
+  ASSERT_NE(restarted, nullptr);
+  ASSERT_TRUE(Settled(*restarted, facts));
+  auto channel = Serve(*restarted);
+  grpc::ClientContext context;
+  sop::v1::ListExceptionsRequest request;
+  request.set_include_acknowledged(true);
+  sop::v1::ListExceptionsResponse response;
+  ASSERT_TRUE(channel.stub->ListExceptions(&context, request, &response).ok());
+  std::vector<std::string> after;
+  for (const auto& e : response.exceptions()) {
+    after.push_back(e.exception_id());
+    if (e.exception_id() == "SHARED_COMPONENT:C1@P1") {
+      EXPECT_EQ(e.acknowledged_by(), "ana");
+      EXPECT_EQ(e.acknowledge_reason(), "allocating C1 to HI first");
+      EXPECT_GT(e.acknowledged_at().seconds(), 0);
+    }
+  }
+  EXPECT_EQ(after, before);
+  EXPECT_GE(restarted->host().progress().restored_partitions, 1);
+  // Re-delivered facts are duplicates: nothing is applied twice.
+  Produce(events);
+  ASSERT_TRUE(restarted->host().WaitFor(
+      [&](const host::HostProgress& p) { return p.duplicates >= facts && !p.pending; }, 30s));
+  restarted->WithState([&](ExceptionsState& state) {
+    EXPECT_EQ(state.progress().facts, facts);
+    auto shared = state.book().Get("SHARED_COMPONENT:C1@P1");
+    ASSERT_TRUE(shared.has_value());
+    EXPECT_DOUBLE_EQ(shared->revenue_at_risk(), 1300.0);
+  });
+  // The default list hides the acknowledged exception.
+  grpc::ClientContext context2;
+  request.set_include_acknowledged(false);
+  ASSERT_TRUE(channel.stub->ListExceptions(&context2, request, &response).ok());
+  EXPECT_EQ(response.total(), static_cast<std::int64_t>(before.size()) - 1);
+  channel.server->Shutdown(2s);
+  restarted->Stop();
+}
+
+}  // namespace
+}  // namespace sop::exceptions
