@@ -1,29 +1,21 @@
 #pragma once
-/// The mrp service's components wired together: consumer of sop.facts.v1 and sop.forecast.v1,
-/// the MrpPlanner, the producer of sop.plan.v1, snapshots in Redis, metrics, and the
-/// sop.v1.Mrp gRPC implementation. main.cpp only reads config and calls these.
+/// The mrp service: the MrpPlanner as a host::PartitionedState (facts of sop.facts.v1 and
+/// consensus forecasts of sop.forecast.v1 in, PlanDeltas of sop.plan.v1 out) on a
+/// host::PartitionedHost (consumer, restore on assign, batches, snapshots in Redis, dead
+/// letters, metrics, health), and the sop.v1.Mrp gRPC implementation. main.cpp only runs
+/// host::RunServiceMain.
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <set>
-#include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "sop/bus/consumer.hpp"
-#include "sop/bus/dead_letter.hpp"
-#include "sop/bus/kafka_config.hpp"
-#include "sop/bus/producer.hpp"
+#include "sop/host/partitioned_state.hpp"
 #include "sop/model/error.hpp"
 #include "sop/mrp/planner.hpp"
 #include "sop/runtime/log.hpp"
 #include "sop/runtime/metrics.hpp"
-#include "sop/store/redis_store.hpp"
 #include "sop/v1/mrp.grpc.pb.h"
 
 namespace sop::mrp {
@@ -39,7 +31,14 @@ struct MrpServiceOptions {
   std::chrono::milliseconds batch_quiet{100};
   std::chrono::milliseconds batch_max{2000};
   PlannerOptions planner;
+  /// Called when health (Kafka reachable, Redis writable) changes; see host::HostOptions.
+  std::function<void(bool)> on_health_change;
+  /// How often an idle replica checks Kafka and Redis.
+  std::chrono::milliseconds health_interval{1000};
 };
+
+/// The host settings of an mrp replica: topics sop.facts.v1 + sop.forecast.v1, service "mrp".
+host::HostOptions MrpHostOptions(MrpServiceOptions options);
 
 /// Where a replica stands, for tests and health.
 struct MrpProgress {
@@ -51,25 +50,33 @@ struct MrpProgress {
   std::int64_t duplicates = 0;           ///< re-delivered facts skipped
   std::int64_t restored_partitions = 0;  ///< partitions restored from a Redis snapshot
   std::int64_t dead_lettered = 0;        ///< undecodable messages sent to sop.dlq.v1
+  std::int64_t fenced = 0;               ///< partitions lost to a newer replica's snapshot
+  std::int64_t partitions = 0;           ///< partitions owned
+  bool healthy = true;
 };
 
 /// One mrp replica.
 ///
-/// Threads: the consumer thread applies facts (net change, publishing its deltas at once) and
-/// runs the assignment listener (restore on assign, snapshot on revoke); one planner thread
-/// ends batches (full rebuild when needed, publish, snapshot with offsets); gRPC threads call
-/// GetPlan/Replan/GetSupplyPlan. One mutex serializes all access to the planner.
+/// Threads: the host's consumer thread applies facts (net change, publishing its deltas at
+/// once); its batch thread ends batches (full rebuild when needed, publish, snapshot with
+/// offsets); gRPC threads call GetPlan/Replan/GetSupplyPlan. The host's one mutex serializes
+/// all access to the planner.
 /// Errors: Start fails with the producer's/consumer's creation error (INVALID_ARGUMENT for bad
-/// kafka.* settings); at run time Redis or broker outages are logged, counted and retried at
-/// the next batch; a fact that does not parse is dead-lettered to sop.dlq.v1.
-/// Lifetime: Stop (or the destructor) stops the consumer and the planner thread; the object
-/// must outlive the gRPC server that uses grpc_service().
-class MrpService final : public bus::ConsumerListener {
+/// kafka.* settings); at run time Redis or broker outages are logged, counted, turn health
+/// NOT_SERVING and are retried; a fact that does not parse is dead-lettered to sop.dlq.v1.
+/// Lifetime: Stop (or the destructor) stops the host; the object must outlive the gRPC server
+/// that uses grpc_service().
+class MrpService final {
  public:
   static Result<std::unique_ptr<MrpService>> Start(MrpServiceOptions options,
                                                    runtime::Logger& logger,
                                                    runtime::MetricsRegistry& metrics);
-  ~MrpService() override;
+  /// The same from ready host options (service main): `host.topics` and `host.service` are set
+  /// here.
+  static Result<std::unique_ptr<MrpService>> Start(host::HostOptions host, PlannerOptions planner,
+                                                   runtime::Logger& logger,
+                                                   runtime::MetricsRegistry& metrics);
+  ~MrpService();
   MrpService(const MrpService&) = delete;
   MrpService& operator=(const MrpService&) = delete;
 
@@ -91,52 +98,19 @@ class MrpService final : public bus::ConsumerListener {
   bool WaitFor(const std::function<bool(const MrpProgress&)>& predicate,
                std::chrono::milliseconds timeout) const;
 
-  // bus::ConsumerListener (consumer thread).
-  void OnAssigned(std::span<bus::AssignedPartition> partitions) override;
-  void OnRevoked(std::span<const bus::TopicPartition> partitions) override;
-  void OnError(const Error& error) override;
-
  private:
   class GrpcImpl;
+  class State;
   struct Probe;
 
-  MrpService(MrpServiceOptions options, runtime::Logger& logger, runtime::MetricsRegistry& metrics);
-  Status Handle(const bus::Message& message);
-  void PlannerLoop();
-  /// Plans what is pending, publishes, snapshots the dirty partitions. Requires mutex_.
-  void EndBatchLocked();
-  void PublishLocked(std::vector<sop::v1::PlanDelta> deltas);
-  void SnapshotLocked(const std::vector<PartitionKey>& keys);
-  static std::string SnapshotName(const PartitionKey& key);
-  MrpProgress ProgressLocked() const;
+  MrpService(PlannerOptions planner, runtime::Logger& logger, runtime::MetricsRegistry& metrics);
+  MrpProgress ProgressLocked(const host::HostProgress& host) const;
 
-  MrpServiceOptions options_;
   runtime::Logger& logger_;
   std::unique_ptr<Probe> probe_;
-  store::RedisStore store_;
-  std::unique_ptr<bus::Producer> producer_;
-  std::unique_ptr<bus::DeadLetter> dead_letter_;
-  std::unique_ptr<bus::Consumer> consumer_;
+  std::unique_ptr<State> state_;  // declared before host_: destroyed after it
+  std::unique_ptr<host::PartitionedHost> host_;
   std::unique_ptr<GrpcImpl> grpc_;
-
-  mutable std::mutex mutex_;
-  mutable std::condition_variable changed_;
-  MrpPlanner planner_;
-  std::map<PartitionKey, std::int64_t> next_offsets_;
-  std::map<PartitionKey, std::uint64_t> sequences_;
-  std::map<PartitionKey, std::vector<std::string>> unsaved_ids_;
-  std::set<PartitionKey> dirty_;
-  bool batch_open_ = false;
-  std::chrono::steady_clock::time_point batch_started_{};
-  std::chrono::steady_clock::time_point last_message_{};
-  bool stopping_ = false;
-  bool crashed_ = false;
-  bool stopped_ = false;
-  std::int64_t snapshots_ = 0;
-  std::int64_t deltas_published_ = 0;
-  std::int64_t restored_partitions_ = 0;
-  std::int64_t dead_lettered_ = 0;
-  std::thread planner_thread_;
 };
 
 }  // namespace sop::mrp
