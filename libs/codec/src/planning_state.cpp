@@ -292,11 +292,13 @@ class PlanningState::History {
       if (actual.empty()) continue;
       const std::string key = model::ItemSiteKey(series->item_id, series->site_id);
       std::map<std::int32_t, double> forecast = ForecastInForce(key, grid, consensus);
-      for (std::int32_t b = actual.begin()->first; b < 0; ++b) {
-        auto a = actual.find(b);
-        auto f = forecast.find(b);
-        out.forecast_actuals.push_back({item_site, b, "", f != forecast.end() ? f->second : 0.0,
-                                        a != actual.end() ? a->second : 0.0});
+      // Buckets with a known forecast from the first shipment on: no forecast known is not a
+      // forecast of 0 (that would flag every item-site whose history predates its forecasts).
+      for (auto f = forecast.lower_bound(actual.begin()->first);
+           f != forecast.end() && f->first < 0; ++f) {
+        auto a = actual.find(f->first);
+        out.forecast_actuals.push_back(
+            {item_site, f->first, "", f->second, a != actual.end() ? a->second : 0.0});
       }
     }
     const double bucket_seconds = grid.BucketDays() * 86400.0;

@@ -322,6 +322,7 @@ std::vector<sop::v1::Envelope> HistoryFacts() {
   ship("ship-2", Week(-1, 4), 30);
   ship("ship-3", Week(-2, 1), 90);
   ship("ship-4", Week(0, 1), 5);
+  ship("ship-5", Week(-3, 1), 60);  // no forecast ever named bucket −3: not history
   // PO ordered 8 weeks before the plan start, due at bucket −3, confirmed for bucket −2,
   // received in bucket −1: a missed confirmed date, lead time 7 weeks + 3 days.
   auto po = Event("po");
@@ -389,7 +390,8 @@ void ExpectHandWorkedHistory(const PlanningState& state, double forecast_bucket_
   const planning::DetectionHistory history = state.BuildHistory();
   const auto fg1 = state.snapshot()->FindItemSite("FG1", "P1");
   ASSERT_TRUE(fg1.has_value());
-  ASSERT_EQ(history.forecast_actuals.size(), 2u);  // buckets −2 and −1; bucket 0 is running
+  // Buckets −2 and −1; bucket −3 had no forecast, bucket 0 is still running.
+  ASSERT_EQ(history.forecast_actuals.size(), 2u);
   const auto* last_week = FindActual(history, -1);
   ASSERT_NE(last_week, nullptr);
   EXPECT_EQ(last_week->item_site, *fg1);

@@ -160,12 +160,13 @@ class PlanningState {
   /// History for planning::DetectExceptions, as indices into the current snapshot (empty
   /// before a plan exists). Buckets are relative to the current plan start: bucket −1 is the
   /// bucket before bucket 0 (fixed 1- or 7-day buckets; month buckets count 365.25/12 days).
-  /// - forecast_actuals: per item-site with shipments, every completed past bucket from its
-  ///   first shipment to bucket −1: the shipped quantity (Shipment facts by shipped_at, all
-  ///   channels, channel "", 0 in a bucket without shipments) against the forecast in force for
-  ///   that bucket (the consensus received from sop.forecast.v1 for its periods if any, else the
-  ///   last DemandForecast quantities plus ForecastAdjustment deltas; floored at 0), ascending
-  ///   by item-site index, then bucket;
+  /// - forecast_actuals: per item-site with shipments, every completed past bucket (< 0) from
+  ///   its first shipment on that has a forecast in force: the shipped quantity (Shipment facts
+  ///   by shipped_at, all channels, channel "", 0 in a bucket without shipments) against that
+  ///   forecast (the consensus received from sop.forecast.v1 for the bucket's periods if any,
+  ///   else the last DemandForecast quantities plus ForecastAdjustment deltas; floored at 0).
+  ///   A bucket no forecast ever named is left out (unknown, not 0). Ascending by item-site
+  ///   index, then bucket;
   /// - deliveries: one per GoodsReceipt of a purchase order: the confirmed bucket (the last
   ///   SupplierConfirmation's date before the receipt, else the PO's due date), the received
   ///   bucket, and the lead time in buckets from the PO's order date (0 if unknown);
