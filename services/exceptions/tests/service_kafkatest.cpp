@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "sop/runtime/grpc_server.hpp"
 #include "sop/runtime/log.hpp"
 #include "sop/runtime/metrics.hpp"
+#include "sop/sopctl/command.hpp"
 #include "sop/store/testing/redis_server.hpp"
 #include "sop/v1/exceptions.grpc.pb.h"
 
@@ -220,6 +222,32 @@ TEST_F(ExceptionsServiceTest, FactsThroughTheBrokerGiveTheLibrarysRankedExceptio
     sop::v1::AcknowledgeResponse response;
     auto status = channel.stub->Acknowledge(&context, ack, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  // sopctl over the same channel: the top 5 as a table, and as JSON.
+  {
+    const std::string address = "127.0.0.1:" + std::to_string(channel.server->port());
+    std::ostringstream out, err;
+    ASSERT_EQ(sopctl::RunCli({"--exceptions", address, "exceptions", "--top", "5"}, out, err), 0)
+        << err.str();
+    EXPECT_NE(out.str().find("5 of " + std::to_string(reference.ranked.size())), std::string::npos)
+        << out.str();
+    for (std::size_t k = 0; k < 5; ++k) {
+      EXPECT_NE(out.str().find(reference.ranked[k].subject), std::string::npos)
+          << reference.ranked[k].subject << "\n"
+          << out.str();
+    }
+    std::ostringstream json, json_err;
+    ASSERT_EQ(sopctl::RunCli({"--exceptions", address, "--json", "exceptions", "--top", "3"}, json,
+                             json_err),
+              0);
+    EXPECT_NE(json.str().find("\"exception_id\":\"" + reference.ranked[0].id + "\""),
+              std::string::npos)
+        << json.str();
+    std::ostringstream bad, bad_err;
+    EXPECT_EQ(
+        sopctl::RunCli({"--exceptions", address, "ack", "NOPE:X", "--who", "ana"}, bad, bad_err),
+        1);
+    EXPECT_NE(bad_err.str().find("NOPE:X"), std::string::npos) << bad_err.str();
   }
   const std::string metrics = metrics_.SerializeText();
   EXPECT_NE(metrics.find("sop_exceptions_event_to_exception_seconds_count"), std::string::npos);
