@@ -226,6 +226,54 @@ TEST(PlanningState, ChangedSalesOrderIsReportedByNetChangeAndMatchesAFullRun) {
   EXPECT_EQ(Mismatches(*state.engine(), *Direct(all)), 0);
 }
 
+TEST(PlanningState, RebuildReportsNetChangesBeforeItAndOnlyTheRecordsItChanged) {
+  PlanningState state;
+  Feed(state, Events());
+  state.Flush();
+  const std::size_t item_sites = state.snapshot()->item_site_count();
+
+  // A net change, then master data (a full rebuild) before the next Flush: the rebuild's diff
+  // against the net-changed plan would miss the sales order's item-site, so PlanChanges must
+  // carry it across the rebuild (by item and site, as indices change).
+  sop::v1::Envelope order = SomeSalesOrder();
+  order.set_event_id(order.event_id() + ":changed");
+  order.mutable_sales_order()->set_quantity(order.sales_order().quantity() + 250.0);
+  ASSERT_TRUE(state.ApplyFact(KeyOf(order), FactBytes(order)).value());
+  sop::v1::Envelope item;
+  for (const auto& e : Events()) {
+    if (e.has_item() && e.item().type() == sop::v1::ITEM_TYPE_MAKE &&
+        e.item().item_id() != order.sales_order().item_id()) {
+      item = e;
+      break;
+    }
+  }
+  ASSERT_TRUE(item.has_item());
+  item.set_event_id("test:item-change:1");
+  item.mutable_item()->set_safety_stock(item.item().safety_stock() + 500.0);
+  ASSERT_TRUE(state.ApplyFact(KeyOf(item), FactBytes(item)).value());
+  EXPECT_TRUE(state.rebuild_pending());
+
+  const PlanChanges changes = state.Flush();
+  EXPECT_TRUE(changes.rebuilt);
+  EXPECT_FALSE(changes.all);
+  EXPECT_EQ(changes.version, 3);  // first plan, net change, rebuild
+  auto contains = [&](const std::string& item_id, const std::string& site_id) {
+    const auto index = state.snapshot()->FindItemSite(item_id, site_id);
+    return index && std::find(changes.item_sites.begin(), changes.item_sites.end(), *index) !=
+                        changes.item_sites.end();
+  };
+  EXPECT_TRUE(contains(order.sales_order().item_id(), order.sales_order().site_id()));
+  EXPECT_TRUE(contains(item.item().item_id(), item.item().site_id()));
+  EXPECT_LT(changes.item_sites.size(), item_sites / 10);
+  EXPECT_TRUE(std::is_sorted(changes.item_sites.begin(), changes.item_sites.end(),
+                             [](auto a, auto b) { return a.value() < b.value(); }));
+
+  std::vector<sop::v1::Envelope> all = Events();
+  all.push_back(order);
+  all.push_back(item);
+  EXPECT_EQ(Mismatches(*state.engine(), *Direct(all)), 0);
+}
+
 TEST(PlanningState, SerializedPartitionsRestoreTheSamePlanInAFreshState) {
   PlanningState state;
   Feed(state, Events());
