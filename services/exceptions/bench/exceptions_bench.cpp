@@ -1,0 +1,156 @@
+// sop-bench-exceptions: the exceptions service's state in process (no broker, no Redis) on a
+// generated manufacturer: load every fact, the first full detection, then N sales-order changes
+// one at a time — each timed from Apply to the ExceptionDelta messages handed to the host
+// (net change + incremental re-detection + re-ranking + encoding), and the full detection that
+// settles them at the end of a batch. Prints one JSON object with --json.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sop/exceptions/state.hpp"
+#include "sop/gen/generator.hpp"
+#include "sop/v1/events.pb.h"
+#include "sop/v1/planning.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  const auto index = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
+  return values[std::min(index, values.size() - 1)];
+}
+
+sop::bus::Message FactMessage(const sop::v1::Envelope& envelope, std::int64_t sequence) {
+  sop::v1::Fact fact;
+  *fact.mutable_envelope() = envelope;
+  fact.mutable_ingested_at()->set_seconds(1'800'000'000 + sequence);
+  sop::bus::Message message;
+  message.topic = "sop.facts.v1";
+  message.partition = static_cast<std::int32_t>(std::hash<std::string>{}(envelope.site()) % 6);
+  message.offset = sequence;
+  message.value = fact.SerializeAsString();
+  return message;
+}
+
+int Usage(const char* error) {
+  std::fprintf(stderr,
+               "sop-bench-exceptions: %s\nusage: sop-bench-exceptions [--scale S|L] [--seed N] "
+               "[--changes N] [--json]\n",
+               error);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sop::gen::GeneratorOptions generator;
+  generator.scale = sop::gen::Scale::kS;
+  generator.seed = 11;
+  generator.history_weeks = 0;
+  int changes = 200;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--json") {
+      json = true;
+    } else if (arg == "--scale" && i + 1 < argc) {
+      auto scale = sop::gen::ParseScale(argv[++i]);
+      if (!scale) return Usage(scale.error().ToString().c_str());
+      generator.scale = *scale;
+    } else if (arg == "--seed" && i + 1 < argc) {
+      generator.seed = std::strtoull(argv[++i], nullptr, 10);
+    } else if (arg == "--changes" && i + 1 < argc) {
+      changes = std::atoi(argv[++i]);
+      if (changes < 1) return Usage("--changes: must be >= 1");
+    } else {
+      return Usage(("unexpected argument '" + std::string(arg) + "'").c_str());
+    }
+  }
+
+  auto events = sop::gen::GenerateAll(generator);
+  if (!events) {
+    std::fprintf(stderr, "sop-bench-exceptions: %s\n", events.error().ToString().c_str());
+    return 1;
+  }
+  sop::exceptions::ExceptionsState state;
+  std::int64_t sequence = 0;
+  const auto load_start = Clock::now();
+  for (const auto& e : *events) {
+    if (auto applied = state.Apply(FactMessage(e, sequence++)); !applied) {
+      std::fprintf(stderr, "sop-bench-exceptions: %s\n", applied.error().ToString().c_str());
+      return 1;
+    }
+  }
+  const double load_ms = Ms(Clock::now() - load_start);
+  const auto first_start = Clock::now();
+  const auto first = state.EndBatch();
+  const double first_ms = Ms(Clock::now() - first_start);
+  const auto open_after_load = state.book().size();
+
+  // Sales-order changes: each open order line in turn gets +50 % quantity.
+  std::vector<const sop::v1::Envelope*> orders;
+  for (const auto& e : *events) {
+    if (e.has_sales_order() && e.sales_order().quantity() > 0) orders.push_back(&e);
+  }
+  if (orders.empty()) {
+    std::fprintf(stderr, "sop-bench-exceptions: no sales orders generated\n");
+    return 1;
+  }
+  std::vector<double> change_ms;
+  std::int64_t change_messages = 0;
+  for (int k = 0; k < changes; ++k) {
+    sop::v1::Envelope changed = *orders[static_cast<std::size_t>(k) % orders.size()];
+    changed.set_event_id("bench-change-" + std::to_string(k));
+    changed.mutable_sales_order()->set_quantity(changed.sales_order().quantity() * 1.5);
+    const auto message = FactMessage(changed, sequence++);
+    const auto start = Clock::now();
+    auto applied = state.Apply(message);
+    const auto published = state.TakeImmediate();
+    change_ms.push_back(Ms(Clock::now() - start));
+    if (!applied) {
+      std::fprintf(stderr, "sop-bench-exceptions: %s\n", applied.error().ToString().c_str());
+      return 1;
+    }
+    change_messages += static_cast<std::int64_t>(published.size());
+  }
+  const auto settle_start = Clock::now();
+  const auto settled = state.EndBatch();
+  const double settle_ms = Ms(Clock::now() - settle_start);
+  const auto progress = state.progress();
+
+  if (json) {
+    std::printf(
+        "{\"scale\":\"%s\",\"seed\":%llu,\"facts\":%zu,\"load_ms\":%.1f,"
+        "\"first_detection_ms\":%.1f,\"first_messages\":%zu,\"open_exceptions\":%zu,"
+        "\"changes\":%d,\"change_p50_ms\":%.3f,\"change_p99_ms\":%.3f,\"change_max_ms\":%.3f,"
+        "\"change_messages\":%lld,\"settle_detection_ms\":%.1f,\"settle_messages\":%zu,"
+        "\"incremental_detections\":%lld}\n",
+        std::string(sop::gen::ToString(generator.scale)).c_str(),
+        static_cast<unsigned long long>(generator.seed), events->size(), load_ms, first_ms,
+        first.size(), open_after_load, changes, Percentile(change_ms, 0.5),
+        Percentile(change_ms, 0.99), Percentile(change_ms, 1.0),
+        static_cast<long long>(change_messages), settle_ms, settled.size(),
+        static_cast<long long>(progress.incremental_detections));
+  } else {
+    std::printf("%zu facts loaded in %.1f ms; first full detection %.1f ms (%zu exceptions)\n",
+                events->size(), load_ms, first_ms, open_after_load);
+    std::printf("%d sales-order changes: apply → deltas p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+                changes, Percentile(change_ms, 0.5), Percentile(change_ms, 0.99),
+                Percentile(change_ms, 1.0));
+    std::printf("settling full detection at the batch end: %.1f ms (%zu messages)\n", settle_ms,
+                settled.size());
+  }
+  return 0;
+}
