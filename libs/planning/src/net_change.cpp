@@ -184,13 +184,9 @@ void NettingEngine::Restructure() {
   queued_.assign(snapshot_.item_site_count(), 0);
 }
 
-Result<std::vector<ItemSiteIndex>> NettingEngine::Apply(const Change& change) {
-  if (!ran_) return Fail(Errc::kFailedPrecondition, "net change before a full run");
-  if (auto status = Validate(change); !status) return std::unexpected(status.error());
+void NettingEngine::ApplyInput(const Change& change, std::vector<ItemSiteIndex>& dirty,
+                               bool& structural) {
   const auto H = static_cast<std::size_t>(snapshot_.H());
-  std::vector<ItemSiteIndex> dirty;
-  bool structural = false;
-
   std::visit(
       [&](const auto& c) {
         using T = std::decay_t<decltype(c)>;
@@ -289,6 +285,20 @@ Result<std::vector<ItemSiteIndex>> NettingEngine::Apply(const Change& change) {
         }
       },
       change);
+}
+
+Result<std::vector<ItemSiteIndex>> NettingEngine::Apply(const Change& change) {
+  return ApplyAll(std::span<const Change>(&change, 1));
+}
+
+Result<std::vector<ItemSiteIndex>> NettingEngine::ApplyAll(std::span<const Change> changes) {
+  if (!ran_) return Fail(Errc::kFailedPrecondition, "net change before a full run");
+  for (const auto& change : changes) {
+    if (auto status = Validate(change); !status) return std::unexpected(status.error());
+  }
+  std::vector<ItemSiteIndex> dirty;
+  bool structural = false;
+  for (const auto& change : changes) ApplyInput(change, dirty, structural);
 
   std::vector<ItemSiteIndex> touched;
   if (structural) {

@@ -311,6 +311,39 @@ TEST(PlanningProperty, NetChangeEqualsAFullRunAfterRandomSingleEvents) {
   for (int k = 0; k < 8; ++k) EXPECT_GT(kinds_seen[k], 20) << "change kind " << k;
 }
 
+TEST(PlanningProperty, ABatchOfChangesEqualsAFullRunAndAnInvalidBatchChangesNothing) {
+  for (std::uint64_t seed = 1; seed <= kInstances / 4; ++seed) {
+    auto built = testing::Generate(Small(seed));
+    NettingEngine engine(std::move(built.snapshot));
+    engine.RunFull();
+    std::mt19937_64 rng(seed * 104729);
+    for (int step = 0; step < 3; ++step) {
+      std::vector<Change> batch;
+      for (int k = 0; k < 5; ++k) {
+        int kind = -1;
+        batch.push_back(RandomChange(engine.snapshot(), rng, kind));
+      }
+      auto touched = engine.ApplyAll(batch);
+      ASSERT_TRUE(touched.has_value()) << touched.error().ToString();
+      NettingEngine full(engine.snapshot());
+      full.RunFull();
+      ExpectSamePlan(engine.plan(), full.plan(),
+                     "seed " + std::to_string(seed) + " batch " + std::to_string(step));
+    }
+    // The last change is invalid: the valid first one must not be applied either.
+    const Plan before = engine.plan();
+    const auto on_hand = engine.snapshot().item_sites[0].on_hand;
+    std::vector<Change> bad{SetOnHand{ItemSiteIndex(0), on_hand + 50.0},
+                            SetForecast{ItemSiteIndex(0), 1, -3.0}};
+    auto rejected = engine.ApplyAll(bad);
+    ASSERT_FALSE(rejected.has_value());
+    EXPECT_NE(rejected.error().message().find("forecast.quantity"), std::string::npos)
+        << rejected.error().ToString();
+    EXPECT_EQ(engine.snapshot().item_sites[0].on_hand, on_hand);
+    ExpectSamePlan(engine.plan(), before, "after the rejected batch");
+  }
+}
+
 TEST(PlanningProperty, NetChangeTouchesOnlyTheItemAndWhatItFeeds) {
   auto built = testing::Generate(Small(3));
   NettingEngine engine(std::move(built.snapshot));

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <unordered_map>
 
+#include "detection.hpp"
+#include "reach.hpp"
 #include "sop/forecast/metrics.hpp"
 #include "sop/model/text.hpp"
-#include "reach.hpp"
 
 namespace sop::planning {
 
@@ -15,7 +17,9 @@ namespace {
 
 using model::Format;
 
-inline std::size_t Idx(ItemSiteIndex i) { return static_cast<std::size_t>(i.value()); }
+inline std::size_t Idx(ItemSiteIndex i) {
+  return static_cast<std::size_t>(i.value());
+}
 
 // What a problem touches downstream: the end demands reached through pegging, with the revenue
 // and margin they carry. Collected unsorted, finalized once.
@@ -45,7 +49,7 @@ struct Impact {
     }
   }
   // Adds a reach summary scaled by `scale` (revenue, margin and order quantities).
-  void AddReach(const detail::Reach& reach, double scale = 1.0) {
+  void AddReach(const detail::ReachView& reach, double scale = 1.0) {
     revenue += reach.revenue * scale;
     margin += reach.margin * scale;
     forecasts += static_cast<std::int32_t>(std::ceil(reach.forecast_elements));
@@ -117,21 +121,29 @@ struct OrderRisk {
 };
 
 // Material exceptions of one item-site; sales orders at risk are added to `order_risk` when given.
+// Adds what `i` puts at risk of one sales order (shared by fresh detection and replay).
+void NoteOrder(std::map<std::int32_t, OrderRisk>& order_risk, ItemSiteIndex i, std::int32_t index,
+               double quantity) {
+  auto& risk = order_risk[index];
+  risk.quantity += quantity;
+  if (risk.causes.empty() || risk.causes.back() != i) risk.causes.push_back(i);
+}
+
 void DetectMaterial(const NettingEngine& engine, detail::ReachIndex& reach, ItemSiteIndex i,
                     const DetectionPolicy& policy, std::vector<Exception>& out,
-                    std::map<std::int32_t, OrderRisk>* order_risk) {
+                    std::map<std::int32_t, OrderRisk>* order_risk,
+                    std::vector<std::pair<std::int32_t, double>>* notes = nullptr) {
   const auto& snapshot = engine.snapshot();
   const auto& plan = engine.plan();
   const auto& is = snapshot.item_sites[Idx(i)];
   const auto& findings = plan.item_findings[Idx(i)];
 
-  auto note_orders = [&](const detail::Reach& ends) {
+  auto note_orders = [&](const detail::ReachView& ends) {
     if (order_risk == nullptr) return;
     for (const auto& [index, quantity] : ends.orders) {
       if (quantity <= 0.0) continue;
-      auto& risk = (*order_risk)[index];
-      risk.quantity += quantity;
-      if (risk.causes.empty() || risk.causes.back() != i) risk.causes.push_back(i);
+      NoteOrder(*order_risk, i, index, quantity);
+      if (notes != nullptr) notes->emplace_back(index, quantity);
     }
   };
 
@@ -231,9 +243,9 @@ void DetectMaterial(const NettingEngine& engine, detail::ReachIndex& reach, Item
       auto e = ForItemSite(snapshot, ExceptionType::kObsoleteInventory, Severity::kAmber, i);
       e.quantity = is.on_hand;
       e.margin_at_risk = is.on_hand * is.unit_cost;
-      e.explanation = Format(
-          "{} holds {} units (value {}) with no demand in the {}-bucket horizon: obsolete.",
-          e.subject, is.on_hand, e.margin_at_risk, plan.horizon);
+      e.explanation =
+          Format("{} holds {} units (value {}) with no demand in the {}-bucket horizon: obsolete.",
+                 e.subject, is.on_hand, e.margin_at_risk, plan.horizon);
       out.push_back(std::move(e));
     } else if (is.on_hand / per_day > policy.excess_days_of_supply) {
       auto e = ForItemSite(snapshot, ExceptionType::kExcessInventory, Severity::kInfo, i);
@@ -241,7 +253,8 @@ void DetectMaterial(const NettingEngine& engine, detail::ReachIndex& reach, Item
       e.quantity = is.on_hand - per_day * policy.excess_days_of_supply;
       e.reference_quantity = is.on_hand;
       e.explanation = Format(
-          "{} covers {} days of demand, above the policy of {} days: {} units (value {}) in excess.",
+          "{} covers {} days of demand, above the policy of {} days: {} units (value {}) in "
+          "excess.",
           e.subject, std::round(days), policy.excess_days_of_supply, e.quantity,
           e.quantity * is.unit_cost);
       out.push_back(std::move(e));
@@ -259,17 +272,18 @@ void DetectCapacity(const NettingEngine& engine, detail::ReachIndex& reach,
   for (const auto& overload : capacity.overloads) {
     const auto w = static_cast<std::size_t>(overload.work_center.value());
     const auto& wc = snapshot.work_centers[w];
-    auto e = Make(ExceptionType::kCapacityOverload,
-                  overload.overload_hours > 0.2 * overload.capacity_hours ? Severity::kRed
-                                                                          : Severity::kAmber,
-                  Format("{}#{}", wc.id, overload.bucket));
+    auto e = Make(
+        ExceptionType::kCapacityOverload,
+        overload.overload_hours > 0.2 * overload.capacity_hours ? Severity::kRed : Severity::kAmber,
+        Format("{}#{}", wc.id, overload.bucket));
     e.work_center = overload.work_center;
     e.site = wc.site;
     e.first_impact_bucket = overload.bucket;
     e.quantity = overload.overload_hours;
     e.reference_quantity = overload.capacity_hours;
     // The share of the load that does not fit puts that share of its end demands at risk.
-    const double at_risk = overload.load_hours > 0.0 ? overload.overload_hours / overload.load_hours : 0.0;
+    const double at_risk =
+        overload.load_hours > 0.0 ? overload.overload_hours / overload.load_hours : 0.0;
     Impact impact;
     if (engine.plan().pegged) {
       const auto traced = std::min<std::size_t>(
@@ -318,7 +332,8 @@ void DetectForecast(const model::Snapshot& snapshot, const DetectionHistory& his
   Bucket latest = history.forecast_actuals.front().bucket;
   for (const auto& r : history.forecast_actuals) latest = std::max(latest, r.bucket);
   const Bucket from = latest - policy.history_window + 1;
-  std::map<std::int32_t, std::pair<std::vector<double>, std::vector<double>>> series;  // actual, forecast
+  std::map<std::int32_t, std::pair<std::vector<double>, std::vector<double>>>
+      series;  // actual, forecast
   for (const auto& r : history.forecast_actuals) {
     if (r.bucket < from || r.item_site.value() < 0 ||
         Idx(r.item_site) >= snapshot.item_site_count()) {
@@ -388,18 +403,21 @@ void DetectForecast(const model::Snapshot& snapshot, const DetectionHistory& his
   }
 }
 
-void DetectSuppliers(const NettingEngine& engine, detail::ReachIndex& reach, const DetectionHistory& history,
-                     const DetectionPolicy& policy, std::vector<Exception>& out) {
+void DetectSuppliers(const NettingEngine& engine, detail::ReachIndex& reach,
+                     const DetectionHistory& history, const DetectionPolicy& policy,
+                     std::vector<Exception>& out) {
   if (history.deliveries.empty()) return;
   const auto& snapshot = engine.snapshot();
   std::map<std::string, std::vector<const SupplierDelivery*>> by_supplier;
   for (const auto& d : history.deliveries) by_supplier[d.supplier_id].push_back(&d);
   for (auto& [supplier, list] : by_supplier) {
-    std::stable_sort(list.begin(), list.end(), [](const SupplierDelivery* a, const SupplierDelivery* b) {
-      return a->confirmed_bucket < b->confirmed_bucket;
-    });
+    std::stable_sort(list.begin(), list.end(),
+                     [](const SupplierDelivery* a, const SupplierDelivery* b) {
+                       return a->confirmed_bucket < b->confirmed_bucket;
+                     });
     std::int32_t missed_in_row = 0;
-    for (auto it = list.rbegin(); it != list.rend() && (*it)->received_bucket > (*it)->confirmed_bucket; ++it) {
+    for (auto it = list.rbegin();
+         it != list.rend() && (*it)->received_bucket > (*it)->confirmed_bucket; ++it) {
       ++missed_in_row;
     }
     double mean = 0.0;
@@ -411,7 +429,8 @@ void DetectSuppliers(const NettingEngine& engine, detail::ReachIndex& reach, con
     const double cv = mean > 0.0 ? sd / mean : 0.0;
     const bool missed = missed_in_row >= policy.supplier_missed_in_row;
     if (!missed && cv <= policy.lead_time_cv) continue;
-    auto e = Make(ExceptionType::kSupplierRisk, missed ? Severity::kRed : Severity::kAmber, supplier);
+    auto e =
+        Make(ExceptionType::kSupplierRisk, missed ? Severity::kRed : Severity::kAmber, supplier);
     // Its open purchase orders and what they serve.
     Impact impact;
     for (std::size_t r = 0; r < snapshot.receipts.size(); ++r) {
@@ -423,20 +442,22 @@ void DetectSuppliers(const NettingEngine& engine, detail::ReachIndex& reach, con
         e.first_impact_bucket = receipt.due_bucket;
       }
       if (engine.plan().pegged) {
-        impact.AddReach(reach.OfSupply(receipt.item_site, SupplyRef{SupplyKind::kScheduledReceipt,
-                                                                    static_cast<std::int32_t>(r), receipt.due_bucket}));
+        impact.AddReach(reach.OfSupply(
+            receipt.item_site, SupplyRef{SupplyKind::kScheduledReceipt,
+                                         static_cast<std::int32_t>(r), receipt.due_bucket}));
       }
     }
     e.reference_quantity = cv;
     impact.Into(snapshot, e);
-    e.explanation = missed ? Format(
-                                 "Supplier {} missed its last {} confirmed dates; {} units on open "
-                                 "purchase orders serve {} end demands of {}.",
-                                 supplier, missed_in_row, e.quantity, e.end_demands, CustomersText(e))
-                           : Format(
-                                 "Supplier {} lead time varies (coefficient of variation {}, "
-                                 "threshold {}); {} units on open purchase orders.",
-                                 supplier, std::round(cv * 100.0) / 100.0, policy.lead_time_cv, e.quantity);
+    e.explanation =
+        missed ? Format(
+                     "Supplier {} missed its last {} confirmed dates; {} units on open "
+                     "purchase orders serve {} end demands of {}.",
+                     supplier, missed_in_row, e.quantity, e.end_demands, CustomersText(e))
+               : Format(
+                     "Supplier {} lead time varies (coefficient of variation {}, "
+                     "threshold {}); {} units on open purchase orders.",
+                     supplier, std::round(cv * 100.0) / 100.0, policy.lead_time_cv, e.quantity);
     out.push_back(std::move(e));
   }
 }
@@ -445,7 +466,8 @@ void DetectFenceAndData(const NettingEngine& engine, const DetectionHistory& his
                         const DetectionPolicy& policy, std::vector<Exception>& out) {
   const auto& snapshot = engine.snapshot();
   for (const auto& change : history.changes) {
-    if (change.item_site.value() < 0 || Idx(change.item_site) >= snapshot.item_site_count()) continue;
+    if (change.item_site.value() < 0 || Idx(change.item_site) >= snapshot.item_site_count())
+      continue;
     const auto& is = snapshot.item_sites[Idx(change.item_site)];
     if (change.bucket >= is.frozen_fence) continue;
     auto e = Make(ExceptionType::kTimeFenceViolation, Severity::kAmber, change.change_id);
@@ -457,8 +479,8 @@ void DetectFenceAndData(const NettingEngine& engine, const DetectionHistory& his
     e.explanation = Format(
         "Change {} ({}) on {} in bucket {} is inside the frozen fence of {} buckets: it needs "
         "approval before it is planned.",
-        change.change_id, change.description, snapshot.ItemSiteName(change.item_site), change.bucket,
-        is.frozen_fence);
+        change.change_id, change.description, snapshot.ItemSiteName(change.item_site),
+        change.bucket, is.frozen_fence);
     out.push_back(std::move(e));
   }
   if (!policy.data_quality) return;
@@ -483,21 +505,24 @@ void DetectFenceAndData(const NettingEngine& engine, const DetectionHistory& his
   for (auto& [subject, e] : merged) out.push_back(std::move(e));
 }
 
-void FinishOrdersAtRisk(const model::Snapshot& snapshot, const std::map<std::int32_t, OrderRisk>& risks,
+void FinishOrdersAtRisk(const model::Snapshot& snapshot,
+                        const std::map<std::int32_t, OrderRisk>& risks,
                         std::vector<Exception>& out) {
   for (const auto& [index, risk] : risks) {
     const auto& order = snapshot.sales_orders[static_cast<std::size_t>(index)];
     if (order.quantity <= 0.0) continue;
-    auto e = Make(ExceptionType::kOrderAtRisk, order.priority == 1 ? Severity::kRed : Severity::kAmber,
-                  order.id);
+    auto e = Make(ExceptionType::kOrderAtRisk,
+                  order.priority == 1 ? Severity::kRed : Severity::kAmber, order.id);
     e.item_site = order.item_site;
     e.site = snapshot.item_sites[Idx(order.item_site)].site;
     e.first_impact_bucket = order.due_bucket;
     e.quantity = std::min(order.quantity, risk.quantity);
     e.reference_quantity = order.quantity;
     Impact impact;
-    impact.Add(snapshot, EndDemand{DemandRef{DemandKind::kSalesOrder, index, order.item_site, {}, order.due_bucket},
-                                   e.quantity, 1.0});
+    impact.Add(
+        snapshot,
+        EndDemand{DemandRef{DemandKind::kSalesOrder, index, order.item_site, {}, order.due_bucket},
+                  e.quantity, 1.0});
     impact.Into(snapshot, e);
     std::string causes;
     for (std::size_t k = 0; k < risk.causes.size() && k < 3; ++k) {
@@ -515,36 +540,54 @@ void FinishOrdersAtRisk(const model::Snapshot& snapshot, const std::map<std::int
 }
 
 void SortById(std::vector<Exception>& out) {
-  std::sort(out.begin(), out.end(), [](const Exception& a, const Exception& b) { return a.id < b.id; });
+  std::sort(out.begin(), out.end(),
+            [](const Exception& a, const Exception& b) { return a.id < b.id; });
 }
 
 }  // namespace
 
 std::string_view ToString(ExceptionType type) noexcept {
   switch (type) {
-    case ExceptionType::kForecastDeviation: return "FORECAST_DEVIATION";
-    case ExceptionType::kForecastBias: return "FORECAST_BIAS";
-    case ExceptionType::kShortage: return "SHORTAGE";
-    case ExceptionType::kBelowSafetyStock: return "BELOW_SAFETY_STOCK";
-    case ExceptionType::kPastDueRelease: return "PAST_DUE_RELEASE";
-    case ExceptionType::kCapacityOverload: return "CAPACITY_OVERLOAD";
-    case ExceptionType::kBottleneck: return "BOTTLENECK";
-    case ExceptionType::kSharedComponent: return "SHARED_COMPONENT";
-    case ExceptionType::kOrderAtRisk: return "ORDER_AT_RISK";
-    case ExceptionType::kSupplierRisk: return "SUPPLIER_RISK";
-    case ExceptionType::kExcessInventory: return "EXCESS_INVENTORY";
-    case ExceptionType::kObsoleteInventory: return "OBSOLETE_INVENTORY";
-    case ExceptionType::kTimeFenceViolation: return "TIME_FENCE_VIOLATION";
-    case ExceptionType::kDataQuality: return "DATA_QUALITY";
+    case ExceptionType::kForecastDeviation:
+      return "FORECAST_DEVIATION";
+    case ExceptionType::kForecastBias:
+      return "FORECAST_BIAS";
+    case ExceptionType::kShortage:
+      return "SHORTAGE";
+    case ExceptionType::kBelowSafetyStock:
+      return "BELOW_SAFETY_STOCK";
+    case ExceptionType::kPastDueRelease:
+      return "PAST_DUE_RELEASE";
+    case ExceptionType::kCapacityOverload:
+      return "CAPACITY_OVERLOAD";
+    case ExceptionType::kBottleneck:
+      return "BOTTLENECK";
+    case ExceptionType::kSharedComponent:
+      return "SHARED_COMPONENT";
+    case ExceptionType::kOrderAtRisk:
+      return "ORDER_AT_RISK";
+    case ExceptionType::kSupplierRisk:
+      return "SUPPLIER_RISK";
+    case ExceptionType::kExcessInventory:
+      return "EXCESS_INVENTORY";
+    case ExceptionType::kObsoleteInventory:
+      return "OBSOLETE_INVENTORY";
+    case ExceptionType::kTimeFenceViolation:
+      return "TIME_FENCE_VIOLATION";
+    case ExceptionType::kDataQuality:
+      return "DATA_QUALITY";
   }
   return "UNKNOWN";
 }
 
 std::string_view ToString(Severity severity) noexcept {
   switch (severity) {
-    case Severity::kInfo: return "INFO";
-    case Severity::kAmber: return "AMBER";
-    case Severity::kRed: return "RED";
+    case Severity::kInfo:
+      return "INFO";
+    case Severity::kAmber:
+      return "AMBER";
+    case Severity::kRed:
+      return "RED";
   }
   return "UNKNOWN";
 }
@@ -556,15 +599,66 @@ std::string ExceptionId(ExceptionType type, std::string_view subject) {
   return id;
 }
 
-std::vector<Exception> DetectExceptions(const NettingEngine& engine, const CapacityPlan& capacity,
-                                        const DetectionHistory& history,
-                                        const DetectionPolicy& policy) {
+namespace detail {
+
+bool IsMaterial(ExceptionType type) noexcept {
+  switch (type) {
+    case ExceptionType::kShortage:
+    case ExceptionType::kBelowSafetyStock:
+    case ExceptionType::kPastDueRelease:
+    case ExceptionType::kSharedComponent:
+    case ExceptionType::kExcessInventory:
+    case ExceptionType::kObsoleteInventory:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::vector<Exception> DetectExceptionsReusing(
+    const NettingEngine& engine, const CapacityPlan& capacity, const DetectionHistory& history,
+    const DetectionPolicy& policy, const MaterialRecord* base, std::span<const char> affected,
+    MaterialRecord* record, const ReachIndex* base_reach, std::unique_ptr<ReachIndex>* keep_reach) {
   std::vector<Exception> out;
   std::map<std::int32_t, OrderRisk> order_risk;
   const auto n = engine.snapshot().item_site_count();
-  detail::ReachIndex reach(engine, true);
+  const bool reuse =
+      base != nullptr && base->exception_offsets.size() == n + 1 && affected.size() == n;
+  // A full detection reaches nearly every planned order: dense entries. A re-detection of a few
+  // item-sites reaches few (and reads the rest through the base's): entries on first use.
+  auto reach_owner = std::make_unique<ReachIndex>(engine, !reuse, reuse ? base_reach : nullptr,
+                                                  reuse ? affected : std::span<const char>{});
+  auto& reach = *reach_owner;
+  if (reuse) record = nullptr;  // only a full detection records
+  if (record != nullptr) {
+    *record = MaterialRecord{};
+    record->exception_offsets.reserve(n + 1);
+    record->risk_offsets.reserve(n + 1);
+    record->exception_offsets.push_back(0);
+    record->risk_offsets.push_back(0);
+  }
   for (std::size_t c = 0; c < n; ++c) {
-    DetectMaterial(engine, reach, ItemSiteIndex(static_cast<std::int32_t>(c)), policy, out, &order_risk);
+    const ItemSiteIndex i(static_cast<std::int32_t>(c));
+    if (reuse && !affected[c]) {
+      // Neither its plan nor anything its end demands are reached through changed: the base's
+      // exceptions and order-at-risk notes, replayed in the same order (identical sums).
+      for (auto e = base->exception_offsets[c]; e < base->exception_offsets[c + 1]; ++e) {
+        out.push_back(base->exceptions[e]);
+      }
+      for (auto k = base->risk_offsets[c]; k < base->risk_offsets[c + 1]; ++k) {
+        NoteOrder(order_risk, i, base->risks[k].first, base->risks[k].second);
+      }
+      continue;
+    }
+    const std::size_t first = out.size();
+    DetectMaterial(engine, reach, i, policy, out, &order_risk,
+                   record != nullptr ? &record->risks : nullptr);
+    if (record != nullptr) {
+      record->exceptions.insert(record->exceptions.end(),
+                                out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+      record->exception_offsets.push_back(static_cast<std::uint32_t>(record->exceptions.size()));
+      record->risk_offsets.push_back(static_cast<std::uint32_t>(record->risks.size()));
+    }
   }
   FinishOrdersAtRisk(engine.snapshot(), order_risk, out);
   DetectCapacity(engine, reach, capacity, policy, out);
@@ -572,16 +666,34 @@ std::vector<Exception> DetectExceptions(const NettingEngine& engine, const Capac
   DetectSuppliers(engine, reach, history, policy, out);
   DetectFenceAndData(engine, history, policy, out);
   SortById(out);
+  if (keep_reach != nullptr) *keep_reach = std::move(reach_owner);
   return out;
 }
 
-std::vector<Exception> DetectCapacityExceptions(const NettingEngine& engine, const CapacityPlan& capacity,
-                                                const DetectionPolicy& policy) {
+std::vector<Exception> DetectCapacityReusing(const NettingEngine& engine,
+                                             const CapacityPlan& capacity,
+                                             const DetectionPolicy& policy,
+                                             const ReachIndex* base_reach) {
   std::vector<Exception> out;
-  detail::ReachIndex reach(engine, false);
+  detail::ReachIndex reach(engine, false, base_reach);
   DetectCapacity(engine, reach, capacity, policy, out);
   SortById(out);
   return out;
+}
+
+}  // namespace detail
+
+std::vector<Exception> DetectExceptions(const NettingEngine& engine, const CapacityPlan& capacity,
+                                        const DetectionHistory& history,
+                                        const DetectionPolicy& policy) {
+  return detail::DetectExceptionsReusing(engine, capacity, history, policy, nullptr, {}, nullptr,
+                                         nullptr, nullptr);
+}
+
+std::vector<Exception> DetectCapacityExceptions(const NettingEngine& engine,
+                                                const CapacityPlan& capacity,
+                                                const DetectionPolicy& policy) {
+  return detail::DetectCapacityReusing(engine, capacity, policy, nullptr);
 }
 
 std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,

@@ -4,21 +4,28 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <unordered_map>
+
+#include "detection.hpp"
 
 namespace sop::planning {
 
 namespace {
 
-inline std::size_t Idx(ItemSiteIndex i) { return static_cast<std::size_t>(i.value()); }
+inline std::size_t Idx(ItemSiteIndex i) {
+  return static_cast<std::size_t>(i.value());
+}
 
 bool Matches(const model::Snapshot& s, const model::ItemSite& is, const std::string& family,
              const std::string& item_id, const std::string& site_id) {
   if (!family.empty() && is.family != family) return false;
   if (!item_id.empty() && is.item_id != item_id) return false;
-  if (!site_id.empty() && s.sites[static_cast<std::size_t>(is.site.value())].id != site_id) return false;
+  if (!site_id.empty() && s.sites[static_cast<std::size_t>(is.site.value())].id != site_id)
+    return false;
   return true;
 }
 
@@ -47,7 +54,9 @@ Result<bool> ApplyNettingOverrides(model::Snapshot& s, const Scenario& scenario)
           s.forecast[c * static_cast<std::size_t>(H) + static_cast<std::size_t>(t)] *= m->factor;
         }
       }
-      if (matched == 0) return Fail(Errc::kNotFound, "demand multiplier: no item-site matches family '" + m->family + "'");
+      if (matched == 0)
+        return Fail(Errc::kNotFound,
+                    "demand multiplier: no item-site matches family '" + m->family + "'");
       for (auto& order : s.sales_orders) {
         if (hit[Idx(order.item_site)] && order.due_bucket >= m->from && order.due_bucket < m->to) {
           order.quantity *= m->factor;
@@ -55,7 +64,8 @@ Result<bool> ApplyNettingOverrides(model::Snapshot& s, const Scenario& scenario)
       }
       any = true;
     } else if (const auto* d = std::get_if<SupplierDelay>(&o)) {
-      if (d->buckets < 0) return Fail(Errc::kInvalidArgument, "supplier delay buckets: must be >= 0");
+      if (d->buckets < 0)
+        return Fail(Errc::kInvalidArgument, "supplier delay buckets: must be >= 0");
       std::vector<char> hit(s.item_site_count(), 0);
       std::size_t matched = 0;
       for (std::size_t c = 0; c < s.item_site_count(); ++c) {
@@ -65,7 +75,9 @@ Result<bool> ApplyNettingOverrides(model::Snapshot& s, const Scenario& scenario)
         ++matched;
         if (d->lead_time_too) is.lead_time += d->buckets;
       }
-      if (matched == 0) return Fail(Errc::kNotFound, "supplier_id: no item is bought from '" + d->supplier_id + "'");
+      if (matched == 0)
+        return Fail(Errc::kNotFound,
+                    "supplier_id: no item is bought from '" + d->supplier_id + "'");
       for (auto& r : s.receipts) {
         if (r.kind != model::ReceiptKind::kPurchaseOrder || !hit[Idx(r.item_site)]) continue;
         r.due_bucket += d->buckets;
@@ -86,6 +98,127 @@ Result<bool> ApplyNettingOverrides(model::Snapshot& s, const Scenario& scenario)
     }
   }
   return any;
+}
+
+// The netting-input overrides as net-change inputs against `s`, with the same validation and
+// the same arithmetic as ApplyNettingOverrides (overrides apply in order; a later one sees the
+// values an earlier one set). Applying them to a copy of a run engine gives the plan a full run
+// over the changed snapshot gives (net change is exact).
+Result<std::vector<Change>> NettingChanges(const model::Snapshot& s, const Scenario& scenario) {
+  const auto H = s.H();
+  const auto uH = static_cast<std::size_t>(H);
+  std::map<std::size_t, double> forecast;  // cell → value
+  std::map<std::size_t, double> order_quantity;
+  std::map<std::size_t, model::ScheduledReceipt> receipts;
+  std::map<std::size_t, model::ItemSite> items;
+  auto item = [&](std::size_t c) -> model::ItemSite& {
+    return items.try_emplace(c, s.item_sites[c]).first->second;
+  };
+  auto item_value = [&](std::size_t c) -> const model::ItemSite& {
+    auto it = items.find(c);
+    return it != items.end() ? it->second : s.item_sites[c];
+  };
+  for (const auto& o : scenario.overrides) {
+    if (const auto* m = std::get_if<DemandMultiplier>(&o)) {
+      if (!(m->factor >= 0.0) || !std::isfinite(m->factor)) {
+        return Fail(Errc::kInvalidArgument, "demand multiplier factor: must be finite and >= 0");
+      }
+      std::vector<char> hit(s.item_site_count(), 0);
+      std::size_t matched = 0;
+      for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+        if (!Matches(s, s.item_sites[c], m->family, m->item_id, m->site_id)) continue;
+        hit[c] = 1;
+        ++matched;
+        for (Bucket t = std::max<Bucket>(0, m->from); t < std::min(H, m->to); ++t) {
+          const std::size_t cell = c * uH + static_cast<std::size_t>(t);
+          auto [it, inserted] = forecast.try_emplace(cell, s.forecast[cell]);
+          it->second *= m->factor;
+        }
+      }
+      if (matched == 0)
+        return Fail(Errc::kNotFound,
+                    "demand multiplier: no item-site matches family '" + m->family + "'");
+      for (std::size_t k = 0; k < s.sales_orders.size(); ++k) {
+        const auto& order = s.sales_orders[k];
+        if (hit[Idx(order.item_site)] && order.due_bucket >= m->from && order.due_bucket < m->to) {
+          auto [it, inserted] = order_quantity.try_emplace(k, order.quantity);
+          it->second *= m->factor;
+        }
+      }
+    } else if (const auto* d = std::get_if<SupplierDelay>(&o)) {
+      if (d->buckets < 0)
+        return Fail(Errc::kInvalidArgument, "supplier delay buckets: must be >= 0");
+      std::vector<char> hit(s.item_site_count(), 0);
+      std::size_t matched = 0;
+      for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+        if (s.item_sites[c].supplier_id != d->supplier_id) continue;
+        hit[c] = 1;
+        ++matched;
+        if (d->lead_time_too) item(c).lead_time += d->buckets;
+      }
+      if (matched == 0)
+        return Fail(Errc::kNotFound,
+                    "supplier_id: no item is bought from '" + d->supplier_id + "'");
+      for (std::size_t k = 0; k < s.receipts.size(); ++k) {
+        if (s.receipts[k].kind != model::ReceiptKind::kPurchaseOrder ||
+            !hit[Idx(s.receipts[k].item_site)])
+          continue;
+        auto& r = receipts.try_emplace(k, s.receipts[k]).first->second;
+        r.due_bucket += d->buckets;
+        if (r.due_bucket >= H) {
+          r.due_bucket = H - 1;
+          r.quantity = 0.0;  // pushed out of the horizon: the plan cannot count on it
+        }
+      }
+    } else if (const auto* ss = std::get_if<SafetyStockChange>(&o)) {
+      if (!(ss->factor >= 0.0) || !std::isfinite(ss->factor)) {
+        return Fail(Errc::kInvalidArgument, "safety stock factor: must be finite and >= 0");
+      }
+      for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+        if (Matches(s, item_value(c), ss->family, ss->item_id, ss->site_id))
+          item(c).safety_stock *= ss->factor;
+      }
+    }
+  }
+  std::vector<Change> changes;
+  changes.reserve(items.size() + forecast.size() + order_quantity.size() + receipts.size());
+  for (auto& [c, is] : items)
+    changes.emplace_back(
+        SetItemParameters{ItemSiteIndex(static_cast<std::int32_t>(c)), std::move(is)});
+  for (const auto& [cell, value] : forecast) {
+    if (value == s.forecast[cell]) continue;
+    changes.emplace_back(SetForecast{ItemSiteIndex(static_cast<std::int32_t>(cell / uH)),
+                                     static_cast<Bucket>(cell % uH), value});
+  }
+  for (const auto& [k, quantity] : order_quantity) {
+    if (quantity == s.sales_orders[k].quantity) continue;
+    auto order = s.sales_orders[k];
+    order.quantity = quantity;
+    changes.emplace_back(UpsertSalesOrder{std::move(order)});
+  }
+  for (auto& [k, r] : receipts) changes.emplace_back(UpsertReceipt{std::move(r)});
+  return changes;
+}
+
+// Item-sites whose material exceptions can differ after net change touched `touched`: those,
+// and everything they consume transitively (their pegs lead up through the touched ones).
+std::vector<char> Downstream(const model::Snapshot& s, std::span<const ItemSiteIndex> touched) {
+  std::vector<char> seen(s.item_site_count(), 0);
+  std::vector<ItemSiteIndex> stack;
+  auto visit = [&](ItemSiteIndex i) {
+    if (i.value() < 0 || Idx(i) >= seen.size() || seen[Idx(i)]) return;
+    seen[Idx(i)] = 1;
+    stack.push_back(i);
+  };
+  for (auto i : touched) visit(i);
+  while (!stack.empty()) {
+    const auto i = stack.back();
+    stack.pop_back();
+    for (const auto& line : s.Bom(i)) visit(line.component);
+    const auto& is = s.item_sites[Idx(i)];
+    if (is.kind == model::ItemKind::kTransfer && is.source != model::kNoItemSite) visit(is.source);
+  }
+  return seen;
 }
 
 template <class F>
@@ -120,9 +253,11 @@ void ForEachStepLoad(const model::Snapshot& s, const Plan& plan, const WorkOrder
   if (s.item_sites[Idx(i)].kind != model::ItemKind::kMake) return;
   auto one = [&](Bucket release, Bucket receipt, double quantity) {
     const double hours = step.setup_hours + step.run_hours_per_unit * quantity;
-    Spread(release, receipt, [&](Bucket t, double share) { f(t, hours * share, quantity * share); });
+    Spread(release, receipt,
+           [&](Bucket t, double share) { f(t, hours * share, quantity * share); });
   };
-  for (const auto& order : plan.orders[Idx(i)]) one(order.release_bucket, order.receipt_bucket, order.release_quantity);
+  for (const auto& order : plan.orders[Idx(i)])
+    one(order.release_bucket, order.receipt_bucket, order.release_quantity);
   for (auto r : work_orders[Idx(i)]) {
     const auto& receipt = s.receipts[r];
     one(receipt.start_bucket, receipt.due_bucket, receipt.quantity);
@@ -141,8 +276,9 @@ void Rederive(CapacityPlan& cap) {
   const auto H = static_cast<std::size_t>(cap.horizon);
   std::unordered_map<std::size_t, std::vector<LoadContribution>> kept;
   for (auto& o : cap.overloads) {
-    kept.emplace(static_cast<std::size_t>(o.work_center.value()) * H + static_cast<std::size_t>(o.bucket),
-                 std::move(o.contributions));
+    kept.emplace(
+        static_cast<std::size_t>(o.work_center.value()) * H + static_cast<std::size_t>(o.bucket),
+        std::move(o.contributions));
   }
   cap.overloads.clear();
   std::fill(cap.first_overloaded_bucket.begin(), cap.first_overloaded_bucket.end(), -1);
@@ -157,9 +293,14 @@ void Rederive(CapacityPlan& cap) {
       const double overload = std::max(0.0, load - capacity);
       cap.overload_hours[cell] = overload;
       if (overload > 1e-9 * std::max(1.0, capacity)) {
-        if (cap.first_overloaded_bucket[k] < 0) cap.first_overloaded_bucket[k] = static_cast<Bucket>(t);
-        Overload o{model::WorkCenterIndex(static_cast<std::int32_t>(k)), static_cast<Bucket>(t), load,
-                   capacity, overload, {}};
+        if (cap.first_overloaded_bucket[k] < 0)
+          cap.first_overloaded_bucket[k] = static_cast<Bucket>(t);
+        Overload o{model::WorkCenterIndex(static_cast<std::int32_t>(k)),
+                   static_cast<Bucket>(t),
+                   load,
+                   capacity,
+                   overload,
+                   {}};
         if (auto it = kept.find(cell); it != kept.end()) o.contributions = std::move(it->second);
         cap.overloads.push_back(std::move(o));
       }
@@ -189,24 +330,30 @@ Result<CapacityCosts> ApplyCapacityOverrides(const model::Snapshot& s, const Pla
       const auto& center = s.work_centers[static_cast<std::size_t>(wc->value())];
       const double added = x->hours_per_bucket * center.efficiency;
       for (Bucket t = std::max<Bucket>(0, x->from); t < std::min<Bucket>(s.H(), x->to); ++t) {
-        const std::size_t cell = static_cast<std::size_t>(wc->value()) * H + static_cast<std::size_t>(t);
+        const std::size_t cell =
+            static_cast<std::size_t>(wc->value()) * H + static_cast<std::size_t>(t);
         const double needed = std::max(0.0, cap.load_hours[cell] - cap.capacity_hours[cell]);
         cap.capacity_hours[cell] += added;
         // Hours paid: all of them for a shift; only those the load uses for overtime.
-        const double paid = x->pay_only_used ? std::min(needed / center.efficiency, x->hours_per_bucket)
-                                             : x->hours_per_bucket;
+        const double paid = x->pay_only_used
+                                ? std::min(needed / center.efficiency, x->hours_per_bucket)
+                                : x->hours_per_bucket;
         costs.extra_capacity += paid * x->cost_per_hour;
       }
       any = true;
     } else if (const auto* sub = std::get_if<SubcontractStep>(&o)) {
       auto i = s.FindItemSite(sub->item_id, sub->site_id);
-      if (!i) return Fail(Errc::kNotFound, "subcontract: unknown item-site " + sub->item_id + "@" + sub->site_id);
-      if (!(sub->share >= 0.0 && sub->share <= 1.0)) return Fail(Errc::kInvalidArgument, "subcontract share: must be in [0, 1]");
+      if (!i)
+        return Fail(Errc::kNotFound,
+                    "subcontract: unknown item-site " + sub->item_id + "@" + sub->site_id);
+      if (!(sub->share >= 0.0 && sub->share <= 1.0))
+        return Fail(Errc::kInvalidArgument, "subcontract share: must be in [0, 1]");
       bool found = false;
       for (const auto& step : s.Routing(*i)) {
         if (step.sequence != sub->sequence) continue;
         found = true;
-        double* row = cap.load_hours.data() + static_cast<std::size_t>(step.work_center.value()) * H;
+        double* row =
+            cap.load_hours.data() + static_cast<std::size_t>(step.work_center.value()) * H;
         ForEachStepLoad(s, plan, work_orders, *i, step, [&](Bucket t, double hours, double units) {
           row[static_cast<std::size_t>(t)] -= hours * sub->share;
           costs.step_subcontract += units * sub->share * sub->cost_per_unit;
@@ -218,7 +365,8 @@ Result<CapacityCosts> ApplyCapacityOverrides(const model::Snapshot& s, const Pla
       auto from = s.site_ids.Find(mv->from_site_id);
       auto to = s.site_ids.Find(mv->to_site_id);
       if (!from || !to) return Fail(Errc::kNotFound, "move volume: unknown site");
-      if (!(mv->share >= 0.0 && mv->share <= 1.0)) return Fail(Errc::kInvalidArgument, "move volume share: must be in [0, 1]");
+      if (!(mv->share >= 0.0 && mv->share <= 1.0))
+        return Fail(Errc::kInvalidArgument, "move volume share: must be in [0, 1]");
       std::unordered_map<std::int32_t, model::WorkCenterIndex> mapping;
       for (const auto& m : mv->work_centers) {
         auto a = FindWorkCenter(s, m.from_work_center_id);
@@ -226,7 +374,8 @@ Result<CapacityCosts> ApplyCapacityOverrides(const model::Snapshot& s, const Pla
         if (!a) return std::unexpected(a.error());
         if (!b) return std::unexpected(b.error());
         if (s.work_centers[static_cast<std::size_t>(b->value())].site.value() != *to) {
-          return Fail(Errc::kInvalidArgument, "move volume: " + m.to_work_center_id + " is not at " + mv->to_site_id);
+          return Fail(Errc::kInvalidArgument,
+                      "move volume: " + m.to_work_center_id + " is not at " + mv->to_site_id);
         }
         mapping[a->value()] = *b;
       }
@@ -239,10 +388,14 @@ Result<CapacityCosts> ApplyCapacityOverrides(const model::Snapshot& s, const Pla
         for (const auto& step : s.Routing(i)) {
           auto it = mapping.find(step.work_center.value());
           if (it == mapping.end()) continue;  // an unmapped step stays at the sending plant
-          double* row_from = cap.load_hours.data() + static_cast<std::size_t>(step.work_center.value()) * H;
+          double* row_from =
+              cap.load_hours.data() + static_cast<std::size_t>(step.work_center.value()) * H;
           double* row_to = cap.load_hours.data() + static_cast<std::size_t>(it->second.value()) * H;
-          const double rate_from = s.work_centers[static_cast<std::size_t>(step.work_center.value())].regular_cost_per_hour;
-          const double rate_to = s.work_centers[static_cast<std::size_t>(it->second.value())].regular_cost_per_hour;
+          const double rate_from =
+              s.work_centers[static_cast<std::size_t>(step.work_center.value())]
+                  .regular_cost_per_hour;
+          const double rate_to =
+              s.work_centers[static_cast<std::size_t>(it->second.value())].regular_cost_per_hour;
           ForEachStepLoad(s, plan, work_orders, i, step, [&](Bucket t, double hours, double) {
             const double moved = hours * mv->share;
             row_from[static_cast<std::size_t>(t)] -= moved;
@@ -251,7 +404,9 @@ Result<CapacityCosts> ApplyCapacityOverrides(const model::Snapshot& s, const Pla
           });
         }
       }
-      if (matched == 0) return Fail(Errc::kNotFound, "move volume: family '" + mv->family + "' is not made at " + mv->from_site_id);
+      if (matched == 0)
+        return Fail(Errc::kNotFound,
+                    "move volume: family '" + mv->family + "' is not made at " + mv->from_site_id);
       any = true;
     }
   }
@@ -344,12 +499,14 @@ ScenarioKpis ComputeKpis(const NettingEngine& engine, const CapacityPlan& cap,
     const ItemSiteIndex i(static_cast<std::int32_t>(c));
     for (double p : plan.Row(plan.projected_available, i)) inventory += std::max(0.0, p) * cost;
     for (const auto& order : plan.orders[c]) {
-      pipeline += order.release_quantity * cost * static_cast<double>(order.receipt_bucket - order.release_bucket);
+      pipeline += order.release_quantity * cost *
+                  static_cast<double>(order.receipt_bucket - order.release_bucket);
     }
   }
   for (const auto& r : s.receipts) {
     if (r.kind != model::ReceiptKind::kWorkOrder || r.quantity <= 0.0) continue;
-    pipeline += r.quantity * s.item_sites[Idx(r.item_site)].unit_cost * static_cast<double>(r.due_bucket - r.start_bucket);
+    pipeline += r.quantity * s.item_sites[Idx(r.item_site)].unit_cost *
+                static_cast<double>(r.due_bucket - r.start_bucket);
   }
   const double buckets = std::max<double>(1.0, static_cast<double>(H));
   k.average_inventory_value = inventory / buckets;
@@ -374,32 +531,51 @@ ScenarioEvaluator::ScenarioEvaluator(const NettingEngine& base, DetectionHistory
                                      ScenarioOptions options)
     : base_(base), history_(std::move(history)), options_(options) {
   base_capacity_ = RoughCut(base_.snapshot(), base_.plan());
-  auto outcome = EvaluateWith(Scenario{"base", {}}, false);
+  auto record = std::make_shared<detail::MaterialRecord>();
+  std::unique_ptr<detail::ReachIndex> reach;
+  auto outcome = EvaluateWith(Scenario{"base", {}}, false, record.get(), &reach);
   if (outcome) base_outcome_ = std::move(*outcome);  // an empty scenario cannot fail
+  if (record->exception_offsets.size() == base_.snapshot().item_site_count() + 1)
+    base_record_ = std::move(record);
+  base_reach_ = std::move(reach);
+  base_ids_ = SortedIds(base_outcome_.exceptions);
 }
 
 Result<ScenarioOutcome> ScenarioEvaluator::Evaluate(const Scenario& scenario) const {
-  return EvaluateWith(scenario, true);
+  return EvaluateWith(scenario, true, nullptr, nullptr);
 }
 
-Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(const Scenario& scenario, bool compare) const {
-  // Netting inputs changed → a copy of the snapshot, a fresh full run; else the base plan.
+Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(
+    const Scenario& scenario, bool compare, detail::MaterialRecord* record,
+    std::unique_ptr<detail::ReachIndex>* keep_reach) const {
+  // Netting inputs changed → a copy of the base engine with the changes applied by net change
+  // (or, without a pegged base run, a copy of the snapshot and a fresh full run); else the base
+  // plan. `affected` (net change only) flags the item-sites whose exceptions can differ.
   std::optional<NettingEngine> own;
-  {
-    model::Snapshot copy;
-    bool needs_netting = false;
-    for (const auto& o : scenario.overrides) {
-      needs_netting |= std::holds_alternative<DemandMultiplier>(o) ||
-                       std::holds_alternative<SupplierDelay>(o) ||
-                       std::holds_alternative<SafetyStockChange>(o);
+  std::vector<char> affected;
+  bool needs_netting = false;
+  for (const auto& o : scenario.overrides) {
+    needs_netting |= std::holds_alternative<DemandMultiplier>(o) ||
+                     std::holds_alternative<SupplierDelay>(o) ||
+                     std::holds_alternative<SafetyStockChange>(o);
+  }
+  if (needs_netting && options_.incremental && base_.plan().pegged && base_record_) {
+    auto changes = NettingChanges(base_.snapshot(), scenario);
+    if (!changes) return std::unexpected(changes.error());
+    own.emplace(base_);
+    auto touched = own->ApplyAll(*changes);
+    if (touched) {
+      affected = Downstream(own->snapshot(), *touched);
+    } else {
+      own.reset();  // e.g. base master data the change validation rejects: the full run below
     }
-    if (needs_netting) {
-      copy = base_.snapshot();
-      auto applied = ApplyNettingOverrides(copy, scenario);
-      if (!applied) return std::unexpected(applied.error());
-      own.emplace(std::move(copy), NettingPolicy{true});
-      own->RunFull();
-    }
+  }
+  if (needs_netting && !own) {
+    model::Snapshot copy = base_.snapshot();
+    auto applied = ApplyNettingOverrides(copy, scenario);
+    if (!applied) return std::unexpected(applied.error());
+    own.emplace(std::move(copy), NettingPolicy{true});
+    own->RunFull();
   }
   const NettingEngine& engine = own ? *own : base_;
   ScenarioOutcome out;
@@ -409,11 +585,15 @@ Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(const Scenario& scenario
   if (!costs) return std::unexpected(costs.error());
 
   if (own || !compare) {
-    out.exceptions = DetectExceptions(engine, out.capacity, history_, options_.detection);
+    const bool reuse = !affected.empty();
+    out.exceptions = detail::DetectExceptionsReusing(
+        engine, out.capacity, history_, options_.detection, reuse ? base_record_.get() : nullptr,
+        affected, record, base_reach_.get(), keep_reach);
   } else {
     // Capacity-only: the plan is the base plan, so every non-capacity exception is the base's;
     // only overloads and bottlenecks are detected again.
-    out.exceptions = DetectCapacityExceptions(engine, out.capacity, options_.detection);
+    out.exceptions =
+        detail::DetectCapacityReusing(engine, out.capacity, options_.detection, base_reach_.get());
     for (const auto& e : base_outcome_.exceptions) {
       if (e.type != ExceptionType::kCapacityOverload && e.type != ExceptionType::kBottleneck) {
         out.exceptions.push_back(e);
@@ -434,31 +614,38 @@ Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(const Scenario& scenario
   }
   if (compare) {
     const auto mine = SortedIds(out.exceptions);
-    const auto theirs = SortedIds(base_outcome_.exceptions);
-    std::set_difference(mine.begin(), mine.end(), theirs.begin(), theirs.end(), std::back_inserter(out.appeared));
-    std::set_difference(theirs.begin(), theirs.end(), mine.begin(), mine.end(), std::back_inserter(out.disappeared));
+    const auto& theirs = base_ids_;
+    std::set_difference(mine.begin(), mine.end(), theirs.begin(), theirs.end(),
+                        std::back_inserter(out.appeared));
+    std::set_difference(theirs.begin(), theirs.end(), mine.begin(), mine.end(),
+                        std::back_inserter(out.disappeared));
   }
   return out;
 }
 
-std::vector<Result<ScenarioOutcome>> ScenarioEvaluator::EvaluateAll(std::span<const Scenario> scenarios) const {
+std::vector<Result<ScenarioOutcome>> ScenarioEvaluator::EvaluateAll(
+    std::span<const Scenario> scenarios) const {
   std::vector<std::optional<Result<ScenarioOutcome>>> slots(scenarios.size());
   // Longest first: scenarios that re-run netting start before the capacity-only ones, so two
   // threads finish close together. Each result goes to its own slot: order-independent output.
   std::vector<std::size_t> order(scenarios.size());
   for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
   auto nets = [&](std::size_t k) {
-    return std::any_of(scenarios[k].overrides.begin(), scenarios[k].overrides.end(), [](const Override& o) {
-      return !std::holds_alternative<ExtraCapacity>(o) && !std::holds_alternative<SubcontractStep>(o) &&
-             !std::holds_alternative<MoveVolume>(o);
-    });
+    return std::any_of(scenarios[k].overrides.begin(), scenarios[k].overrides.end(),
+                       [](const Override& o) {
+                         return !std::holds_alternative<ExtraCapacity>(o) &&
+                                !std::holds_alternative<SubcontractStep>(o) &&
+                                !std::holds_alternative<MoveVolume>(o);
+                       });
   };
   std::stable_partition(order.begin(), order.end(), nets);
   std::atomic<std::size_t> next{0};
   auto work = [&] {
-    for (std::size_t k = next++; k < order.size(); k = next++) slots[order[k]].emplace(Evaluate(scenarios[order[k]]));
+    for (std::size_t k = next++; k < order.size(); k = next++)
+      slots[order[k]].emplace(Evaluate(scenarios[order[k]]));
   };
-  const int threads = std::max(1, std::min<int>(options_.threads, static_cast<int>(scenarios.size())));
+  const int threads =
+      std::max(1, std::min<int>(options_.threads, static_cast<int>(scenarios.size())));
   {
     std::vector<std::jthread> pool;
     for (int t = 1; t < threads; ++t) pool.emplace_back(work);

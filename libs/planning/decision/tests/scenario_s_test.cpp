@@ -12,6 +12,7 @@
 #include "sop/codec/assembler.hpp"
 #include "sop/gen/generator.hpp"
 #include "sop/planning/scenario.hpp"
+#include "sop/planning/seed_scenarios.hpp"
 #include "sop/v1/events.pb.h"
 
 namespace sop::planning {
@@ -46,16 +47,64 @@ class DecisionScenarioS : public ::testing::Test {
 std::unique_ptr<NettingEngine> DecisionScenarioS::engine_;
 std::unique_ptr<ScenarioEvaluator> DecisionScenarioS::evaluator_;
 
+// Incremental evaluation (net change on a copy of the base engine, re-detection of only what it
+// touched) must give exactly the outcome of the reference path (full netting and detection).
+TEST_F(DecisionScenarioS, IncrementalEvaluationEqualsTheFullReRun) {
+  ScenarioOptions reference_options;
+  reference_options.incremental = false;
+  const ScenarioEvaluator reference(*engine_, DetectionHistory{}, reference_options);
+  auto scenarios = SeedScenarios(*engine_, Base());
+  // Two netting overrides in one scenario: the second sees the values the first set.
+  scenarios.push_back(
+      Scenario{"family twice + safety stock",
+               {DemandMultiplier{S().item_sites.front().family, "", "", 2, 30, 1.5},
+                DemandMultiplier{S().item_sites.front().family, "", "", 10, 40, 0.5},
+                SafetyStockChange{"", "", "", 1.5}}});
+  ASSERT_GE(scenarios.size(), 6u);
+  for (const auto& scenario : scenarios) {
+    SCOPED_TRACE(scenario.name);
+    auto fast = evaluator_->Evaluate(scenario);
+    auto full = reference.Evaluate(scenario);
+    ASSERT_TRUE(fast.has_value()) << fast.error().ToString();
+    ASSERT_TRUE(full.has_value()) << full.error().ToString();
+    EXPECT_EQ(fast->appeared, full->appeared);
+    EXPECT_EQ(fast->disappeared, full->disappeared);
+    ASSERT_EQ(fast->exceptions.size(), full->exceptions.size());
+    for (std::size_t k = 0; k < fast->exceptions.size(); ++k) {
+      const auto& a = fast->exceptions[k];
+      const auto& b = full->exceptions[k];
+      ASSERT_EQ(a.id, b.id) << "rank " << k;
+      EXPECT_EQ(a.quantity, b.quantity) << a.id;
+      EXPECT_EQ(a.revenue_at_risk, b.revenue_at_risk) << a.id;
+      EXPECT_EQ(a.margin_at_risk, b.margin_at_risk) << a.id;
+      EXPECT_EQ(a.sales_orders, b.sales_orders) << a.id;
+      EXPECT_EQ(a.customers, b.customers) << a.id;
+      EXPECT_EQ(a.end_demands, b.end_demands) << a.id;
+      EXPECT_EQ(a.explanation, b.explanation) << a.id;
+      EXPECT_EQ(a.score.total, b.score.total) << a.id;
+    }
+    EXPECT_EQ(fast->kpis.fill_rate, full->kpis.fill_rate);
+    EXPECT_EQ(fast->kpis.revenue, full->kpis.revenue);
+    EXPECT_EQ(fast->kpis.gross_margin, full->kpis.gross_margin);
+    EXPECT_EQ(fast->kpis.load_hours, full->kpis.load_hours);
+    EXPECT_EQ(fast->kpis.average_inventory_value, full->kpis.average_inventory_value);
+    EXPECT_EQ(fast->kpis.working_capital, full->kpis.working_capital);
+    EXPECT_EQ(fast->load_by_work_center, full->load_by_work_center);
+  }
+}
+
 TEST_F(DecisionScenarioS, AddingAShiftOnTheTightestLineRemovesItsOverloadAndAddsItsCost) {
   const auto& base = Base();
   const auto tightest = static_cast<std::size_t>(
       std::max_element(base.overload_by_work_center.begin(), base.overload_by_work_center.end()) -
       base.overload_by_work_center.begin());
-  ASSERT_GT(base.overload_by_work_center[tightest], 0.0) << "the S plant should have an overloaded line";
+  ASSERT_GT(base.overload_by_work_center[tightest], 0.0)
+      << "the S plant should have an overloaded line";
   // A shift as long as the worst overloaded bucket needs, over the whole horizon.
   const auto H = static_cast<std::size_t>(S().H());
   double worst = 0.0;
-  for (std::size_t t = 0; t < H; ++t) worst = std::max(worst, base.capacity.overload_hours[tightest * H + t]);
+  for (std::size_t t = 0; t < H; ++t)
+    worst = std::max(worst, base.capacity.overload_hours[tightest * H + t]);
   const auto& wc = S().work_centers[tightest];
   const double hours = std::ceil(worst / wc.efficiency) + 1.0;
   auto out = evaluator_->Evaluate(
@@ -63,14 +112,19 @@ TEST_F(DecisionScenarioS, AddingAShiftOnTheTightestLineRemovesItsOverloadAndAdds
   ASSERT_TRUE(out.has_value()) << out.error().ToString();
   EXPECT_EQ(out->overload_by_work_center[tightest], 0.0);
   EXPECT_DOUBLE_EQ(out->kpis.extra_capacity_cost, static_cast<double>(H) * hours * 45.0);
-  EXPECT_NEAR(out->kpis.overload_hours, base.kpis.overload_hours - base.overload_by_work_center[tightest], 1e-6);
-  EXPECT_LT(out->kpis.overtime_cost + out->kpis.subcontract_cost, base.kpis.overtime_cost + base.kpis.subcontract_cost + 1e-9);
+  EXPECT_NEAR(out->kpis.overload_hours,
+              base.kpis.overload_hours - base.overload_by_work_center[tightest], 1e-6);
+  EXPECT_LT(out->kpis.overtime_cost + out->kpis.subcontract_cost,
+            base.kpis.overtime_cost + base.kpis.subcontract_cost + 1e-9);
   std::size_t overloaded_buckets = 0;
-  for (std::size_t t = 0; t < H; ++t) overloaded_buckets += base.capacity.overload_hours[tightest * H + t] > 0.0 ? 1 : 0;
+  for (std::size_t t = 0; t < H; ++t)
+    overloaded_buckets += base.capacity.overload_hours[tightest * H + t] > 0.0 ? 1 : 0;
   if (overloaded_buckets >= 3) {
-    EXPECT_NE(std::find(out->disappeared.begin(), out->disappeared.end(), "BOTTLENECK:" + wc.id), out->disappeared.end());
+    EXPECT_NE(std::find(out->disappeared.begin(), out->disappeared.end(), "BOTTLENECK:" + wc.id),
+              out->disappeared.end());
   }
-  for (const auto& id : out->appeared) EXPECT_EQ(id.find("CAPACITY_OVERLOAD:" + wc.id), std::string::npos);
+  for (const auto& id : out->appeared)
+    EXPECT_EQ(id.find("CAPACITY_OVERLOAD:" + wc.id), std::string::npos);
   EXPECT_EQ(out->kpis.revenue, base.kpis.revenue);  // capacity alone changes no material
 }
 
@@ -79,17 +133,21 @@ TEST_F(DecisionScenarioS, SupplierTwoWeeksLateCreatesShortagesAndCustomerRisks) 
   std::map<std::string, double> near_term;
   for (const auto& r : S().receipts) {
     if (r.kind == model::ReceiptKind::kPurchaseOrder && r.quantity > 0.0 && r.due_bucket < 4) {
-      near_term[S().item_sites[static_cast<std::size_t>(r.item_site.value())].supplier_id] += r.quantity;
+      near_term[S().item_sites[static_cast<std::size_t>(r.item_site.value())].supplier_id] +=
+          r.quantity;
     }
   }
   ASSERT_FALSE(near_term.empty());
-  auto x = std::max_element(near_term.begin(), near_term.end(),
-                            [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+  auto x = std::max_element(near_term.begin(), near_term.end(), [](const auto& a, const auto& b) {
+             return a.second < b.second;
+           })->first;
   auto out = evaluator_->Evaluate(Scenario{x + " two weeks late", {SupplierDelay{x, 2, true}}});
   ASSERT_TRUE(out.has_value()) << out.error().ToString();
   std::size_t material = 0, at_risk = 0;
   for (const auto& id : out->appeared) {
-    if (id.starts_with("SHORTAGE:") || id.starts_with("PAST_DUE_RELEASE:") || id.starts_with("SHARED_COMPONENT:")) ++material;
+    if (id.starts_with("SHORTAGE:") || id.starts_with("PAST_DUE_RELEASE:") ||
+        id.starts_with("SHARED_COMPONENT:"))
+      ++material;
     if (id.starts_with("ORDER_AT_RISK:")) ++at_risk;
   }
   EXPECT_GT(material, 0u);
@@ -107,21 +165,26 @@ TEST_F(DecisionScenarioS, FamilyPlusTwentyPercentRaisesRevenueLoadAndShortagesCo
     if (!is.family.empty()) revenue[is.family] += o.quantity * o.unit_price;
   }
   ASSERT_FALSE(revenue.empty());
-  auto y = std::max_element(revenue.begin(), revenue.end(),
-                            [](const auto& a, const auto& b) { return a.second < b.second; })->first;
-  auto out = evaluator_->Evaluate(Scenario{y + " +20%", {DemandMultiplier{y, "", "", 0, S().H(), 1.2}}});
+  auto y = std::max_element(revenue.begin(), revenue.end(), [](const auto& a, const auto& b) {
+             return a.second < b.second;
+           })->first;
+  auto out =
+      evaluator_->Evaluate(Scenario{y + " +20%", {DemandMultiplier{y, "", "", 0, S().H(), 1.2}}});
   ASSERT_TRUE(out.has_value()) << out.error().ToString();
   const auto& base = Base().kpis;
   EXPECT_GT(out->kpis.sales_order_units, base.sales_order_units);
-  EXPECT_NEAR(out->kpis.sales_order_units - base.sales_order_units,
-              0.2 * [&] {
-                double units = 0.0;
-                for (const auto& o : S().sales_orders) {
-                  if (S().item_sites[static_cast<std::size_t>(o.item_site.value())].family == y) units += o.quantity;
-                }
-                return units;
-              }(),
-              1e-6);
+  EXPECT_NEAR(
+      out->kpis.sales_order_units - base.sales_order_units,
+      0.2 *
+          [&] {
+            double units = 0.0;
+            for (const auto& o : S().sales_orders) {
+              if (S().item_sites[static_cast<std::size_t>(o.item_site.value())].family == y)
+                units += o.quantity;
+            }
+            return units;
+          }(),
+      1e-6);
   EXPECT_GT(out->kpis.revenue + out->kpis.revenue_short, base.revenue + base.revenue_short);
   EXPECT_GT(out->kpis.load_hours, base.load_hours);
   EXPECT_GE(out->kpis.overload_hours, base.overload_hours);
@@ -137,28 +200,40 @@ TEST_F(DecisionScenarioS, MovingVolumeToPlantBShiftsLoadBetweenThePlantsWorkCent
   std::map<std::string, std::int32_t> family_site;
   for (std::size_t c = 0; c < s.item_site_count(); ++c) {
     const auto& is = s.item_sites[c];
-    if (is.family.empty() || is.kind != model::ItemKind::kMake || s.Routing(ItemSiteIndex(static_cast<std::int32_t>(c))).empty()) continue;
-    for (const auto& order : engine_->plan().orders[c]) family_load[is.family] += order.release_quantity;
+    if (is.family.empty() || is.kind != model::ItemKind::kMake ||
+        s.Routing(ItemSiteIndex(static_cast<std::int32_t>(c))).empty())
+      continue;
+    for (const auto& order : engine_->plan().orders[c])
+      family_load[is.family] += order.release_quantity;
     family_site[is.family] = is.site.value();
   }
   ASSERT_FALSE(family_load.empty());
-  auto fam = std::max_element(family_load.begin(), family_load.end(),
-                              [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+  auto fam =
+      std::max_element(family_load.begin(), family_load.end(), [](const auto& a, const auto& b) {
+        return a.second < b.second;
+      })->first;
   const auto a = family_site[fam];
   std::vector<std::int32_t> plants;
   for (std::size_t k = 0; k < s.sites.size(); ++k) {
     if (s.sites[k].kind == model::SiteKind::kPlant) plants.push_back(static_cast<std::int32_t>(k));
   }
-  const auto b = plants[(std::find(plants.begin(), plants.end(), a) - plants.begin() + 1) % static_cast<std::ptrdiff_t>(plants.size())];
+  const auto b = plants[(std::find(plants.begin(), plants.end(), a) - plants.begin() + 1) %
+                        static_cast<std::ptrdiff_t>(plants.size())];
   std::vector<std::size_t> wc_a, wc_b;
   for (std::size_t w = 0; w < s.work_centers.size(); ++w) {
     if (s.work_centers[w].site.value() == a) wc_a.push_back(w);
     if (s.work_centers[w].site.value() == b) wc_b.push_back(w);
   }
   ASSERT_FALSE(wc_b.empty());
-  MoveVolume move{fam, s.sites[static_cast<std::size_t>(a)].id, s.sites[static_cast<std::size_t>(b)].id, 0.5, {}, 1.0};
+  MoveVolume move{fam,
+                  s.sites[static_cast<std::size_t>(a)].id,
+                  s.sites[static_cast<std::size_t>(b)].id,
+                  0.5,
+                  {},
+                  1.0};
   for (std::size_t k = 0; k < wc_a.size(); ++k) {
-    move.work_centers.push_back({s.work_centers[wc_a[k]].id, s.work_centers[wc_b[k % wc_b.size()]].id});
+    move.work_centers.push_back(
+        {s.work_centers[wc_a[k]].id, s.work_centers[wc_b[k % wc_b.size()]].id});
   }
   auto out = evaluator_->Evaluate(Scenario{"move half of " + fam, {move}});
   ASSERT_TRUE(out.has_value()) << out.error().ToString();
@@ -168,9 +243,11 @@ TEST_F(DecisionScenarioS, MovingVolumeToPlantBShiftsLoadBetweenThePlantsWorkCent
     return sum;
   };
   const auto& base = Base();
-  const double moved = site_load(base.load_by_work_center, wc_a) - site_load(out->load_by_work_center, wc_a);
+  const double moved =
+      site_load(base.load_by_work_center, wc_a) - site_load(out->load_by_work_center, wc_a);
   EXPECT_GT(moved, 0.0);
-  EXPECT_NEAR(site_load(out->load_by_work_center, wc_b) - site_load(base.load_by_work_center, wc_b), moved, 1e-6 * moved);
+  EXPECT_NEAR(site_load(out->load_by_work_center, wc_b) - site_load(base.load_by_work_center, wc_b),
+              moved, 1e-6 * moved);
   EXPECT_NEAR(out->kpis.load_hours, base.kpis.load_hours, 1e-6 * base.kpis.load_hours);
   EXPECT_EQ(out->kpis.revenue, base.kpis.revenue);
 }
@@ -188,7 +265,8 @@ TEST_F(DecisionScenarioS, FiveScenariosSideBySideInParallelLeaveTheBaseUntouched
   ASSERT_EQ(outs.size(), 5u);
   for (const auto& o : outs) ASSERT_TRUE(o.has_value());
   EXPECT_GT(outs[0]->kpis.average_inventory_value, Base().kpis.average_inventory_value);
-  EXPECT_GT(outs[1]->kpis.revenue + outs[1]->kpis.revenue_short, Base().kpis.revenue + Base().kpis.revenue_short);
+  EXPECT_GT(outs[1]->kpis.revenue + outs[1]->kpis.revenue_short,
+            Base().kpis.revenue + Base().kpis.revenue_short);
   EXPECT_TRUE(outs[4]->appeared.empty());
   EXPECT_TRUE(outs[4]->disappeared.empty());
   EXPECT_EQ(outs[4]->kpis.gross_margin, before);

@@ -3,6 +3,7 @@
 /// yield, lead-time offset, time fences, single-level pegging, and net change.
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "sop/model/error.hpp"
@@ -44,6 +45,12 @@ class NettingEngine {
   /// components and supplying sites whose inputs changed). Returns the re-netted item-sites in
   /// the order they were netted. Requires a prior RunFull.
   Result<std::vector<ItemSiteIndex>> Apply(const Change& change);
+  /// Applies several changes to the inputs, then re-plans everything they touch in one
+  /// propagation (each item-site is netted at most once). Every change is validated against the
+  /// current snapshot before any is applied, so a change cannot name an entity another change of
+  /// the same batch creates; on an error nothing changes. Same result as applying them one by
+  /// one; returns the re-netted item-sites in the order they were netted.
+  Result<std::vector<ItemSiteIndex>> ApplyAll(std::span<const Change> changes);
 
   const Plan& plan() const noexcept { return plan_; }
   const model::Snapshot& snapshot() const noexcept { return snapshot_; }
@@ -75,6 +82,9 @@ class NettingEngine {
   void Restructure();
   void ZeroCyclicRows();
   Status Validate(const Change& change) const;
+  /// Changes the snapshot (and the per-item indexes) for one validated change; collects the
+  /// item-sites to re-net in `dirty` and whether the BOM/transfer structure changed.
+  void ApplyInput(const Change& change, std::vector<ItemSiteIndex>& dirty, bool& structural);
   double SupplyQuantity(ItemSiteIndex item_site, const SupplyRef& supply) const;
 
   model::Snapshot snapshot_;

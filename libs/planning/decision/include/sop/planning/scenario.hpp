@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <variant>
@@ -16,6 +17,11 @@
 #include "sop/planning/rough_cut.hpp"
 
 namespace sop::planning {
+
+namespace detail {
+struct MaterialRecord;
+class ReachIndex;
+}  // namespace detail
 
 /// Multiplies forecast and open sales-order quantities of the matching item-sites due in
 /// [from, to). Empty family / item / site match everything.
@@ -93,21 +99,21 @@ struct Scenario {
 /// The side-by-side figures of one evaluated plan (formulas in docs/KPIS.md, "Scenario figures").
 struct ScenarioKpis {
   double sales_order_units = 0.0;
-  double units_short = 0.0;         ///< sales-order units at risk (ORDER_AT_RISK quantities)
+  double units_short = 0.0;  ///< sales-order units at risk (ORDER_AT_RISK quantities)
   double revenue_short = 0.0;
-  double fill_rate = 1.0;           ///< 1 − units_short / sales_order_units
+  double fill_rate = 1.0;  ///< 1 − units_short / sales_order_units
   std::map<std::int32_t, double> units_short_by_priority;
   std::map<std::int32_t, double> revenue_short_by_priority;
   double load_hours = 0.0;
   double overload_hours = 0.0;
-  double overtime_cost = 0.0;       ///< overtime needed to absorb overloads (up to the WC max)
-  double subcontract_cost = 0.0;    ///< the remaining overload subcontracted where allowed
+  double overtime_cost = 0.0;     ///< overtime needed to absorb overloads (up to the WC max)
+  double subcontract_cost = 0.0;  ///< the remaining overload subcontracted where allowed
   double unresolved_overload_hours = 0.0;
-  double extra_capacity_cost = 0.0; ///< shifts / overtime added by the scenario
+  double extra_capacity_cost = 0.0;  ///< shifts / overtime added by the scenario
   double step_subcontract_cost = 0.0;
-  double move_cost = 0.0;           ///< extra (or saved, < 0) regular labour cost of moved hours
+  double move_cost = 0.0;  ///< extra (or saved, < 0) regular labour cost of moved hours
   double average_inventory_value = 0.0;
-  double working_capital = 0.0;     ///< average inventory + average pipeline (WIP) value
+  double working_capital = 0.0;  ///< average inventory + average pipeline (WIP) value
   double revenue = 0.0;
   double cost_of_goods = 0.0;
   double gross_margin = 0.0;
@@ -118,10 +124,10 @@ struct ScenarioKpis {
 struct ScenarioOutcome {
   std::string name;
   ScenarioKpis kpis;
-  std::vector<Exception> exceptions;          ///< ranked
-  std::vector<std::string> appeared;          ///< ids not in the base (sorted)
-  std::vector<std::string> disappeared;       ///< base ids gone here (sorted)
-  std::vector<double> load_by_work_center;    ///< hours over the horizon
+  std::vector<Exception> exceptions;        ///< ranked
+  std::vector<std::string> appeared;        ///< ids not in the base (sorted)
+  std::vector<std::string> disappeared;     ///< base ids gone here (sorted)
+  std::vector<double> load_by_work_center;  ///< hours over the horizon
   std::vector<double> overload_by_work_center;
   CapacityPlan capacity;
 };
@@ -131,6 +137,11 @@ struct ScenarioOptions {
   DetectionPolicy detection;
   RankingWeights ranking;
   int threads = 2;
+  /// Demand, supplier and safety-stock overrides re-plan a copy of the base engine by net change
+  /// and re-detect only the item-sites it touched and what they consume; false re-runs netting
+  /// and detection in full on a copy of the snapshot. Both give the same outcome (pinned by
+  /// tests); false is the reference for those tests and for `sop-bench-decision --verify`.
+  bool incremental = true;
 };
 
 /// Evaluates scenarios against one base engine (run with pegging). The base is never modified:
@@ -143,7 +154,8 @@ struct ScenarioOptions {
 /// Lifetime: keeps a reference to `base`, which must outlive the evaluator.
 class ScenarioEvaluator {
  public:
-  ScenarioEvaluator(const NettingEngine& base, DetectionHistory history, ScenarioOptions options = {});
+  ScenarioEvaluator(const NettingEngine& base, DetectionHistory history,
+                    ScenarioOptions options = {});
 
   /// The base plan's outcome (computed at construction).
   const ScenarioOutcome& base() const noexcept { return base_outcome_; }
@@ -152,13 +164,18 @@ class ScenarioEvaluator {
   std::vector<Result<ScenarioOutcome>> EvaluateAll(std::span<const Scenario> scenarios) const;
 
  private:
-  Result<ScenarioOutcome> EvaluateWith(const Scenario& scenario, bool compare) const;
+  Result<ScenarioOutcome> EvaluateWith(const Scenario& scenario, bool compare,
+                                       detail::MaterialRecord* record,
+                                       std::unique_ptr<detail::ReachIndex>* keep_reach) const;
 
   const NettingEngine& base_;
   DetectionHistory history_;
   ScenarioOptions options_;
   CapacityPlan base_capacity_;
   ScenarioOutcome base_outcome_;
+  std::vector<std::string> base_ids_;                          ///< base exception ids, sorted
+  std::shared_ptr<const detail::MaterialRecord> base_record_;  ///< per item-site base detection
+  std::shared_ptr<const detail::ReachIndex> base_reach_;  ///< end-demand reach of the base plan
 };
 
 }  // namespace sop::planning
