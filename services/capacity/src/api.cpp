@@ -46,18 +46,19 @@ Result<sop::v1::EvaluateScenariosResponse> CapacityGrpc::Evaluate(
   std::optional<Error> error;
   lock_([&] {
     const std::int64_t version = state_.stats().plan_version;
-    if (engine_copy_ && version == engine_copy_version_) return;
-    auto copy = state_.CopyEngine();
+    if (plan_copy_ && version == plan_copy_version_) return;
+    auto copy = state_.CopyPlan();
     if (!copy) {
       error = copy.error();
       return;
     }
-    engine_copy_ = std::move(*copy);
-    engine_copy_version_ = version;
+    plan_copy_ = std::move(*copy);
+    plan_copy_version_ = version;
     if (probe_) probe_->engine_copies.Increment();
   });
   if (error) return std::unexpected(*error);
-  auto response = capacity::EvaluateScenarios(*engine_copy_, request, options_);
+  auto response =
+      capacity::EvaluateScenarios(plan_copy_->engine, request, options_, plan_copy_->history);
   if (probe_) {
     probe_->scenarios.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

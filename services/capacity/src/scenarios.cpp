@@ -374,7 +374,7 @@ void FillKpis(const model::Snapshot& snapshot, const planning::ScenarioOutcome& 
 
 Result<sop::v1::EvaluateScenariosResponse> EvaluateScenarios(
     const planning::NettingEngine& base, const sop::v1::EvaluateScenariosRequest& request,
-    const ScenarioRequestOptions& options) {
+    const ScenarioRequestOptions& options, const planning::DetectionHistory& history) {
   const auto start = std::chrono::steady_clock::now();
   const model::Snapshot& snapshot = base.snapshot();
   if (!request.site_id().empty() && !snapshot.site_ids.Find(request.site_id())) {
@@ -401,7 +401,7 @@ Result<sop::v1::EvaluateScenariosResponse> EvaluateScenarios(
 
   planning::ScenarioOptions scenario_options;
   scenario_options.threads = std::max(1, options.threads);
-  const planning::ScenarioEvaluator evaluator(base, planning::DetectionHistory{}, scenario_options);
+  const planning::ScenarioEvaluator evaluator(base, history, scenario_options);
   if (scenarios.empty()) {
     scenarios = planning::SeedScenarios(base, evaluator.base());
     for (const auto& scenario : scenarios) descriptions.push_back(Describe(scenario));

@@ -169,13 +169,13 @@ Result<sop::v1::GetLoadResponse> CapacityState::GetLoad(
   return response;
 }
 
-Result<std::shared_ptr<const planning::NettingEngine>> CapacityState::CopyEngine() const {
+Result<std::shared_ptr<const PlanCopy>> CapacityState::CopyPlan() const {
   const planning::NettingEngine* engine = planning_.engine();
   if (engine == nullptr) {
     return Fail(Errc::kFailedPrecondition,
                 "no plan yet: no PlanningSettings fact has been applied on this replica");
   }
-  return std::make_shared<const planning::NettingEngine>(*engine);
+  return std::make_shared<const PlanCopy>(PlanCopy{*engine, planning_.BuildHistory()});
 }
 
 CapacityStats CapacityState::stats() const {

@@ -21,9 +21,9 @@ using StateLock = std::function<void(const std::function<void()>& fn)>;
 /// one mapping (ToGrpcStatus).
 ///
 /// GetLoad reads the capacity plan of the last batch end under the state lock. EvaluateScenarios
-/// validates the request, copies the engine under the lock (once per plan version; the copy is
-/// kept until the plan changes), then evaluates outside the lock on `threads` threads, so
-/// consumption goes on meanwhile; one evaluation runs at a time (later calls wait).
+/// validates the request, copies the engine and its detection history under the lock (once per plan
+/// version; the copy is kept until the plan changes), then evaluates outside the lock on `threads`
+/// threads, so consumption goes on meanwhile; one evaluation runs at a time (later calls wait).
 /// Threads: gRPC threads; safe for concurrent calls. Lifetime: `state` and `lock` must outlive
 /// it.
 class CapacityGrpc final : public sop::v1::Capacity::Service {
@@ -51,8 +51,8 @@ class CapacityGrpc final : public sop::v1::Capacity::Service {
   ScenarioRequestOptions options_;
   std::unique_ptr<Probe> probe_;
   std::mutex evaluate_mutex_;  ///< one evaluation at a time; guards the cached copy
-  std::shared_ptr<const planning::NettingEngine> engine_copy_;
-  std::int64_t engine_copy_version_ = -1;
+  std::shared_ptr<const PlanCopy> plan_copy_;
+  std::int64_t plan_copy_version_ = -1;
 };
 
 }  // namespace sop::capacity

@@ -35,10 +35,11 @@ struct ScenarioRequestOptions {
 /// must be unique), builds the evaluator on `base` (a pegged, fully run engine the caller keeps
 /// unchanged for the duration), evaluates all in parallel and returns base + scenarios in
 /// request order. An empty request evaluates planning::SeedScenarios. `request.site_id`, when
-/// set, must be a site of `base` (the KPIs cover every site the engine plans).
+/// set, must be a site of `base` (the KPIs cover every site the engine plans). `history`
+/// (indices into `base`'s snapshot) feeds the forecast-deviation and supplier-risk detection.
 Result<sop::v1::EvaluateScenariosResponse> EvaluateScenarios(
     const planning::NettingEngine& base, const sop::v1::EvaluateScenariosRequest& request,
-    const ScenarioRequestOptions& options = {});
+    const ScenarioRequestOptions& options = {}, const planning::DetectionHistory& history = {});
 
 /// One outcome as the API shows it.
 void FillKpis(const model::Snapshot& snapshot, const planning::ScenarioOutcome& outcome,

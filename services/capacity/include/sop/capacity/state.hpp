@@ -45,10 +45,17 @@ struct CapacityStats {
   double overload_hours = 0.0;
 };
 
+/// A consistent copy of the planning picture: the engine and the history detection needs
+/// (indices into the engine's snapshot).
+struct PlanCopy {
+  planning::NettingEngine engine;
+  planning::DetectionHistory history;
+};
+
 /// The capacity state of one replica (see the file comment).
 ///
 /// Threads: not thread-safe. Under the host every call is made with the host's mutex held; the
-/// queries (GetLoad, CopyEngine) must be called with that mutex held too (WithState).
+/// queries (GetLoad, CopyPlan) must be called with that mutex held too (WithState).
 /// Errors: undecodable facts/forecasts give INVALID_ARGUMENT (the host dead-letters them); a
 /// message from another topic is INVALID_ARGUMENT naming the topic; GetLoad as capacity::GetLoad,
 /// plus FAILED_PRECONDITION before the first plan.
@@ -75,10 +82,10 @@ class CapacityState final : public host::PartitionedState, private codec::Planni
 
   /// sop.v1.Capacity/GetLoad over the capacity plan of the last batch end.
   Result<sop::v1::GetLoadResponse> GetLoad(const sop::v1::GetLoadRequest& request) const;
-  /// A copy of the current engine (snapshot + pegged plan) for scenario evaluation outside the
-  /// lock; FAILED_PRECONDITION before the first plan. Cost: proportional to the plan (S: tens of
-  /// MB copied).
-  Result<std::shared_ptr<const planning::NettingEngine>> CopyEngine() const;
+  /// A copy of the current engine (snapshot + pegged plan) and its detection history, for
+  /// scenario evaluation outside the lock; FAILED_PRECONDITION before the first plan. Cost:
+  /// proportional to the plan and the stored history (S: tens of MB copied).
+  Result<std::shared_ptr<const PlanCopy>> CopyPlan() const;
 
   /// The current capacity plan (nullptr before the first plan) and its engine.
   const planning::CapacityPlan* capacity() const noexcept {
