@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -12,6 +13,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "process.hpp"
+#include "sop/auth/sha256.hpp"
 #include "sop/bus/embedded_broker.hpp"
 #include "sop/store/redis_store.hpp"
 
@@ -105,6 +107,37 @@ Progress ProgressOf(const std::map<std::string, double>& sums) {
   return progress;
 }
 
+std::filesystem::path FindBinary(const std::string& binary, const std::string& kind,
+                                 const std::filesystem::path& bin_dir, std::string& looked) {
+  std::vector<std::filesystem::path> candidates;
+  if (!bin_dir.empty()) candidates.push_back(bin_dir / binary);
+  const std::filesystem::path build_dir = SOP_STACK_BUILD_DIR;
+  if (!build_dir.empty()) candidates.push_back(build_dir / "services" / kind / binary);
+  for (const auto& candidate : candidates) {
+    looked += candidate.string() + ", ";
+    if (detail::IsExecutable(candidate)) return candidate;
+  }
+  looked += "PATH";
+  return detail::FindOnPath(binary);
+}
+
+// A random bearer token (32 hex digits from /dev/urandom).
+Result<std::string> RandomToken() {
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  char bytes[16];
+  if (!random.read(bytes, sizeof(bytes))) {
+    return Fail(Errc::kUnavailable, "cannot read /dev/urandom");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string token;
+  for (const char byte : bytes) {
+    const auto value = static_cast<unsigned char>(byte);
+    token += kHex[value >> 4];
+    token += kHex[value & 0xf];
+  }
+  return token;
+}
+
 // One service process of the stack.
 struct ServiceProcess {
   ServiceKind kind{};
@@ -136,6 +169,7 @@ class StackImpl final : public Stack {
     endpoints_.broker = broker_->bootstrap_servers();
 
     if (auto redis = StartRedis(); !redis) return redis;
+    if (auto tokens = PrepareTokens(); !tokens) return tokens;
 
     for (auto& service : services_) {
       if (auto started = StartService(*service); !started) return started;
@@ -221,8 +255,12 @@ class StackImpl final : public Stack {
         }
         const Progress progress = ProgressOf(SumSamples(*text));
         const auto previous = last.find(name);
+        const auto minimum = options.min_consumed.find(name);
+        const bool reached =
+            minimum == options.min_consumed.end() || progress.consumed >= minimum->second;
         const bool unchanged = previous != last.end() &&
-                               previous->second.activity == progress.activity && progress.lag == 0;
+                               previous->second.activity == progress.activity &&
+                               progress.lag == 0 && reached;
         if (!unchanged) steady_since[name] = now;
         last[name] = progress;
         if (now - steady_since[name] < options.quiet) {
@@ -272,6 +310,10 @@ class StackImpl final : public Stack {
       (void)redis_.Terminate(options_.stop_timeout, forced);
     }
     broker_.reset();
+    if (options_.write_stack_json) {
+      std::error_code ignored;  // stale addresses and pids would mislead clients
+      std::filesystem::remove(options_.dir / "stack.json", ignored);
+    }
     return first;
   }
 
@@ -291,20 +333,6 @@ class StackImpl final : public Stack {
     for (auto& endpoint : endpoints_.services) {
       if (endpoint.name == service.endpoint.name) endpoint = service.endpoint;
     }
-  }
-
-  std::filesystem::path FindBinary(const std::string& binary, const std::string& kind,
-                                   std::string& looked) const {
-    std::vector<std::filesystem::path> candidates;
-    if (!options_.bin_dir.empty()) candidates.push_back(options_.bin_dir / binary);
-    const std::filesystem::path build_dir = SOP_STACK_BUILD_DIR;
-    if (!build_dir.empty()) candidates.push_back(build_dir / "services" / kind / binary);
-    for (const auto& candidate : candidates) {
-      looked += candidate.string() + ", ";
-      if (detail::IsExecutable(candidate)) return candidate;
-    }
-    looked += "PATH";
-    return detail::FindOnPath(binary);
   }
 
   Status PlanServices() {
@@ -331,7 +359,7 @@ class StackImpl final : public Stack {
     for (const auto& kind : KnownServices()) {
       if (!requested.empty() && !requested.contains(kind.name)) continue;
       std::string looked;
-      const auto binary = FindBinary(kind.binary, kind.name, looked);
+      const auto binary = FindBinary(kind.binary, kind.name, options_.bin_dir, looked);
       if (binary.empty()) {
         if (!requested.empty()) {
           return Fail(Errc::kNotFound, "service '" + kind.name + "': binary " + kind.binary +
@@ -358,6 +386,32 @@ class StackImpl final : public Stack {
         services_.push_back(std::move(service));
       }
     }
+    return {};
+  }
+
+  // The demo principal holds every role of the services (libs/auth, services/workflow).
+  Status PrepareTokens() {
+    if (!options_.tokens_file.empty()) {
+      tokens_file_ = std::filesystem::absolute(options_.tokens_file);
+      return {};
+    }
+    auto token = RandomToken();
+    if (!token) return std::unexpected(token.error());
+    const auto token_file = options_.dir / "demo.token";
+    if (auto written = detail::WriteAtomically(token_file, *token + "\n"); !written) {
+      return written;
+    }
+    std::error_code ignored;
+    std::filesystem::permissions(
+        token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+        ignored);
+    tokens_file_ = options_.dir / "tokens";
+    const std::string line =
+        "# written by sop-stack for this local stack only\nsha256:" + auth::Sha256Hex(*token) +
+        "  demo  planner,demand_lead,sales_lead,supply_lead,finance_partner,"
+        "executive,reader\n";
+    if (auto written = detail::WriteAtomically(tokens_file_, line); !written) return written;
+    endpoints_.demo_token_file = token_file;
     return {};
   }
 
@@ -438,6 +492,7 @@ class StackImpl final : public Stack {
         "SOP_METRICS_HOST=127.0.0.1",
         "SOP_METRICS_PORT=0",
         "SOP_SERVICE_INSTANCE=" + service.kind.name + "-" + std::to_string(service.replica),
+        "SOP_AUTH_TOKENS_FILE=" + tokens_file_.string(),
     };
     if (options_.fast_kafka) {
       // A local group: members notice each other quickly, fetches answer quickly.
@@ -551,6 +606,7 @@ class StackImpl final : public Stack {
   std::unique_ptr<bus::EmbeddedBroker> broker_;
   detail::ChildProcess redis_;
   int redis_port_ = 0;
+  std::filesystem::path tokens_file_;
   std::vector<std::unique_ptr<ServiceProcess>> services_;
   StackEndpoints endpoints_;
   std::vector<std::string> skipped_;
@@ -591,6 +647,17 @@ std::string StackEndpoints::ToJson() const {
             ",\"log\":" + JsonString(service.log.string()) + "}";
   }
   return json + "}}";
+}
+
+std::filesystem::path FindServiceBinary(std::string_view kind,
+                                        const std::filesystem::path& bin_dir) {
+  for (const auto& known : KnownServices()) {
+    if (known.name == kind) {
+      std::string looked;
+      return FindBinary(known.binary, known.name, bin_dir, looked);
+    }
+  }
+  return {};
 }
 
 std::string LogTail(const std::filesystem::path& path, std::size_t bytes) {

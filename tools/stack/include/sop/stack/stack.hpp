@@ -64,8 +64,12 @@ struct StackOptions {
   std::chrono::milliseconds start_timeout{60'000};
   /// Per process: how long SIGTERM may take before SIGKILL.
   std::chrono::milliseconds stop_timeout{25'000};
-  /// Write DIR/stack.json after start and after every Restart.
+  /// Write DIR/stack.json after start and after every Restart (removed by Stop).
   bool write_stack_json = true;
+  /// Bearer tokens file for the services that authenticate calls (SOP_AUTH_TOKENS_FILE, see
+  /// libs/auth). Empty: the stack writes DIR/tokens with one principal "demo" holding every
+  /// role, and its clear token to DIR/demo.token (mode 0600) for local clients.
+  std::filesystem::path tokens_file{};
 };
 
 /// One running (or killed) service process.
@@ -81,8 +85,10 @@ struct ServiceEndpoint {
 
 /// Where everything listens.
 struct StackEndpoints {
-  std::string broker{};                     ///< bootstrap.servers
-  std::string redis{};                      ///< "127.0.0.1:port"
+  std::string broker{};  ///< bootstrap.servers
+  std::string redis{};   ///< "127.0.0.1:port"
+  /// The clear token of the "demo" principal (DIR/demo.token); empty with options.tokens_file.
+  std::filesystem::path demo_token_file{};
   std::vector<ServiceEndpoint> services{};  ///< start order
 
   /// The endpoint named `name` ("mrp", "mrp-1"); nullptr if not part of the stack.
@@ -99,6 +105,10 @@ struct SettleOptions {
   std::chrono::milliseconds timeout{120'000};
   /// Metrics poll interval.
   std::chrono::milliseconds poll{200};
+  /// Per endpoint name: the `*_consumed_total` sum it must reach first (e.g. {"ingestion",
+  /// events produced}). Lag gauges are sampled by the services from their latest fetch and read
+  /// 0 before a consumer has joined its group, so a caller that knows what it sent says so here.
+  std::map<std::string, double> min_consumed{};
 };
 
 /// What WaitSettled observed.
@@ -160,6 +170,11 @@ class Stack {
  protected:
   Stack() = default;
 };
+
+/// Where the stack would start service `kind` ("mrp") from: `bin_dir`, the build tree this
+/// library was built in, PATH. Empty if the binary is not built.
+std::filesystem::path FindServiceBinary(std::string_view kind,
+                                        const std::filesystem::path& bin_dir = {});
 
 /// The tail (last `bytes`) of a log file, for error messages.
 std::string LogTail(const std::filesystem::path& path, std::size_t bytes = 1'500);

@@ -1,0 +1,76 @@
+// The pipeline end to end: the stack (embedded broker, redis-server, every built service as a
+// process) fed a generated instance through Kafka; the plan published on sop.plan.v1 must equal
+// the plan the libraries compute directly on the same events.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "e2e_support.hpp"
+
+namespace sop::e2e {
+namespace {
+
+constexpr std::uint64_t kSeed = 7;
+
+// Waits (deadline) until the reader has read its topic to the end, then compares; more deltas
+// arriving meanwhile are read before the next comparison.
+PlanComparison SettledPlan(const TopicReader& plan_reader,
+                           const planning::NettingEngine& reference) {
+  PlanComparison comparison;
+  const auto deadline = Clock::now() + 30s;
+  while (Clock::now() < deadline) {
+    if (plan_reader.CaughtUp()) {
+      comparison = ComparePlan(reference, LatestPlan(plan_reader.Messages()));
+      if (comparison.Same()) return comparison;
+    }
+    const std::size_t seen = plan_reader.Messages().size();
+    plan_reader.Wait([&](const auto& messages) { return messages.size() > seen; }, 500ms);
+  }
+  comparison = ComparePlan(reference, LatestPlan(plan_reader.Messages()));
+  if (!plan_reader.CaughtUp())
+    comparison.differences.push_back("reader lag: " + plan_reader.DescribeLag());
+  return comparison;
+}
+
+TEST(Pipeline, PublishedPlanEqualsTheLibrariesOnTheSameEvents) {
+  auto stack = stack::Stack::Start(TestStackOptions("pipeline"));
+  ASSERT_TRUE(stack.has_value()) << stack.error().ToString();
+  for (const char* required : {"ingestion", "forecasting", "mrp"}) {
+    ASSERT_TRUE((*stack)->Has(required)) << required << " must be built for this test";
+  }
+  const auto& endpoints = (*stack)->Endpoints();
+  TopicReader plan_reader(endpoints.broker, bus::kPlanTopic, "e2e-plan-reader");
+
+  const auto envelopes = GenerateInstance(kSeed);
+  auto producer = bus::Producer::Create(ClientConfig(endpoints.broker));
+  ASSERT_TRUE(producer.has_value()) << producer.error().ToString();
+  ProduceEnvelopes(**producer, envelopes);
+
+  auto settled = (*stack)->WaitSettled(
+      {.quiet = 2s,
+       .timeout = 70s,
+       .min_consumed = {{"ingestion", static_cast<double>(envelopes.size())}}});
+  ASSERT_TRUE(settled.has_value()) << settled.error().ToString();
+
+  // Every envelope accepted once, none dead-lettered.
+  auto accepted = (*stack)->MetricSum("ingestion", "sop_ingestion_facts_produced_total");
+  ASSERT_TRUE(accepted.has_value()) << accepted.error().ToString();
+  EXPECT_EQ(*accepted, static_cast<double>(envelopes.size()));
+  EXPECT_EQ((*stack)->MetricSum("ingestion", "sop_ingestion_dlq_total").value_or(-1), 0.0);
+
+  const auto reference = ReferencePlan(envelopes);
+  ASSERT_GT(reference->snapshot().item_site_count(), 3000u);
+  ASSERT_GT(reference->plan().PlannedOrderCount(), 10'000u);
+  const PlanComparison comparison = SettledPlan(plan_reader, *reference);
+  EXPECT_TRUE(comparison.Same()) << comparison.Describe();
+  EXPECT_EQ(comparison.planned_orders_published, reference->plan().PlannedOrderCount());
+
+  plan_reader.Stop();
+  const auto stopped = (*stack)->Stop();
+  EXPECT_TRUE(stopped.has_value()) << stopped.error().ToString();
+}
+
+}  // namespace
+}  // namespace sop::e2e
