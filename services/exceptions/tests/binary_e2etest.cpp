@@ -1,0 +1,215 @@
+// The sop-exceptions binary as a process: started against the embedded broker and a real
+// redis-server, fed the hand-made shared-component plant as facts, queried and acknowledged over
+// gRPC, stopped with SIGTERM (exit 0, snapshots in Redis); a new process serves the same list
+// with the acknowledgement.
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "exceptions_test_support.hpp"
+#include "sop/bus/embedded_broker.hpp"
+#include "sop/bus/producer.hpp"
+#include "sop/bus/topics.hpp"
+#include "sop/store/redis_store.hpp"
+#include "sop/store/testing/redis_server.hpp"
+#include "sop/v1/exceptions.grpc.pb.h"
+
+extern char** environ;
+
+namespace sop::exceptions {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace sop::exceptions::testing;
+using Clock = std::chrono::steady_clock;
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// One sop-exceptions process; SIGKILLed by the destructor if still running.
+class ExceptionsProcess {
+ public:
+  ExceptionsProcess(const std::string& bootstrap, int redis_port, std::filesystem::path log_path)
+      : log_path_(std::move(log_path)) {
+    std::vector<std::string> args = {SOP_EXCEPTIONS_BINARY,
+                                     "--kafka.bootstrap.servers=" + bootstrap,
+                                     "--kafka.session.timeout.ms=4000",
+                                     "--kafka.heartbeat.interval.ms=200",
+                                     "--kafka.auto.commit.interval.ms=200",
+                                     "--kafka.fetch.wait.max.ms=50",
+                                     "--kafka.log_level=3",
+                                     "--redis.port=" + std::to_string(redis_port),
+                                     "--grpc.host=127.0.0.1",
+                                     "--grpc.port=0",
+                                     "--metrics.host=127.0.0.1",
+                                     "--metrics.port=0",
+                                     "--exceptions.batch.quiet=50ms"};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (posix_spawn(&pid_, SOP_EXCEPTIONS_BINARY, &actions, nullptr, argv.data(), environ) != 0) {
+      pid_ = -1;
+    }
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  ~ExceptionsProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  // The gRPC port from the start-up log line (0 if it did not come within 15 s).
+  int WaitForPort() {
+    const std::regex listening("\"grpc_port\":([0-9]+)");
+    for (auto deadline = Clock::now() + 15s; Clock::now() < deadline && port_ == 0;) {
+      std::smatch match;
+      const std::string log = ReadFile(log_path_);
+      if (std::regex_search(log, match, listening)) {
+        port_ = std::stoi(match[1]);
+      } else {
+        std::this_thread::sleep_for(20ms);  // polling a file against a deadline
+      }
+    }
+    if (port_ > 0) {
+      stub_ = sop::v1::Exceptions::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                                               grpc::InsecureChannelCredentials()));
+    }
+    return port_;
+  }
+
+  grpc::Status List(bool include_acknowledged, sop::v1::ListExceptionsResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 5s);
+    sop::v1::ListExceptionsRequest request;
+    request.set_include_acknowledged(include_acknowledged);
+    return stub_->ListExceptions(&context, request, response);
+  }
+
+  // Polls ListExceptions until it lists `count` exceptions (false after 60 s).
+  bool WaitForCount(int count) {
+    for (auto deadline = Clock::now() + 60s; Clock::now() < deadline;) {
+      sop::v1::ListExceptionsResponse response;
+      if (List(true, &response).ok() && response.total() == count) return true;
+      std::this_thread::sleep_for(50ms);  // polling the served list against a deadline
+    }
+    return false;
+  }
+
+  // SIGTERM; the exit status.
+  int Terminate() {
+    if (kill(pid_, SIGTERM) != 0) return -1;
+    int status = 0;
+    if (waitpid(pid_, &status, 0) != pid_) return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  std::string Log() const { return ReadFile(log_path_); }
+  sop::v1::Exceptions::Stub& stub() { return *stub_; }
+
+ private:
+  std::filesystem::path log_path_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::unique_ptr<sop::v1::Exceptions::Stub> stub_;
+};
+
+TEST(ExceptionsBinary, ServesAcknowledgesStopsOnSigtermAndRestartsWithTheSameList) {
+  auto broker = bus::EmbeddedBroker::Start({.brokers = 1, .partitions = 3});
+  ASSERT_TRUE(broker.has_value()) << broker.error().ToString();
+  store_testing::RedisServer redis;
+  ASSERT_TRUE(redis.Start().has_value());
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("sop-exceptions-e2e-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+
+  auto producer = bus::Producer::Create(
+      bus::KafkaConfig{{"bootstrap.servers", (*broker)->bootstrap_servers()}, {"linger.ms", "5"}});
+  ASSERT_TRUE(producer.has_value());
+  const auto events = SharedComponentPlant();
+  std::int64_t sequence = 0;
+  for (const auto& e : events) {
+    bus::OutgoingMessage message;
+    message.topic = std::string(bus::kFactsTopic);
+    message.key = e.site();
+    message.value = FactBytes(e, sequence++);
+    (*producer)->Send(std::move(message), [](Result<bus::DeliveryReport> report) {
+      EXPECT_TRUE(report.has_value()) << report.error().ToString();
+    });
+  }
+  ASSERT_TRUE((*producer)->Flush(30s).has_value());
+
+  std::vector<std::string> ids;
+  {
+    ExceptionsProcess process((*broker)->bootstrap_servers(), redis.port(), dir / "first.log");
+    ASSERT_GT(process.WaitForPort(), 0) << process.Log();
+    ASSERT_TRUE(process.WaitForCount(4)) << process.Log();
+    sop::v1::ListExceptionsResponse response;
+    ASSERT_TRUE(process.List(true, &response).ok());
+    for (const auto& e : response.exceptions()) ids.push_back(e.exception_id());
+
+    grpc::ClientContext context;
+    sop::v1::AcknowledgeRequest ack;
+    ack.set_exception_id("ORDER_AT_RISK:SO-LO:1");
+    ack.set_who("ben");
+    ack.set_reason("customer agreed to a later date");
+    sop::v1::AcknowledgeResponse ack_response;
+    ASSERT_TRUE(process.stub().Acknowledge(&context, ack, &ack_response).ok());
+
+    EXPECT_EQ(process.Terminate(), 0) << process.Log();
+    EXPECT_EQ(process.Log().find("\"level\":\"error\""), std::string::npos) << process.Log();
+  }
+  // The stop left a snapshot of the facts partition that holds site P1.
+  store::RedisStore store(redis.StoreOptions());
+  int snapshots = 0;
+  for (int p = 0; p < 3; ++p) {
+    auto snapshot = store.GetSnapshot("exceptions/sop.facts.v1/" + std::to_string(p));
+    ASSERT_TRUE(snapshot.has_value()) << snapshot.error().ToString();
+    if (snapshot->has_value()) ++snapshots;
+  }
+  EXPECT_EQ(snapshots, 1);
+
+  ExceptionsProcess again((*broker)->bootstrap_servers(), redis.port(), dir / "second.log");
+  ASSERT_GT(again.WaitForPort(), 0) << again.Log();
+  ASSERT_TRUE(again.WaitForCount(4)) << again.Log();
+  sop::v1::ListExceptionsResponse response;
+  ASSERT_TRUE(again.List(true, &response).ok());
+  std::vector<std::string> served;
+  for (const auto& e : response.exceptions()) {
+    served.push_back(e.exception_id());
+    if (e.exception_id() == "ORDER_AT_RISK:SO-LO:1") {
+      EXPECT_EQ(e.acknowledged_by(), "ben");
+    }
+  }
+  EXPECT_EQ(served, ids);
+  sop::v1::ListExceptionsResponse open;
+  ASSERT_TRUE(again.List(false, &open).ok());
+  EXPECT_EQ(open.total(), 3);
+  EXPECT_EQ(again.Terminate(), 0) << again.Log();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sop::exceptions
