@@ -92,4 +92,28 @@ inline int Mismatches(const planning::NettingEngine& actual,
   return mismatches;
 }
 
+// Whether a served/published record has the reference's six rows and planned-order count.
+inline bool RecordMatches(const sop::v1::ItemSitePlan& record, const planning::Plan& plan,
+                          model::ItemSiteIndex i) {
+  auto same = [&](const google::protobuf::RepeatedField<double>& served,
+                  const std::vector<double>& rows) {
+    auto row = plan.Row(rows, i);
+    if (static_cast<std::size_t>(served.size()) != row.size()) return false;
+    for (std::size_t b = 0; b < row.size(); ++b) {
+      if (std::abs(served[static_cast<int>(b)] - row[b]) > 1e-6 * std::max(1.0, std::abs(row[b]))) {
+        return false;
+      }
+    }
+    return true;
+  };
+  return same(record.gross_requirements(), plan.gross_requirements) &&
+         same(record.scheduled_receipts(), plan.scheduled_receipts) &&
+         same(record.projected_available(), plan.projected_available) &&
+         same(record.net_requirements(), plan.net_requirements) &&
+         same(record.planned_receipts(), plan.planned_receipts) &&
+         same(record.planned_releases(), plan.planned_releases) &&
+         static_cast<std::size_t>(record.planned_orders_size()) ==
+             plan.orders[static_cast<std::size_t>(i.value())].size();
+}
+
 }  // namespace sop::mrp::testing
