@@ -52,6 +52,20 @@ else
   fail "production manifests validate"
 fi
 
+# the dependency manifests in deploy/kubernetes (Strimzi Kafka + user, Redis)
+if (cd "$work/node" && node validate-manifests.mjs "$repo/deploy/kubernetes/strimzi-kafka.yaml" \
+      --expect Kafka=1 --expect KafkaNodePool=1 --expect KafkaUser=1); then
+  pass "deploy/kubernetes/strimzi-kafka.yaml validates"
+else
+  fail "deploy/kubernetes/strimzi-kafka.yaml validates"
+fi
+if (cd "$work/node" && node validate-manifests.mjs "$repo/deploy/kubernetes/redis.yaml" \
+      --expect StatefulSet=1 --expect Service=1 --expect ConfigMap=1); then
+  pass "deploy/kubernetes/redis.yaml validates"
+else
+  fail "deploy/kubernetes/redis.yaml validates"
+fi
+
 # 3. what the rendered objects must say (numbers from the values files)
 expect_in() {  # expect_in FILE PATTERN WHAT
   if grep -qE -- "$2" "$1"; then pass "$3"; else fail "$3 (no line matching '$2' in $(basename "$1"))"; fi

@@ -45,7 +45,13 @@ for (const doc of docs) {
     findings.push(`YAML: ${doc.errors[0].message}`);
     continue;
   }
-  const obj = doc.toJS();
+  let obj;
+  try {
+    obj = doc.toJS();
+  } catch (error) {
+    findings.push(`YAML: ${error.message}`);
+    continue;
+  }
   if (obj === null || obj === undefined) continue;
   const where = `${obj.kind}/${obj.metadata?.name}`;
   counts[obj.kind] = (counts[obj.kind] ?? 0) + 1;
