@@ -52,6 +52,16 @@ else
   fail "production manifests validate"
 fi
 
+# gRPC over TLS: certificates mounted, probes fall back to TCP connects
+if "$helm" template sop "$chart" --set grpcTls.existingSecret=sop-grpc-tls >"$out/grpc-tls.yaml" 2>"$out/template-tls.log" &&
+   (cd "$work/node" && node validate-manifests.mjs "$out/grpc-tls.yaml" --grpc-tls --expect Deployment=6) &&
+   grep -q 'SOP_GRPC_TLS_CERT: /etc/sopstream/grpc-tls/tls.crt' "$out/grpc-tls.yaml" &&
+   grep -q 'secretName: sop-grpc-tls' "$out/grpc-tls.yaml"; then
+  pass "gRPC TLS values: certificate mounted, TCP probes"
+else
+  fail "gRPC TLS values"; cat "$out/template-tls.log"
+fi
+
 # the dependency manifests in deploy/kubernetes (Strimzi Kafka + user, Redis)
 if (cd "$work/node" && node validate-manifests.mjs "$repo/deploy/kubernetes/strimzi-kafka.yaml" \
       --expect Kafka=1 --expect KafkaNodePool=1 --expect KafkaUser=1); then
@@ -81,6 +91,7 @@ expect_in "$out/production.yaml" 'min.insync.replicas: 2' "topics with min.insyn
 expect_in "$out/production.yaml" 'cleanup.policy: compact' "sop.workflow.v1 compacted"
 expect_in "$out/production.yaml" 'SOP_KAFKA_COMPRESSION_TYPE: "lz4"' "librdkafka property passed through"
 expect_in "$out/production.yaml" 'SOP_MRP_BATCH_MAX: "2s"' "service setting passed as SOP_*"
+expect_in "$out/production.yaml" 'SOP_AUTH_TOKENS_FILE: "/etc/sopstream/auth/tokens"' "tokens file from the Secret (auth.tokens-file)"
 if grep -q 'password: ' "$out/production.yaml" && ! grep -q 'secretKeyRef' "$out/production.yaml"; then
   fail "secrets only by reference"
 else

@@ -3,8 +3,10 @@
 // chart's own promises on every workload: hardened security context, gRPC health probes,
 // resources, recommended labels.
 //
-//   node validate-manifests.mjs RENDERED.yaml [--expect Kind=N ...]
+//   node validate-manifests.mjs RENDERED.yaml [--grpc-tls] [--expect Kind=N ...]
 //
+// --grpc-tls: the services serve gRPC over TLS, so the probes must be TCP connects on the gRPC
+// port (Kubernetes' gRPC probes cannot use TLS).
 // Exit 0 when every document validates and every --expect count matches; 1 otherwise, one line
 // per finding naming the document (kind/name) and the field.
 import { readFileSync } from 'node:fs';
@@ -27,8 +29,11 @@ if (args.length < 1) {
   process.exit(2);
 }
 const expected = {};
+let grpcTls = false;
 for (let i = 1; i < args.length; i++) {
-  if (args[i] === '--expect' && args[i + 1]) {
+  if (args[i] === '--grpc-tls') {
+    grpcTls = true;
+  } else if (args[i] === '--expect' && args[i + 1]) {
     const [kind, n] = args[++i].split('=');
     expected[kind] = Number(n);
   } else {
@@ -94,7 +99,11 @@ function checkChartPromises(obj, where) {
     if (!(sc.capabilities?.drop ?? []).includes('ALL')) findings.push(`${at}: securityContext.capabilities.drop lacks ALL`);
     const grpcPort = (c.ports ?? []).find((p) => p.name === 'grpc')?.containerPort;
     for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
-      if (c[probe]?.grpc?.port !== grpcPort) findings.push(`${at}: ${probe} is not a gRPC health probe on port ${grpcPort}`);
+      if (grpcTls) {
+        if (c[probe]?.tcpSocket?.port !== 'grpc') findings.push(`${at}: ${probe} is not a TCP probe on the grpc port (gRPC over TLS)`);
+      } else if (c[probe]?.grpc?.port !== grpcPort) {
+        findings.push(`${at}: ${probe} is not a gRPC health probe on port ${grpcPort}`);
+      }
     }
     if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory) {
       findings.push(`${at}: resources.requests.cpu/memory and limits.memory are required`);

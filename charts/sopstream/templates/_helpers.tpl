@@ -120,3 +120,14 @@ Call with (dict "root" $ "name" $name "svc" $svc).
 {{- define "sopstream.kedaAuth" -}}
 {{- if or (include "sopstream.kafkaSasl" .) (and (include "sopstream.kafkaTls" .) .Values.kafka.tls.caSecret) -}}true{{- end -}}
 {{- end -}}
+
+{{/* The probe action: grpc.health.v1 on the gRPC port, or a TCP connect when gRPC uses TLS. */}}
+{{- define "sopstream.probeAction" -}}
+{{- if .root.Values.grpcTls.existingSecret -}}
+tcpSocket:
+  port: grpc
+{{- else -}}
+grpc:
+  port: {{ .svc.grpcPort }}
+{{- end -}}
+{{- end -}}
