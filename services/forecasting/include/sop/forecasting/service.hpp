@@ -1,29 +1,20 @@
 #pragma once
-/// The forecasting service's components wired together: consumer of sop.facts.v1, the
-/// Forecaster, the producer of sop.forecast.v1, snapshots in Redis, metrics, and the
-/// sop.v1.Forecasting gRPC implementation. main.cpp only reads config and calls these.
+/// The forecasting service: the Forecaster as a host::PartitionedState (facts of sop.facts.v1
+/// in, ForecastUpdates of sop.forecast.v1 out) on a host::PartitionedHost (consumer, restore on
+/// assign, debounced batches, snapshots in Redis, dead letters, metrics, health), and the
+/// sop.v1.Forecasting gRPC implementation. main.cpp only runs host::RunServiceMain.
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <set>
-#include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "sop/bus/consumer.hpp"
-#include "sop/bus/dead_letter.hpp"
-#include "sop/bus/kafka_config.hpp"
-#include "sop/bus/producer.hpp"
 #include "sop/forecasting/forecaster.hpp"
+#include "sop/host/partitioned_state.hpp"
 #include "sop/model/error.hpp"
 #include "sop/runtime/log.hpp"
 #include "sop/runtime/metrics.hpp"
-#include "sop/store/redis_store.hpp"
 #include "sop/v1/forecasting.grpc.pb.h"
 
 namespace sop::forecasting {
@@ -39,7 +30,12 @@ struct ForecastingServiceOptions {
   std::chrono::milliseconds batch_quiet{200};
   std::chrono::milliseconds batch_max{2000};
   ForecasterOptions forecaster;
+  /// Called when health (Kafka reachable, Redis writable) changes; see host::HostOptions.
+  std::function<void(bool)> on_health_change;
 };
+
+/// The host settings of a forecasting replica: topic sop.facts.v1, service "forecasting".
+host::HostOptions ForecastingHostOptions(ForecastingServiceOptions options);
 
 /// Where a replica stands, for tests and health.
 struct ForecastingProgress {
@@ -51,25 +47,34 @@ struct ForecastingProgress {
   std::int64_t updates_published = 0;  ///< ForecastUpdates handed to the producer
   std::int64_t batches = 0;            ///< debounced re-forecast runs
   std::int64_t restored_partitions = 0;
+  std::int64_t dead_lettered = 0;  ///< undecodable facts sent to sop.dlq.v1
+  std::int64_t fenced = 0;         ///< partitions lost to a newer replica's snapshot
+  bool healthy = true;
 };
 
-/// One forecasting replica.
+/// One forecasting replica: the Forecaster as a host::PartitionedState on a
+/// host::PartitionedHost, and the sop.v1.Forecasting gRPC implementation.
 ///
-/// Threads: the consumer thread applies facts and runs the assignment listener (restore on
-/// assign, snapshot on revoke); one batch thread re-forecasts the dirty item-sites (debounced),
-/// publishes and snapshots; gRPC threads call GetForecast/AdjustForecast/GetAccuracy. One mutex
-/// serializes all access to the Forecaster (GetAccuracy runs its backtest under it).
+/// Threads: the host's consumer thread applies facts; its batch thread re-forecasts the dirty
+/// item-sites (debounced), publishes and snapshots; gRPC threads call GetForecast /
+/// AdjustForecast / GetAccuracy. The host's one mutex serializes all access to the Forecaster
+/// (GetAccuracy runs its backtest under it).
 /// Errors: Start fails with the producer's/consumer's creation error; at run time Redis or
-/// broker outages are logged, counted and retried at the next batch; a fact that does not parse
-/// is dead-lettered to sop.dlq.v1; RPC errors map through runtime::ToGrpcStatus.
-/// Lifetime: Stop (or the destructor) stops the consumer and the batch thread; the object must
-/// outlive the gRPC server that uses grpc_service().
-class ForecastingService final : public bus::ConsumerListener {
+/// broker outages are logged, counted, turn health NOT_SERVING and are retried; a fact that
+/// does not parse is dead-lettered to sop.dlq.v1; RPC errors map through runtime::ToGrpcStatus.
+/// Lifetime: Stop (or the destructor) stops the host; the object must outlive the gRPC server
+/// that uses grpc_service().
+class ForecastingService final {
  public:
   static Result<std::unique_ptr<ForecastingService>> Start(ForecastingServiceOptions options,
                                                            runtime::Logger& logger,
                                                            runtime::MetricsRegistry& metrics);
-  ~ForecastingService() override;
+  /// The same from ready host options (service main): `topics` and `service` are set here.
+  static Result<std::unique_ptr<ForecastingService>> Start(host::HostOptions host,
+                                                           ForecasterOptions forecaster,
+                                                           runtime::Logger& logger,
+                                                           runtime::MetricsRegistry& metrics);
+  ~ForecastingService();
   ForecastingService(const ForecastingService&) = delete;
   ForecastingService& operator=(const ForecastingService&) = delete;
 
@@ -94,54 +99,20 @@ class ForecastingService final : public bus::ConsumerListener {
   bool WaitFor(const std::function<bool(const ForecastingProgress&)>& predicate,
                std::chrono::milliseconds timeout) const;
 
-  // bus::ConsumerListener (consumer thread).
-  void OnAssigned(std::span<bus::AssignedPartition> partitions) override;
-  void OnRevoked(std::span<const bus::TopicPartition> partitions) override;
-  void OnError(const Error& error) override;
-
  private:
   class GrpcImpl;
+  class State;
   struct Probe;
 
-  ForecastingService(ForecastingServiceOptions options, runtime::Logger& logger,
+  ForecastingService(ForecasterOptions forecaster, runtime::Logger& logger,
                      runtime::MetricsRegistry& metrics);
-  Status Handle(const bus::Message& message);
-  void BatchLoop();
-  /// Re-forecasts what is dirty, publishes, snapshots the dirty partitions. Requires mutex_.
-  void EndBatchLocked();
-  void PublishLocked(std::vector<sop::v1::ForecastUpdate> updates);
-  void FlushProducerLocked();
-  void SnapshotLocked(const std::vector<PartitionKey>& keys);
-  static std::string SnapshotName(const PartitionKey& key);
-  ForecastingProgress ProgressLocked() const;
+  ForecastingProgress ProgressLocked(const host::HostProgress& host) const;
 
-  ForecastingServiceOptions options_;
   runtime::Logger& logger_;
   std::unique_ptr<Probe> probe_;
-  store::RedisStore store_;
-  std::unique_ptr<bus::Producer> producer_;
-  std::unique_ptr<bus::DeadLetter> dead_letter_;
-  std::unique_ptr<bus::Consumer> consumer_;
+  std::unique_ptr<State> state_;  // declared before host_: destroyed after it
+  std::unique_ptr<host::PartitionedHost> host_;
   std::unique_ptr<GrpcImpl> grpc_;
-
-  mutable std::mutex mutex_;
-  mutable std::condition_variable changed_;
-  Forecaster forecaster_;
-  std::map<PartitionKey, std::int64_t> next_offsets_;
-  std::map<PartitionKey, std::uint64_t> sequences_;
-  std::map<PartitionKey, std::vector<std::string>> unsaved_ids_;
-  std::set<PartitionKey> dirty_partitions_;
-  bool batch_open_ = false;
-  std::chrono::steady_clock::time_point batch_started_{};
-  std::chrono::steady_clock::time_point last_message_{};
-  bool stopping_ = false;
-  bool crashed_ = false;
-  bool stopped_ = false;
-  std::int64_t snapshots_ = 0;
-  std::int64_t updates_published_ = 0;
-  std::int64_t batches_ = 0;
-  std::int64_t restored_partitions_ = 0;
-  std::thread batch_thread_;
 };
 
 }  // namespace sop::forecasting
