@@ -1,0 +1,136 @@
+// The service main helper's settings, hermetic: per-service default ports, the host settings,
+// validation naming the setting, and HostOptions built from a loaded config.
+
+#include "sop/host/service_main.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sop::host {
+namespace {
+
+using namespace std::chrono_literals;
+
+ServiceSpec MrpLikeSpec() {
+  ServiceSpec spec;
+  spec.binary = "sop-mrp";
+  spec.service = "mrp";
+  spec.grpc_port = 50053;
+  spec.metrics_port = 9463;
+  spec.group_id = "sop-mrp";
+  spec.batch_quiet = 150ms;
+  spec.batch_max = 3s;
+  spec.add_settings = [](runtime::ConfigSchema& schema) {
+    schema.Add(runtime::SettingSpec::Int("mrp.horizon-weeks", "Planning horizon.").Default("78"));
+  };
+  return spec;
+}
+
+Result<runtime::Config> Load(const ServiceSpec& spec, std::vector<std::string> args,
+                             std::map<std::string, std::string> env = {}) {
+  runtime::ConfigSchema schema(spec.binary);
+  AddHostSettings(schema, spec);
+  return runtime::LoadConfig(schema, args, env);
+}
+
+TEST(ServiceMain, DeclaresTheServicesDefaultPortsAndHostSettings) {
+  const ServiceSpec spec = MrpLikeSpec();
+  auto config = Load(spec, {"--kafka.bootstrap.servers=broker:9092"});
+  ASSERT_TRUE(config.has_value()) << config.error().ToString();
+  EXPECT_EQ(config->GetInt("grpc.port"), 50053);
+  EXPECT_EQ(config->GetInt("metrics.port"), 9463);
+  EXPECT_EQ(config->GetString("redis.host"), "127.0.0.1");
+  EXPECT_EQ(config->GetInt("redis.port"), 6379);
+  EXPECT_EQ(config->GetString("service.instance"), "mrp-0");
+  EXPECT_EQ(config->GetDuration("mrp.batch.quiet"), 150ms);
+  EXPECT_EQ(config->GetDuration("mrp.batch.max"), 3s);
+  EXPECT_EQ(config->GetInt("mrp.horizon-weeks"), 78);  // the service's own setting
+
+  auto options = HostOptionsFromConfig(*config, spec);
+  ASSERT_TRUE(options.has_value()) << options.error().ToString();
+  EXPECT_EQ(options->service, "mrp");
+  EXPECT_EQ(options->group_id, "sop-mrp");
+  ASSERT_NE(options->kafka.Find("bootstrap.servers"), nullptr);
+  EXPECT_EQ(*options->kafka.Find("bootstrap.servers"), "broker:9092");
+  EXPECT_EQ(options->batch_quiet, 150ms);
+  EXPECT_EQ(options->batch_max, 3s);
+  EXPECT_EQ(options->redis.command_timeout, 5s);
+}
+
+TEST(ServiceMain, FlagsAndEnvironmentReachTheHostOptions) {
+  const ServiceSpec spec = MrpLikeSpec();
+  auto config = Load(spec,
+                     {"--kafka.bootstrap.servers=a:1", "--kafka.group.id=mrp-blue", "--redis.port",
+                      "6380", "--mrp.batch.quiet=20ms"},
+                     {{"SOP_REDIS_HOST", "redis.internal"},
+                      {"SOP_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"},
+                      {"SOP_SERVICE_INSTANCE", "mrp-7"}});
+  ASSERT_TRUE(config.has_value()) << config.error().ToString();
+  auto options = HostOptionsFromConfig(*config, spec);
+  ASSERT_TRUE(options.has_value());
+  EXPECT_EQ(options->group_id, "mrp-blue");
+  EXPECT_EQ(options->kafka.Find("group.id"), nullptr);  // the consumer's option, not librdkafka's
+  ASSERT_NE(options->kafka.Find("security.protocol"), nullptr);
+  EXPECT_EQ(*options->kafka.Find("security.protocol"), "SASL_SSL");
+  EXPECT_EQ(options->redis.host, "redis.internal");
+  EXPECT_EQ(options->redis.port, 6380);
+  EXPECT_EQ(options->instance, "mrp-7");
+  EXPECT_EQ(options->batch_quiet, 20ms);
+}
+
+TEST(ServiceMain, BadSettingsAreNamedWithTheirValue) {
+  const ServiceSpec spec = MrpLikeSpec();
+  auto bad_port = Load(spec, {"--kafka.bootstrap.servers=a:1", "--redis.port=70000"});
+  ASSERT_FALSE(bad_port.has_value());
+  EXPECT_NE(bad_port.error().message().find("redis.port"), std::string::npos);
+  EXPECT_NE(bad_port.error().message().find("70000"), std::string::npos);
+
+  auto bad_quiet = Load(spec, {"--mrp.batch.quiet=0"});
+  ASSERT_FALSE(bad_quiet.has_value());
+  EXPECT_NE(bad_quiet.error().message().find("mrp.batch.quiet"), std::string::npos);
+
+  auto no_bootstrap = Load(spec, {});
+  ASSERT_TRUE(no_bootstrap.has_value());
+  auto options = HostOptionsFromConfig(*no_bootstrap, spec);
+  ASSERT_FALSE(options.has_value());
+  EXPECT_EQ(options.error().code(), Errc::kInvalidArgument);
+  EXPECT_NE(options.error().message().find("kafka.bootstrap.servers"), std::string::npos);
+
+  auto empty_group = Load(spec, {"--kafka.bootstrap.servers=a:1", "--kafka.group.id="});
+  ASSERT_TRUE(empty_group.has_value());
+  auto empty = HostOptionsFromConfig(*empty_group, spec);
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_NE(empty.error().message().find("kafka.group.id"), std::string::npos);
+}
+
+TEST(ServiceMain, RunWithoutBootstrapExits64AndHelpExits0) {
+  ServiceSpec spec = MrpLikeSpec();
+  bool started = false;
+  spec.start = [&](ServiceContext&) -> Result<std::unique_ptr<RunningService>> {
+    started = true;
+    return Fail(Errc::kInternal, "must not start");
+  };
+  std::vector<std::string> args = {"sop-mrp", "--redis.port=6380"};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  EXPECT_EQ(RunServiceMain(spec, static_cast<int>(args.size()), argv.data()), kConfigErrorExitCode);
+  EXPECT_FALSE(started);
+
+  std::vector<std::string> help = {"sop-mrp", "--help"};
+  std::vector<char*> help_argv;
+  for (auto& arg : help) help_argv.push_back(arg.data());
+  help_argv.push_back(nullptr);
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(RunServiceMain(spec, static_cast<int>(help.size()), help_argv.data()), 0);
+  const std::string text = testing::internal::GetCapturedStdout();
+  EXPECT_NE(text.find("mrp.batch.quiet"), std::string::npos);
+  EXPECT_NE(text.find("default: 50053"), std::string::npos);
+  EXPECT_FALSE(started);
+}
+
+}  // namespace
+}  // namespace sop::host
