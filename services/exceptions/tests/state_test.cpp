@@ -129,6 +129,41 @@ TEST(ExceptionsState, SharedComponentFactsGiveTheExceptionsAPlannerComputesByHan
   EXPECT_EQ(deltas[0].cause().ingested_at().seconds(), kIngestedBase);
 }
 
+TEST(ExceptionsState, ConsensusForecastIsPlannedByNetChangeAndReRankedAtOnce) {
+  ExceptionsState state;
+  Feed(state, SharedComponentPlant());
+  state.EndBatch();
+  // Consensus: 50 HI in week 5 (from sop.forecast.v1). HI releases in week 4, so C1 (frozen,
+  // no stock) is 20 + 50 = 70 short from week 3.
+  sop::v1::ForecastUpdate update;
+  update.set_item_id("HI");
+  update.set_site_id("P1");
+  update.set_family("PUMPS");
+  auto* period = update.add_periods();
+  period->set_bucket(5);
+  period->set_consensus(50.0);
+  update.mutable_cause()->set_event_id("adjust-1");
+  update.mutable_cause()->mutable_ingested_at()->set_seconds(kIngestedBase + 100);
+  bus::Message message;
+  message.topic = "sop.forecast.v1";
+  message.partition = 0;
+  message.value = update.SerializeAsString();
+  auto applied = state.Apply(message);
+  ASSERT_TRUE(applied.has_value() && *applied);
+
+  const auto immediate = Parse(state.TakeImmediate());
+  ASSERT_EQ(immediate.size(), 1u);
+  EXPECT_EQ(immediate[0].cause().event_id(), "adjust-1");
+  std::set<std::string> changed;
+  for (const auto& e : immediate[0].upserts()) changed.insert(e.exception_id());
+  EXPECT_EQ(changed, (std::set<std::string>{"SHARED_COMPONENT:C1@P1", "SHORTAGE:C1@P1"}));
+  auto shortage = state.book().Get("SHORTAGE:C1@P1");
+  ASSERT_TRUE(shortage.has_value());
+  EXPECT_DOUBLE_EQ(shortage->quantity(), 70.0);
+  EXPECT_EQ(shortage->first_impact_bucket(), 3);
+  EXPECT_EQ(shortage->end_demands(), 3);  // two sales orders and the forecast
+}
+
 class ExceptionsStateS : public ::testing::Test {
  protected:
   static const Reference& Base() {
