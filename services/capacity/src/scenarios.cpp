@@ -318,11 +318,11 @@ std::string Describe(const planning::Scenario& scenario) {
                            x->pay_only_used ? "overtime, used hours paid" : "shift, paid in full",
                            Window(x->from, x->to));
     } else if (const auto* sub = std::get_if<planning::SubcontractStep>(&o)) {
-      out +=
-          model::Format("subcontract step {} of {}@{} ({} of the volume) at {}/unit", sub->sequence,
-                        sub->item_id, sub->site_id, sub->share, sub->cost_per_unit);
+      out += model::Format("subcontract step {} of {}@{} ({}% of the volume) at {}/unit",
+                           sub->sequence, sub->item_id, sub->site_id, sub->share * 100.0,
+                           sub->cost_per_unit);
     } else if (const auto* mv = std::get_if<planning::MoveVolume>(&o)) {
-      out += model::Format("move {} of family {} from {} to {}", mv->share, mv->family,
+      out += model::Format("move {}% of family {} from {} to {}", mv->share * 100.0, mv->family,
                            mv->from_site_id, mv->to_site_id);
     } else if (const auto* ss = std::get_if<planning::SafetyStockChange>(&o)) {
       out += model::Format("safety stock x{}{}{}{}", ss->factor,

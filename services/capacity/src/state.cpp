@@ -79,7 +79,10 @@ bool CapacityState::BatchPending() const {
 
 std::vector<sop::v1::CapacityDelta> CapacityState::EndBatchDeltas() {
   const codec::PlanChanges changes = planning_.Flush();
-  if (changes.rebuilt && probe_) probe_->rebuilds.Increment();
+  if (probe_) {
+    if (changes.rebuilt) probe_->rebuilds.Increment();
+    probe_->facts.Set(static_cast<double>(planning_.stats().facts_applied));
+  }
   const planning::NettingEngine* engine = planning_.engine();
   if (engine == nullptr) {
     // No plan (no PlanningSettings among the owned facts): nothing to load.
@@ -121,7 +124,6 @@ std::vector<sop::v1::CapacityDelta> CapacityState::EndBatchDeltas() {
       probe_->overload_hours.WithLabels({site}).Set(values.second);
     }
     probe_->work_centers.Set(static_cast<double>(capacity_->work_center_count));
-    probe_->facts.Set(static_cast<double>(planning_.stats().facts_applied));
   }
   return deltas;
 }
