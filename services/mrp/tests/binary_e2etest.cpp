@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "mrp_test_support.hpp"
 #include "sop/bus/embedded_broker.hpp"
 #include "sop/bus/producer.hpp"
@@ -462,6 +463,47 @@ TEST(MrpBinary, TwoReplicasSplitTheSitesAndPlanLikeOneWhereTransfersStayOnOneRep
             << PlanMismatches(replicas, *expected, 1) << "\n";
   EXPECT_EQ(a.Terminate(), 0);
   EXPECT_EQ(b.Terminate(), 0);
+}
+
+TEST(MrpBinary, HealthFollowsRedisAndTheBroker) {
+  auto broker = bus::EmbeddedBroker::Start({.brokers = 1, .partitions = 6});
+  ASSERT_TRUE(broker.has_value());
+  store_testing::RedisServer redis;
+  ASSERT_TRUE(redis.Start().has_value());
+  MrpProcess mrp((*broker)->bootstrap_servers(), redis.port(), redis.directory() / "sop-mrp.log");
+  const int port = mrp.WaitForPort();
+  ASSERT_GT(port, 0) << mrp.Log();
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  auto status_of = [&](const std::string& service) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 2s);
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    if (!health->Check(&context, request, &response).ok()) {
+      return grpc::health::v1::HealthCheckResponse::UNKNOWN;
+    }
+    return response.status();
+  };
+  auto becomes = [&](grpc::health::v1::HealthCheckResponse::ServingStatus want) {
+    for (auto deadline = Clock::now() + 20s; Clock::now() < deadline;) {
+      if (status_of("") == want && status_of("sop.v1.Mrp") == want) return true;
+      std::this_thread::sleep_for(100ms);  // polling health against a deadline
+    }
+    return false;
+  };
+  using grpc::health::v1::HealthCheckResponse;
+  EXPECT_TRUE(becomes(HealthCheckResponse::SERVING));
+  ASSERT_TRUE(redis.Stop().has_value());
+  EXPECT_TRUE(becomes(HealthCheckResponse::NOT_SERVING)) << "redis down";
+  ASSERT_TRUE(redis.Start().has_value());
+  EXPECT_TRUE(becomes(HealthCheckResponse::SERVING)) << "redis back";
+  ASSERT_TRUE((*broker)->SetBrokerDown(1).has_value());
+  EXPECT_TRUE(becomes(HealthCheckResponse::NOT_SERVING)) << "broker down";
+  ASSERT_TRUE((*broker)->SetBrokerUp(1).has_value());
+  EXPECT_TRUE(becomes(HealthCheckResponse::SERVING)) << "broker back";
+  EXPECT_EQ(mrp.Terminate(), 0) << mrp.Log();
 }
 
 }  // namespace
