@@ -29,7 +29,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace sop::planning;
 
-constexpr std::string_view kUsage = R"(usage: sop-bench-decision --scale S|L [--seed N] [--threads N] [--changes N] [--json]
+constexpr std::string_view kUsage =
+    R"(usage: sop-bench-decision --scale S|L [--seed N] [--threads N] [--changes N] [--json]
 
 Generates a manufacturer, plans it (netting + pegging), and measures the decision core: full
 ranking of the base exceptions, five seed scenarios side by side (shift on the tightest work
@@ -44,7 +45,9 @@ changes. Prints one JSON object.
   --json         accepted for symmetry; the output is always JSON
 )";
 
-double Since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 double Percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0.0;
@@ -66,14 +69,17 @@ int Usage(const std::string& error) {
 
 void PrintKpis(const ScenarioOutcome& o) {
   const auto& k = o.kpis;
-  std::cout << "{\"name\":\"" << o.name << "\",\"fill_rate\":" << k.fill_rate << ",\"units_short\":" << k.units_short
-            << ",\"revenue\":" << k.revenue << ",\"gross_margin\":" << k.gross_margin
-            << ",\"load_hours\":" << k.load_hours << ",\"overload_hours\":" << k.overload_hours
-            << ",\"overtime_cost\":" << k.overtime_cost << ",\"subcontract_cost\":" << k.subcontract_cost
+  std::cout << "{\"name\":\"" << o.name << "\",\"fill_rate\":" << k.fill_rate
+            << ",\"units_short\":" << k.units_short << ",\"revenue\":" << k.revenue
+            << ",\"gross_margin\":" << k.gross_margin << ",\"load_hours\":" << k.load_hours
+            << ",\"overload_hours\":" << k.overload_hours
+            << ",\"overtime_cost\":" << k.overtime_cost
+            << ",\"subcontract_cost\":" << k.subcontract_cost
             << ",\"extra_capacity_cost\":" << k.extra_capacity_cost
             << ",\"average_inventory_value\":" << k.average_inventory_value
             << ",\"working_capital\":" << k.working_capital << ",\"exceptions\":" << k.exceptions
-            << ",\"appeared\":" << o.appeared.size() << ",\"disappeared\":" << o.disappeared.size() << "}";
+            << ",\"appeared\":" << o.appeared.size() << ",\"disappeared\":" << o.disappeared.size()
+            << "}";
 }
 
 }  // namespace
@@ -99,9 +105,11 @@ int main(int argc, char** argv) {
         gen_options.scale = *scale;
         have_scale = true;
       } else if (arg == "--seed") {
-        if (!ParseNumber(value, gen_options.seed)) return Usage("--seed: not a non-negative integer");
+        if (!ParseNumber(value, gen_options.seed))
+          return Usage("--seed: not a non-negative integer");
       } else if (arg == "--threads") {
-        if (!ParseNumber(value, threads) || threads < 1) return Usage("--threads: not a positive integer");
+        if (!ParseNumber(value, threads) || threads < 1)
+          return Usage("--threads: not a positive integer");
       } else if (!ParseNumber(value, changes) || changes < 0) {
         return Usage("--changes: not a non-negative integer");
       }
@@ -113,7 +121,8 @@ int main(int argc, char** argv) {
 
   auto start = Clock::now();
   sop::codec::SnapshotAssembler assembler;
-  auto stats = sop::gen::Generate(gen_options, [&](const sop::v1::Envelope& e) { assembler.Apply(e); });
+  auto stats =
+      sop::gen::Generate(gen_options, [&](const sop::v1::Envelope& e) { assembler.Apply(e); });
   if (!stats) {
     std::cerr << "sop-bench-decision: " << stats.error().ToString() << "\n";
     return 1;
@@ -149,7 +158,8 @@ int main(int argc, char** argv) {
   const double scenarios_seconds = Since(start);
   for (std::size_t k = 0; k < outcomes.size(); ++k) {
     if (!outcomes[k]) {
-      std::cerr << "sop-bench-decision: scenario " << scenarios[k].name << ": " << outcomes[k].error().ToString() << "\n";
+      std::cerr << "sop-bench-decision: scenario " << scenarios[k].name << ": "
+                << outcomes[k].error().ToString() << "\n";
       return 1;
     }
   }
@@ -159,17 +169,19 @@ int main(int argc, char** argv) {
   std::vector<double> rerank_ms, event_ms;
   std::mt19937_64 rng(gen_options.seed);
   const auto& orders = engine.snapshot().sales_orders;
+  MaterialRedetector redetector(engine, options.detection);
   if (!orders.empty()) {
     for (int c = 0; c < changes; ++c) {
       std::uniform_int_distribution<std::size_t> pick(0, orders.size() - 1);
       auto order = orders[pick(rng)];
-      order.quantity = std::round(order.quantity * std::uniform_real_distribution<double>(0.5, 1.8)(rng));
+      order.quantity =
+          std::round(order.quantity * std::uniform_real_distribution<double>(0.5, 1.8)(rng));
       const auto t0 = Clock::now();
       auto touched = engine.Apply(UpsertSalesOrder{order});
       if (!touched) continue;
       const auto t1 = Clock::now();
       std::vector<std::string> scope;
-      auto fresh = DetectItemSiteExceptions(engine, *touched, options.detection, &scope);
+      auto fresh = redetector.Redetect(*touched, &scope);
       std::unordered_set<std::string> present;
       for (const auto& e : fresh) present.insert(e.id);
       for (const auto& id : scope) {
@@ -183,14 +195,18 @@ int main(int argc, char** argv) {
   }
 
   std::cout.precision(6);
-  std::cout << "{\"scale\":\"" << sop::gen::ToString(gen_options.scale) << "\",\"seed\":" << gen_options.seed
-            << ",\"threads\":" << threads << ",\"item_sites\":" << engine.snapshot().item_site_count()
-            << ",\"sales_orders\":" << orders.size() << ",\"work_centers\":" << engine.snapshot().work_centers.size()
+  std::cout << "{\"scale\":\"" << sop::gen::ToString(gen_options.scale)
+            << "\",\"seed\":" << gen_options.seed << ",\"threads\":" << threads
+            << ",\"item_sites\":" << engine.snapshot().item_site_count()
+            << ",\"sales_orders\":" << orders.size()
+            << ",\"work_centers\":" << engine.snapshot().work_centers.size()
             << ",\"generate_seconds\":" << generate_seconds << ",\"plan_seconds\":" << plan_seconds
             << ",\"base_evaluation_seconds\":" << base_evaluation_seconds
-            << ",\"base_exceptions\":" << base.exceptions.size() << ",\"rank_full_ms\":" << rank_full_ms
-            << ",\"scenarios\":" << scenarios.size() << ",\"scenarios5_seconds\":" << scenarios_seconds
-            << ",\"rerank_changes\":" << rerank_ms.size() << ",\"rerank_p50_ms\":" << Percentile(rerank_ms, 0.5)
+            << ",\"base_exceptions\":" << base.exceptions.size()
+            << ",\"rank_full_ms\":" << rank_full_ms << ",\"scenarios\":" << scenarios.size()
+            << ",\"scenarios5_seconds\":" << scenarios_seconds
+            << ",\"rerank_changes\":" << rerank_ms.size()
+            << ",\"rerank_p50_ms\":" << Percentile(rerank_ms, 0.5)
             << ",\"rerank_p99_ms\":" << Percentile(rerank_ms, 0.99)
             << ",\"event_to_rank_p99_ms\":" << Percentile(event_ms, 0.99) << ",\"base\":";
   PrintKpis(base);

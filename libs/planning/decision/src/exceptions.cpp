@@ -696,12 +696,13 @@ std::vector<Exception> DetectCapacityExceptions(const NettingEngine& engine,
   return detail::DetectCapacityReusing(engine, capacity, policy, nullptr);
 }
 
-std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
-                                                std::span<const ItemSiteIndex> item_sites,
-                                                const DetectionPolicy& policy,
-                                                std::vector<std::string>* ids_in_scope) {
+namespace {
+
+std::vector<Exception> RedetectWith(const NettingEngine& engine, detail::ReachIndex& reach,
+                                    std::span<const ItemSiteIndex> item_sites,
+                                    const DetectionPolicy& policy,
+                                    std::vector<std::string>* ids_in_scope) {
   std::vector<Exception> out;
-  detail::ReachIndex reach(engine, false);
   for (auto i : item_sites) {
     DetectMaterial(engine, reach, i, policy, out, nullptr);
     if (ids_in_scope != nullptr) {
@@ -715,6 +716,34 @@ std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
   }
   SortById(out);
   return out;
+}
+
+}  // namespace
+
+std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
+                                                std::span<const ItemSiteIndex> item_sites,
+                                                const DetectionPolicy& policy,
+                                                std::vector<std::string>* ids_in_scope) {
+  detail::ReachIndex reach(engine, false);
+  return RedetectWith(engine, reach, item_sites, policy, ids_in_scope);
+}
+
+MaterialRedetector::MaterialRedetector(const NettingEngine& engine, DetectionPolicy policy)
+    : engine_(&engine),
+      policy_(policy),
+      reach_(std::make_unique<detail::ReachIndex>(engine, true)) {}
+MaterialRedetector::~MaterialRedetector() = default;
+MaterialRedetector::MaterialRedetector(MaterialRedetector&&) noexcept = default;
+MaterialRedetector& MaterialRedetector::operator=(MaterialRedetector&&) noexcept = default;
+
+void MaterialRedetector::Forget(std::span<const ItemSiteIndex> touched) {
+  reach_->Invalidate(touched);
+}
+
+std::vector<Exception> MaterialRedetector::Redetect(std::span<const ItemSiteIndex> touched,
+                                                    std::vector<std::string>* ids_in_scope) {
+  reach_->Invalidate(touched);
+  return RedetectWith(*engine_, *reach_, touched, policy_, ids_in_scope);
 }
 
 }  // namespace sop::planning

@@ -2,24 +2,30 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <iterator>
 
 namespace sop::planning {
 
 namespace {
 
-double Saturate(double x, double reference) { return x <= 0.0 ? 0.0 : x / (x + reference); }
+double Saturate(double x, double reference) {
+  return x <= 0.0 ? 0.0 : x / (x + reference);
+}
 
 }  // namespace
 
 Status Validate(const RankingWeights& w) {
   for (double v : {w.revenue, w.margin, w.priority, w.time, w.breadth, w.severity}) {
-    if (!std::isfinite(v) || v < 0.0) return Fail(Errc::kInvalidArgument, "ranking weights: must be finite and >= 0");
+    if (!std::isfinite(v) || v < 0.0)
+      return Fail(Errc::kInvalidArgument, "ranking weights: must be finite and >= 0");
   }
   for (double v : {w.revenue_reference, w.margin_reference, w.breadth_reference}) {
-    if (!std::isfinite(v) || v <= 0.0) return Fail(Errc::kInvalidArgument, "ranking references: must be > 0");
+    if (!std::isfinite(v) || v <= 0.0)
+      return Fail(Errc::kInvalidArgument, "ranking references: must be > 0");
   }
-  if (w.lowest_priority < 1) return Fail(Errc::kInvalidArgument, "ranking lowest_priority: must be >= 1");
+  if (w.lowest_priority < 1)
+    return Fail(Errc::kInvalidArgument, "ranking lowest_priority: must be >= 1");
   if (w.time_horizon < 1) return Fail(Errc::kInvalidArgument, "ranking time_horizon: must be >= 1");
   return {};
 }
@@ -40,16 +46,26 @@ void Score(Exception& e, const RankingWeights& w) {
                                          static_cast<double>(w.time_horizon));
   s.breadth = Saturate(static_cast<double>(e.end_demands), w.breadth_reference);
   s.severity = e.severity == Severity::kRed ? 1.0 : e.severity == Severity::kAmber ? 0.5 : 0.0;
-  s.total = w.revenue * s.revenue + w.margin * s.margin + w.priority * s.priority + w.time * s.time +
-            w.breadth * s.breadth + w.severity * s.severity;
+  s.total = w.revenue * s.revenue + w.margin * s.margin + w.priority * s.priority +
+            w.time * s.time + w.breadth * s.breadth + w.severity * s.severity;
 }
 
 void RankAll(std::vector<Exception>& exceptions, const RankingWeights& weights) {
   for (auto& e : exceptions) Score(e, weights);
-  std::sort(exceptions.begin(), exceptions.end(), [](const Exception& a, const Exception& b) {
+  // Sort positions, then move each exception once: an Exception is a few hundred bytes, which
+  // swapping inside the sort would move O(n log n) times.
+  std::vector<std::uint32_t> order(exceptions.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = static_cast<std::uint32_t>(k);
+  std::sort(order.begin(), order.end(), [&](std::uint32_t x, std::uint32_t y) {
+    const auto& a = exceptions[x];
+    const auto& b = exceptions[y];
     if (a.score.total != b.score.total) return a.score.total > b.score.total;
     return a.id < b.id;
   });
+  std::vector<Exception> sorted;
+  sorted.reserve(exceptions.size());
+  for (auto k : order) sorted.push_back(std::move(exceptions[k]));
+  exceptions.swap(sorted);
 }
 
 void Ranker::Reset(std::vector<Exception> exceptions) {

@@ -60,15 +60,60 @@ class ReachIndex {
         dense_(dense),
         base_(base),
         changed_(changed) {
-    const auto n = plan_.orders.size();
-    order_base_.resize(n + 1, 0);
-    for (std::size_t c = 0; c < n; ++c) {
-      order_base_[c + 1] = order_base_[c] + static_cast<std::uint32_t>(plan_.orders[c].size());
-    }
-    if (base_ != nullptr && (!base_->dense_ || base_->order_base_.size() != n + 1)) base_ = nullptr;
+    if (base_ != nullptr && (!base_->dense_ || base_->entries_.size() != plan_.orders.size()))
+      base_ = nullptr;
     if (dense_) {
-      entries_.resize(order_base_[n]);
-      dense_pegs_.resize(n);
+      entries_.resize(plan_.orders.size());
+      dense_pegs_.resize(plan_.orders.size());
+    }
+  }
+
+  /// Forgets the summaries of `item_sites` and of everything they consume transitively (whose
+  /// pegs lead up through them): call after net change re-netted `item_sites`. Dense only.
+  void Invalidate(std::span<const ItemSiteIndex> item_sites) {
+    const auto n = plan_.orders.size();
+    if (entries_.size() != n) {  // the item-site count changed: start over
+      entries_.assign(n, {});
+      dense_pegs_.assign(n, {});
+      orders_arena_.clear();
+      items_arena_.clear();
+      garbage_ = 0;
+      return;
+    }
+    if (invalid_mark_.size() != n) invalid_mark_.assign(n, 0);
+    std::vector<ItemSiteIndex> stack, seen;
+    auto visit = [&](ItemSiteIndex i) {
+      const auto c = static_cast<std::size_t>(i.value());
+      if (i.value() < 0 || c >= n || invalid_mark_[c]) return;
+      invalid_mark_[c] = 1;
+      stack.push_back(i);
+    };
+    for (auto i : item_sites) visit(i);
+    while (!stack.empty()) {
+      const auto i = stack.back();
+      stack.pop_back();
+      seen.push_back(i);
+      for (const auto& line : snapshot_.Bom(i)) visit(line.component);
+      const auto& is = snapshot_.item_sites[static_cast<std::size_t>(i.value())];
+      if (is.kind == model::ItemKind::kTransfer && is.source != model::kNoItemSite)
+        visit(is.source);
+    }
+    for (auto i : seen) {
+      const auto c = static_cast<std::size_t>(i.value());
+      invalid_mark_[c] = 0;
+      for (const auto& e : entries_[c]) {
+        if (e.done) garbage_ += e.orders_count + e.items_count;
+      }
+      entries_[c].clear();
+      dense_pegs_[c] = Csr{};
+    }
+    // Summaries of forgotten orders stay in the arenas; start over when they dominate.
+    const std::size_t used = orders_arena_.size() + items_arena_.size();
+    if (garbage_ > (std::size_t{1} << 20) && 2 * garbage_ > used) {
+      for (auto& list : entries_) list.clear();
+      orders_arena_.clear();
+      items_arena_.clear();
+      garbage_ = 0;
     }
   }
 
@@ -110,20 +155,24 @@ class ReachIndex {
   // Everything the whole planned order reaches (memoized).
   ReachView OfPlannedOrder(ItemSiteIndex item_site, std::int32_t ordinal) {
     const auto c = static_cast<std::size_t>(item_site.value());
-    if (base_ != nullptr && (changed_.empty() || !changed_[c]) &&
-        base_->order_base_[c + 1] - base_->order_base_[c] == order_base_[c + 1] - order_base_[c]) {
-      const Entry& e = base_->entries_[base_->order_base_[c] + static_cast<std::uint32_t>(ordinal)];
-      if (e.done) return base_->View(e);
+    const auto o = static_cast<std::size_t>(ordinal);
+    if (base_ != nullptr && (changed_.empty() || !changed_[c])) {
+      const auto& list = base_->entries_[c];
+      if (list.size() == plan_.orders[c].size() && list[o].done) return base_->View(list[o]);
     }
-    const std::uint32_t key = order_base_[c] + static_cast<std::uint32_t>(ordinal);
-    Entry* slot = dense_ ? &entries_[key] : &sparse_entries_[key];
+    auto slots = [&]() -> std::vector<Entry>& {
+      auto& list = dense_ ? entries_[c] : sparse_entries_[c];
+      if (list.size() != plan_.orders[c].size()) list.assign(plan_.orders[c].size(), Entry{});
+      return list;
+    };
+    Entry* slot = &slots()[o];
     if (!slot->done) {
       Reach reach;
       const auto& pegs = plan_.pegs[c];
       for (auto p : PegsOf(c, ordinal))
         AddDemand(pegs[p].demand, pegs[p].quantity, pegs[p].demand_quantity, reach);
       // The recursion above may have added entries (rehash of the sparse map): look up again.
-      slot = dense_ ? &entries_[key] : &sparse_entries_[key];
+      slot = &slots()[o];
       slot->revenue = reach.revenue;
       slot->margin = reach.margin;
       slot->forecast_elements = reach.forecast_elements;
@@ -234,7 +283,7 @@ class ReachIndex {
   // Peg positions of one planned order, via a per-item CSR built on first use.
   std::pair<const std::uint32_t*, const std::uint32_t*> Range(std::size_t c, std::int32_t ordinal) {
     auto& csr = dense_ ? dense_pegs_[c] : order_pegs_[c];
-    if (csr.offsets.empty()) {
+    if (csr.offsets.size() != plan_.orders[c].size() + 1) {
       const auto& pegs = plan_.pegs[c];
       csr.offsets.assign(plan_.orders[c].size() + 1, 0);
       for (const auto& peg : pegs) {
@@ -274,9 +323,10 @@ class ReachIndex {
   bool dense_;
   const ReachIndex* base_;
   std::span<const char> changed_;
-  std::vector<std::uint32_t> order_base_;  // first global planned-order number of each item-site
-  std::vector<Entry> entries_;             // dense: by global planned-order number
-  std::unordered_map<std::uint32_t, Entry> sparse_entries_;
+  std::vector<std::vector<Entry>> entries_;  // dense: per item-site, per planned order
+  std::unordered_map<std::size_t, std::vector<Entry>> sparse_entries_;
+  std::vector<char> invalid_mark_;
+  std::size_t garbage_ = 0;  // arena elements of forgotten summaries
   std::vector<std::pair<std::int32_t, double>> orders_arena_;
   std::vector<std::int32_t> items_arena_;
   std::vector<Csr> dense_pegs_;

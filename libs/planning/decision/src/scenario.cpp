@@ -418,12 +418,28 @@ Result<CapacityCosts> ApplyCapacityOverrides(const model::Snapshot& s, const Pla
   return costs;
 }
 
-ScenarioKpis ComputeKpis(const NettingEngine& engine, const CapacityPlan& cap,
-                         const std::vector<Exception>& exceptions, const CapacityCosts& costs) {
+// The figures that depend on the plan only (not on capacity or exceptions): computed once for
+// the base plan and reused by capacity-only scenarios.
+}  // namespace
+
+namespace detail {
+struct PlanFigures {
+  ScenarioKpis demand;  // sales_order_units, revenue, cost_of_goods before exceptions
+  double inventory = 0.0;
+  double pipeline = 0.0;
+};
+}  // namespace detail
+
+namespace {
+
+using detail::PlanFigures;
+
+PlanFigures ComputePlanFigures(const NettingEngine& engine) {
   const auto& s = engine.snapshot();
   const auto& plan = engine.plan();
-  ScenarioKpis k;
   const auto H = static_cast<std::size_t>(plan.horizon);
+  PlanFigures figures;
+  ScenarioKpis& k = figures.demand;
   // Demand and revenue: sales orders plus unconsumed forecast (from the pegging's forecast
   // elements, each counted once).
   for (const auto& order : s.sales_orders) {
@@ -456,6 +472,35 @@ ScenarioKpis ComputeKpis(const NettingEngine& engine, const CapacityPlan& cap,
       q = -1.0;
     }
   }
+  // Inventory: mean over buckets of Σ max(0, P) × unit cost; pipeline: released, not received.
+  double& inventory = figures.inventory;
+  double& pipeline = figures.pipeline;
+  for (std::size_t c = 0; c < s.item_site_count(); ++c) {
+    const double cost = s.item_sites[c].unit_cost;
+    if (cost <= 0.0) continue;
+    const ItemSiteIndex i(static_cast<std::int32_t>(c));
+    for (double p : plan.Row(plan.projected_available, i)) inventory += std::max(0.0, p) * cost;
+    for (const auto& order : plan.orders[c]) {
+      pipeline += order.release_quantity * cost *
+                  static_cast<double>(order.receipt_bucket - order.release_bucket);
+    }
+  }
+  for (const auto& r : s.receipts) {
+    if (r.kind != model::ReceiptKind::kWorkOrder || r.quantity <= 0.0) continue;
+    pipeline += r.quantity * s.item_sites[Idx(r.item_site)].unit_cost *
+                static_cast<double>(r.due_bucket - r.start_bucket);
+  }
+  return figures;
+}
+
+ScenarioKpis ComputeKpis(const NettingEngine& engine, const CapacityPlan& cap,
+                         const std::vector<Exception>& exceptions, const CapacityCosts& costs,
+                         const PlanFigures& figures) {
+  const auto& s = engine.snapshot();
+  const auto H = static_cast<std::size_t>(engine.plan().horizon);
+  ScenarioKpis k = figures.demand;
+  const double inventory = figures.inventory;
+  const double pipeline = figures.pipeline;
   for (const auto& e : exceptions) {
     if (e.type != ExceptionType::kOrderAtRisk) continue;
     const auto& order = s.sales_orders[static_cast<std::size_t>(e.sales_orders.front())];
@@ -491,23 +536,6 @@ ScenarioKpis ComputeKpis(const NettingEngine& engine, const CapacityPlan& cap,
   k.step_subcontract_cost = costs.step_subcontract;
   k.move_cost = costs.move;
 
-  // Inventory: mean over buckets of Σ max(0, P) × unit cost; pipeline: released, not received.
-  double inventory = 0.0, pipeline = 0.0;
-  for (std::size_t c = 0; c < s.item_site_count(); ++c) {
-    const double cost = s.item_sites[c].unit_cost;
-    if (cost <= 0.0) continue;
-    const ItemSiteIndex i(static_cast<std::int32_t>(c));
-    for (double p : plan.Row(plan.projected_available, i)) inventory += std::max(0.0, p) * cost;
-    for (const auto& order : plan.orders[c]) {
-      pipeline += order.release_quantity * cost *
-                  static_cast<double>(order.receipt_bucket - order.release_bucket);
-    }
-  }
-  for (const auto& r : s.receipts) {
-    if (r.kind != model::ReceiptKind::kWorkOrder || r.quantity <= 0.0) continue;
-    pipeline += r.quantity * s.item_sites[Idx(r.item_site)].unit_cost *
-                static_cast<double>(r.due_bucket - r.start_bucket);
-  }
   const double buckets = std::max<double>(1.0, static_cast<double>(H));
   k.average_inventory_value = inventory / buckets;
   k.working_capital = k.average_inventory_value + pipeline / buckets;
@@ -531,6 +559,7 @@ ScenarioEvaluator::ScenarioEvaluator(const NettingEngine& base, DetectionHistory
                                      ScenarioOptions options)
     : base_(base), history_(std::move(history)), options_(options) {
   base_capacity_ = RoughCut(base_.snapshot(), base_.plan());
+  base_figures_ = std::make_shared<const detail::PlanFigures>(ComputePlanFigures(base_));
   auto record = std::make_shared<detail::MaterialRecord>();
   std::unique_ptr<detail::ReachIndex> reach;
   auto outcome = EvaluateWith(Scenario{"base", {}}, false, record.get(), &reach);
@@ -600,7 +629,10 @@ Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(
       }
     }
   }
-  out.kpis = ComputeKpis(engine, out.capacity, out.exceptions, *costs);
+  std::optional<PlanFigures> own_figures;
+  if (own || !base_figures_) own_figures = ComputePlanFigures(engine);
+  out.kpis = ComputeKpis(engine, out.capacity, out.exceptions, *costs,
+                         own_figures ? *own_figures : *base_figures_);
   RankAll(out.exceptions, options_.ranking);
 
   const auto H = static_cast<std::size_t>(out.capacity.horizon);

@@ -93,6 +93,47 @@ TEST_F(DecisionScenarioS, IncrementalEvaluationEqualsTheFullReRun) {
   }
 }
 
+// The redetector keeps reach summaries across net changes; after every change its exceptions
+// must equal a fresh re-detection's (which rebuilds every summary it needs).
+TEST_F(DecisionScenarioS, RedetectionAcrossNetChangesEqualsAFreshDetection) {
+  NettingEngine engine(*engine_);
+  MaterialRedetector redetector(engine);
+  std::size_t compared = 0;
+  for (int step = 0; step < 40; ++step) {
+    Change change;
+    const auto& orders = engine.snapshot().sales_orders;
+    if (step % 4 == 3) {
+      // A receipt pushed out: changes supply of a component (its parents' reach is unchanged).
+      auto receipt =
+          engine.snapshot()
+              .receipts[static_cast<std::size_t>(step * 7919) % engine.snapshot().receipts.size()];
+      receipt.due_bucket = std::min(engine.snapshot().H() - 1, receipt.due_bucket + 3);
+      change = UpsertReceipt{receipt};
+    } else {
+      auto order = orders[static_cast<std::size_t>(step * 104729) % orders.size()];
+      order.quantity = std::round(order.quantity * (step % 2 == 0 ? 1.7 : 0.4));
+      change = UpsertSalesOrder{order};
+    }
+    auto touched = engine.Apply(change);
+    ASSERT_TRUE(touched.has_value()) << touched.error().ToString();
+    std::vector<std::string> scope_kept, scope_fresh;
+    const auto kept = redetector.Redetect(*touched, &scope_kept);
+    const auto fresh = DetectItemSiteExceptions(engine, *touched, DetectionPolicy{}, &scope_fresh);
+    EXPECT_EQ(scope_kept, scope_fresh);
+    ASSERT_EQ(kept.size(), fresh.size()) << "step " << step;
+    for (std::size_t k = 0; k < kept.size(); ++k) {
+      ASSERT_EQ(kept[k].id, fresh[k].id);
+      EXPECT_EQ(kept[k].revenue_at_risk, fresh[k].revenue_at_risk) << kept[k].id;
+      EXPECT_EQ(kept[k].margin_at_risk, fresh[k].margin_at_risk) << kept[k].id;
+      EXPECT_EQ(kept[k].sales_orders, fresh[k].sales_orders) << kept[k].id;
+      EXPECT_EQ(kept[k].end_demands, fresh[k].end_demands) << kept[k].id;
+      EXPECT_EQ(kept[k].explanation, fresh[k].explanation) << kept[k].id;
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 20u) << "the changes should touch item-sites with exceptions";
+}
+
 TEST_F(DecisionScenarioS, AddingAShiftOnTheTightestLineRemovesItsOverloadAndAddsItsCost) {
   const auto& base = Base();
   const auto tightest = static_cast<std::size_t>(

@@ -3,6 +3,7 @@
 /// history into the exceptions a planner reviews (issue 5). Pure functions of their inputs.
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -68,7 +69,7 @@ struct Exception {
   std::int32_t best_priority = 0;          ///< best (smallest ≥ 1) customer priority; 0 = none
   double revenue_at_risk = 0.0;
   double margin_at_risk = 0.0;
-  std::string explanation;                 ///< plain language, for the planner
+  std::string explanation;  ///< plain language, for the planner
   ScoreComponents score;
 };
 
@@ -109,16 +110,16 @@ struct DetectionHistory {
 
 /// Thresholds of detection (issue 5 defaults).
 struct DetectionPolicy {
-  double deviation_amber = 0.10;      ///< WMAPE over the window above this: amber
-  double deviation_red = 0.25;        ///< … above this: red
-  double bias_threshold = 0.15;       ///< |Σ(f − y)/Σy| above this: bias
-  std::int32_t history_window = 8;    ///< latest buckets of forecast-vs-actual considered
-  std::int32_t bottleneck_buckets = 3;///< overloaded buckets making a work center a bottleneck
+  double deviation_amber = 0.10;        ///< WMAPE over the window above this: amber
+  double deviation_red = 0.25;          ///< … above this: red
+  double bias_threshold = 0.15;         ///< |Σ(f − y)/Σy| above this: bias
+  std::int32_t history_window = 8;      ///< latest buckets of forecast-vs-actual considered
+  std::int32_t bottleneck_buckets = 3;  ///< overloaded buckets making a work center a bottleneck
   std::int32_t supplier_missed_in_row = 3;  ///< last N confirmed dates missed: supplier risk
-  double lead_time_cv = 0.30;         ///< lead-time coefficient of variation above this: risk
+  double lead_time_cv = 0.30;               ///< lead-time coefficient of variation above this: risk
   double excess_days_of_supply = 180.0;
   double days_per_bucket = 7.0;
-  bool data_quality = true;           ///< report netting findings as exceptions
+  bool data_quality = true;  ///< report netting findings as exceptions
   /// Largest load contributions of an overloaded cell whose end demands are counted (the rest
   /// count in hours only), so a cell with thousands of small orders stays cheap at scale L.
   std::int32_t overload_traced_contributions = 8;
@@ -133,16 +134,54 @@ std::vector<Exception> DetectExceptions(const NettingEngine& engine, const Capac
 
 /// Re-detects only the material exceptions (shortage, below safety stock, past-due release,
 /// shared component, excess, obsolete) of `item_sites`, for incremental re-ranking after net
-/// change (order-at-risk, capacity, forecast and supplier exceptions need a full detection). `ids_in_scope` receives the ids
-/// those subjects could carry, so the caller can remove the ones that disappeared.
+/// change (order-at-risk, capacity, forecast and supplier exceptions need a full detection).
+/// `ids_in_scope` receives the ids those subjects could carry, so the caller can remove the ones
+/// that disappeared.
 std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
                                                 std::span<const ItemSiteIndex> item_sites,
                                                 const DetectionPolicy& policy,
                                                 std::vector<std::string>* ids_in_scope);
 
+namespace detail {
+class ReachIndex;
+}  // namespace detail
+
+/// DetectItemSiteExceptions for a stream of net changes of one engine: keeps the end-demand
+/// reach summaries of the engine's planned orders between calls and forgets only what a change
+/// reached (the touched item-sites and what they consume), so a re-detection after one event
+/// costs what the event touched, not a fresh walk up every ancestor. Same results as
+/// DetectItemSiteExceptions.
+///
+/// Usage: `MaterialRedetector redetect(engine, policy);` then after each
+/// `auto touched = engine.Apply(change);` call `redetect.Redetect(*touched, &scope)`. Every
+/// change applied to the engine must be passed (in order) before the next detection.
+/// Threads: not synchronised (like the engine it follows). Lifetime: keeps a reference to
+/// `engine`, which must outlive it.
+class MaterialRedetector {
+ public:
+  explicit MaterialRedetector(const NettingEngine& engine, DetectionPolicy policy = {});
+  ~MaterialRedetector();
+  MaterialRedetector(MaterialRedetector&&) noexcept;
+  MaterialRedetector& operator=(MaterialRedetector&&) noexcept;
+
+  /// Forgets what `touched` (the result of NettingEngine::Apply) reached, then re-detects the
+  /// material exceptions of `touched`; `ids_in_scope` as in DetectItemSiteExceptions.
+  std::vector<Exception> Redetect(std::span<const ItemSiteIndex> touched,
+                                  std::vector<std::string>* ids_in_scope);
+  /// Forgets what `touched` reached without detecting (for changes whose exceptions are not
+  /// wanted now).
+  void Forget(std::span<const ItemSiteIndex> touched);
+
+ private:
+  const NettingEngine* engine_;
+  DetectionPolicy policy_;
+  std::unique_ptr<detail::ReachIndex> reach_;
+};
+
 /// Only the capacity exceptions (CAPACITY_OVERLOAD, BOTTLENECK) of a capacity plan, sorted by
 /// id; what a capacity-only scenario re-detects (the material ones cannot change).
-std::vector<Exception> DetectCapacityExceptions(const NettingEngine& engine, const CapacityPlan& capacity,
+std::vector<Exception> DetectCapacityExceptions(const NettingEngine& engine,
+                                                const CapacityPlan& capacity,
                                                 const DetectionPolicy& policy = {});
 
 /// "TYPE:subject" — the stable id of an exception.

@@ -20,6 +20,7 @@ namespace sop::planning {
 
 namespace detail {
 struct MaterialRecord;
+struct PlanFigures;
 class ReachIndex;
 }  // namespace detail
 
@@ -175,6 +176,7 @@ class ScenarioEvaluator {
   ScenarioOutcome base_outcome_;
   std::vector<std::string> base_ids_;                          ///< base exception ids, sorted
   std::shared_ptr<const detail::MaterialRecord> base_record_;  ///< per item-site base detection
+  std::shared_ptr<const detail::PlanFigures> base_figures_;    ///< plan-only KPI parts of the base
   std::shared_ptr<const detail::ReachIndex> base_reach_;  ///< end-demand reach of the base plan
 };
 
