@@ -124,6 +124,38 @@ TEST(CapacityState, TinyPlantFactsPublishTheHandWorkedLoadsThenOnlyWhatChanged) 
   EXPECT_DOUBLE_EQ(decoded.work_centers(0).load_hours(1), 52.0);
 }
 
+TEST(CapacityState, ConsensusForecastLoadsTheWorkCentersOfItsPlannedOrder) {
+  CapacityState state;
+  ApplyAll(state, TinyPlant());
+  state.EndBatchDeltas();
+  // Consensus 10 units of A in bucket 5: a planned order released in bucket 4 loads WC-ASSY
+  // with 2 + 0.5 × 10 = 7 h and WC-PACK with 0.1 × 10 = 1 h there.
+  sop::v1::ForecastUpdate update;
+  update.set_item_id("A");
+  update.set_site_id("P1");
+  update.set_family("F1");
+  auto* period = update.add_periods();
+  period->set_bucket(5);
+  period->mutable_period_start()->set_seconds(testing::kPlanStart + 5 * testing::kWeek);
+  period->set_statistical(10.0);
+  period->set_consensus(10.0);
+  update.mutable_cause()->set_event_id("forecast:A:1");
+  bus::Message message;
+  message.topic = std::string(bus::kForecastTopic);
+  message.key = "P1";
+  message.value = update.SerializeAsString();
+  ASSERT_EQ(state.Apply(message), Result<bool>(true));
+  auto deltas = state.EndBatchDeltas();
+  ASSERT_EQ(deltas.size(), 1u);
+  EXPECT_EQ(deltas[0].cause().event_id(), "forecast:A:1");
+  ASSERT_EQ(deltas[0].work_centers_size(), 2);
+  for (const auto& wc : deltas[0].work_centers()) {
+    ASSERT_EQ(wc.changed_buckets_size(), 1) << wc.work_center_id();
+    EXPECT_EQ(wc.changed_buckets(0), 4);
+    EXPECT_DOUBLE_EQ(wc.load_hours(4), wc.work_center_id() == "WC-ASSY" ? 7.0 : 1.0);
+  }
+}
+
 TEST(CapacityState, BadMessagesAreInvalidArgumentsNamingTheField) {
   CapacityState state;
   bus::Message garbage;
