@@ -13,6 +13,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "exceptions_test_support.hpp"
@@ -326,6 +327,47 @@ TEST_F(ExceptionsServiceTest, AnAcknowledgementAndTheListSurviveARestart) {
   EXPECT_EQ(response.total(), static_cast<std::int64_t>(before.size()) - 1);
   channel.server->Shutdown(2s);
   restarted->Stop();
+}
+
+}  // namespace
+}  // namespace sop::exceptions
+
+namespace sop::exceptions {
+namespace {
+
+TEST_F(ExceptionsServiceTest, AcknowledgeWithoutRedisIsUnavailableAndRecordsNothing) {
+  const auto events = SharedComponentPlant();
+  auto service = StartService();
+  ASSERT_NE(service, nullptr);
+  Produce(events);
+  ASSERT_TRUE(Settled(*service, static_cast<std::int64_t>(events.size())));
+  auto channel = Serve(*service);
+
+  sop::v1::AcknowledgeRequest ack;
+  ack.set_exception_id("SHORTAGE:C1@P1");
+  ack.set_who("ana");
+  ASSERT_TRUE(redis_.Pause().has_value());
+  {
+    grpc::ClientContext context;
+    sop::v1::AcknowledgeResponse response;
+    auto status = channel.stub->Acknowledge(&context, ack, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  }
+  ASSERT_TRUE(redis_.Resume().has_value());
+  service->WithState(
+      [](ExceptionsState& state) { EXPECT_TRUE(state.book().acknowledgements().empty()); });
+  // With Redis back, the same request is recorded (the store reconnects by itself).
+  bool recorded = false;
+  for (auto deadline = std::chrono::steady_clock::now() + 10s;
+       !recorded && std::chrono::steady_clock::now() < deadline;) {
+    grpc::ClientContext context;
+    sop::v1::AcknowledgeResponse response;
+    recorded = channel.stub->Acknowledge(&context, ack, &response).ok();
+    if (!recorded) std::this_thread::sleep_for(50ms);  // the store's reconnect backoff
+  }
+  EXPECT_TRUE(recorded);
+  channel.server->Shutdown(2s);
+  service->Stop();
 }
 
 }  // namespace
