@@ -541,6 +541,13 @@ Result<std::unique_ptr<WorkflowService>> WorkflowService::Start(
     std::lock_guard lock(service->mutex_);
     service->RefreshGaugesLocked(service->Now());
   }
+  // Every action's "ok" series exists from the start (at 0), so rates work before the first use.
+  for (const char* action :
+       {"open_cycle", "submit_artifact", "sign", "send_back", "record_decision",
+        "commit_to_customer", "move_meeting", "stage_overdue", "create_change_request",
+        "approve_change_request", "reject_change_request"}) {
+    service->probe_->actions.WithLabels({action, "ok"});
+  }
   service->ticker_ = std::thread([raw = service.get()] { raw->TickerLoop(); });
   return service;
 }

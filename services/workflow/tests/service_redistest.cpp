@@ -194,7 +194,14 @@ class WorkflowServiceTest : public ::testing::Test {
   static constexpr const char* kCycle = "EU-2026-12";
   static inline bus::EmbeddedBroker* broker_ = nullptr;
   store_testing::RedisServer redis_{{.append_only = true}};
-  runtime::Logger logger_{"sop-workflow-test", runtime::LogLevel::kWarn};
+  // Every log line is kept: the test greps them for tokens.
+  std::mutex log_mutex_;
+  std::string log_text_;
+  runtime::Logger logger_{"sop-workflow-test", runtime::LogLevel::kDebug,
+                          [this](std::string_view line) {
+                            std::lock_guard lock(log_mutex_);
+                            log_text_.append(line);
+                          }};
   runtime::MetricsRegistry metrics_;
   std::optional<auth::TokenAuthenticator> tokens_;
   std::atomic<std::int64_t> now_ms_{0};
@@ -332,6 +339,15 @@ TEST_F(WorkflowServiceTest, FullCycleByFivePrincipalsWithRefusalsAudited) {
     for (const char* token :
          {kDanaToken, kSupiToken, kFinnToken, kEveToken, kSamToken, "tok-forged-0000"}) {
       EXPECT_EQ(bytes.find(token), std::string::npos) << entry.ShortDebugString();
+    }
+  }
+
+  {
+    std::lock_guard lock(log_mutex_);
+    EXPECT_NE(log_text_.find("\"msg\":\"refused\""), std::string::npos);
+    for (const char* token :
+         {kDanaToken, kSupiToken, kFinnToken, kEveToken, kSamToken, "tok-forged-0000"}) {
+      EXPECT_EQ(log_text_.find(token), std::string::npos) << token;
     }
   }
 
