@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -104,8 +105,20 @@ TEST(ConsumerGroup, MembersSplitPartitionsAndSurvivorTakesAllWithoutLossOrDuplic
   ASSERT_TRUE(total.WaitUntil([](int count) { return count >= kMessages; }, 60s))
       << "handled " << total.Get();
 
-  // Lag is measured against the fetched high watermark: all caught up.
-  const std::vector<PartitionLag> lags = members[1]->Lag();
+  // Lag is measured against the fetched high watermark: all caught up. The handler counts a
+  // message before the consumer records its position, so the last position can trail the count
+  // for a moment: wait for it (bounded), then require lag 0 everywhere.
+  std::vector<PartitionLag> lags;
+  const auto caught_up = [&] {
+    lags = members[1]->Lag();
+    return lags.size() == 6u && std::ranges::all_of(lags, [](const PartitionLag& lag) {
+             return lag.lag.value_or(-1) == 0;
+           });
+  };
+  const auto lag_deadline = std::chrono::steady_clock::now() + 10s;
+  while (!caught_up() && std::chrono::steady_clock::now() < lag_deadline) {
+    std::this_thread::sleep_for(10ms);  // poll interval of a deadline-bounded condition wait
+  }
   ASSERT_EQ(lags.size(), 6u);
   for (const PartitionLag& lag : lags) {
     EXPECT_EQ(lag.lag.value_or(-1), 0) << "partition " << lag.partition;
