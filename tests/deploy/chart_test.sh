@@ -91,6 +91,8 @@ expect_in "$out/production.yaml" 'min.insync.replicas: 2' "topics with min.insyn
 expect_in "$out/production.yaml" 'cleanup.policy: compact' "sop.workflow.v1 compacted"
 expect_in "$out/production.yaml" 'SOP_KAFKA_COMPRESSION_TYPE: "lz4"' "librdkafka property passed through"
 expect_in "$out/production.yaml" 'SOP_MRP_BATCH_MAX: "2s"' "service setting passed as SOP_*"
+expect_in "$out/default.yaml" 'SOP_WORKFLOW_MRP_ADDRESS: "sop-sopstream-mrp:50053"' "workflow reads mrp at its Service"
+expect_in "$out/production.yaml" 'name: SOP_WORKFLOW_SOURCE_TOKEN' "workflow.source-token from a Secret"
 expect_in "$out/production.yaml" 'SOP_AUTH_TOKENS_FILE: "/etc/sopstream/auth/tokens"' "tokens file from the Secret (auth.tokens-file)"
 if grep -q 'password: ' "$out/production.yaml" && ! grep -q 'secretKeyRef' "$out/production.yaml"; then
   fail "secrets only by reference"
