@@ -41,11 +41,11 @@ Result<sop::v1::EvaluateScenariosResponse> CapacityGrpc::Evaluate(
     const sop::v1::EvaluateScenariosRequest& request) {
   const auto start = std::chrono::steady_clock::now();
   std::lock_guard evaluating(evaluate_mutex_);
-  // The plan the evaluation runs on: a copy of the engine at the last batch end (the version
-  // GetLoad shows), taken under the state lock only when the plan changed since the last call.
+  // The plan the evaluation runs on: a copy of the current engine, taken under the state lock
+  // only when the plan changed (any net change or rebuild) since the last call.
   std::optional<Error> error;
   lock_([&] {
-    const std::int64_t version = state_.stats().plan_version;
+    const std::int64_t version = state_.planning_version();
     if (plan_copy_ && version == plan_copy_version_) return;
     auto copy = state_.CopyPlan();
     if (!copy) {

@@ -92,6 +92,8 @@ class CapacityState final : public host::PartitionedState, private codec::Planni
     return capacity_ ? &*capacity_ : nullptr;
   }
   const planning::NettingEngine* engine() const noexcept { return planning_.engine(); }
+  /// The planning picture's version (every net change and rebuild), which CopyPlan copies.
+  std::int64_t planning_version() const noexcept { return planning_.version(); }
   CapacityStats stats() const;
 
  private:
