@@ -47,13 +47,19 @@ binaries=$(ls "$build"/services/*/sop-* "$build"/tools/sopctl/sopctl 2>/dev/null
 if [ -z "$binaries" ]; then
   echo "note: no service binaries built in $build; library coverage not checked"
 fi
+# one dpkg -S over every library any binary loads (dpkg -S is slow per call)
+libraries=$(for binary in $binaries; do ldd "$binary" | awk '/=>/ {print $3}'; done | sort -u | xargs -r -n1 basename | sort -u)
+owners="$work/library-packages.txt"
+if [ -n "$libraries" ]; then
+  # shellcheck disable=SC2086
+  dpkg -S $libraries 2>/dev/null | sed -E 's/^([^:]+):[^:]*: (.*)$/\1 \2/' |
+    while read -r package path; do echo "${path#/usr} $package"; done | sort -u >"$owners"
+fi
 for binary in $binaries; do
   missing=""
   for library in $(ldd "$binary" | awk '/=>/ {print $3}'); do
-    resolved=$(readlink -f "$library")
-    package=$(dpkg -S "$library" 2>/dev/null || dpkg -S "/usr$library" 2>/dev/null ||
-              dpkg -S "$resolved" 2>/dev/null || dpkg -S "/usr$resolved" 2>/dev/null)
-    package="${package%%:*}"
+    # the owner of this exact path (/lib and /usr/lib are one directory since usrmerge)
+    package=$(awk -v lib="${library#/usr}" '$1 == lib {print $2; exit}' "$owners")
     if [ -z "$package" ] || ! grep -qx "$package" "$closure"; then
       missing="$missing $(basename "$library")(${package:-no package})"
     fi
