@@ -100,6 +100,15 @@ else
   pass "secrets only by reference"
 fi
 
+# the chart's topics are exactly the project's topics (libs/bus/include/sop/bus/topics.hpp)
+bus_topics=$(grep -oE '"sop\.[a-z0-9.]+\.v[0-9]+"' "$repo/libs/bus/include/sop/bus/topics.hpp" | tr -d '"' | sort -u | tr '\n' ' ')
+chart_topics=$(awk '/^topics:/{p=1; next} p && /^[^ ]/{p=0} p && /^  sop\./{sub(":", "", $1); print $1}' "$chart/values.yaml" | sort -u | tr '\n' ' ')
+if [ -n "$bus_topics" ] && [ "$bus_topics" = "$chart_topics" ]; then
+  pass "chart topics = libs/bus topics: $chart_topics"
+else
+  fail "chart topics '$chart_topics' differ from libs/bus topics '$bus_topics'"
+fi
+
 # 4. bad values are rejected, with a message naming the field (and value)
 reject() {  # reject WHAT EXPECTED_MESSAGE helm-args...
   local what="$1" message="$2"
