@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -57,6 +58,7 @@ class ExceptionsReader {
       }
       std::lock_guard lock(mutex_);
       ++deltas_;
+      causes_.insert(delta.cause().event_id());
       for (const auto& e : delta.upserts()) open_[e.exception_id()] = e;
       for (const auto& id : delta.resolved_ids()) open_.erase(id);
       changed_.notify_all();
@@ -69,6 +71,12 @@ class ExceptionsReader {
     EXPECT_TRUE(consumer_->Start().has_value());
   }
   ~ExceptionsReader() { consumer_->Stop(); }
+
+  /// Whether a delta caused by `event_id` arrived within `timeout`.
+  bool WaitForCause(const std::string& event_id, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return causes_.contains(event_id); });
+  }
 
   /// Waits until `predicate(open)` holds; returns the folded exceptions.
   std::map<std::string, sop::v1::PlanningException> WaitUntil(
@@ -86,6 +94,7 @@ class ExceptionsReader {
   std::condition_variable changed_;
   std::map<std::string, sop::v1::PlanningException> open_;
   std::int64_t deltas_ = 0;
+  std::set<std::string> causes_;
 };
 
 class ExceptionsServiceTest : public ::testing::Test {
@@ -250,9 +259,51 @@ TEST_F(ExceptionsServiceTest, FactsThroughTheBrokerGiveTheLibrarysRankedExceptio
         1);
     EXPECT_NE(bad_err.str().find("NOPE:X"), std::string::npos) << bad_err.str();
   }
+  // A large sales order through the broker: its net change is published at once (cause = its
+  // event) and the batch end settles the list to the full detection of all the facts.
+  sop::v1::Envelope big;
+  for (const auto& e : events) {
+    if (e.has_sales_order() && e.sales_order().quantity() > 0) {
+      big = e;
+      break;
+    }
+  }
+  big.set_event_id("big-order");
+  big.mutable_sales_order()->set_order_id("SO-BIG");
+  big.mutable_sales_order()->set_quantity(big.sales_order().quantity() * 200);
+  big.mutable_sales_order()->set_customer_priority(1);
+  std::vector<sop::v1::Envelope> with_big = events;
+  with_big.push_back(big);
+  const std::string big_fact = FactBytes(big, static_cast<std::int64_t>(events.size()));
+  {
+    bus::OutgoingMessage message;
+    message.topic = std::string(bus::kFactsTopic);
+    message.key = big.site();
+    message.value = big_fact;
+    producer_->Send(std::move(message), [](Result<bus::DeliveryReport>) {});
+    ASSERT_TRUE(producer_->Flush(10s).has_value());
+  }
+  EXPECT_TRUE(reader.WaitForCause("big-order", 30s));
+  ASSERT_TRUE(Settled(*service, static_cast<std::int64_t>(events.size()) + 1));
+  const Reference after(events, {big_fact});
+  auto folded = reader.WaitUntil(
+      [&](const auto& open) {
+        if (open.size() != after.ranked.size()) return false;
+        for (const auto& e : after.ranked) {
+          auto it = open.find(e.id);
+          if (it == open.end() || it->second.score() != e.score.total) return false;
+        }
+        return true;
+      },
+      30s);
+  EXPECT_EQ(folded.size(), after.ranked.size());
+  EXPECT_TRUE(folded.contains("ORDER_AT_RISK:SO-BIG:" + std::to_string(big.sales_order().line())));
+
   const std::string metrics = metrics_.SerializeText();
   EXPECT_NE(metrics.find("sop_exceptions_event_to_exception_seconds_count"), std::string::npos);
   EXPECT_NE(metrics.find("sop_exceptions_open{"), std::string::npos);
+  EXPECT_NE(metrics.find("sop_exceptions_detection_seconds_count{kind=\"incremental\"} 1"),
+            std::string::npos);
   channel.server->Shutdown(2s);
   service->Stop();
 }
