@@ -266,16 +266,25 @@ class StackImpl final : public Stack {
         if (now - steady_since[name] < options.quiet) {
           all_settled = false;
           std::ostringstream line;
-          line << " " << name << " (lag " << progress.lag << ", consumed " << progress.consumed
-               << ")";
+          line << " " << name << " (lag " << progress.lag << ", consumed " << progress.consumed;
+          if (!reached) line << " of " << minimum->second;
+          line << ")";
           busy += line.str();
         }
+      }
+      if (options.on_poll) {
+        std::map<std::string, double> consumed;
+        for (const auto& [name, progress] : last) consumed[name] = progress.consumed;
+        options.on_poll(consumed, busy);
       }
       if (all_settled) {
         SettleReport report;
         report.waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - start);
         for (const auto& [name, progress] : last) report.consumed[name] = progress.consumed;
         return report;
+      }
+      if (options.stop_requested && options.stop_requested()) {
+        return Fail(Errc::kCancelled, "stopped while waiting for the pipeline to settle");
       }
       if (Clock::now() >= deadline) {
         return Fail(Errc::kDeadlineExceeded, "pipeline not settled after " +

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -109,6 +110,12 @@ struct SettleOptions {
   /// events produced}). Lag gauges are sampled by the services from their latest fetch and read
   /// 0 before a consumer has joined its group, so a caller that knows what it sent says so here.
   std::map<std::string, double> min_consumed{};
+  /// Polled every round: true ends the wait with kCancelled (e.g. Ctrl-C in the demo).
+  std::function<bool()> stop_requested{};
+  /// Called every round with each endpoint's `*_consumed_total` sum and what still keeps the
+  /// pipeline from settling (progress display).
+  std::function<void(const std::map<std::string, double>& consumed, const std::string& busy)>
+      on_poll{};
 };
 
 /// What WaitSettled observed.
