@@ -736,6 +736,16 @@ MaterialRedetector::~MaterialRedetector() = default;
 MaterialRedetector::MaterialRedetector(MaterialRedetector&&) noexcept = default;
 MaterialRedetector& MaterialRedetector::operator=(MaterialRedetector&&) noexcept = default;
 
+void MaterialRedetector::Warm() {
+  const auto& plan = engine_->plan();
+  for (std::size_t c = 0; c < plan.orders.size(); ++c) {
+    for (std::size_t o = 0; o < plan.orders[c].size(); ++o) {
+      reach_->OfPlannedOrder(ItemSiteIndex(static_cast<std::int32_t>(c)),
+                             static_cast<std::int32_t>(o));
+    }
+  }
+}
+
 void MaterialRedetector::Forget(std::span<const ItemSiteIndex> touched) {
   reach_->Invalidate(touched);
 }

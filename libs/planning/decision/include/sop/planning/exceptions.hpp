@@ -168,6 +168,9 @@ class MaterialRedetector {
   /// material exceptions of `touched`; `ids_in_scope` as in DetectItemSiteExceptions.
   std::vector<Exception> Redetect(std::span<const ItemSiteIndex> touched,
                                   std::vector<std::string>* ids_in_scope);
+  /// Computes the summary of every planned order now (about the reach part of a full detection),
+  /// so the first re-detections after start do not pay for walking cold ancestors.
+  void Warm();
   /// Forgets what `touched` reached without detecting (for changes whose exceptions are not
   /// wanted now).
   void Forget(std::span<const ItemSiteIndex> touched);
