@@ -4,6 +4,7 @@
 // sop.plan.v1 (and everything on sop.dlq.v1), and the reference plan the libraries compute
 // directly on the same events.
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -24,10 +25,15 @@
 #include "sop/bus/producer.hpp"
 #include "sop/bus/topics.hpp"
 #include "sop/codec/assembler.hpp"
+#include "sop/codec/planning_state.hpp"
 #include "sop/gen/generator.hpp"
+#include "sop/planning/exceptions.hpp"
 #include "sop/planning/netting.hpp"
+#include "sop/planning/ranking.hpp"
+#include "sop/planning/rough_cut.hpp"
 #include "sop/stack/stack.hpp"
 #include "sop/v1/events.pb.h"
+#include "sop/v1/exceptions.grpc.pb.h"
 #include "sop/v1/planning.pb.h"
 
 namespace sop::e2e {
@@ -336,6 +342,89 @@ inline PlanComparison ComparePlan(const planning::NettingEngine& reference,
     if (same) ++result.equal;
   }
   return result;
+}
+
+// One ranked exception as compared: id, rank (1 = top), score, severity.
+struct RankedException {
+  std::string id;
+  int rank = 0;
+  double score = 0;
+  int severity = 0;
+};
+
+// The decision core run directly on the facts the services consumed (read back from
+// sop.facts.v1, so ingestion times and normalization are the same): codec::PlanningState →
+// NettingEngine, RoughCut, its detection history, DetectExceptions with the default policy,
+// ranked by planning::Ranker with the default weights.
+inline std::vector<RankedException> ReferenceExceptions(const std::vector<bus::Message>& facts) {
+  codec::PlanningState state;
+  for (const auto& message : facts) {
+    auto applied = state.ApplyFact({message.topic, message.partition}, message.value);
+    if (!applied) throw std::runtime_error(applied.error().ToString());
+  }
+  state.Rebuild(sop::v1::Cause(), /*full=*/true);
+  const planning::NettingEngine* engine = state.engine();
+  if (engine == nullptr) throw std::runtime_error("reference: no plan (no PlanningSettings)");
+  const auto capacity = planning::RoughCut(engine->snapshot(), engine->plan());
+  const auto history = state.BuildHistory();
+  planning::Ranker ranker;
+  ranker.Reset(planning::DetectExceptions(*engine, capacity, history));
+  std::vector<RankedException> ranked;
+  int rank = 0;
+  for (const planning::Exception* e : ranker.Top(ranker.size())) {
+    ranked.push_back({e->id, ++rank, e->score.total, static_cast<int>(e->severity)});
+  }
+  return ranked;
+}
+
+// Every open exception from Exceptions.ListExceptions, page by page, in rank order.
+inline std::vector<RankedException> ListedExceptions(const std::string& address,
+                                                     std::string& error) {
+  auto stub = sop::v1::Exceptions::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  std::vector<RankedException> listed;
+  std::string token;
+  do {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 30s);
+    sop::v1::ListExceptionsRequest request;
+    request.set_page_size(1000);
+    request.set_page_token(token);
+    sop::v1::ListExceptionsResponse response;
+    const grpc::Status status = stub->ListExceptions(&context, request, &response);
+    if (!status.ok()) {
+      error = "ListExceptions: " + status.error_message();
+      return listed;
+    }
+    for (const auto& e : response.exceptions()) {
+      listed.push_back({e.exception_id(), e.rank(), e.score(), static_cast<int>(e.severity())});
+    }
+    token = response.next_page_token();
+  } while (!token.empty());
+  return listed;
+}
+
+// Differences between the listed and the reference ranking (empty = equal), at most a few.
+inline std::vector<std::string> CompareRanking(const std::vector<RankedException>& listed,
+                                               const std::vector<RankedException>& reference) {
+  std::vector<std::string> differences;
+  if (listed.size() != reference.size()) {
+    differences.push_back(std::to_string(listed.size()) + " exceptions listed, reference has " +
+                          std::to_string(reference.size()));
+  }
+  for (std::size_t k = 0; k < std::min(listed.size(), reference.size()); ++k) {
+    const auto& a = listed[k];
+    const auto& b = reference[k];
+    const bool same = a.id == b.id && a.rank == b.rank &&
+                      std::abs(a.score - b.score) <= 1e-9 * std::max(1.0, std::abs(b.score));
+    if (!same && differences.size() < 8) {
+      differences.push_back("position " + std::to_string(k + 1) + ": listed " + a.id + " rank " +
+                            std::to_string(a.rank) + " score " + std::to_string(a.score) +
+                            ", reference " + b.id + " rank " + std::to_string(b.rank) + " score " +
+                            std::to_string(b.score));
+    }
+  }
+  return differences;
 }
 
 }  // namespace sop::e2e

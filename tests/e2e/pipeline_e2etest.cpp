@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <iostream>
 #include <thread>
 
 #include "e2e_support.hpp"
@@ -42,6 +43,7 @@ TEST(Pipeline, PublishedPlanEqualsTheLibrariesOnTheSameEvents) {
   }
   const auto& endpoints = (*stack)->Endpoints();
   TopicReader plan_reader(endpoints.broker, bus::kPlanTopic, "e2e-plan-reader");
+  TopicReader facts_reader(endpoints.broker, bus::kFactsTopic, "e2e-facts-reader");
 
   const auto envelopes = GenerateInstance(kSeed);
   auto producer = bus::Producer::Create(ClientConfig(endpoints.broker));
@@ -67,7 +69,29 @@ TEST(Pipeline, PublishedPlanEqualsTheLibrariesOnTheSameEvents) {
   EXPECT_TRUE(comparison.Same()) << comparison.Describe();
   EXPECT_EQ(comparison.planned_orders_published, reference->plan().PlannedOrderCount());
 
+  // The ranked exceptions equal the decision core's on the same facts (when the exceptions
+  // service is built; capacity is not needed for this, the exceptions service plans itself).
+  if ((*stack)->Has("exceptions")) {
+    ASSERT_TRUE(facts_reader.Wait(
+        [&](const auto& messages) { return messages.size() >= envelopes.size(); }, 30s))
+        << facts_reader.Messages().size() << " facts read; " << facts_reader.DescribeLag();
+    const auto reference_exceptions = ReferenceExceptions(facts_reader.Messages());
+    ASSERT_GT(reference_exceptions.size(), 100u);
+    std::string error;
+    const auto listed = ListedExceptions((*stack)->Endpoints().Find("exceptions")->grpc, error);
+    ASSERT_TRUE(error.empty()) << error;
+    const auto differences = CompareRanking(listed, reference_exceptions);
+    std::string text;
+    for (const auto& difference : differences) text += "\n  " + difference;
+    EXPECT_TRUE(differences.empty()) << text;
+    std::cerr << "[ info ] " << listed.size() << " ranked exceptions compared, top "
+              << (listed.empty() ? std::string("-") : listed.front().id) << "\n";
+  } else {
+    std::cerr << "[ note ] exceptions service not built: ranking not compared\n";
+  }
+
   plan_reader.Stop();
+  facts_reader.Stop();
   const auto stopped = (*stack)->Stop();
   EXPECT_TRUE(stopped.has_value()) << stopped.error().ToString();
 }
