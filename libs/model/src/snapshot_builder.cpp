@@ -60,12 +60,12 @@ void SnapshotBuilder::CancelSalesOrder(const std::string& order_id) {
 
 void SnapshotBuilder::SetForecast(std::string item_id, std::string site_id, Bucket bucket,
                                   double quantity) {
-  forecast_[{Key{std::move(site_id), std::move(item_id)}, bucket}] = quantity;
+  forecast_[Key{std::move(site_id), std::move(item_id)}][bucket] = quantity;
 }
 
 void SnapshotBuilder::AddForecast(std::string item_id, std::string site_id, Bucket bucket,
                                   double delta) {
-  forecast_[{Key{std::move(site_id), std::move(item_id)}, bucket}] += delta;
+  forecast_[Key{std::move(site_id), std::move(item_id)}][bucket] += delta;
 }
 
 namespace {
@@ -461,30 +461,38 @@ BuildResult SnapshotBuilder::Build() {
 
   // Forecast.
   s.forecast.assign(n * uH, 0.0);
-  for (auto& [key_bucket, quantity] : forecast_) {
-    const auto& [key, bucket] = key_bucket;
+  // In (key, bucket) order, as the findings and the sums into bucket 0 always were.
+  std::vector<const std::pair<const Key, std::map<Bucket, double>>*> forecast_keys;
+  forecast_keys.reserve(forecast_.size());
+  for (const auto& entry : forecast_) forecast_keys.push_back(&entry);
+  std::sort(forecast_keys.begin(), forecast_keys.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* entry : forecast_keys) {
+    const auto& key = entry->first;
     const std::string subject = Subject(key.second, key.first);
     auto item = s.FindItemSite(key.second, key.first);
-    if (!item) {
-      report(FindingType::kDataQuality, kNoItemSite, subject, "forecast",
-             "forecast of an item not planned at this site: ignored");
-      continue;
-    }
-    if (!(quantity >= 0.0) || !Finite(quantity)) {
-      report(FindingType::kDataQuality, *item, subject, "forecast",
-             Format("forecast {} in bucket {} not >= 0: ignored", quantity, bucket), bucket);
-      continue;
-    }
-    if (bucket >= H) {
-      if (quantity > 0.0) {
-        report(FindingType::kOutsideHorizon, *item, subject, "forecast",
-               Format("forecast in bucket {} beyond the horizon: ignored", bucket), bucket,
-               quantity);
+    for (const auto& [bucket, quantity] : entry->second) {
+      if (!item) {
+        report(FindingType::kDataQuality, kNoItemSite, subject, "forecast",
+               "forecast of an item not planned at this site: ignored");
+        continue;
       }
-      continue;
+      if (!(quantity >= 0.0) || !Finite(quantity)) {
+        report(FindingType::kDataQuality, *item, subject, "forecast",
+               Format("forecast {} in bucket {} not >= 0: ignored", quantity, bucket), bucket);
+        continue;
+      }
+      if (bucket >= H) {
+        if (quantity > 0.0) {
+          report(FindingType::kOutsideHorizon, *item, subject, "forecast",
+                 Format("forecast in bucket {} beyond the horizon: ignored", bucket), bucket,
+                 quantity);
+        }
+        continue;
+      }
+      s.forecast[static_cast<std::size_t>(item->value()) * uH +
+                 static_cast<std::size_t>(std::max<Bucket>(0, bucket))] += quantity;
     }
-    s.forecast[static_cast<std::size_t>(item->value()) * uH +
-               static_cast<std::size_t>(std::max<Bucket>(0, bucket))] += quantity;
   }
   return out;
 }

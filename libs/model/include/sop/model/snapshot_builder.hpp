@@ -4,8 +4,11 @@
 /// compiles a dense Snapshot. Bad data never crashes the build: it is dropped or repaired and
 /// reported as a DATA_QUALITY (or OUTSIDE_HORIZON) finding naming the entity and the field.
 
+#include <cstddef>
+#include <functional>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -76,7 +79,16 @@ class SnapshotBuilder {
   std::map<Key, double> on_hand_;
   std::map<std::string, ScheduledReceiptRecord> receipts_;
   std::map<std::string, SalesOrderRecord> sales_orders_;
-  std::map<std::pair<Key, Bucket>, double> forecast_;
+  struct KeyHash {
+    std::size_t operator()(const Key& key) const noexcept {
+      const std::size_t a = std::hash<std::string>{}(key.first);
+      return a ^
+             (std::hash<std::string>{}(key.second) + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+    }
+  };
+  /// Forecast by item-site, then bucket: hashed by key (one lookup per event instead of a
+  /// descent through a tree of item-site × bucket string keys), put in key order at Build.
+  std::unordered_map<Key, std::map<Bucket, double>, KeyHash> forecast_;
 };
 
 }  // namespace sop::model
