@@ -560,7 +560,6 @@ void PartitionedHost::SetRedisOk(bool ok) {
 }
 
 void PartitionedHost::HealthLoop() {
-  bool reported = true;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     changed_.wait_for(lock, options_.health_interval, [&] { return stopping_; });
@@ -583,17 +582,18 @@ void PartitionedHost::HealthLoop() {
     // PING answers.
     redis_ok_ = redis && !redis_write_failed_;
     const bool now = kafka_ok_ && redis_ok_;
-    if (now != reported) {
-      reported = now;
+    if (now != reported_healthy_) {
       probe_->healthy.Set(now ? 1 : 0);
       logger_.Warn("health changed",
                    {{"healthy", now}, {"kafka_ok", kafka_ok_}, {"redis_ok", redis_ok_}});
-      changed_.notify_all();
       if (options_.on_health_change) {
         lock.unlock();
         options_.on_health_change(now);
         lock.lock();
       }
+      // Published only after the callback: whoever sees healthy() change sees it reported.
+      reported_healthy_ = now;
+      changed_.notify_all();
     }
   }
 }
@@ -619,7 +619,7 @@ bool PartitionedHost::CheckKafka(std::chrono::milliseconds timeout) {
 
 bool PartitionedHost::healthy() const {
   std::lock_guard lock(mutex_);
-  return kafka_ok_ && redis_ok_;
+  return reported_healthy_;
 }
 
 // ---- progress -----------------------------------------------------------------------------
@@ -630,7 +630,7 @@ HostProgress PartitionedHost::ProgressLocked() const {
   out.partitions = static_cast<std::int64_t>(owned_.size());
   out.pending = batch_open_ || state_.BatchPending() ||
                 std::ranges::any_of(owned_, [](const auto& e) { return e.second.dirty; });
-  out.healthy = kafka_ok_ && redis_ok_;
+  out.healthy = reported_healthy_;
   return out;
 }
 

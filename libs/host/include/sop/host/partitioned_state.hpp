@@ -210,7 +210,8 @@ class PartitionedHost final : public bus::ConsumerListener {
   /// state), at most `timeout`. Re-evaluated whenever the host changes something.
   bool WaitUntil(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) const;
 
-  /// Kafka reachable and Redis writable (as last observed).
+  /// Kafka reachable and Redis writable, as last reported by the health thread (checked every
+  /// `health_interval`; on_health_change has run before this changes).
   bool healthy() const;
   /// Partitions currently owned, sorted.
   std::vector<PartitionKey> owned() const;
@@ -260,6 +261,7 @@ class PartitionedHost final : public bus::ConsumerListener {
   PartitionedState& state_;
   runtime::Logger& logger_;
   std::unique_ptr<Probe> probe_;
+  std::atomic<std::int64_t> produce_errors_{0};  // delivery callbacks: outlives producer_
   store::RedisStore store_;
   std::unique_ptr<bus::Producer> producer_;
   std::unique_ptr<bus::DeadLetter> dead_letter_;
@@ -278,7 +280,7 @@ class PartitionedHost final : public bus::ConsumerListener {
   bool kafka_ok_ = true;
   bool redis_ok_ = true;
   bool redis_write_failed_ = false;
-  std::atomic<std::int64_t> produce_errors_{0};
+  bool reported_healthy_ = true;  ///< what the health thread last reported (and logged)
   HostProgress counters_;
   std::thread batch_thread_;
   std::thread health_thread_;
