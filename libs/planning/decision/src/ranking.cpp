@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <iterator>
+#include <string>
+#include <vector>
 
 namespace sop::planning {
 
@@ -28,6 +30,33 @@ Status Validate(const RankingWeights& w) {
     return Fail(Errc::kInvalidArgument, "ranking lowest_priority: must be >= 1");
   if (w.time_horizon < 1) return Fail(Errc::kInvalidArgument, "ranking time_horizon: must be >= 1");
   return {};
+}
+
+Result<RankingWeights> ScaleReferences(std::span<const Exception> exceptions,
+                                       RankingWeights weights, double percentile) {
+  if (!(percentile > 0.0 && percentile <= 1.0)) {
+    return Fail(Errc::kInvalidArgument, "ranking reference percentile: must be in (0, 1], got " +
+                                            std::to_string(percentile));
+  }
+  auto nearest_rank = [&](auto value_of, double& reference) {
+    std::vector<double> values;
+    values.reserve(exceptions.size());
+    for (const auto& e : exceptions) {
+      const double v = value_of(e);
+      if (v > 0.0 && std::isfinite(v)) values.push_back(v);
+    }
+    if (values.empty()) return;
+    const auto rank =
+        static_cast<std::size_t>(std::ceil(percentile * static_cast<double>(values.size())));
+    const auto k = std::min(values.size() - 1, rank == 0 ? 0 : rank - 1);
+    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+    reference = values[k];
+  };
+  nearest_rank([](const Exception& e) { return e.revenue_at_risk; }, weights.revenue_reference);
+  nearest_rank([](const Exception& e) { return e.margin_at_risk; }, weights.margin_reference);
+  nearest_rank([](const Exception& e) { return static_cast<double>(e.end_demands); },
+               weights.breadth_reference);
+  return weights;
 }
 
 void Score(Exception& e, const RankingWeights& w) {

@@ -74,5 +74,41 @@ TEST(DecisionRanking, ZeroWeightsLeaveOnlyTheWeightedComponent) {
   EXPECT_GT(e.score.revenue, 0.99);  // kept for the planner even with weight 0
 }
 
+TEST(DecisionRanking, ScaledReferencesAreTheInstancesPercentileAndSpreadTheTopScores) {
+  // Revenue at risk 0 (ignored), 100, 200, ..., 1000: ten positive values. The 90th percentile
+  // by nearest rank is the ceil(0.9 × 10) = 9th smallest: 900. Margins 10 % of revenue: 90.
+  // End demands 1..10 (plus 0 for the first): 9.
+  std::vector<Exception> list;
+  for (int k = 0; k <= 10; ++k) {
+    auto e = Ex("e" + std::to_string(k), 100.0 * k, 2);
+    e.margin_at_risk = 10.0 * k;
+    e.end_demands = k;
+    list.push_back(e);
+  }
+  auto scaled = ScaleReferences(list, RankingWeights{});
+  ASSERT_TRUE(scaled.has_value()) << scaled.error().ToString();
+  EXPECT_EQ(scaled->revenue_reference, 900.0);
+  EXPECT_EQ(scaled->margin_reference, 90.0);
+  EXPECT_EQ(scaled->breadth_reference, 9.0);
+  EXPECT_EQ(scaled->revenue, RankingWeights{}.revenue);  // weights unchanged
+  // The fixed reference (10,000) scores the largest 1000 / 11000 = 0.0909; scaled, 1000 / 1900.
+  Exception top = list.back();
+  Score(top, *scaled);
+  EXPECT_DOUBLE_EQ(top.score.revenue, 1000.0 / 1900.0);
+  Exception at = list[9];
+  Score(at, *scaled);
+  EXPECT_DOUBLE_EQ(at.score.revenue, 0.5);  // the percentile itself scores 0.5
+  // Median instead: ceil(0.5 × 10) = 5th smallest = 500.
+  EXPECT_EQ(ScaleReferences(list, RankingWeights{}, 0.5)->revenue_reference, 500.0);
+  // Nothing positive keeps the reference; a bad percentile names itself.
+  std::vector<Exception> zeros = {Ex("z", 0.0, 1)};
+  EXPECT_EQ(ScaleReferences(zeros, RankingWeights{})->revenue_reference,
+            RankingWeights{}.revenue_reference);
+  auto bad = ScaleReferences(list, RankingWeights{}, 1.5);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message().find("percentile"), std::string::npos);
+  EXPECT_NE(bad.error().message().find("1.5"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sop::planning

@@ -35,6 +35,17 @@ struct RankingWeights {
 /// Validates weights: all finite and ≥ 0, references > 0, lowest_priority and time_horizon ≥ 1.
 Status Validate(const RankingWeights& weights);
 
+/// The saturation references scaled to an instance: `revenue_reference`, `margin_reference` and
+/// `breadth_reference` become the `percentile` (nearest rank, in (0, 1]) of the exceptions'
+/// positive revenue at risk, margin at risk and end demands, so an exception at that percentile
+/// scores 0.5 on the component and only the largest approach 1 (fixed references saturate at a
+/// small plant and spread nothing at a large one). A component with no positive value keeps its
+/// reference; other weights are unchanged. Scores computed with the result depend on the
+/// instance, not on each other: compute the references once (e.g. on the base run) and rank
+/// incrementally with them. A percentile outside (0, 1] is INVALID_ARGUMENT.
+Result<RankingWeights> ScaleReferences(std::span<const Exception> exceptions,
+                                       RankingWeights weights, double percentile = 0.9);
+
 /// Fills `exception.score` from its fields.
 void Score(Exception& exception, const RankingWeights& weights);
 
