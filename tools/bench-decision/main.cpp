@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
   ranker.Reset(std::move(unranked));
   const double rank_full_ms = Since(start) * 1e3;
 
+  const double rss_before_scenarios_mib = PeakRssMib();
   const auto scenarios = SeedScenarios(engine, base);
   start = Clock::now();
   const double scenarios_cpu_start = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
@@ -238,6 +239,7 @@ int main(int argc, char** argv) {
             << ",\"rerank_cpu_p99_ms\":" << Percentile(rerank_cpu_ms, 0.99)
             << ",\"rerank_max_ms\":" << Percentile(rerank_ms, 1.0)
             << ",\"event_to_rank_p99_ms\":" << Percentile(event_ms, 0.99)
+            << ",\"peak_rss_before_scenarios_mib\":" << rss_before_scenarios_mib
             << ",\"peak_rss_mib\":" << PeakRssMib() << ",\"base\":";
   PrintKpis(base);
   std::cout << ",\"side_by_side\":[";

@@ -97,47 +97,60 @@ void RankAll(std::vector<Exception>& exceptions, const RankingWeights& weights) 
   exceptions.swap(sorted);
 }
 
+Ranker::Ranker(const Ranker& other) : weights_(other.weights_), by_id_(other.by_id_) {
+  RebuildOrder();
+}
+
+Ranker& Ranker::operator=(const Ranker& other) {
+  if (this != &other) {
+    weights_ = other.weights_;
+    order_.clear();
+    by_id_ = other.by_id_;
+    RebuildOrder();
+  }
+  return *this;
+}
+
+void Ranker::RebuildOrder() {
+  order_.clear();
+  // Sorted keys inserted with an end hint: linear instead of n log n tree descents.
+  std::vector<Key> keys;
+  keys.reserve(by_id_.size());
+  for (const auto& entry : by_id_) keys.push_back(Key{-entry.second.score.total, &entry});
+  std::sort(keys.begin(), keys.end(), KeyLess{});
+  for (const auto& key : keys) order_.emplace_hint(order_.end(), key);
+}
+
 void Ranker::Reset(std::vector<Exception> exceptions) {
   order_.clear();
   by_id_.clear();
   by_id_.reserve(exceptions.size());
-  // Sorted keys inserted with an end hint: linear instead of n log n tree descents.
-  std::vector<Key> keys;
-  keys.reserve(exceptions.size());
   for (auto& e : exceptions) {
     Score(e, weights_);
-    keys.emplace_back(-e.score.total, e.id);
     std::string id = e.id;
-    by_id_.insert_or_assign(std::move(id), std::move(e));
+    by_id_.insert_or_assign(std::move(id), std::move(e));  // a duplicate id keeps its last value
   }
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  for (auto& key : keys) order_.emplace_hint(order_.end(), std::move(key));
-  // A duplicate id in the input keeps its last value; drop the stale keys it left behind.
-  if (order_.size() != by_id_.size()) {
-    order_.clear();
-    for (const auto& [id, e] : by_id_) order_.emplace(-e.score.total, id);
-  }
+  RebuildOrder();
 }
 
 void Ranker::Upsert(Exception exception) {
   Score(exception, weights_);
   auto it = by_id_.find(exception.id);
   if (it != by_id_.end()) {
-    order_.erase(Key{-it->second.score.total, it->first});
-    order_.emplace(-exception.score.total, exception.id);
+    order_.erase(Key{-it->second.score.total, &*it});
     it->second = std::move(exception);
+    order_.insert(Key{-it->second.score.total, &*it});
     return;
   }
-  order_.emplace(-exception.score.total, exception.id);
   std::string id = exception.id;
-  by_id_.emplace(std::move(id), std::move(exception));
+  auto inserted = by_id_.emplace(std::move(id), std::move(exception)).first;
+  order_.insert(Key{-inserted->second.score.total, &*inserted});
 }
 
 bool Ranker::Remove(const std::string& id) {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return false;
-  order_.erase(Key{-it->second.score.total, id});
+  order_.erase(Key{-it->second.score.total, &*it});
   by_id_.erase(it);
   return true;
 }
@@ -145,7 +158,7 @@ bool Ranker::Remove(const std::string& id) {
 std::ptrdiff_t Ranker::RankOf(const std::string& id) const {
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return -1;
-  return std::distance(order_.begin(), order_.find(Key{-it->second.score.total, id}));
+  return std::distance(order_.begin(), order_.find(Key{-it->second.score.total, &*it}));
 }
 
 const Exception* Ranker::Find(const std::string& id) const {
@@ -156,9 +169,8 @@ const Exception* Ranker::Find(const std::string& id) const {
 std::vector<const Exception*> Ranker::Top(std::size_t n) const {
   std::vector<const Exception*> out;
   out.reserve(std::min(n, order_.size()));
-  for (auto it = order_.begin(); it != order_.end() && out.size() < n; ++it) {
-    out.push_back(&by_id_.at(it->second));
-  }
+  for (auto it = order_.begin(); it != order_.end() && out.size() < n; ++it)
+    out.push_back(&it->entry->second);
   return out;
 }
 

@@ -74,6 +74,24 @@ TEST(DecisionRanking, ZeroWeightsLeaveOnlyTheWeightedComponent) {
   EXPECT_GT(e.score.revenue, 0.99);  // kept for the planner even with weight 0
 }
 
+TEST(DecisionRanking, ACopiedRankerIsIndependentAndKeepsItsOrder) {
+  Ranker ranker;
+  ranker.Reset({Ex("x", 100, 3), Ex("y", 5000, 3), Ex("z", 20000, 3, 1)});
+  Ranker copy = ranker;
+  ranker.Remove("z");
+  ranker.Upsert(Ex("x", 90000, 0, 1));
+  EXPECT_EQ(Order(copy), (std::vector<std::string>{"z", "y", "x"}));
+  EXPECT_EQ(Order(ranker), (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(copy.RankOf("x"), 2);
+  EXPECT_EQ(ranker.RankOf("x"), 0);
+  Ranker moved = std::move(copy);
+  EXPECT_EQ(Order(moved), (std::vector<std::string>{"z", "y", "x"}));
+  copy = moved;  // assignment after a move
+  moved.Upsert(Ex("y", 1, 20));
+  EXPECT_EQ(Order(copy), (std::vector<std::string>{"z", "y", "x"}));
+  EXPECT_EQ(Order(moved), (std::vector<std::string>{"z", "x", "y"}));
+}
+
 TEST(DecisionRanking, ScaledReferencesAreTheInstancesPercentileAndSpreadTheTopScores) {
   // Revenue at risk 0 (ignored), 100, 200, ..., 1000: ten positive values. The 90th percentile
   // by nearest rank is the ceil(0.9 × 10) = 9th smallest: 900. Margins 10 % of revenue: 90.

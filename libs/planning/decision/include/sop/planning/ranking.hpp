@@ -59,6 +59,10 @@ void RankAll(std::vector<Exception>& exceptions, const RankingWeights& weights);
 class Ranker {
  public:
   explicit Ranker(RankingWeights weights = {}) : weights_(weights) {}
+  Ranker(const Ranker& other);
+  Ranker& operator=(const Ranker& other);
+  Ranker(Ranker&&) noexcept = default;
+  Ranker& operator=(Ranker&&) noexcept = default;
 
   /// Replaces the whole content (scores everything). O(n log n).
   void Reset(std::vector<Exception> exceptions);
@@ -75,9 +79,22 @@ class Ranker {
   std::vector<const Exception*> Top(std::size_t n) const;
 
  private:
-  using Key = std::pair<double, std::string>;  // (−total, id)
+  // The order holds (−total, the by-id node) instead of a copy of the id: one string per
+  // exception, not two; nodes of an unordered_map keep their address across rehashes.
+  using Entry = std::pair<const std::string, Exception>;
+  struct Key {
+    double negative_total;
+    const Entry* entry;
+  };
+  struct KeyLess {
+    bool operator()(const Key& a, const Key& b) const noexcept {
+      if (a.negative_total != b.negative_total) return a.negative_total < b.negative_total;
+      return a.entry->first < b.entry->first;
+    }
+  };
+  void RebuildOrder();
   RankingWeights weights_;
-  std::set<Key> order_;
+  std::set<Key, KeyLess> order_;
   std::unordered_map<std::string, Exception> by_id_;
 };
 
