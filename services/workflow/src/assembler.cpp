@@ -68,7 +68,9 @@ void DemandConsensus(const ArtifactSources& sources, const AssemblyScope& scope,
                      ArtifactDocument& doc) {
   std::vector<std::string> items = scope.item_ids;
   std::string site = scope.site_id;
-  if (items.empty()) {
+  const bool inferred = items.empty();
+  std::string without_forecast;
+  if (inferred) {
     std::set<std::string> from_gaps;
     for (const auto& gap : SupplyGaps(sources, scope, doc)) {
       for (const auto& item : gap.items()) from_gaps.insert(item);
@@ -95,6 +97,12 @@ void DemandConsensus(const ArtifactSources& sources, const AssemblyScope& scope,
       request.set_site_id(site);
       sop::v1::GetForecastResponse response;
       const auto status = stub->GetForecast(&context, request, &response);
+      if (!status.ok() && inferred &&
+          status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        // A gap item without a forecast of its own is a component (its demand is dependent).
+        without_forecast += (without_forecast.empty() ? "" : " ") + item;
+        continue;
+      }
       if (!status.ok()) {
         doc.unavailable_sources.push_back(
             Unavailable("forecasting GetForecast " + item + "@" + site, status));
@@ -120,6 +128,10 @@ void DemandConsensus(const ArtifactSources& sources, const AssemblyScope& scope,
             {item, site, sop::v1::ForecastLayer_Name(owner.layer()), owner.owner()});
       }
     }
+  }
+  if (!without_forecast.empty()) {
+    doc.notes.push_back("gap items without an independent forecast (components): " +
+                        without_forecast);
   }
   doc.notes.push_back(
       "customer/channel split: Forecasting.GetForecast answers per item-site; the split is not "
