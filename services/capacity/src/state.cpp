@@ -27,10 +27,11 @@ struct CapacityState::Probe {
                                              "Overloaded work-center buckets, by site.",
                                              {"site"},
                                              100})),
-        overload_hours(metrics.AddGauge({"sop_capacity_overload_hours",
-                                         "Hours of load above capacity over the horizon, by site.",
-                                         {"site"},
-                                         100})),
+        overload_seconds(metrics.AddGauge({"sop_capacity_overload_seconds",
+                                           "Load above capacity over the horizon, by site, in "
+                                           "seconds (Prometheus base unit; hours × 3600).",
+                                           {"site"},
+                                           100})),
         facts(metrics.AddGauge({"sop_capacity_state_facts", "Facts held for the owned partitions."})
                   .WithLabels()) {}
 
@@ -38,7 +39,7 @@ struct CapacityState::Probe {
   runtime::Counter rebuilds;
   runtime::Gauge work_centers;
   runtime::GaugeFamily overloaded_buckets;
-  runtime::GaugeFamily overload_hours;
+  runtime::GaugeFamily overload_seconds;
   runtime::Gauge facts;
 };
 
@@ -121,7 +122,7 @@ std::vector<sop::v1::CapacityDelta> CapacityState::EndBatchDeltas() {
     }
     for (const auto& [site, values] : by_site) {
       probe_->overloaded_buckets.WithLabels({site}).Set(values.first);
-      probe_->overload_hours.WithLabels({site}).Set(values.second);
+      probe_->overload_seconds.WithLabels({site}).Set(values.second * 3600.0);
     }
     probe_->work_centers.Set(static_cast<double>(capacity_->work_center_count));
   }
