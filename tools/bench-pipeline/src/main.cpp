@@ -1,0 +1,730 @@
+// sop-bench-pipeline: the pipeline figures of issue 6, measured on the embedded broker with the
+// real service processes (sop::stack) and the generated S-scale manufacturer (sop::gen).
+//
+//   --mode ingestion  one sop-ingestion; N envelopes pre-produced, then the service (re)started:
+//                     facts produced per second until all N are decided.
+//   --mode replay     the planning services; the S history + current state replayed as ERP
+//                     events: wall time until every service has settled.
+//   --mode latency    replay, then a steady stream of changes: per event, producing it → the
+//                     first PlanDelta / ExceptionDelta carrying it as cause.
+//
+// Human lines go to stderr; --json prints one JSON object on stdout.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cause_reader.hpp"
+#include "metrics.hpp"
+#include "sop/bus/producer.hpp"
+#include "sop/bus/topics.hpp"
+#include "sop/stack/stack.hpp"
+#include "sop/v1/events.pb.h"
+#include "workload.hpp"
+
+namespace sop::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Options {
+  std::string mode{};
+  std::size_t events = 500'000;  // ingestion
+  std::uint64_t seed = 42;
+  int history_weeks = -1;       // S default (156 weeks)
+  double rate = 1'000;          // latency: events per second
+  double duration_s = 30;       // latency
+  std::size_t window = 20'000;  // replay pacing: events ahead of the slowest facts consumer
+  std::int32_t partitions = 6;
+  std::filesystem::path dir{};
+  std::filesystem::path bin_dir{};
+  bool json = false;
+};
+
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// Minimal JSON object writer (numbers, strings, nested objects), in insertion order.
+class Json {
+ public:
+  Json& Num(std::string_view key, double value) {
+    Key(key);
+    if (!std::isfinite(value)) {
+      out_ << "null";
+    } else if (value == std::floor(value) && std::abs(value) < 1e15) {
+      out_ << static_cast<long long>(value);
+    } else {
+      char buffer[64];
+      std::snprintf(buffer, sizeof buffer, "%.6g", value);
+      out_ << buffer;
+    }
+    return *this;
+  }
+  Json& Str(std::string_view key, std::string_view value) {
+    Key(key);
+    out_ << '"';
+    for (const char c : value) {
+      if (c == '"' || c == '\\') out_ << '\\';
+      if (static_cast<unsigned char>(c) < 0x20) {
+        out_ << ' ';
+        continue;
+      }
+      out_ << c;
+    }
+    out_ << '"';
+    return *this;
+  }
+  Json& Bool(std::string_view key, bool value) {
+    Key(key);
+    out_ << (value ? "true" : "false");
+    return *this;
+  }
+  Json& Open(std::string_view key) {
+    Key(key);
+    out_ << '{';
+    first_ = true;
+    return *this;
+  }
+  Json& Close() {
+    out_ << '}';
+    first_ = false;
+    return *this;
+  }
+  std::string Text() const { return "{" + out_.str() + "}"; }
+
+ private:
+  void Key(std::string_view key) {
+    if (!first_) out_ << ',';
+    first_ = false;
+    out_ << '"' << key << "\":";
+  }
+  std::ostringstream out_;
+  bool first_ = true;
+};
+
+void Say(const char* format, auto... args) {
+  std::fprintf(stderr, format, args...);
+  std::fflush(stderr);
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "sop-bench-pipeline: %s\n", what.c_str());
+  std::exit(1);
+}
+
+template <class T>
+T Must(Result<T> result, const char* what) {
+  if (!result) Die(std::string(what) + ": " + result.error().ToString());
+  return std::move(*result);
+}
+
+void Must(Status status, const char* what) {
+  if (!status) Die(std::string(what) + ": " + status.error().ToString());
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one;
+}
+
+// utime + stime of a process in seconds, -1 if unknown.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(in, text);
+  const std::size_t close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double utime = 0;
+  double stime = 0;
+  for (int index = 3; fields >> field; ++index) {  // field 3 is the state
+    if (index == 14) utime = std::strtod(field.c_str(), nullptr);
+    if (index == 15) {
+      stime = std::strtod(field.c_str(), nullptr);
+      break;
+    }
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double Percentile(std::vector<double> sorted, double q) {
+  if (sorted.empty()) return -1;
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t rank =
+      static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+void LatencyJson(Json& json, std::string_view key, const std::vector<double>& ms) {
+  json.Open(key)
+      .Num("count", static_cast<double>(ms.size()))
+      .Num("p50_ms", Percentile(ms, 0.50))
+      .Num("p95_ms", Percentile(ms, 0.95))
+      .Num("p99_ms", Percentile(ms, 0.99))
+      .Num("max_ms", ms.empty() ? -1 : *std::max_element(ms.begin(), ms.end()))
+      .Close();
+}
+
+stack::StackOptions BaseStackOptions(const Options& options, std::vector<std::string> services) {
+  stack::StackOptions stack_options;
+  stack_options.dir = options.dir;
+  stack_options.bin_dir = options.bin_dir;
+  stack_options.services = std::move(services);
+  stack_options.partitions = options.partitions;
+  stack_options.start_timeout = 60s;
+  stack_options.stop_timeout = 20s;
+  stack_options.extra_env = {"SOP_SHUTDOWN_TIMEOUT=15s"};
+  return stack_options;
+}
+
+std::unique_ptr<bus::Producer> MakeProducer(const std::string& bootstrap, bool bulk) {
+  // Bulk: large lz4 batches so that the pre-produced backlog fits the embedded broker's
+  // ~5 MiB per partition. Live: a connector's settings (1 ms linger).
+  bus::KafkaConfig config{{"bootstrap.servers", bootstrap},
+                          {"compression.type", "lz4"},
+                          {"linger.ms", bulk ? "50" : "1"},
+                          {"batch.size", bulk ? "4000000" : "1000000"},
+                          {"queue.buffering.max.messages", "2000000"},
+                          {"queue.buffering.max.kbytes", "2097152"},
+                          {"message.max.bytes", "5000000"},
+                          {"log_level", "3"}};
+  return Must(bus::Producer::Create(config), "producer");
+}
+
+// Sends records without waiting; counts failures.
+class Sender {
+ public:
+  explicit Sender(bus::Producer& producer) : producer_(producer) {}
+  void Send(const Record& record) {
+    bus::OutgoingMessage message;
+    message.topic = std::string(bus::kErpEventsTopic);
+    message.key = record.key;
+    message.value = record.value;
+    producer_.Send(std::move(message), [this](Result<bus::DeliveryReport> report) {
+      if (!report) {
+        std::lock_guard lock(mutex_);
+        if (failures_++ == 0) first_error_ = report.error().ToString();
+      }
+    });
+  }
+  void FlushOrDie() {
+    Must(producer_.Flush(120s), "flush");
+    std::lock_guard lock(mutex_);
+    if (failures_ > 0) {
+      Die(std::to_string(failures_) + " records not acknowledged, first: " + first_error_);
+    }
+  }
+
+ private:
+  bus::Producer& producer_;
+  std::mutex mutex_;
+  long failures_ = 0;
+  std::string first_error_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// --mode ingestion
+// ---------------------------------------------------------------------------------------------
+
+int RunIngestion(const Options& options) {
+  const std::string load_before = LoadAverage();
+  auto stack = Must(stack::Stack::Start(BaseStackOptions(options, {"ingestion"})), "stack");
+  const std::string broker = stack->Endpoints().broker;
+  // The backlog goes in while the service is down; it then starts on a full topic.
+  Must(stack->Kill("ingestion", SIGTERM), "stop ingestion before pre-producing");
+
+  const auto envelopes = Must(GenerateS(options.seed, options.history_weeks), "generate");
+  const auto records = Cycled(envelopes, options.events);
+  std::size_t bytes = 0;
+  for (const auto& record : records) bytes += record.value.size();
+  Say("ingestion: %zu envelopes (%.1f MB, S seed %llu cycled), pre-producing\n", records.size(),
+      static_cast<double>(bytes) / 1e6, static_cast<unsigned long long>(options.seed));
+  const auto produce_start = Clock::now();
+  {
+    auto producer = MakeProducer(broker, true);
+    Sender sender(*producer);
+    for (const auto& record : records) sender.Send(record);
+    sender.FlushOrDie();
+  }
+  const double produce_seconds = Seconds(Clock::now() - produce_start);
+  // The embedded broker drops the head of a partition beyond ~5 MiB: check nothing was lost.
+  const auto marks = Must(Watermarks(broker, bus::kErpEventsTopic, options.partitions), "offsets");
+  std::int64_t in_log = 0;
+  for (std::size_t p = 0; p < marks.size(); ++p) {
+    if (marks[p].first != 0) {
+      Die("the embedded broker dropped the head of sop.erp.events.v1[" + std::to_string(p) +
+          "] (log start " + std::to_string(marks[p].first) + "); use fewer --events");
+    }
+    in_log += marks[p].second;
+  }
+  if (in_log != static_cast<std::int64_t>(records.size())) {
+    Die("sop.erp.events.v1 holds " + std::to_string(in_log) + " records, expected " +
+        std::to_string(records.size()));
+  }
+  Say("ingestion: produced in %.2f s; starting sop-ingestion on the backlog\n", produce_seconds);
+
+  const double n = static_cast<double>(records.size());
+  const auto start = Clock::now();
+  Must(stack->Restart("ingestion"), "start ingestion");
+  const auto serving = Clock::now();
+  const pid_t pid = stack->Endpoints().Find("ingestion")->pid;
+
+  const auto deadline = start + std::chrono::seconds(60 + records.size() / 5'000);
+  Clock::time_point first{};
+  double decided_at_first = 0;
+  double cpu_at_first = 0;
+  double consumed = 0;
+  double facts = 0;
+  double dlq = 0;
+  double lag = -1;
+  Clock::time_point done{};
+  while (Clock::now() < deadline) {
+    const auto text = stack->Scrape("ingestion");
+    const auto now = Clock::now();
+    if (text) {
+      consumed = SumSamples(*text, "sop_ingestion_consumed_total");
+      facts = SumSamples(*text, "sop_ingestion_facts_produced_total");
+      dlq = SumSamples(*text, "sop_ingestion_dlq_total");
+      lag = SumSamples(*text, "sop_ingestion_consumer_lag");
+      if (first == Clock::time_point{} && consumed > 0) {
+        first = now;
+        decided_at_first = facts + dlq;
+        cpu_at_first = CpuSeconds(pid);
+      }
+      if (facts + dlq >= n) {
+        done = now;
+        break;
+      }
+    }
+    std::this_thread::sleep_for(20ms);  // metrics poll interval
+  }
+  if (done == Clock::time_point{}) {
+    Die("ingestion did not decide all " + std::to_string(records.size()) +
+        " events in time: " + std::to_string(static_cast<long long>(consumed)) + " consumed, " +
+        std::to_string(static_cast<long long>(facts)) + " facts, " +
+        std::to_string(static_cast<long long>(dlq)) + " dead letters; log " +
+        stack->Endpoints().Find("ingestion")->log.string());
+  }
+  const double cpu_end = CpuSeconds(pid);
+  // Lag as the service reports it once everything is decided (sampled by its timer).
+  for (int i = 0; i < 50 && lag != 0; ++i) {
+    std::this_thread::sleep_for(100ms);  // the lag gauge is refreshed by the service's timer
+    if (auto text = stack->Scrape("ingestion"))
+      lag = SumSamples(*text, "sop_ingestion_consumer_lag");
+  }
+  const double steady_seconds = Seconds(done - first);
+  const double steady_rate = (facts + dlq - decided_at_first) / std::max(1e-9, steady_seconds);
+  const double total_seconds = Seconds(done - start);
+  const double cpu_steady = cpu_end - cpu_at_first;
+  Must(stack->Stop(), "stop");
+
+  Say("ingestion: %.0f facts, %.0f dead letters; %.0f events/s from the first consumed record "
+      "(%.2f s), %.0f events/s including start and group join (%.2f s); %.2f CPU-s of "
+      "sop-ingestion in the steady part (%.0f events per CPU-second); load average %s → %s\n",
+      facts, dlq, steady_rate, steady_seconds, n / total_seconds, total_seconds, cpu_steady,
+      (facts + dlq - decided_at_first) / std::max(1e-9, cpu_steady), load_before.c_str(),
+      LoadAverage().c_str());
+  Json json;
+  json.Str("mode", "ingestion")
+      .Num("events", n)
+      .Num("bytes", static_cast<double>(bytes))
+      .Num("seed", static_cast<double>(options.seed))
+      .Num("partitions", options.partitions)
+      .Num("facts", facts)
+      .Num("dead_letters", dlq)
+      .Num("consumed", consumed)
+      .Num("consumer_lag_end", lag)
+      .Num("produce_seconds", produce_seconds)
+      .Num("start_to_serving_seconds", Seconds(serving - start))
+      .Num("start_to_done_seconds", total_seconds)
+      .Num("steady_seconds", steady_seconds)
+      .Num("events_per_second", steady_rate)
+      .Num("events_per_second_including_start", n / total_seconds)
+      .Num("ingestion_cpu_seconds", cpu_steady)
+      .Num("events_per_cpu_second", (facts + dlq - decided_at_first) / std::max(1e-9, cpu_steady))
+      .Num("target_events_per_second", 100'000)
+      .Bool("target_met", steady_rate >= 100'000)
+      .Str("load_average_before", load_before)
+      .Str("dir", options.dir.string());
+  if (options.json) std::printf("%s\n", json.Text().c_str());
+  return facts + dlq >= n ? 0 : 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// --mode replay (and the first part of --mode latency)
+// ---------------------------------------------------------------------------------------------
+
+// The fewest facts (events for ingestion) any running service has consumed.
+double SlowestConsumer(const stack::Stack& stack) {
+  double slowest = -1;
+  for (const auto& endpoint : stack.Endpoints().services) {
+    if (endpoint.pid <= 0) continue;
+    const auto text = stack.Scrape(endpoint.name);
+    if (!text) continue;
+    const double consumed = endpoint.kind == "ingestion"
+                                ? SumSamples(*text, "sop_ingestion_consumed_total")
+                                : SumSamples(*text, "sop_" + endpoint.kind + "_consumed_total",
+                                             "topic=\"sop.facts.v1\"");
+    if (slowest < 0 || consumed < slowest) slowest = consumed;
+  }
+  return std::max(0.0, slowest);
+}
+
+struct ReplayFigures {
+  double events = 0;
+  double facts = 0;
+  double dead_letters = 0;
+  double produce_seconds = 0;
+  double settled_seconds = 0;  // start of production → last progress (settle detection - quiet)
+  double settle_detected_seconds = 0;
+  std::map<std::string, double> consumed{};
+  double exceptions_open = -1;
+};
+
+stack::StackOptions PipelineStackOptions(const Options& options) {
+  std::vector<std::string> services;
+  for (const std::string kind : {"ingestion", "forecasting", "mrp", "capacity", "exceptions"}) {
+    services.push_back(kind);
+  }
+  return BaseStackOptions(options, std::move(services));
+}
+
+ReplayFigures Replay(const Options& options, stack::Stack& stack,
+                     const std::vector<sop::v1::Envelope>& envelopes) {
+  ReplayFigures figures;
+  const auto records = Serialized(envelopes);
+  figures.events = static_cast<double>(records.size());
+  Say("replay: %zu envelopes (S seed %llu, %s weeks of history)\n", records.size(),
+      static_cast<unsigned long long>(options.seed),
+      options.history_weeks < 0 ? "156" : std::to_string(options.history_weeks).c_str());
+  auto producer = MakeProducer(stack.Endpoints().broker, false);
+  Sender sender(*producer);
+  const auto start = Clock::now();
+  constexpr std::size_t kChunk = 2'000;
+  for (std::size_t next = 0; next < records.size();) {
+    const std::size_t end = std::min(records.size(), next + kChunk);
+    for (; next < end; ++next) sender.Send(records[next]);
+    // Pace: the embedded broker keeps ~5 MiB per partition, so no consumer may fall further
+    // behind than `window` events.
+    for (;;) {
+      const double slowest = SlowestConsumer(stack);
+      if (static_cast<double>(next) - slowest <= static_cast<double>(options.window)) break;
+      std::this_thread::sleep_for(50ms);  // metrics poll interval while paced
+    }
+  }
+  sender.FlushOrDie();
+  figures.produce_seconds = Seconds(Clock::now() - start);
+  Say("replay: produced in %.1f s; waiting for ingestion to decide every event\n",
+      figures.produce_seconds);
+  const auto ingestion_deadline = Clock::now() + 300s;
+  while (Clock::now() < ingestion_deadline) {
+    if (auto text = stack.Scrape("ingestion")) {
+      figures.facts = SumSamples(*text, "sop_ingestion_facts_produced_total");
+      figures.dead_letters = SumSamples(*text, "sop_ingestion_dlq_total");
+      if (figures.facts + figures.dead_letters >= figures.events) break;
+    }
+    std::this_thread::sleep_for(50ms);  // metrics poll interval
+  }
+  stack::SettleOptions settle;
+  settle.quiet = 2s;
+  settle.timeout = 600s;
+  settle.poll = 100ms;
+  for (const auto& endpoint : stack.Endpoints().services) {
+    settle.min_consumed[endpoint.name] =
+        endpoint.kind == "ingestion" ? figures.events : figures.facts;
+  }
+  const auto report = Must(stack.WaitSettled(settle), "settle");
+  const auto settled = Clock::now();
+  figures.settle_detected_seconds = Seconds(settled - start);
+  figures.settled_seconds = Seconds(settled - settle.quiet - start);
+  figures.consumed = report.consumed;
+  if (stack.Has("exceptions")) {
+    if (auto text = stack.Scrape("exceptions")) {
+      figures.exceptions_open = SumSamples(*text, "sop_exceptions_open");
+    }
+  }
+  Say("replay: settled %.1f s after the first event (detected %.1f s, quiet %.1f s); %.0f facts, "
+      "%.0f dead letters, %.0f open exceptions\n",
+      figures.settled_seconds, figures.settle_detected_seconds, Seconds(settle.quiet),
+      figures.facts, figures.dead_letters, figures.exceptions_open);
+  return figures;
+}
+
+void ReplayJson(Json& json, const ReplayFigures& figures) {
+  json.Num("events", figures.events)
+      .Num("facts", figures.facts)
+      .Num("dead_letters", figures.dead_letters)
+      .Num("produce_seconds", figures.produce_seconds)
+      .Num("replay_seconds", figures.settled_seconds)
+      .Num("settle_detected_seconds", figures.settle_detected_seconds)
+      .Num("target_seconds", 30)
+      .Bool("target_met", figures.settled_seconds <= 30)
+      .Num("exceptions_open", figures.exceptions_open);
+  json.Open("consumed");
+  for (const auto& [name, value] : figures.consumed) json.Num(name, value);
+  json.Close();
+}
+
+int RunReplay(const Options& options) {
+  const std::string load_before = LoadAverage();
+  auto stack = Must(stack::Stack::Start(PipelineStackOptions(options)), "stack");
+  const auto envelopes = Must(GenerateS(options.seed, options.history_weeks), "generate");
+  const auto figures = Replay(options, *stack, envelopes);
+  Must(stack->Stop(), "stop");
+  Json json;
+  json.Str("mode", "replay").Num("seed", static_cast<double>(options.seed));
+  ReplayJson(json.Open("replay"), figures);
+  json.Close().Str("load_average_before", load_before).Str("dir", options.dir.string());
+  if (options.json) std::printf("%s\n", json.Text().c_str());
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// --mode latency
+// ---------------------------------------------------------------------------------------------
+
+int RunLatency(const Options& options) {
+  const std::string load_before = LoadAverage();
+  auto stack = Must(stack::Stack::Start(PipelineStackOptions(options)), "stack");
+  const auto envelopes = Must(GenerateS(options.seed, options.history_weeks), "generate");
+  const auto replay = Replay(options, *stack, envelopes);
+
+  const auto count = static_cast<std::size_t>(options.rate * options.duration_s);
+  const auto changes = Must(MakeChanges(envelopes, count, options.seed), "changes");
+  auto reader =
+      Must(CauseReader::Start(stack->Endpoints().broker, options.partitions), "cause reader");
+  const bool has_exceptions = stack->Has("exceptions");
+  const auto histogram_name = "sop_exceptions_event_to_exception_seconds";
+  std::map<double, double> histogram_before;
+  double histogram_sum_before = 0;
+  double histogram_count_before = 0;
+  if (has_exceptions) {
+    const auto text = Must(stack->Scrape("exceptions"), "scrape exceptions");
+    histogram_before = HistogramBuckets(text, histogram_name);
+    histogram_sum_before = SumSamples(text, std::string(histogram_name) + "_sum");
+    histogram_count_before = SumSamples(text, std::string(histogram_name) + "_count");
+  }
+
+  Say("latency: %zu changes at %.0f/s (sales orders, goods receipts, shipments)\n", count,
+      options.rate);
+  auto producer = MakeProducer(stack->Endpoints().broker, false);
+  Sender sender(*producer);
+  std::vector<Clock::time_point> sent(changes.size());
+  const auto start = Clock::now();
+  const auto interval = std::chrono::duration<double>(1.0 / options.rate);
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const auto due =
+        start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i));
+    std::this_thread::sleep_until(due);  // the steady rate itself, not synchronisation
+    sent[i] = Clock::now();
+    sender.Send(changes[i].record);
+  }
+  const double send_seconds = Seconds(Clock::now() - start);
+  sender.FlushOrDie();
+
+  stack::SettleOptions settle;
+  settle.quiet = 2s;
+  settle.timeout = 300s;
+  settle.min_consumed["ingestion"] = replay.events + static_cast<double>(changes.size());
+  Must(stack->WaitSettled(settle), "settle after the changes");
+  const auto reader_deadline = Clock::now() + 60s;
+  while (!reader->CaughtUp() && Clock::now() < reader_deadline) {
+    std::this_thread::sleep_for(100ms);  // poll the reader's position against the watermarks
+  }
+  const bool reader_caught_up = reader->CaughtUp();
+  reader->Stop();
+  const auto arrivals = reader->Arrivals();
+
+  std::vector<double> first_ms;
+  std::vector<double> plan_ms;
+  std::vector<double> exceptions_ms;
+  std::map<std::string, std::pair<std::size_t, std::size_t>> by_kind;  // sent, matched
+  std::map<std::string, std::vector<double>> kind_ms;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    auto& [kind_sent, kind_matched] = by_kind[ToString(changes[i].kind)];
+    ++kind_sent;
+    const auto found = arrivals.find(changes[i].event_id);
+    if (found == arrivals.end()) continue;
+    const auto& arrival = found->second;
+    auto ms = [&](Clock::time_point at) {
+      return std::chrono::duration<double, std::milli>(at - sent[i]).count();
+    };
+    double first = -1;
+    if (arrival.plan != Clock::time_point{}) {
+      plan_ms.push_back(ms(arrival.plan));
+      first = plan_ms.back();
+    }
+    if (arrival.exceptions != Clock::time_point{}) {
+      exceptions_ms.push_back(ms(arrival.exceptions));
+      first = first < 0 ? exceptions_ms.back() : std::min(first, exceptions_ms.back());
+    }
+    if (first >= 0) {
+      first_ms.push_back(first);
+      kind_ms[ToString(changes[i].kind)].push_back(first);
+      ++kind_matched;
+    }
+  }
+
+  double h50 = -1, h95 = -1, h99 = -1, h_count = 0, h_mean = -1;
+  if (has_exceptions) {
+    const auto text = Must(stack->Scrape("exceptions"), "scrape exceptions");
+    const auto after = HistogramBuckets(text, histogram_name);
+    h50 = BucketQuantile(histogram_before, after, 0.50);
+    h95 = BucketQuantile(histogram_before, after, 0.95);
+    h99 = BucketQuantile(histogram_before, after, 0.99);
+    h_count = SumSamples(text, std::string(histogram_name) + "_count") - histogram_count_before;
+    if (h_count > 0) {
+      h_mean =
+          (SumSamples(text, std::string(histogram_name) + "_sum") - histogram_sum_before) / h_count;
+    }
+  }
+  Must(stack->Stop(), "stop");
+
+  const double p99 = Percentile(first_ms, 0.99);
+  Say("latency: sent %zu in %.1f s (%.0f/s); %zu with a delta carrying their cause: p50 %.1f ms, "
+      "p95 %.1f ms, p99 %.1f ms, max %.1f ms (plan deltas %zu, exception deltas %zu); "
+      "reader caught up: %s\n",
+      changes.size(), send_seconds, static_cast<double>(changes.size()) / send_seconds,
+      first_ms.size(), Percentile(first_ms, 0.5), Percentile(first_ms, 0.95), p99,
+      first_ms.empty() ? -1.0 : *std::max_element(first_ms.begin(), first_ms.end()), plan_ms.size(),
+      exceptions_ms.size(), reader_caught_up ? "yes" : "no");
+  for (const auto& [kind, counts] : by_kind) {
+    Say("latency:   %-13s sent %zu, matched %zu, p99 %.1f ms\n", kind.c_str(), counts.first,
+        counts.second, Percentile(kind_ms[kind], 0.99));
+  }
+  if (has_exceptions) {
+    Say("latency: sop_exceptions_event_to_exception_seconds over the run: %.0f observations, "
+        "mean %.1f ms, p50 ≤ %g s, p95 ≤ %g s, p99 ≤ %g s (bucket bounds)\n",
+        h_count, h_mean * 1000, h50, h95, h99);
+  }
+
+  Json json;
+  json.Str("mode", "latency").Num("seed", static_cast<double>(options.seed));
+  ReplayJson(json.Open("replay"), replay);
+  json.Close()
+      .Num("rate", options.rate)
+      .Num("sent", static_cast<double>(changes.size()))
+      .Num("send_seconds", send_seconds)
+      .Num("matched", static_cast<double>(first_ms.size()))
+      .Bool("reader_caught_up", reader_caught_up);
+  LatencyJson(json, "first_delta", first_ms);
+  LatencyJson(json, "plan_delta", plan_ms);
+  LatencyJson(json, "exception_delta", exceptions_ms);
+  json.Open("by_kind");
+  for (const auto& [kind, counts] : by_kind) {
+    json.Open(kind)
+        .Num("sent", static_cast<double>(counts.first))
+        .Num("matched", static_cast<double>(counts.second))
+        .Num("p99_ms", Percentile(kind_ms[kind], 0.99))
+        .Close();
+  }
+  json.Close();
+  json.Open("event_to_exception_histogram")
+      .Bool("present", has_exceptions && h_count > 0)
+      .Num("count", h_count)
+      .Num("mean_ms", h_mean < 0 ? -1 : h_mean * 1000)
+      .Num("p50_le_seconds", h50)
+      .Num("p95_le_seconds", h95)
+      .Num("p99_le_seconds", h99)
+      .Close();
+  json.Num("target_p99_ms", 250)
+      .Bool("target_met", p99 >= 0 && p99 <= 250)
+      .Str("load_average_before", load_before)
+      .Str("dir", options.dir.string());
+  if (options.json) std::printf("%s\n", json.Text().c_str());
+  return 0;
+}
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: sop-bench-pipeline --mode ingestion|replay|latency [--json]\n"
+               "  [--events N (ingestion, 500000)] [--seed N (42)] [--history-weeks N (156)]\n"
+               "  [--rate EVENTS_PER_S (1000)] [--duration SECONDS (30)] [--window N (20000)]\n"
+               "  [--partitions N (6)] [--dir DIR] [--bin-dir DIR]\n");
+  return 64;
+}
+
+}  // namespace
+}  // namespace sop::bench
+
+int main(int argc, char** argv) {
+  using namespace sop::bench;
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "sop-bench-pipeline: %s needs a value\n", argv[i]);
+        std::exit(64);
+      }
+      return argv[++i];
+    };
+    auto number = [&](std::string_view name, const std::string& text, double low) {
+      char* end = nullptr;
+      const double parsed = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0' || !(parsed >= low)) {
+        std::fprintf(stderr, "sop-bench-pipeline: %s: must be a number >= %g, got '%s'\n",
+                     std::string(name).c_str(), low, text.c_str());
+        std::exit(64);
+      }
+      return parsed;
+    };
+    if (arg == "--json") {
+      options.json = true;
+    } else if (arg == "--mode") {
+      options.mode = value();
+    } else if (arg == "--events") {
+      options.events = static_cast<std::size_t>(number(arg, value(), 1));
+    } else if (arg == "--seed") {
+      options.seed = static_cast<std::uint64_t>(number(arg, value(), 0));
+    } else if (arg == "--history-weeks") {
+      options.history_weeks = static_cast<int>(number(arg, value(), 0));
+    } else if (arg == "--rate") {
+      options.rate = number(arg, value(), 1);
+    } else if (arg == "--duration") {
+      options.duration_s = number(arg, value(), 0.1);
+    } else if (arg == "--window") {
+      options.window = static_cast<std::size_t>(number(arg, value(), 100));
+    } else if (arg == "--partitions") {
+      options.partitions = static_cast<std::int32_t>(number(arg, value(), 1));
+    } else if (arg == "--dir") {
+      options.dir = value();
+    } else if (arg == "--bin-dir") {
+      options.bin_dir = value();
+    } else {
+      std::fprintf(stderr, "sop-bench-pipeline: unknown argument '%s'\n", argv[i]);
+      return Usage();
+    }
+  }
+  if (options.dir.empty()) {
+    options.dir = std::filesystem::temp_directory_path() /
+                  ("sop-bench-pipeline-" + options.mode + "-" + std::to_string(getpid()));
+  }
+  if (options.mode == "ingestion") return RunIngestion(options);
+  if (options.mode == "replay") return RunReplay(options);
+  if (options.mode == "latency") return RunLatency(options);
+  std::fprintf(stderr,
+               "sop-bench-pipeline: --mode: must be ingestion, replay or latency, got '%s'\n",
+               options.mode.c_str());
+  return Usage();
+}
