@@ -21,16 +21,23 @@ std::string Slurp(const std::filesystem::path& path) {
 
 TEST(Stack, WritesStackJsonRestartsAServiceAndRemovesTheFileOnStop) {
   auto options = TestStackOptions("stack_json");
-  options.services = {"ingestion"};
+  options.services = {"ingestion", "forecasting"};
   auto stack = stack::Stack::Start(options);
   ASSERT_TRUE(stack.has_value()) << stack.error().ToString();
+  // Each service kind has its own redis-server.
+  const auto* forecasting = (*stack)->Endpoints().Find("forecasting");
+  ASSERT_NE(forecasting, nullptr);
+  EXPECT_FALSE(forecasting->redis.empty());
+  EXPECT_NE(forecasting->redis, (*stack)->Endpoints().Find("ingestion")->redis);
   const auto json_path = options.dir / "stack.json";
   const std::string json = Slurp(json_path);
   const auto* ingestion = (*stack)->Endpoints().Find("ingestion");
   ASSERT_NE(ingestion, nullptr);
   EXPECT_NE(json.find("\"broker\":\"" + (*stack)->Endpoints().broker + "\""), std::string::npos)
       << json;
-  EXPECT_NE(json.find("\"ingestion\":{\"grpc\":\"" + ingestion->grpc + "\""), std::string::npos)
+  EXPECT_NE(json.find("\"ingestion\":{\"grpc\":\"" + ingestion->grpc + "\",\"metrics\":\"" +
+                      ingestion->metrics + "\",\"redis\":\"" + ingestion->redis + "\""),
+            std::string::npos)
       << json;
   EXPECT_NE(json.find("\"pid\":" + std::to_string(ingestion->pid)), std::string::npos) << json;
   EXPECT_FALSE((*stack)->Has("mrp"));

@@ -168,7 +168,25 @@ class StackImpl final : public Stack {
     broker_ = std::move(*broker);
     endpoints_.broker = broker_->bootstrap_servers();
 
-    if (auto redis = StartRedis(); !redis) return redis;
+    if (options_.redis_per_service) {
+      for (const auto& service : services_) {
+        const std::string& kind = service->kind.name;
+        if (redis_ports_.contains(kind)) continue;
+        auto port = StartRedis(kind);
+        if (!port) return std::unexpected(port.error());
+        redis_ports_[kind] = *port;
+        if (endpoints_.redis.empty()) endpoints_.redis = "127.0.0.1:" + std::to_string(*port);
+      }
+    } else {
+      auto port = StartRedis("");
+      if (!port) return std::unexpected(port.error());
+      redis_ports_[""] = *port;
+      endpoints_.redis = "127.0.0.1:" + std::to_string(*port);
+    }
+    for (auto& service : services_) {
+      service->endpoint.redis = "127.0.0.1:" + std::to_string(RedisPortOf(*service));
+      SyncEndpoint(*service);
+    }
     if (auto tokens = PrepareTokens(); !tokens) return tokens;
 
     for (auto& service : services_) {
@@ -314,9 +332,10 @@ class StackImpl final : public Stack {
                 "; log " + service.endpoint.log.string() + ":\n" + LogTail(service.endpoint.log));
       }
     }
-    if (redis_.running()) {
+    for (auto& [name, process] : redis_) {
+      if (!process->running()) continue;
       bool forced = false;
-      (void)redis_.Terminate(options_.stop_timeout, forced);
+      (void)process->Terminate(options_.stop_timeout, forced);
     }
     broker_.reset();
     if (options_.write_stack_json) {
@@ -424,7 +443,8 @@ class StackImpl final : public Stack {
     return {};
   }
 
-  Status StartRedis() {
+  // One redis-server: `name` is "" (shared) or a service kind (its own server, DIR/redis-<kind>).
+  Result<int> StartRedis(const std::string& name) {
     std::filesystem::path executable = options_.redis_executable;
     if (executable.empty()) {
       const char* configured = std::getenv("SOP_REDIS_SERVER");
@@ -438,10 +458,13 @@ class StackImpl final : public Stack {
                   "redis-server not found (install the redis-server package, or set "
                   "SOP_REDIS_SERVER)");
     }
-    const auto redis_dir = options_.dir / "redis";
+    const std::string base = name.empty() ? "redis" : "redis-" + name;
+    const auto redis_dir = options_.dir / base;
     std::error_code ignored;
     std::filesystem::create_directories(redis_dir, ignored);
-    const auto log = options_.dir / "redis.log";
+    const auto log = options_.dir / (base + ".log");
+    auto& process = redis_[name];
+    process = std::make_unique<detail::ChildProcess>();
     std::string problem;
     for (int attempt = 0; attempt < kRedisPortAttempts; ++attempt) {
       const int port = detail::PickFreePort();
@@ -451,10 +474,13 @@ class StackImpl final : public Stack {
                          "\nbind 127.0.0.1\ndaemonize no\nsave \"\"\nappendonly no\n"
                          "dir \"" +
                          redis_dir.string() + "\"\n";
-      if (auto written = detail::WriteAtomically(config, text); !written) return written;
+      if (auto written = detail::WriteAtomically(config, text); !written) {
+        return std::unexpected(written.error());
+      }
       const auto offset = detail::FileSize(log);
-      if (auto spawned = redis_.Spawn({executable.string(), config.string()}, {}, log); !spawned) {
-        return spawned;
+      if (auto spawned = process->Spawn({executable.string(), config.string()}, {}, log);
+          !spawned) {
+        return std::unexpected(spawned.error());
       }
       store::RedisStoreOptions probe_options;
       probe_options.port = port;
@@ -462,20 +488,16 @@ class StackImpl final : public Stack {
       probe_options.command_timeout = 500ms;
       const auto deadline = Clock::now() + 10s;
       for (;;) {
-        if (auto status = redis_.Poll()) {
+        if (auto status = process->Poll()) {
           problem = "redis-server on port " + std::to_string(port) + " " + status->ToString() +
                     ": " + LogTail(log);
           break;
         }
         store::RedisStore probe(probe_options);
-        if (probe.Ping()) {
-          endpoints_.redis = "127.0.0.1:" + std::to_string(port);
-          redis_port_ = port;
-          return {};
-        }
+        if (probe.Ping()) return port;
         if (Clock::now() >= deadline) {
           bool forced = false;
-          (void)redis_.Terminate(1s, forced);
+          (void)process->Terminate(1s, forced);
           return Fail(Errc::kUnavailable, "redis-server on port " + std::to_string(port) +
                                               " did not answer PING within 10 s: " + LogTail(log));
         }
@@ -495,7 +517,7 @@ class StackImpl final : public Stack {
         "SOP_KAFKA_BOOTSTRAP_SERVERS=" + endpoints_.broker,
         "SOP_KAFKA_GROUP_ID=" + service.kind.group,
         "SOP_REDIS_HOST=127.0.0.1",
-        "SOP_REDIS_PORT=" + std::to_string(redis_port_),
+        "SOP_REDIS_PORT=" + std::to_string(RedisPortOf(service)),
         "SOP_GRPC_HOST=127.0.0.1",
         "SOP_GRPC_PORT=0",
         "SOP_METRICS_HOST=127.0.0.1",
@@ -613,8 +635,13 @@ class StackImpl final : public Stack {
 
   StackOptions options_;
   std::unique_ptr<bus::EmbeddedBroker> broker_;
-  detail::ChildProcess redis_;
-  int redis_port_ = 0;
+  int RedisPortOf(const ServiceProcess& service) const {
+    const auto found = redis_ports_.find(options_.redis_per_service ? service.kind.name : "");
+    return found == redis_ports_.end() ? 0 : found->second;
+  }
+
+  std::map<std::string, std::unique_ptr<detail::ChildProcess>> redis_;
+  std::map<std::string, int> redis_ports_;
   std::filesystem::path tokens_file_;
   std::vector<std::unique_ptr<ServiceProcess>> services_;
   StackEndpoints endpoints_;
@@ -652,7 +679,7 @@ std::string StackEndpoints::ToJson() const {
     first = false;
     json += JsonString(service.name) + ":{\"grpc\":" + JsonString(service.grpc) +
             ",\"metrics\":" + JsonString(service.metrics) +
-            ",\"pid\":" + std::to_string(service.pid) +
+            ",\"redis\":" + JsonString(service.redis) + ",\"pid\":" + std::to_string(service.pid) +
             ",\"log\":" + JsonString(service.log.string()) + "}";
   }
   return json + "}}";

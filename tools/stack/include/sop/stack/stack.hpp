@@ -37,8 +37,9 @@ const std::vector<ServiceKind>& KnownServices();
 
 /// What to start.
 struct StackOptions {
-  /// Logs (DIR/<service>.log, DIR/<service>-<replica>.log for replicas > 0, DIR/redis.log),
-  /// redis files (DIR/redis/) and DIR/stack.json. Created if missing. Required.
+  /// Logs (DIR/<service>.log, DIR/<service>-<replica>.log for replicas > 0,
+  /// DIR/redis-<service>.log or DIR/redis.log), redis files (DIR/redis-<service>/ or DIR/redis/)
+  /// and DIR/stack.json. Created if missing. Required.
   std::filesystem::path dir{};
   /// Where service binaries are looked for first; then the build tree this library was built
   /// in (services/<name>/sop-<name>), then PATH. Empty: skip the first step.
@@ -59,6 +60,10 @@ struct StackOptions {
   /// Kafka client settings for fast local groups (session timeout, heartbeat, fetch wait),
   /// passed as SOP_KAFKA_* variables; set false to use librdkafka's defaults.
   bool fast_kafka = true;
+  /// One redis-server per service kind (its replicas share it) instead of one for all: a
+  /// service writing large snapshots then cannot stall another's checkpoints (Redis runs one
+  /// command at a time).
+  bool redis_per_service = true;
   /// redis-server executable: path or name on PATH; empty = $SOP_REDIS_SERVER or redis-server.
   std::string redis_executable{};
   /// Per process: how long to wait for the listening line and SERVING on grpc.health.v1.
@@ -80,6 +85,7 @@ struct ServiceEndpoint {
   int replica = 0;
   std::string grpc{};     ///< "127.0.0.1:port"
   std::string metrics{};  ///< "127.0.0.1:port" (GET /metrics)
+  std::string redis{};    ///< "127.0.0.1:port" of the redis-server it uses
   pid_t pid = -1;         ///< -1 once it was killed or stopped
   std::filesystem::path log{};
 };
@@ -87,14 +93,15 @@ struct ServiceEndpoint {
 /// Where everything listens.
 struct StackEndpoints {
   std::string broker{};  ///< bootstrap.servers
-  std::string redis{};   ///< "127.0.0.1:port"
+  std::string redis{};   ///< "127.0.0.1:port" (the shared one, or the first service's)
   /// The clear token of the "demo" principal (DIR/demo.token); empty with options.tokens_file.
   std::filesystem::path demo_token_file{};
   std::vector<ServiceEndpoint> services{};  ///< start order
 
   /// The endpoint named `name` ("mrp", "mrp-1"); nullptr if not part of the stack.
   const ServiceEndpoint* Find(std::string_view name) const;
-  /// {"broker":..,"redis":..,"services":{name:{"grpc":..,"metrics":..,"pid":..,"log":..}}}
+  /// {"broker":..,"redis":..,"services":{name:{"grpc":..,"metrics":..,"redis":..,"pid":..,
+  /// "log":..}}}
   std::string ToJson() const;
 };
 
