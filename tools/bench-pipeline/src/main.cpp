@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -50,6 +51,7 @@ struct Options {
   int history_weeks = -1;       // S default (156 weeks)
   double rate = 1'000;          // latency: events per second
   double duration_s = 30;       // latency
+  std::size_t chunk = 100'000;  // ingestion: events pre-produced per round (broker limit)
   std::size_t window = 20'000;  // replay pacing: events ahead of the slowest facts consumer
   std::int32_t partitions = 6;
   std::filesystem::path dir{};
@@ -246,72 +248,73 @@ class Sender {
 // --mode ingestion
 // ---------------------------------------------------------------------------------------------
 
-int RunIngestion(const Options& options) {
-  const std::string load_before = LoadAverage();
-  auto stack = Must(stack::Stack::Start(BaseStackOptions(options, {"ingestion"})), "stack");
-  const std::string broker = stack->Endpoints().broker;
-  // The backlog goes in while the service is down; it then starts on a full topic.
-  Must(stack->Kill("ingestion", SIGTERM), "stop ingestion before pre-producing");
+// One round: `chunk` pre-produced while sop-ingestion is down, then the service started on it.
+struct IngestionRound {
+  double decided = 0;  // facts + dead letters of this round
+  double facts = 0;
+  double dead_letters = 0;
+  double consumed = 0;
+  double steady_decided = 0;  // decided between the first poll that saw progress and the end
+  double steady_seconds = 0;
+  double start_to_done_seconds = 0;
+  double cpu_seconds = 0;  // sop-ingestion's CPU time over the steady part
+  double lag_end = -1;
+};
 
-  const auto envelopes = Must(GenerateS(options.seed, options.history_weeks), "generate");
-  const auto records = Cycled(envelopes, options.events);
-  std::size_t bytes = 0;
-  for (const auto& record : records) bytes += record.value.size();
-  Say("ingestion: %zu envelopes (%.1f MB, S seed %llu cycled), pre-producing\n", records.size(),
-      static_cast<double>(bytes) / 1e6, static_cast<unsigned long long>(options.seed));
+IngestionRound IngestOneRound(const Options& options, stack::Stack& stack,
+                              std::span<const Record> chunk, double& produce_seconds) {
+  const std::string broker = stack.Endpoints().broker;
+  // The previous round's end of log: what the service has decided already.
+  const auto before = Must(Watermarks(broker, bus::kErpEventsTopic, options.partitions), "offsets");
   const auto produce_start = Clock::now();
   {
     auto producer = MakeProducer(broker, true);
     Sender sender(*producer);
-    for (const auto& record : records) sender.Send(record);
+    for (const auto& record : chunk) sender.Send(record);
     sender.FlushOrDie();
   }
-  const double produce_seconds = Seconds(Clock::now() - produce_start);
-  // The embedded broker drops the head of a partition beyond ~5 MiB: check nothing was lost.
-  const auto marks = Must(Watermarks(broker, bus::kErpEventsTopic, options.partitions), "offsets");
-  std::int64_t in_log = 0;
-  for (std::size_t p = 0; p < marks.size(); ++p) {
-    if (marks[p].first != 0) {
-      Die("the embedded broker dropped the head of sop.erp.events.v1[" + std::to_string(p) +
-          "] (log start " + std::to_string(marks[p].first) + "); use fewer --events");
+  produce_seconds += Seconds(Clock::now() - produce_start);
+  // The embedded broker drops the head of a partition beyond ~5 MiB: nothing not yet decided
+  // may have gone.
+  const auto after = Must(Watermarks(broker, bus::kErpEventsTopic, options.partitions), "offsets");
+  std::int64_t added = 0;
+  for (std::size_t p = 0; p < after.size(); ++p) {
+    if (after[p].first > before[p].second) {
+      Die("the embedded broker dropped undecided records of sop.erp.events.v1[" +
+          std::to_string(p) + "] (log start " + std::to_string(after[p].first) + ", previous end " +
+          std::to_string(before[p].second) + "); use a smaller --chunk");
     }
-    in_log += marks[p].second;
+    added += after[p].second - before[p].second;
   }
-  if (in_log != static_cast<std::int64_t>(records.size())) {
-    Die("sop.erp.events.v1 holds " + std::to_string(in_log) + " records, expected " +
-        std::to_string(records.size()));
+  if (added != static_cast<std::int64_t>(chunk.size())) {
+    Die("sop.erp.events.v1 gained " + std::to_string(added) + " records, expected " +
+        std::to_string(chunk.size()));
   }
-  Say("ingestion: produced in %.2f s; starting sop-ingestion on the backlog\n", produce_seconds);
 
-  const double n = static_cast<double>(records.size());
+  IngestionRound round;
+  const double n = static_cast<double>(chunk.size());
   const auto start = Clock::now();
-  Must(stack->Restart("ingestion"), "start ingestion");
-  const auto serving = Clock::now();
-  const pid_t pid = stack->Endpoints().Find("ingestion")->pid;
-
-  const auto deadline = start + std::chrono::seconds(60 + records.size() / 5'000);
+  Must(stack.Restart("ingestion"), "start ingestion");
+  const pid_t pid = stack.Endpoints().Find("ingestion")->pid;
+  const auto deadline = start + std::chrono::seconds(60 + chunk.size() / 5'000);
   Clock::time_point first{};
   double decided_at_first = 0;
   double cpu_at_first = 0;
-  double consumed = 0;
-  double facts = 0;
-  double dlq = 0;
-  double lag = -1;
   Clock::time_point done{};
   while (Clock::now() < deadline) {
-    const auto text = stack->Scrape("ingestion");
+    const auto text = stack.Scrape("ingestion");
     const auto now = Clock::now();
     if (text) {
-      consumed = SumSamples(*text, "sop_ingestion_consumed_total");
-      facts = SumSamples(*text, "sop_ingestion_facts_produced_total");
-      dlq = SumSamples(*text, "sop_ingestion_dlq_total");
-      lag = SumSamples(*text, "sop_ingestion_consumer_lag");
-      if (first == Clock::time_point{} && consumed > 0) {
+      round.consumed = SumSamples(*text, "sop_ingestion_consumed_total");
+      round.facts = SumSamples(*text, "sop_ingestion_facts_produced_total");
+      round.dead_letters = SumSamples(*text, "sop_ingestion_dlq_total");
+      round.decided = round.facts + round.dead_letters;
+      if (first == Clock::time_point{} && round.consumed > 0) {
         first = now;
-        decided_at_first = facts + dlq;
+        decided_at_first = round.decided;
         cpu_at_first = CpuSeconds(pid);
       }
-      if (facts + dlq >= n) {
+      if (round.decided >= n) {
         done = now;
         break;
       }
@@ -319,55 +322,97 @@ int RunIngestion(const Options& options) {
     std::this_thread::sleep_for(20ms);  // metrics poll interval
   }
   if (done == Clock::time_point{}) {
-    Die("ingestion did not decide all " + std::to_string(records.size()) +
-        " events in time: " + std::to_string(static_cast<long long>(consumed)) + " consumed, " +
-        std::to_string(static_cast<long long>(facts)) + " facts, " +
-        std::to_string(static_cast<long long>(dlq)) + " dead letters; log " +
-        stack->Endpoints().Find("ingestion")->log.string());
+    Die("ingestion did not decide all " + std::to_string(chunk.size()) +
+        " events in time: " + std::to_string(static_cast<long long>(round.consumed)) +
+        " consumed, " + std::to_string(static_cast<long long>(round.decided)) + " decided; log " +
+        stack.Endpoints().Find("ingestion")->log.string());
   }
-  const double cpu_end = CpuSeconds(pid);
-  // Lag as the service reports it once everything is decided (sampled by its timer).
-  for (int i = 0; i < 50 && lag != 0; ++i) {
+  round.cpu_seconds = CpuSeconds(pid) - cpu_at_first;
+  round.steady_decided = round.decided - decided_at_first;
+  round.steady_seconds = Seconds(done - first);
+  round.start_to_done_seconds = Seconds(done - start);
+  for (int i = 0; i < 50; ++i) {
+    if (auto text = stack.Scrape("ingestion")) {
+      round.lag_end = SumSamples(*text, "sop_ingestion_consumer_lag");
+      if (round.lag_end == 0) break;
+    }
     std::this_thread::sleep_for(100ms);  // the lag gauge is refreshed by the service's timer
-    if (auto text = stack->Scrape("ingestion"))
-      lag = SumSamples(*text, "sop_ingestion_consumer_lag");
   }
-  const double steady_seconds = Seconds(done - first);
-  const double steady_rate = (facts + dlq - decided_at_first) / std::max(1e-9, steady_seconds);
-  const double total_seconds = Seconds(done - start);
-  const double cpu_steady = cpu_end - cpu_at_first;
+  // Down again (snapshot + offsets written) for the next round's backlog.
+  Must(stack.Kill("ingestion", SIGTERM), "stop ingestion");
+  return round;
+}
+
+int RunIngestion(const Options& options) {
+  const std::string load_before = LoadAverage();
+  auto stack = Must(stack::Stack::Start(BaseStackOptions(options, {"ingestion"})), "stack");
+  // The backlog goes in while the service is down; it then starts on a full topic.
+  Must(stack->Kill("ingestion", SIGTERM), "stop ingestion before pre-producing");
+
+  const auto envelopes = Must(GenerateS(options.seed, options.history_weeks), "generate");
+  const auto records = Cycled(envelopes, options.events);
+  std::size_t bytes = 0;
+  for (const auto& record : records) bytes += record.value.size();
+  Say("ingestion: %zu envelopes (%.1f MB, S seed %llu cycled) in rounds of %zu\n", records.size(),
+      static_cast<double>(bytes) / 1e6, static_cast<unsigned long long>(options.seed),
+      options.chunk);
+
+  double produce_seconds = 0;
+  IngestionRound total;
+  int rounds = 0;
+  for (std::size_t next = 0; next < records.size(); next += options.chunk, ++rounds) {
+    const std::size_t size = std::min(options.chunk, records.size() - next);
+    const auto round =
+        IngestOneRound(options, *stack, std::span(records).subspan(next, size), produce_seconds);
+    Say("ingestion: round %d: %.0f decided, %.0f events/s steady (%.2f s), %.2f s from start\n",
+        rounds + 1, round.decided, round.steady_decided / std::max(1e-9, round.steady_seconds),
+        round.steady_seconds, round.start_to_done_seconds);
+    total.decided += round.decided;
+    total.facts += round.facts;
+    total.dead_letters += round.dead_letters;
+    total.consumed += round.consumed;
+    total.steady_decided += round.steady_decided;
+    total.steady_seconds += round.steady_seconds;
+    total.start_to_done_seconds += round.start_to_done_seconds;
+    total.cpu_seconds += round.cpu_seconds;
+    total.lag_end = round.lag_end;
+  }
   Must(stack->Stop(), "stop");
 
-  Say("ingestion: %.0f facts, %.0f dead letters; %.0f events/s from the first consumed record "
-      "(%.2f s), %.0f events/s including start and group join (%.2f s); %.2f CPU-s of "
-      "sop-ingestion in the steady part (%.0f events per CPU-second); load average %s → %s\n",
-      facts, dlq, steady_rate, steady_seconds, n / total_seconds, total_seconds, cpu_steady,
-      (facts + dlq - decided_at_first) / std::max(1e-9, cpu_steady), load_before.c_str(),
-      LoadAverage().c_str());
+  const double n = static_cast<double>(records.size());
+  const double steady_rate = total.steady_decided / std::max(1e-9, total.steady_seconds);
+  const double per_cpu = total.steady_decided / std::max(1e-9, total.cpu_seconds);
+  Say("ingestion: %.0f facts, %.0f dead letters; %.0f events/s from the first consumed record of "
+      "each round (%.2f s in all), %.0f events/s including start and group join (%.2f s); "
+      "%.2f CPU-s of sop-ingestion in the steady parts (%.0f events per CPU-second); load "
+      "average %s → %s\n",
+      total.facts, total.dead_letters, steady_rate, total.steady_seconds,
+      n / total.start_to_done_seconds, total.start_to_done_seconds, total.cpu_seconds, per_cpu,
+      load_before.c_str(), LoadAverage().c_str());
   Json json;
   json.Str("mode", "ingestion")
       .Num("events", n)
       .Num("bytes", static_cast<double>(bytes))
       .Num("seed", static_cast<double>(options.seed))
       .Num("partitions", options.partitions)
-      .Num("facts", facts)
-      .Num("dead_letters", dlq)
-      .Num("consumed", consumed)
-      .Num("consumer_lag_end", lag)
+      .Num("rounds", rounds)
+      .Num("facts", total.facts)
+      .Num("dead_letters", total.dead_letters)
+      .Num("consumed", total.consumed)
+      .Num("consumer_lag_end", total.lag_end)
       .Num("produce_seconds", produce_seconds)
-      .Num("start_to_serving_seconds", Seconds(serving - start))
-      .Num("start_to_done_seconds", total_seconds)
-      .Num("steady_seconds", steady_seconds)
+      .Num("start_to_done_seconds", total.start_to_done_seconds)
+      .Num("steady_seconds", total.steady_seconds)
       .Num("events_per_second", steady_rate)
-      .Num("events_per_second_including_start", n / total_seconds)
-      .Num("ingestion_cpu_seconds", cpu_steady)
-      .Num("events_per_cpu_second", (facts + dlq - decided_at_first) / std::max(1e-9, cpu_steady))
+      .Num("events_per_second_including_start", n / total.start_to_done_seconds)
+      .Num("ingestion_cpu_seconds", total.cpu_seconds)
+      .Num("events_per_cpu_second", per_cpu)
       .Num("target_events_per_second", 100'000)
       .Bool("target_met", steady_rate >= 100'000)
       .Str("load_average_before", load_before)
       .Str("dir", options.dir.string());
   if (options.json) std::printf("%s\n", json.Text().c_str());
-  return facts + dlq >= n ? 0 : 1;
+  return total.decided >= n ? 0 : 1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -658,7 +703,8 @@ int RunLatency(const Options& options) {
 int Usage() {
   std::fprintf(stderr,
                "usage: sop-bench-pipeline --mode ingestion|replay|latency [--json]\n"
-               "  [--events N (ingestion, 500000)] [--seed N (42)] [--history-weeks N (156)]\n"
+               "  [--events N (ingestion, 500000)] [--chunk N (ingestion round, 100000)] [--seed N "
+               "(42)] [--history-weeks N (156)]\n"
                "  [--rate EVENTS_PER_S (1000)] [--duration SECONDS (30)] [--window N (20000)]\n"
                "  [--partitions N (6)] [--dir DIR] [--bin-dir DIR]\n");
   return 64;
@@ -703,6 +749,8 @@ int main(int argc, char** argv) {
       options.rate = number(arg, value(), 1);
     } else if (arg == "--duration") {
       options.duration_s = number(arg, value(), 0.1);
+    } else if (arg == "--chunk") {
+      options.chunk = static_cast<std::size_t>(number(arg, value(), 1));
     } else if (arg == "--window") {
       options.window = static_cast<std::size_t>(number(arg, value(), 100));
     } else if (arg == "--partitions") {
