@@ -62,7 +62,7 @@ struct LiveOptions {
   std::filesystem::path dir{};
   bool stay = false;
   int history_weeks = -1;  // the scale's default (156)
-  int window = 30'000;     // envelopes produced ahead of the slowest facts consumer
+  int window = 20'000;     // envelopes produced ahead of the slowest facts consumer
 };
 
 int Usage(const std::string& error) {
@@ -800,6 +800,10 @@ int RunLive(int argc, char** argv) {
                options.dir.c_str());
   stack::StackOptions stack_options;
   stack_options.dir = options.dir;
+  // A partition snapshot of the replayed history is tens of MB (services that keep the fact log)
+  // and takes longer than the 5 s default on a busy machine; services without the setting
+  // ignore the variable.
+  stack_options.extra_env = {"SOP_REDIS_TIMEOUT=30s"};
   auto stack = stack::Stack::Start(stack_options);
   if (!stack) {
     std::fprintf(stderr, "sop-demo: %s\n", stack.error().ToString().c_str());
