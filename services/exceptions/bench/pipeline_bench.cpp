@@ -60,10 +60,11 @@ std::string FactBytes(const sop::v1::Envelope& envelope) {
 }
 
 int Usage(const char* error) {
-  std::fprintf(stderr,
-               "sop-bench-exceptions-pipeline: %s\nusage: sop-bench-exceptions-pipeline "
-               "[--seed N] [--rate EVENTS_PER_S] [--seconds S] [--json]\n",
-               error);
+  std::fprintf(
+      stderr,
+      "sop-bench-exceptions-pipeline: %s\nusage: sop-bench-exceptions-pipeline "
+      "[--seed N] [--rate EVENTS_PER_S] [--seconds S] [--inline-detection] [--metrics] [--json]\n",
+      error);
   return 2;
 }
 
@@ -82,10 +83,17 @@ int main(int argc, char** argv) {
   int rate = 1000;
   int seconds = 5;
   bool json = false;
+  bool dump_metrics = false;
+  sop::exceptions::StateOptions state_options;
+  state_options.background_detection = true;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--json") {
       json = true;
+    } else if (arg == "--metrics") {
+      dump_metrics = true;  // the service's /metrics text on stderr at the end
+    } else if (arg == "--inline-detection") {
+      state_options.background_detection = false;  // the full detection at the batch end
     } else if (arg == "--seed" && i + 1 < argc) {
       generator.seed = std::strtoull(argv[++i], nullptr, 10);
     } else if (arg == "--rate" && i + 1 < argc) {
@@ -116,7 +124,7 @@ int main(int argc, char** argv) {
   host.redis = redis.StoreOptions();
   host.redis.command_timeout = 5s;
   host.instance = "exceptions-bench";
-  auto service = sop::exceptions::ExceptionsService::Start(host, {}, logger, metrics);
+  auto service = sop::exceptions::ExceptionsService::Start(host, state_options, logger, metrics);
   if (!service) return Fail(service.error().ToString());
 
   // Reads sop.exceptions.v1: latency of every delta caused by a timed change.
@@ -205,6 +213,7 @@ int main(int argc, char** argv) {
   }
   (*reader)->Stop();
   (*service)->Stop();
+  if (dump_metrics) std::fprintf(stderr, "%s", metrics.SerializeText().c_str());
 
   std::vector<double> measured, immediate, settling;
   {
@@ -215,11 +224,13 @@ int main(int argc, char** argv) {
   }
   if (json) {
     std::printf(
-        "{\"scale\":\"S\",\"seed\":%llu,\"facts\":%zu,\"load_seconds\":%.2f,\"rate\":%d,"
+        "{\"scale\":\"S\",\"full_detection\":\"%s\",\"seed\":%llu,\"facts\":%zu,\"load_seconds\":%."
+        "2f,\"rate\":%d,"
         "\"changes\":%d,\"measured_deltas\":%zu,\"latency_p50_ms\":%.1f,\"latency_p99_ms\":%.1f,"
         "\"latency_max_ms\":%.1f,\"net_change_deltas\":%zu,\"net_change_p50_ms\":%.1f,"
         "\"net_change_p99_ms\":%.1f,\"settling_deltas\":%zu,\"settling_p50_ms\":%.1f,"
         "\"settling_p99_ms\":%.1f}\n",
+        state_options.background_detection ? "background" : "inline",
         static_cast<unsigned long long>(generator.seed), events->size(), load_s, rate, changes,
         measured.size(), Percentile(measured, 0.5), Percentile(measured, 0.99),
         Percentile(measured, 1.0), immediate.size(), Percentile(immediate, 0.5),

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <set>
+#include <unordered_set>
 #include <utility>
 
 namespace sop::exceptions {
@@ -235,32 +236,76 @@ bool ExceptionBook::Store(sop::v1::PlanningException proto) {
   return publish;
 }
 
+FullDetection DetectFull(const BookOptions& options, const planning::NettingEngine& engine,
+                         const planning::CapacityPlan& capacity,
+                         const planning::DetectionHistory& history) {
+  FullDetection full;
+  const auto detect_start = Clock::now();
+  full.exceptions = planning::DetectExceptions(engine, capacity, history, options.detection);
+  full.timings.detect_seconds = Since(detect_start);
+  const auto rank_start = Clock::now();
+  full.protos.reserve(full.exceptions.size());
+  for (planning::Exception& e : full.exceptions) {
+    planning::Score(e, options.weights);
+    full.protos.push_back(ToProto(e, engine, options.max_affected_demands));
+  }
+  full.timings.rank_seconds = Since(rank_start);
+  return full;
+}
+
 std::vector<sop::v1::ExceptionDelta> ExceptionBook::Refresh(
     const planning::NettingEngine& engine, const planning::CapacityPlan& capacity,
     const planning::DetectionHistory& history, const sop::v1::Cause& cause) {
-  const auto detect_start = Clock::now();
-  std::vector<planning::Exception> detected =
-      planning::DetectExceptions(engine, capacity, history, options_.detection);
-  timings_.detect_seconds = Since(detect_start);
+  return Merge(DetectFull(options_, engine, capacity, history), &engine, {}, cause);
+}
 
-  const auto rank_start = Clock::now();
-  for (planning::Exception& e : detected) planning::Score(e, options_.weights);
+std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
+    FullDetection full, const planning::NettingEngine* engine,
+    std::span<const model::ItemSiteIndex> redetect, const sop::v1::Cause& cause) {
+  timings_ = full.timings;
+  const auto merge_start = Clock::now();
+  // The re-detected item-sites' material exceptions come from the current plan.
+  std::vector<std::string> in_scope;
+  std::vector<planning::Exception> fresh;
+  if (!redetect.empty() && engine != nullptr) {
+    fresh = planning::DetectItemSiteExceptions(*engine, redetect, options_.detection, &in_scope);
+  }
+  std::unordered_set<std::string> overridden(in_scope.begin(), in_scope.end());
+  for (const planning::Exception& e : fresh) overridden.insert(e.id);
+
+  std::vector<planning::Exception> detected;
+  detected.reserve(full.exceptions.size() + fresh.size());
+  std::vector<sop::v1::PlanningException> protos;
+  protos.reserve(full.exceptions.size() + fresh.size());
+  for (std::size_t i = 0; i < full.exceptions.size(); ++i) {
+    if (overridden.contains(full.exceptions[i].id)) continue;
+    detected.push_back(std::move(full.exceptions[i]));
+    protos.push_back(std::move(full.protos[i]));
+  }
+  for (planning::Exception& e : fresh) {
+    planning::Score(e, options_.weights);
+    protos.push_back(ToProto(e, *engine, options_.max_affected_demands));
+    detected.push_back(std::move(e));
+  }
+
   std::unordered_map<std::string, sop::v1::PlanningException> previous = std::move(protos_);
   protos_.clear();
   protos_.reserve(detected.size());
   std::vector<std::string> upserted;
-  for (const planning::Exception& e : detected) {
-    sop::v1::PlanningException proto = ToProto(e, engine, options_.max_affected_demands);
-    auto before = previous.find(e.id);
-    if (before == previous.end() || Changed(before->second, proto)) upserted.push_back(e.id);
+  for (sop::v1::PlanningException& proto : protos) {
+    auto before = previous.find(proto.exception_id());
+    if (before == previous.end() || Changed(before->second, proto)) {
+      upserted.push_back(proto.exception_id());
+    }
     if (before != previous.end()) previous.erase(before);
-    protos_.emplace(e.id, std::move(proto));
+    std::string id = proto.exception_id();
+    protos_.emplace(std::move(id), std::move(proto));
   }
   std::vector<sop::v1::PlanningException> removed;
   removed.reserve(previous.size());
   for (auto& [id, proto] : previous) removed.push_back(std::move(proto));
   ranker_.Reset(std::move(detected));
-  timings_.rank_seconds = Since(rank_start);
+  timings_.rank_seconds += Since(merge_start);
   return MakeDeltas(upserted, std::move(removed), cause);
 }
 

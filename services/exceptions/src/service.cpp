@@ -154,6 +154,20 @@ Result<std::unique_ptr<ExceptionsService>> ExceptionsService::Start(
       host::PartitionedHost::Start(std::move(host_options), self.state_, logger, metrics);
   if (!started) return std::unexpected(started.error());
   self.host_ = std::move(*started);
+  // A background full detection is merged and published under the host's lock as soon as it is
+  // ready. MarkDirty wakes the host's waiters (their pending state changed); the partition is
+  // snapshotted at the next batch end (same content).
+  self.state_.set_detection_ready([&self] {
+    self.host_->WithState([&](host::PartitionedHost::Locked& locked) {
+      locked.Publish(self.state_.TakeDetected());
+      for (const host::PartitionKey& key : self.state_.partitions()) {
+        if (locked.Owns(key)) {
+          locked.MarkDirty(key);
+          break;
+        }
+      }
+    });
+  });
   // The acknowledgements so far (a replica restarting shows them at once); if Redis is not
   // reachable yet, the first query catches up.
   if (auto caught_up = self.grpc_->CatchUp(); !caught_up) {
@@ -168,10 +182,14 @@ ExceptionsService::~ExceptionsService() {
 }
 
 void ExceptionsService::Stop() {
+  // The worker first (its result is merged by the host's final batch, which then detects in
+  // place): nothing calls into the host after it stopped.
+  state_.StopBackground();
   if (host_) host_->Stop(/*final_snapshot=*/true);
 }
 
 void ExceptionsService::Crash() {
+  state_.StopBackground();
   if (host_) host_->Stop(/*final_snapshot=*/false);
 }
 
@@ -194,6 +212,10 @@ host::ServiceSpec ExceptionsServiceSpec() {
                    .Default("10")
                    .Min("1")
                    .Max("1000"));
+    schema.Add(runtime::SettingSpec::Bool("exceptions.background-detection",
+                                          "Run the full detection on a copy of the plan outside "
+                                          "the state's lock (false: at the batch end, in place).")
+                   .Default("true"));
     schema.Add(runtime::SettingSpec::Int("exceptions.max-upserts-per-delta",
                                          "Exceptions per published ExceptionDelta message.")
                    .Default("200")
@@ -206,6 +228,7 @@ host::ServiceSpec ExceptionsServiceSpec() {
         static_cast<std::size_t>(context.config.GetInt("exceptions.max-affected-demands"));
     options.book.max_upserts_per_delta =
         static_cast<std::size_t>(context.config.GetInt("exceptions.max-upserts-per-delta"));
+    options.background_detection = context.config.GetBool("exceptions.background-detection");
     context.host.topics = {std::string(bus::kFactsTopic), std::string(bus::kForecastTopic)};
     auto service =
         ExceptionsService::Start(context.host, std::move(options), context.logger, context.metrics);

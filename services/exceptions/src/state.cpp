@@ -1,7 +1,11 @@
 #include "sop/exceptions/state.hpp"
 
+#include <algorithm>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -63,16 +67,122 @@ struct ExceptionsState::Probe {
   std::set<std::tuple<std::string, std::string, std::string>> open_series;
 };
 
+/// The background full detection: one thread, one job at a time. The job owns an immutable copy
+/// of the engine and the detection history, so the worker reads nothing the state's caller
+/// mutates; the result waits in `done` until TakeDetected merges it under the caller's lock.
+struct ExceptionsState::Worker {
+  struct Job {
+    std::unique_ptr<const planning::NettingEngine> engine;
+    planning::DetectionHistory history;
+    sop::v1::Cause cause;
+    std::int64_t generation = 0;
+  };
+  struct Done {
+    FullDetection result;
+    sop::v1::Cause cause;
+    std::int64_t generation = 0;
+  };
+
+  explicit Worker(BookOptions book_options) : options(std::move(book_options)) {
+    thread = std::thread([this] { Run(); });
+  }
+
+  void Post(Job next) {
+    {
+      std::lock_guard lock(mutex);
+      job = std::move(next);
+    }
+    wake.notify_all();
+  }
+
+  bool Stopped() {
+    std::lock_guard lock(mutex);
+    return stopping;
+  }
+
+  std::optional<Done> Take() {
+    std::lock_guard lock(mutex);
+    return std::exchange(done, std::nullopt);
+  }
+
+  void SetReady(std::function<void()> callback) {
+    bool announce = false;
+    {
+      std::lock_guard lock(mutex);
+      ready = std::move(callback);
+      announce = done.has_value() && ready;
+    }
+    if (announce) ready();
+  }
+
+  /// Finishes the job under way or queued, then ends the thread.
+  void Stop() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    wake.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+
+  void Run() {
+    std::unique_lock lock(mutex);
+    while (true) {
+      wake.wait(lock, [&] { return stopping || job.has_value(); });
+      if (!job) return;  // stopping with nothing queued
+      Job current = std::move(*job);
+      job.reset();
+      lock.unlock();
+      const planning::CapacityPlan capacity =
+          planning::RoughCut(current.engine->snapshot(), current.engine->plan());
+      Done finished{DetectFull(options, *current.engine, capacity, current.history),
+                    std::move(current.cause), current.generation};
+      current.engine.reset();
+      lock.lock();
+      done = std::move(finished);
+      std::function<void()> callback = ready;
+      if (callback && !stopping) {
+        lock.unlock();
+        callback();
+        lock.lock();
+      }
+    }
+  }
+
+  const BookOptions options;
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::optional<Job> job;
+  std::optional<Done> done;
+  std::function<void()> ready;
+  bool stopping = false;
+  std::thread thread;
+};
+
 ExceptionsState::ExceptionsState(StateOptions options, runtime::MetricsRegistry* metrics)
     : options_(std::move(options)),
       probe_(metrics != nullptr ? std::make_unique<Probe>(*metrics) : nullptr),
       planning_(codec::PlanningStateOptions{.pegging = true}),
       book_(options_.book) {
   planning_.set_listener(this);
+  if (options_.background_detection) worker_ = std::make_unique<Worker>(options_.book);
 }
 
 ExceptionsState::~ExceptionsState() {
+  StopBackground();
   planning_.set_listener(nullptr);
+}
+
+void ExceptionsState::set_detection_ready(std::function<void()> callback) {
+  if (worker_) worker_->SetReady(std::move(callback));
+}
+
+void ExceptionsState::StopBackground() {
+  if (worker_) worker_->Stop();
+}
+
+std::vector<host::PartitionKey> ExceptionsState::partitions() const {
+  return {partitions_.begin(), partitions_.end()};
 }
 
 void ExceptionsState::NoteCause(std::string_view fact_bytes) {
@@ -87,6 +197,9 @@ void ExceptionsState::NoteCause(std::string_view fact_bytes) {
 
 Result<bool> ExceptionsState::Apply(const bus::Message& message) {
   const codec::PartitionKey key{message.topic, message.partition};
+  if (message.topic == options_.facts_topic || message.topic == options_.forecast_topic) {
+    partitions_.insert({message.topic, message.partition});
+  }
   if (message.topic == options_.facts_topic) {
     auto applied = planning_.ApplyFact(key, message.value);
     if (!applied) return std::unexpected(applied.error());
@@ -117,6 +230,9 @@ void ExceptionsState::OnNetChange(const planning::NettingEngine& engine,
                                   std::span<const model::ItemSiteIndex> item_sites,
                                   const sop::v1::Cause& cause, std::int64_t version) {
   progress_.plan_version = version;
+  // A background detection under way saw the plan before this change: its merge re-detects
+  // these item-sites on the plan of the moment.
+  if (in_flight_) redetect_.insert(redetect_.end(), item_sites.begin(), item_sites.end());
   // The published list only follows net change once a full detection established it.
   if (progress_.full_detections == 0) return;
   auto deltas = book_.Update(engine, item_sites, cause);
@@ -133,6 +249,7 @@ void ExceptionsState::OnRebuild(const planning::NettingEngine&,
                                 std::span<const model::ItemSiteIndex>, const sop::v1::Cause&, bool,
                                 std::int64_t version) {
   progress_.plan_version = version;
+  ++generation_;              // a background result of the plan before is stale
   detection_pending_ = true;  // EndBatch runs the full detection on the rebuilt plan
 }
 
@@ -141,39 +258,86 @@ std::vector<bus::OutgoingMessage> ExceptionsState::TakeImmediate() {
 }
 
 bool ExceptionsState::BatchPending() const {
-  return detection_pending_ || planning_.rebuild_pending() || !immediate_.empty();
+  return detection_pending_ || in_flight_ || planning_.rebuild_pending() || !immediate_.empty();
 }
 
 std::vector<bus::OutgoingMessage> ExceptionsState::EndBatch() {
   std::vector<bus::OutgoingMessage> out = std::exchange(immediate_, {});
   const codec::PlanChanges changes = planning_.Flush();
   progress_.plan_version = planning_.version();
+  // A background result that is ready is merged first (it may start the next detection).
+  for (auto& message : TakeDetected()) out.push_back(std::move(message));
   if (!detection_pending_ && !changes.rebuilt) return out;
-  detection_pending_ = false;
+  if (in_flight_) return out;  // detection_pending_ stays: the merge starts the next one
+  for (auto& message : StartDetection()) out.push_back(std::move(message));
+  return out;
+}
 
+sop::v1::Cause ExceptionsState::TakeDetectionCause() {
   sop::v1::Cause cause = first_pending_cause_.value_or(sop::v1::Cause());
   cause.set_description("full detection after " + std::to_string(changes_since_detection_) +
                         " change(s)" +
                         (cause.event_id().empty() ? std::string() : ", first " + cause.event_id()));
   first_pending_cause_.reset();
   changes_since_detection_ = 0;
+  return cause;
+}
 
-  std::vector<sop::v1::ExceptionDelta> deltas;
-  const planning::NettingEngine* engine = planning_.engine();
-  if (engine == nullptr) {
-    deltas = book_.Clear(cause);  // no plan (yet, or any more)
-  } else {
-    const planning::CapacityPlan capacity = planning::RoughCut(engine->snapshot(), engine->plan());
-    const planning::DetectionHistory history = planning_.BuildHistory();
-    deltas = book_.Refresh(*engine, capacity, history, cause);
-    ++progress_.full_detections;
-    if (probe_) {
-      probe_->detect_full.Observe(book_.timings().detect_seconds);
-      probe_->rank_full.Observe(book_.timings().rank_seconds);
-    }
+void ExceptionsState::ObserveFull() {
+  ++progress_.full_detections;
+  if (probe_) {
+    probe_->detect_full.Observe(book_.timings().detect_seconds);
+    probe_->rank_full.Observe(book_.timings().rank_seconds);
   }
-  auto messages = Encode(std::move(deltas));
-  for (auto& message : messages) out.push_back(std::move(message));
+}
+
+std::vector<bus::OutgoingMessage> ExceptionsState::StartDetection() {
+  detection_pending_ = false;
+  sop::v1::Cause cause = TakeDetectionCause();
+  const planning::NettingEngine* engine = planning_.engine();
+  if (engine == nullptr) return Encode(book_.Clear(cause));  // no plan (yet, or any more)
+  if (worker_ && !worker_->Stopped()) {
+    // Copy the plan (immutable from now on) and the history under the lock; detect outside it.
+    Worker::Job job{std::make_unique<const planning::NettingEngine>(*engine),
+                    planning_.BuildHistory(), std::move(cause), generation_};
+    in_flight_ = true;
+    redetect_.clear();
+    worker_->Post(std::move(job));
+    return {};
+  }
+  const planning::CapacityPlan capacity = planning::RoughCut(engine->snapshot(), engine->plan());
+  const planning::DetectionHistory history = planning_.BuildHistory();
+  auto deltas = book_.Refresh(*engine, capacity, history, cause);
+  ObserveFull();
+  return Encode(std::move(deltas));
+}
+
+std::vector<bus::OutgoingMessage> ExceptionsState::TakeDetected() {
+  if (!worker_ || !in_flight_) return {};
+  std::optional<Worker::Done> done = worker_->Take();
+  if (!done) return {};
+  in_flight_ = false;
+  std::vector<bus::OutgoingMessage> out;
+  const planning::NettingEngine* engine = planning_.engine();
+  if (done->generation == generation_ && engine != nullptr) {
+    std::ranges::sort(redetect_);
+    const auto [first, last] = std::ranges::unique(redetect_);
+    redetect_.erase(first, last);
+    auto deltas = book_.Merge(std::move(done->result), engine, redetect_, done->cause);
+    ObserveFull();
+    out = Encode(std::move(deltas));
+  } else {
+    // A rebuild overtook it (its indices name another snapshot): detect the new plan instead.
+    ++progress_.stale_detections;
+    detection_pending_ = true;
+    if (!first_pending_cause_) first_pending_cause_ = done->cause;
+  }
+  redetect_.clear();
+  // Changes arrived while it ran: the next detection starts at once (unless a rebuild is due,
+  // which EndBatch does first).
+  if (detection_pending_ && !planning_.rebuild_pending()) {
+    for (auto& message : StartDetection()) out.push_back(std::move(message));
+  }
   return out;
 }
 
@@ -229,10 +393,12 @@ std::string ExceptionsState::Serialize(const host::PartitionKey& key) const {
 }
 
 Status ExceptionsState::Restore(const host::PartitionKey& key, std::string_view bytes) {
+  partitions_.insert(key);
   return planning_.RestorePartition(ToCodec(key), bytes);
 }
 
 void ExceptionsState::Drop(const host::PartitionKey& key) {
+  partitions_.erase(key);
   planning_.DropPartition(ToCodec(key));
 }
 

@@ -122,7 +122,11 @@ class ExceptionsServiceTest : public ::testing::Test {
     options.instance = "exceptions-test";
     options.batch_quiet = 150ms;
     options.batch_max = 3s;
-    auto service = ExceptionsService::Start(std::move(options), {}, logger_, metrics_);
+    // As the service runs: the full detection on a copy of the plan, outside the host's lock.
+    StateOptions state_options;
+    state_options.background_detection = true;
+    auto service =
+        ExceptionsService::Start(std::move(options), std::move(state_options), logger_, metrics_);
     EXPECT_TRUE(service.has_value()) << service.error().ToString();
     return service ? std::move(*service) : nullptr;
   }

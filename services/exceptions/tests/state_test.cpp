@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -249,6 +252,121 @@ TEST_F(ExceptionsStateS, LargeSalesOrderReRanksIncrementallyToTheFullDetectionsL
           e.exception_id() == "ORDER_AT_RISK:SO-BIG:" + std::to_string(big.sales_order().line());
   }
   EXPECT_TRUE(order_at_risk);
+}
+
+// A large order (priority 1, due with the original line) for the `nth` sales order of a distinct
+// item in the generated stream.
+sop::v1::Envelope BigOrder(std::size_t nth, const std::string& name) {
+  std::set<std::string> items;
+  for (const auto& e : Events()) {
+    if (!e.has_sales_order() || e.sales_order().quantity() <= 0) continue;
+    if (!items.insert(e.sales_order().item_id()).second) continue;
+    if (items.size() < nth + 1) continue;
+    sop::v1::Envelope big = e;
+    big.set_event_id(name);
+    big.mutable_sales_order()->set_order_id("SO-" + name);
+    big.mutable_sales_order()->set_quantity(e.sales_order().quantity() * 200);
+    big.mutable_sales_order()->set_customer_priority(1);
+    return big;
+  }
+  ADD_FAILURE() << "no sales order for a distinct item #" << nth;
+  return {};
+}
+
+TEST_F(ExceptionsStateS, BackgroundFullDetectionWithConcurrentNetChangesSettlesToTheLibrarysList) {
+  StateOptions options;
+  options.background_detection = true;
+  ExceptionsState state(options);
+  std::mutex mutex;
+  std::condition_variable cv;
+  int ready = 0;
+  state.set_detection_ready([&] {
+    {
+      std::lock_guard lock(mutex);
+      ++ready;
+    }
+    cv.notify_all();
+  });
+  const auto wait_ready = [&](int n) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, std::chrono::seconds(60), [&] { return ready >= n; });
+  };
+  const std::set<planning::ExceptionType> material = {
+      planning::ExceptionType::kShortage,        planning::ExceptionType::kBelowSafetyStock,
+      planning::ExceptionType::kPastDueRelease,  planning::ExceptionType::kSharedComponent,
+      planning::ExceptionType::kExcessInventory, planning::ExceptionType::kObsoleteInventory};
+  const auto material_ids = [&](const std::vector<const planning::Exception*>& ranked) {
+    std::vector<std::string> ids;
+    for (const auto* e : ranked) {
+      if (material.contains(e->type)) ids.push_back(e->id);
+    }
+    return ids;
+  };
+
+  // Load: the batch end hands the detection to the worker and returns at once.
+  Feed(state, Events());
+  EXPECT_TRUE(state.EndBatch().empty());
+  EXPECT_TRUE(state.BatchPending());
+  EXPECT_EQ(state.progress().full_detections, 0);
+  ASSERT_TRUE(wait_ready(1));
+  const auto first = Parse(state.TakeDetected());
+  EXPECT_EQ(state.progress().full_detections, 1);
+  EXPECT_FALSE(state.BatchPending());
+  ExpectSameAsReference(state.book(), Base());
+  std::size_t published = 0;
+  for (const auto& delta : first) published += static_cast<std::size_t>(delta.upserts_size());
+  EXPECT_EQ(published, Base().ranked.size());
+
+  // Change A, then a batch end: detection 2 runs on a copy of the plan with A.
+  std::int64_t sequence = static_cast<std::int64_t>(Events().size());
+  const sop::v1::Envelope a = BigOrder(0, "big-a");
+  const sop::v1::Envelope b = BigOrder(1, "big-b");
+  ASSERT_NE(a.sales_order().item_id(), b.sales_order().item_id());
+  const std::string a_bytes = FactBytes(a, sequence);
+  ASSERT_TRUE(state.Apply(FactMessage(a, sequence++, PartitionOf(a))).value_or(false));
+  EXPECT_FALSE(state.TakeImmediate().empty());
+  EXPECT_TRUE(state.EndBatch().empty());
+  // Change B arrives after that copy (whether or not the worker has finished): net change
+  // publishes it at once, and the merge of detection 2 must not overwrite it.
+  const std::string b_bytes = FactBytes(b, sequence);
+  ASSERT_TRUE(state.Apply(FactMessage(b, sequence++, PartitionOf(b))).value_or(false));
+  const auto b_now = Parse(state.TakeImmediate());
+  ASSERT_FALSE(b_now.empty());
+  for (const auto& delta : b_now) EXPECT_EQ(delta.cause().event_id(), "big-b");
+  ASSERT_TRUE(wait_ready(2));
+  const auto merged = Parse(state.TakeDetected());
+  ASSERT_FALSE(merged.empty());
+  for (const auto& delta : merged) EXPECT_EQ(delta.cause().event_id(), "big-a");
+  EXPECT_EQ(state.progress().full_detections, 2);
+
+  const Reference after(Events(), {a_bytes, b_bytes});
+  const std::string a_risk = "ORDER_AT_RISK:SO-big-a:" + std::to_string(a.sales_order().line());
+  const std::string b_risk = "ORDER_AT_RISK:SO-big-b:" + std::to_string(b.sales_order().line());
+  std::vector<const planning::Exception*> expected;
+  for (const auto& e : after.ranked) expected.push_back(&e);
+  ASSERT_TRUE(std::ranges::any_of(after.ranked, [&](const auto& e) { return e.id == b_risk; }));
+  // Every material exception is already the library's on all facts (B's re-detected on the
+  // current plan); A's order at risk came with detection 2, B's waits for detection 3.
+  EXPECT_EQ(material_ids(state.book().ranker().Top(state.book().size())), material_ids(expected));
+  EXPECT_NE(state.book().ranker().Find(a_risk), nullptr);
+  EXPECT_EQ(state.book().ranker().Find(b_risk), nullptr);
+
+  // B arrived during detection 2, so its merge started detection 3 on the current plan.
+  EXPECT_TRUE(state.BatchPending());
+  ASSERT_TRUE(wait_ready(3));
+  const auto settled = Parse(state.TakeDetected());
+  EXPECT_EQ(state.progress().full_detections, 3);
+  EXPECT_FALSE(state.BatchPending());
+  ExpectSameAsReference(state.book(), after);
+  bool b_published = false;
+  for (const auto& delta : settled) {
+    EXPECT_EQ(delta.cause().event_id(), "big-b");
+    for (const auto& e : delta.upserts()) b_published |= e.exception_id() == b_risk;
+  }
+  EXPECT_TRUE(b_published);
+  // Settled: nothing more to do.
+  EXPECT_TRUE(state.EndBatch().empty());
+  EXPECT_FALSE(state.BatchPending());
 }
 
 TEST_F(ExceptionsStateS, RedeliveredFactsChangeNothingAndSnapshotsRestoreTheSameList) {

@@ -80,6 +80,20 @@ sop::v1::PlanningException ToProto(const planning::Exception& exception,
                                    const planning::NettingEngine& engine,
                                    std::size_t max_affected_demands);
 
+/// A full detection computed apart from the book (e.g. on an immutable copy of the plan, outside
+/// the service's mutex): the scored exceptions and their protos, in the same order.
+struct FullDetection {
+  std::vector<planning::Exception> exceptions;
+  std::vector<sop::v1::PlanningException> protos;
+  BookTimings timings;
+};
+
+/// DetectExceptions on `engine`, `capacity` and `history`, scored with `options.weights` and
+/// converted. Pure: safe on shared const inputs from any thread.
+FullDetection DetectFull(const BookOptions& options, const planning::NettingEngine& engine,
+                         const planning::CapacityPlan& capacity,
+                         const planning::DetectionHistory& history);
+
 /// The ranked exceptions of one replica (see the file comment).
 ///
 /// Threads: not synchronised; the service serializes every call (the host's mutex).
@@ -96,6 +110,15 @@ class ExceptionBook {
                                                const planning::CapacityPlan& capacity,
                                                const planning::DetectionHistory& history,
                                                const sop::v1::Cause& cause);
+  /// Replaces the list with `full` (a DetectFull that may be older than the book), except for
+  /// the material exceptions of `redetect` (item-sites net change re-netted since `full`'s plan),
+  /// which are re-detected on `engine` (the current plan; required when `redetect` is not
+  /// empty), so a stale full result never overwrites newer net-change results. Returns the
+  /// deltas of what appeared, changed or disappeared, each carrying `cause`.
+  std::vector<sop::v1::ExceptionDelta> Merge(FullDetection full,
+                                             const planning::NettingEngine* engine,
+                                             std::span<const model::ItemSiteIndex> redetect,
+                                             const sop::v1::Cause& cause);
   /// Re-detects the material exceptions of the item-sites a net change re-netted, re-scoring
   /// only those (order-at-risk, capacity, forecast and supplier exceptions wait for the next
   /// Refresh). Returns the deltas of what changed.

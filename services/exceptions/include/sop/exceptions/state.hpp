@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,12 +34,17 @@ struct StateOptions {
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();
   };
+  /// Run the full detection on a copy of the plan in the state's own worker thread, outside the
+  /// caller's lock (the service does; see README "Full detection off the lock"). Off: EndBatch
+  /// runs it in place (deterministic for hermetic tests).
+  bool background_detection = false;
 };
 
 /// Counters for tests and metrics.
 struct StateProgress {
   std::int64_t plan_version = 0;
-  std::int64_t full_detections = 0;
+  std::int64_t full_detections = 0;   ///< full results merged into the list
+  std::int64_t stale_detections = 0;  ///< background results dropped (a rebuild overtook them)
   std::int64_t incremental_detections = 0;
   std::int64_t deltas = 0;  ///< ExceptionDelta messages produced
   std::int64_t open = 0;    ///< open exceptions
@@ -83,8 +89,24 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
   const codec::PlanningState& planning() const noexcept { return planning_; }
   StateProgress progress() const;
 
+  /// Background detection: called from the worker thread (no lock held) when a full result is
+  /// ready; the caller then takes the state's lock and publishes TakeDetected(). Set before the
+  /// first batch ends; a result that is ready when it is set is announced at once.
+  void set_detection_ready(std::function<void()> callback);
+  /// Merges a finished background detection (under the caller's lock, like Apply): the result,
+  /// with the material exceptions of the item-sites net change re-netted meanwhile re-detected
+  /// on the current plan; starts the next detection when changes arrived meanwhile. Returns the
+  /// deltas to publish (empty when nothing is ready or the result was stale).
+  std::vector<bus::OutgoingMessage> TakeDetected();
+  /// Stops the worker (a detection under way finishes; its result is merged by the next
+  /// EndBatch, which then detects in place). Call without the caller's lock. Idempotent.
+  void StopBackground();
+  /// Partitions the state holds facts of (for the service's wake-up of the host).
+  std::vector<host::PartitionKey> partitions() const;
+
  private:
   struct Probe;
+  struct Worker;
 
   // codec::PlanningListener
   void OnNetChange(const planning::NettingEngine& engine,
@@ -95,6 +117,12 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
                  bool full, std::int64_t version) override;
 
   std::vector<bus::OutgoingMessage> Encode(std::vector<sop::v1::ExceptionDelta> deltas);
+  /// The cause a full detection's deltas carry (the first change it settles); resets it.
+  sop::v1::Cause TakeDetectionCause();
+  /// Starts a full detection of the current plan (background or in place); returns the deltas
+  /// of an in-place one.
+  std::vector<bus::OutgoingMessage> StartDetection();
+  void ObserveFull();
   void NoteCause(std::string_view fact_bytes);
   void UpdateGauges();
 
@@ -107,6 +135,11 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
   std::int64_t changes_since_detection_ = 0;
   std::optional<sop::v1::Cause> first_pending_cause_;  ///< oldest change not fully detected
   StateProgress progress_;
+  std::unique_ptr<Worker> worker_;
+  bool in_flight_ = false;                      ///< a background detection is under way
+  std::int64_t generation_ = 0;                 ///< bumped by every rebuild
+  std::vector<model::ItemSiteIndex> redetect_;  ///< re-netted while in flight
+  std::set<host::PartitionKey> partitions_;     ///< partitions with facts applied or restored
 };
 
 }  // namespace sop::exceptions
