@@ -62,7 +62,7 @@ struct LiveOptions {
   std::filesystem::path dir{};
   bool stay = false;
   int history_weeks = -1;  // the scale's default (156)
-  int window = 20'000;     // envelopes produced ahead of the slowest facts consumer
+  int window = 8'000;      // envelopes produced ahead of the slowest facts consumer
 };
 
 int Usage(const std::string& error) {
