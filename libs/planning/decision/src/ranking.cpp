@@ -125,12 +125,29 @@ void Ranker::Reset(std::vector<Exception> exceptions) {
   order_.clear();
   by_id_.clear();
   by_id_.reserve(exceptions.size());
+  std::vector<Key> keys;
+  keys.reserve(exceptions.size());
   for (auto& e : exceptions) {
     Score(e, weights_);
+    const double negative_total = -e.score.total;
     std::string id = e.id;
-    by_id_.insert_or_assign(std::move(id), std::move(e));  // a duplicate id keeps its last value
+    auto [it, inserted] =
+        by_id_.insert_or_assign(std::move(id), std::move(e));  // a duplicate keeps its last value
+    if (inserted) keys.push_back(Key{negative_total, &*it});
   }
-  RebuildOrder();
+  if (keys.size() != by_id_.size()) {
+    RebuildOrder();
+    return;
+  }
+  // A duplicate id changed a score after its key was taken: rebuild from the map.
+  for (const auto& key : keys) {
+    if (key.negative_total != -key.entry->second.score.total) {
+      RebuildOrder();
+      return;
+    }
+  }
+  std::sort(keys.begin(), keys.end(), KeyLess{});
+  for (const auto& key : keys) order_.emplace_hint(order_.end(), key);
 }
 
 void Ranker::Upsert(Exception exception) {
