@@ -60,11 +60,11 @@ std::string FactBytes(const sop::v1::Envelope& envelope) {
 }
 
 int Usage(const char* error) {
-  std::fprintf(
-      stderr,
-      "sop-bench-exceptions-pipeline: %s\nusage: sop-bench-exceptions-pipeline "
-      "[--seed N] [--rate EVENTS_PER_S] [--seconds S] [--inline-detection] [--metrics] [--json]\n",
-      error);
+  std::fprintf(stderr,
+               "sop-bench-exceptions-pipeline: %s\nusage: sop-bench-exceptions-pipeline "
+               "[--seed N] [--rate EVENTS_PER_S] [--seconds S] [--inline-detection] [--interval-ms "
+               "MS] [--metrics] [--json]\n",
+               error);
   return 2;
 }
 
@@ -86,12 +86,17 @@ int main(int argc, char** argv) {
   bool dump_metrics = false;
   sop::exceptions::StateOptions state_options;
   state_options.background_detection = true;
+  state_options.full_detection_interval = sop::exceptions::kDefaultFullDetectionInterval;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--json") {
       json = true;
     } else if (arg == "--metrics") {
       dump_metrics = true;  // the service's /metrics text on stderr at the end
+    } else if (arg == "--interval-ms" && i + 1 < argc) {
+      const int ms = std::atoi(argv[++i]);
+      if (ms < 0 || ms > 60'000) return Usage("--interval-ms: must be in [0, 60000]");
+      state_options.full_detection_interval = std::chrono::milliseconds(ms);
     } else if (arg == "--inline-detection") {
       state_options.background_detection = false;  // the full detection at the batch end
     } else if (arg == "--seed" && i + 1 < argc) {
@@ -224,13 +229,15 @@ int main(int argc, char** argv) {
   }
   if (json) {
     std::printf(
-        "{\"scale\":\"S\",\"full_detection\":\"%s\",\"seed\":%llu,\"facts\":%zu,\"load_seconds\":%."
+        "{\"scale\":\"S\",\"full_detection\":\"%s\",\"interval_ms\":%lld,\"seed\":%llu,\"facts\":%"
+        "zu,\"load_seconds\":%."
         "2f,\"rate\":%d,"
         "\"changes\":%d,\"measured_deltas\":%zu,\"latency_p50_ms\":%.1f,\"latency_p99_ms\":%.1f,"
         "\"latency_max_ms\":%.1f,\"net_change_deltas\":%zu,\"net_change_p50_ms\":%.1f,"
         "\"net_change_p99_ms\":%.1f,\"settling_deltas\":%zu,\"settling_p50_ms\":%.1f,"
         "\"settling_p99_ms\":%.1f}\n",
         state_options.background_detection ? "background" : "inline",
+        static_cast<long long>(state_options.full_detection_interval.count()),
         static_cast<unsigned long long>(generator.seed), events->size(), load_s, rate, changes,
         measured.size(), Percentile(measured, 0.5), Percentile(measured, 0.99),
         Percentile(measured, 1.0), immediate.size(), Percentile(immediate, 0.5),

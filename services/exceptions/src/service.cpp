@@ -216,6 +216,13 @@ host::ServiceSpec ExceptionsServiceSpec() {
                                           "Run the full detection on a copy of the plan outside "
                                           "the state's lock (false: at the batch end, in place).")
                    .Default("true"));
+    schema.Add(runtime::SettingSpec::Duration(
+                   "exceptions.full-detection.interval",
+                   "Background detection: least time between the starts of two full detections "
+                   "(bounds its CPU under steady load; 0s: back to back).")
+                   .Default("1s")
+                   .Min("0s")
+                   .Max("60s"));
     schema.Add(runtime::SettingSpec::Int("exceptions.max-upserts-per-delta",
                                          "Exceptions per published ExceptionDelta message.")
                    .Default("200")
@@ -229,6 +236,8 @@ host::ServiceSpec ExceptionsServiceSpec() {
     options.book.max_upserts_per_delta =
         static_cast<std::size_t>(context.config.GetInt("exceptions.max-upserts-per-delta"));
     options.background_detection = context.config.GetBool("exceptions.background-detection");
+    options.full_detection_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+        context.config.GetDuration("exceptions.full-detection.interval"));
     context.host.topics = {std::string(bus::kFactsTopic), std::string(bus::kForecastTopic)};
     auto service =
         ExceptionsService::Start(context.host, std::move(options), context.logger, context.metrics);

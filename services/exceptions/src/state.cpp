@@ -100,6 +100,15 @@ struct ExceptionsState::Worker {
     return stopping;
   }
 
+  /// Announces itself (the ready callback) at `when`, so a deferred detection gets started.
+  void WakeAt(std::chrono::steady_clock::time_point when) {
+    {
+      std::lock_guard lock(mutex);
+      if (!wake_at || when < *wake_at) wake_at = when;
+    }
+    wake.notify_all();
+  }
+
   std::optional<Done> Take() {
     std::lock_guard lock(mutex);
     return std::exchange(done, std::nullopt);
@@ -128,25 +137,48 @@ struct ExceptionsState::Worker {
   void Run() {
     std::unique_lock lock(mutex);
     while (true) {
-      wake.wait(lock, [&] { return stopping || job.has_value(); });
-      if (!job) return;  // stopping with nothing queued
-      Job current = std::move(*job);
-      job.reset();
-      lock.unlock();
-      const planning::CapacityPlan capacity =
-          planning::RoughCut(current.engine->snapshot(), current.engine->plan());
-      Done finished{DetectFull(options, *current.engine, capacity, current.history),
-                    std::move(current.cause), current.generation};
-      current.engine.reset();
-      lock.lock();
-      done = std::move(finished);
-      std::function<void()> callback = ready;
-      if (callback && !stopping) {
-        lock.unlock();
-        callback();
-        lock.lock();
+      if (!stopping && !job && wake_at) {
+        // A rate limit, not synchronisation: the deferred detection is due at `when`.
+        const auto when = *wake_at;
+        const bool woken = wake.wait_until(
+            lock, when, [&] { return stopping || job.has_value() || !wake_at || *wake_at < when; });
+        if (!woken) {
+          wake_at.reset();
+          Announce(lock);
+        }
+        continue;
+      }
+      wake.wait(lock, [&] { return stopping || job.has_value() || wake_at.has_value(); });
+      if (job) {
+        Detect(lock);
+      } else if (stopping) {
+        return;  // a queued job is detected first
       }
     }
+  }
+
+  /// Runs the queued job outside the mutex (held on entry and on return).
+  void Detect(std::unique_lock<std::mutex>& lock) {
+    Job current = std::move(*job);
+    job.reset();
+    lock.unlock();
+    const planning::CapacityPlan capacity =
+        planning::RoughCut(current.engine->snapshot(), current.engine->plan());
+    Done finished{DetectFull(options, *current.engine, capacity, current.history),
+                  std::move(current.cause), current.generation};
+    current.engine.reset();
+    lock.lock();
+    done = std::move(finished);
+    Announce(lock);
+  }
+
+  /// Calls the ready callback outside the mutex (unless stopping: the owner merges then).
+  void Announce(std::unique_lock<std::mutex>& lock) {
+    std::function<void()> callback = ready;
+    if (!callback || stopping) return;
+    lock.unlock();
+    callback();
+    lock.lock();
   }
 
   const BookOptions options;
@@ -154,6 +186,7 @@ struct ExceptionsState::Worker {
   std::condition_variable wake;
   std::optional<Job> job;
   std::optional<Done> done;
+  std::optional<std::chrono::steady_clock::time_point> wake_at;
   std::function<void()> ready;
   bool stopping = false;
   std::thread thread;
@@ -269,8 +302,19 @@ std::vector<bus::OutgoingMessage> ExceptionsState::EndBatch() {
   for (auto& message : TakeDetected()) out.push_back(std::move(message));
   if (!detection_pending_ && !changes.rebuilt) return out;
   if (in_flight_) return out;  // detection_pending_ stays: the merge starts the next one
-  for (auto& message : StartDetection()) out.push_back(std::move(message));
+  detection_pending_ = true;
+  for (auto& message : StartWhenDue(changes.rebuilt)) out.push_back(std::move(message));
   return out;
+}
+
+std::vector<bus::OutgoingMessage> ExceptionsState::StartWhenDue(bool now_anyway) {
+  if (!worker_ || worker_->Stopped() || now_anyway || planning_.engine() == nullptr) {
+    return StartDetection();
+  }
+  const auto due = last_start_ + options_.full_detection_interval;
+  if (std::chrono::steady_clock::now() >= due) return StartDetection();
+  worker_->WakeAt(due);  // detection_pending_ stays; TakeDetected starts it then
+  return {};
 }
 
 sop::v1::Cause ExceptionsState::TakeDetectionCause() {
@@ -301,6 +345,7 @@ std::vector<bus::OutgoingMessage> ExceptionsState::StartDetection() {
     Worker::Job job{std::make_unique<const planning::NettingEngine>(*engine),
                     planning_.BuildHistory(), std::move(cause), generation_};
     in_flight_ = true;
+    last_start_ = std::chrono::steady_clock::now();
     redetect_.clear();
     worker_->Post(std::move(job));
     return {};
@@ -313,11 +358,16 @@ std::vector<bus::OutgoingMessage> ExceptionsState::StartDetection() {
 }
 
 std::vector<bus::OutgoingMessage> ExceptionsState::TakeDetected() {
-  if (!worker_ || !in_flight_) return {};
+  if (!worker_) return {};
+  std::vector<bus::OutgoingMessage> out;
+  if (!in_flight_) {
+    // A deferred detection whose interval has passed (the worker's announcement).
+    if (detection_pending_ && !planning_.rebuild_pending()) out = StartWhenDue(false);
+    return out;
+  }
   std::optional<Worker::Done> done = worker_->Take();
   if (!done) return {};
   in_flight_ = false;
-  std::vector<bus::OutgoingMessage> out;
   const planning::NettingEngine* engine = planning_.engine();
   if (done->generation == generation_ && engine != nullptr) {
     std::ranges::sort(redetect_);
@@ -336,7 +386,7 @@ std::vector<bus::OutgoingMessage> ExceptionsState::TakeDetected() {
   // Changes arrived while it ran: the next detection starts at once (unless a rebuild is due,
   // which EndBatch does first).
   if (detection_pending_ && !planning_.rebuild_pending()) {
-    for (auto& message : StartDetection()) out.push_back(std::move(message));
+    for (auto& message : StartWhenDue(false)) out.push_back(std::move(message));
   }
   return out;
 }

@@ -125,6 +125,7 @@ class ExceptionsServiceTest : public ::testing::Test {
     // As the service runs: the full detection on a copy of the plan, outside the host's lock.
     StateOptions state_options;
     state_options.background_detection = true;
+    state_options.full_detection_interval = kDefaultFullDetectionInterval;
     auto service =
         ExceptionsService::Start(std::move(options), std::move(state_options), logger_, metrics_);
     EXPECT_TRUE(service.has_value()) << service.error().ToString();

@@ -400,6 +400,67 @@ TEST_F(ExceptionsStateS, RedeliveredFactsChangeNothingAndSnapshotsRestoreTheSame
   }
 }
 
+TEST(ExceptionsState, BackgroundDetectionKeepsTheIntervalBetweenStartsThenSettles) {
+  StateOptions options;
+  options.background_detection = true;
+  options.full_detection_interval = std::chrono::milliseconds(400);
+  ExceptionsState state(options);
+  std::mutex mutex;
+  std::condition_variable cv;
+  int ready = 0;
+  state.set_detection_ready([&] {
+    {
+      std::lock_guard lock(mutex);
+      ++ready;
+    }
+    cv.notify_all();
+  });
+  const auto wait_ready = [&](int n) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, std::chrono::seconds(30), [&] { return ready >= n; });
+  };
+
+  const auto plant = SharedComponentPlant();
+  const auto t0 = std::chrono::steady_clock::now();
+  Feed(state, plant);
+  EXPECT_TRUE(state.EndBatch().empty());  // the rebuild's detection starts at once, off the lock
+  ASSERT_TRUE(wait_ready(1));
+  EXPECT_EQ(Parse(state.TakeDetected()).size(), 1u);
+  EXPECT_EQ(state.book().size(), 4u);
+
+  // SO-LO cancelled: net change re-detects C1 at once; the full detection is deferred until
+  // 400 ms after the previous one started.
+  sop::v1::Envelope cancel;
+  for (const auto& e : plant) {
+    if (e.has_sales_order() && e.sales_order().order_id() == "SO-LO") cancel = e;
+  }
+  ASSERT_TRUE(cancel.has_sales_order());
+  cancel.set_event_id("cancel-lo");
+  cancel.mutable_sales_order()->set_quantity(0);
+  const auto sequence = static_cast<std::int64_t>(plant.size());
+  const std::string cancel_bytes = FactBytes(cancel, sequence);
+  ASSERT_TRUE(state.Apply(FactMessage(cancel, sequence, PartitionOf(cancel))).value_or(false));
+  EXPECT_FALSE(state.TakeImmediate().empty());
+  EXPECT_TRUE(state.EndBatch().empty());
+  EXPECT_TRUE(state.BatchPending());
+  EXPECT_EQ(state.progress().full_detections, 1);
+  ASSERT_TRUE(wait_ready(2));  // the worker announces the due detection ...
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(400));
+  EXPECT_TRUE(state.TakeDetected().empty());  // ... which starts now
+  ASSERT_TRUE(wait_ready(3));
+  const auto settled = Parse(state.TakeDetected());
+  EXPECT_EQ(state.progress().full_detections, 2);
+  EXPECT_FALSE(state.BatchPending());
+  bool resolved = false;
+  for (const auto& delta : settled) {
+    EXPECT_EQ(delta.cause().event_id(), "cancel-lo");
+    for (const auto& id : delta.resolved_ids()) resolved |= id == "ORDER_AT_RISK:SO-LO:1";
+  }
+  EXPECT_TRUE(resolved);
+  EXPECT_FALSE(state.book().Get("ORDER_AT_RISK:SO-LO:1").has_value());
+  ExpectSameAsReference(state.book(), Reference(plant, {cancel_bytes}));
+}
+
 TEST(ExceptionsState, UndecodableMessagesAreRejectedNamingTheField) {
   ExceptionsState state;
   bus::Message message;

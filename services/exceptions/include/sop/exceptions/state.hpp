@@ -38,7 +38,15 @@ struct StateOptions {
   /// caller's lock (the service does; see README "Full detection off the lock"). Off: EndBatch
   /// runs it in place (deterministic for hermetic tests).
   bool background_detection = false;
+  /// Background detection: at least this long between the starts of two full detections
+  /// (changes meanwhile wait for the next one; a rebuild starts one at once). Bounds the CPU the
+  /// worker takes under a steady change rate; the staleness of the types only the full
+  /// detection finds stays below interval + one detection. 0: back to back.
+  std::chrono::milliseconds full_detection_interval{0};
 };
+
+/// The service's default full_detection_interval (`exceptions.full-detection.interval`).
+inline constexpr std::chrono::milliseconds kDefaultFullDetectionInterval{1000};
 
 /// Counters for tests and metrics.
 struct StateProgress {
@@ -95,7 +103,8 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
   void set_detection_ready(std::function<void()> callback);
   /// Merges a finished background detection (under the caller's lock, like Apply): the result,
   /// with the material exceptions of the item-sites net change re-netted meanwhile re-detected
-  /// on the current plan; starts the next detection when changes arrived meanwhile. Returns the
+  /// on the current plan; starts the next detection when changes arrived meanwhile and the
+  /// interval has passed (else the worker announces itself again when it has). Returns the
   /// deltas to publish (empty when nothing is ready or the result was stale).
   std::vector<bus::OutgoingMessage> TakeDetected();
   /// Stops the worker (a detection under way finishes; its result is merged by the next
@@ -122,6 +131,9 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
   /// Starts a full detection of the current plan (background or in place); returns the deltas
   /// of an in-place one.
   std::vector<bus::OutgoingMessage> StartDetection();
+  /// Background: starts the pending detection now if the interval allows (or `now_anyway`),
+  /// else asks the worker to announce itself when it does.
+  std::vector<bus::OutgoingMessage> StartWhenDue(bool now_anyway);
   void ObserveFull();
   void NoteCause(std::string_view fact_bytes);
   void UpdateGauges();
@@ -136,10 +148,11 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
   std::optional<sop::v1::Cause> first_pending_cause_;  ///< oldest change not fully detected
   StateProgress progress_;
   std::unique_ptr<Worker> worker_;
-  bool in_flight_ = false;                      ///< a background detection is under way
-  std::int64_t generation_ = 0;                 ///< bumped by every rebuild
-  std::vector<model::ItemSiteIndex> redetect_;  ///< re-netted while in flight
-  std::set<host::PartitionKey> partitions_;     ///< partitions with facts applied or restored
+  std::chrono::steady_clock::time_point last_start_{};  ///< of the last background detection
+  bool in_flight_ = false;                              ///< a background detection is under way
+  std::int64_t generation_ = 0;                         ///< bumped by every rebuild
+  std::vector<model::ItemSiteIndex> redetect_;          ///< re-netted while in flight
+  std::set<host::PartitionKey> partitions_;  ///< partitions with facts applied or restored
 };
 
 }  // namespace sop::exceptions
