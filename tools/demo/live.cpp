@@ -892,7 +892,8 @@ int RunLive(int argc, char** argv) {
     std::fprintf(stderr, "sop-demo: %s\n", settled.error().ToString().c_str());
     return stop(g_stop.load() ? 0 : 1);
   }
-  std::fprintf(stderr, "sop-demo: pipeline settled %.1f s after the replay (%.1f s since start)\n",
+  std::fprintf(stderr,
+               "sop-demo: pipeline settled %.1f s after the replay began (%.1f s since start)\n",
                Seconds(replay_started), Seconds(started));
 
   std::string token;
