@@ -401,7 +401,18 @@ void PartitionedHost::EndBatchLocked() {
   // The output is acknowledged before the snapshot records its input as done: a crash in
   // between redoes and re-publishes (at least once), never loses output.
   bool retry = false;
-  if (auto flushed = FlushLocked(); !flushed) {
+  const auto now = Clock::now();
+  const bool snapshot_due = stopping_ || options_.snapshot_interval.count() == 0 ||
+                            now - last_snapshot_ >= options_.snapshot_interval;
+  if (!snapshot_due) {
+    // Not yet: the dirty partitions wait for the interval (a batch ends again by then even if
+    // the topics go quiet).
+    if (std::ranges::any_of(owned_, [](const auto& entry) { return entry.second.dirty; })) {
+      batch_open_ = true;
+      batch_started_ = now;
+      last_message_ = last_snapshot_ + options_.snapshot_interval - options_.batch_quiet;
+    }
+  } else if (auto flushed = FlushLocked(); !flushed) {
     logger_.Error("output not acknowledged; snapshot postponed",
                   {{"error", flushed.error().ToString()}});
     retry = true;
@@ -411,6 +422,7 @@ void PartitionedHost::EndBatchLocked() {
       if (owned.dirty) keys.push_back(key);
     }
     (void)SnapshotLocked(keys);
+    last_snapshot_ = Clock::now();
     retry = std::ranges::any_of(owned_, [](const auto& entry) { return entry.second.dirty; });
   }
   if (retry && !stopping_) {

@@ -46,6 +46,12 @@ void AddHostSettings(runtime::ConfigSchema& schema, const ServiceSpec& spec) {
                  .Default("5s")
                  .Min("10ms")
                  .Max("60s"));
+  schema.Add(SettingSpec::Duration("snapshot.interval",
+                                   "Snapshot the state at most this often (0s: at the end of "
+                                   "every batch); a restart replays at most this much more.")
+                 .Default("0s")
+                 .Min("0s")
+                 .Max("10m"));
   schema.Add(SettingSpec::String("service.instance", "Name of this replica in logs.")
                  .Default(spec.service + "-0"));
   schema.Add(SettingSpec::Duration(spec.service + ".batch.quiet",
@@ -90,6 +96,7 @@ Result<HostOptions> HostOptionsFromConfig(const runtime::Config& config, const S
   options.instance = config.GetString("service.instance");
   options.batch_quiet = Millis(config.GetDuration(spec.service + ".batch.quiet"));
   options.batch_max = Millis(config.GetDuration(spec.service + ".batch.max"));
+  options.snapshot_interval = Millis(config.GetDuration("snapshot.interval"));
   return options;
 }
 

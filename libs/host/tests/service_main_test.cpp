@@ -58,6 +58,7 @@ TEST(ServiceMain, DeclaresTheServicesDefaultPortsAndHostSettings) {
   EXPECT_EQ(options->batch_quiet, 150ms);
   EXPECT_EQ(options->batch_max, 3s);
   EXPECT_EQ(options->redis.command_timeout, 5s);
+  EXPECT_EQ(options->snapshot_interval, 0ms);  // default: a snapshot at every batch end
 }
 
 TEST(ServiceMain, FlagsAndEnvironmentReachTheHostOptions) {
@@ -67,7 +68,8 @@ TEST(ServiceMain, FlagsAndEnvironmentReachTheHostOptions) {
                       "6380", "--mrp.batch.quiet=20ms"},
                      {{"SOP_REDIS_HOST", "redis.internal"},
                       {"SOP_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"},
-                      {"SOP_SERVICE_INSTANCE", "mrp-7"}});
+                      {"SOP_SERVICE_INSTANCE", "mrp-7"},
+                      {"SOP_SNAPSHOT_INTERVAL", "15s"}});
   ASSERT_TRUE(config.has_value()) << config.error().ToString();
   auto options = HostOptionsFromConfig(*config, spec);
   ASSERT_TRUE(options.has_value());
@@ -79,6 +81,7 @@ TEST(ServiceMain, FlagsAndEnvironmentReachTheHostOptions) {
   EXPECT_EQ(options->redis.port, 6380);
   EXPECT_EQ(options->instance, "mrp-7");
   EXPECT_EQ(options->batch_quiet, 20ms);
+  EXPECT_EQ(options->snapshot_interval, 15s);
 }
 
 TEST(ServiceMain, BadSettingsAreNamedWithTheirValue) {

@@ -117,6 +117,11 @@ struct HostOptions {
   std::chrono::milliseconds flush_timeout{10'000};
   /// A failed snapshot write is retried after this long even if no message arrives.
   std::chrono::milliseconds snapshot_retry{1'000};
+  /// Snapshots at most this often (0: at the end of every batch). Under a steady stream a
+  /// state that keeps large partitions (the planning picture's fact log) would otherwise rewrite
+  /// them every batch; with an interval, a restart replays at most this much more from Kafka.
+  /// Revocation and an orderly Stop always snapshot.
+  std::chrono::milliseconds snapshot_interval{0};
   /// How often an idle host checks Kafka and Redis for health.
   std::chrono::milliseconds health_interval{1'000};
   /// Called (from the host's health thread) when healthy() changes.
@@ -273,6 +278,7 @@ class PartitionedHost final : public bus::ConsumerListener {
   std::map<PartitionKey, Owned> owned_;
   bool batch_open_ = false;
   std::chrono::steady_clock::time_point batch_started_{};
+  std::chrono::steady_clock::time_point last_snapshot_{};  ///< end of the last batch snapshot
   std::chrono::steady_clock::time_point last_message_{};
   bool stopping_ = false;
   bool crashed_ = false;
