@@ -338,10 +338,14 @@ void MetricsExposer::Stop() {
 
 Result<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(MetricsRegistry& registry,
                                                               std::string_view host, int port) {
-  const std::string address =
-      (host.find(':') != std::string_view::npos ? "[" + std::string(host) + "]"
-                                                : std::string(host)) +
-      ":" + std::to_string(port);
+  // Built by appending: GCC 12 at -O3 reports a false -Wrestrict on "[" + std::string(host).
+  std::string address;
+  const bool ipv6 = host.find(':') != std::string_view::npos;
+  if (ipv6) address.push_back('[');
+  address.append(host);
+  if (ipv6) address.push_back(']');
+  address.push_back(':');
+  address.append(std::to_string(port));
   auto impl = std::make_unique<Impl>();
   impl->host = std::string(host);
   try {
