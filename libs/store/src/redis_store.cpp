@@ -452,11 +452,13 @@ Result<std::uint64_t> RedisStore::Apply(std::string_view name, const ApplyReques
   std::lock_guard lock(impl_->mutex_);
   std::uint64_t current_sequence = 0;
   if (guarded) {
-    // WATCH, then read what the write depends on, in one round trip. If any watched key changes
-    // before EXEC, Redis refuses the whole transaction.
+    // WATCH, then read what the write depends on, in one round trip. If the watched key changes
+    // before EXEC, Redis refuses the whole transaction. Only the snapshot key is watched: every
+    // applied mark of `name` is written by an Apply to `name`, whose transaction also bumps the
+    // snapshot's sequence, so a concurrent mark always touches the watched key. (Watching one
+    // key per event id cost Redis 7 time quadratic in the id count: 20,000 ids took 7.4 s.)
     std::vector<Command> checks(applied_keys.empty() ? 2 : 3);
     checks[0].Arg("WATCH").Arg(key);
-    for (const std::string& applied : applied_keys) checks[0].Arg(applied);
     checks[1].Arg("HGET").Arg(key).Arg("sequence");
     if (!applied_keys.empty()) {
       checks[2].Arg("MGET");
