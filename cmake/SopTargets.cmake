@@ -10,6 +10,11 @@ function(sop_warnings target)
   if(SOP_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
+  # GCC 12 at -O2/-O3 reports -Wrestrict inside libstdc++ for "literal" + std::string (GCC bug
+  # 105329, a false positive fixed in GCC 13); it broke the release preset under -Werror.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+    target_compile_options(${target} PRIVATE -Wno-restrict)
+  endif()
 endfunction()
 
 if(SOP_SANITIZE)
