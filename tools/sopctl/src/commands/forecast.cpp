@@ -1,0 +1,192 @@
+// sopctl forecast ITEM SITE: the forecast layers side by side per bucket with each layer's owner
+// and the model behind the statistical layer (Forecasting.GetForecast).
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iterator>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "sop/sopctl/command.hpp"
+#include "sop/v1/forecasting.grpc.pb.h"
+
+namespace sop::sopctl {
+namespace {
+
+constexpr std::string_view kName = "forecast";
+constexpr std::string_view kUsage = "sopctl forecast ITEM SITE [--json]";
+
+std::string Quantity(double value) {
+  char buffer[48];
+  if (std::abs(value - std::round(value)) < 1e-9) {
+    std::snprintf(buffer, sizeof buffer, "%.0f", value);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%.2f", value);
+  }
+  return buffer;
+}
+
+std::string StatusText(const grpc::Status& status) {
+  static constexpr std::string_view kNames[] = {"OK",
+                                                "CANCELLED",
+                                                "UNKNOWN",
+                                                "INVALID_ARGUMENT",
+                                                "DEADLINE_EXCEEDED",
+                                                "NOT_FOUND",
+                                                "ALREADY_EXISTS",
+                                                "PERMISSION_DENIED",
+                                                "RESOURCE_EXHAUSTED",
+                                                "FAILED_PRECONDITION",
+                                                "ABORTED",
+                                                "OUT_OF_RANGE",
+                                                "UNIMPLEMENTED",
+                                                "INTERNAL",
+                                                "UNAVAILABLE",
+                                                "DATA_LOSS",
+                                                "UNAUTHENTICATED"};
+  const auto code = static_cast<std::size_t>(status.error_code());
+  const std::string name =
+      code < std::size(kNames) ? std::string(kNames[code]) : "CODE_" + std::to_string(code);
+  return name + ": " + status.error_message();
+}
+
+std::string Date(const google::protobuf::Timestamp& at) {
+  return google::protobuf::util::TimeUtil::ToString(at).substr(0, 10);
+}
+
+int Run(CommandContext& context) {
+  sop::v1::GetForecastRequest request;
+  for (const std::string& arg : context.args) {
+    if (arg == "--json") {
+      context.json = true;
+    } else if (!arg.starts_with("--") && request.item_id().empty()) {
+      request.set_item_id(arg);
+    } else if (!arg.starts_with("--") && request.site_id().empty()) {
+      request.set_site_id(arg);
+    } else {
+      context.err << "sopctl forecast: unexpected argument '" << arg << "'\nusage: " << kUsage
+                  << "\n";
+      return kExitUsage;
+    }
+  }
+  if (request.item_id().empty() || request.site_id().empty()) {
+    context.err << "sopctl forecast: ITEM and SITE are required\nusage: " << kUsage << "\n";
+    return kExitUsage;
+  }
+
+  auto stub = sop::v1::Forecasting::NewStub(context.Channel("forecasting"));
+  grpc::ClientContext call;
+  call.set_deadline(context.Deadline());
+  sop::v1::GetForecastResponse response;
+  const grpc::Status status = stub->GetForecast(&call, request, &response);
+  if (!status.ok()) {
+    return context.Failed(kName, "GetForecast at " + context.services.at("forecasting").address +
+                                     " failed: " + StatusText(status));
+  }
+
+  if (context.json) {
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = true;
+    std::string json;
+    if (!google::protobuf::util::MessageToJsonString(response, &json, options).ok()) {
+      return context.Failed(kName, "cannot print the response as JSON");
+    }
+    context.out << json << "\n";
+    return kExitOk;
+  }
+
+  const sop::v1::ForecastUpdate& forecast = response.forecast();
+  context.out << "forecast of " << forecast.item_id() << " at " << forecast.site_id() << ", family "
+              << (forecast.family().empty() ? "-" : forecast.family());
+  if (forecast.has_generated_at()) {
+    context.out << ", generated "
+                << google::protobuf::util::TimeUtil::ToString(forecast.generated_at());
+  }
+  context.out << "\n";
+
+  if (forecast.has_model() && !forecast.model().name().empty()) {
+    const sop::v1::ForecastModel& model = forecast.model();
+    std::string demand_class = sop::v1::DemandClass_Name(model.demand_class());
+    if (demand_class.starts_with("DEMAND_CLASS_")) demand_class.erase(0, 13);
+    context.out << "model " << model.name() << " (" << demand_class
+                << (model.seasonal() ? ", seasonal" : ", not seasonal") << ")";
+    // The map's order is unspecified: sort for a stable line.
+    const std::map<std::string, double> parameters(model.parameters().begin(),
+                                                   model.parameters().end());
+    for (const auto& [name, value] : parameters) {
+      char text[64];
+      std::snprintf(text, sizeof text, " %s=%.4g", name.c_str(), value);
+      context.out << text;
+    }
+    context.out << "\n";
+    if (!model.selection_reason().empty())
+      context.out << "why: " << model.selection_reason() << "\n";
+    if (!model.outlier_periods().empty()) {
+      context.out << "outlier history periods (kept):";
+      for (const int period : model.outlier_periods()) context.out << " " << period;
+      context.out << "\n";
+    }
+  } else {
+    context.out << "model: none yet\n";
+  }
+
+  // Each layer's owner: the last person who changed it ("-" when nobody has).
+  std::map<sop::v1::ForecastLayer, std::string> owners;
+  for (const auto& owner : response.owners()) {
+    std::string text = owner.owner().empty() ? std::string("-") : owner.owner();
+    if (owner.has_changed_at()) text += " (" + Date(owner.changed_at()) + ")";
+    owners[owner.layer()] = text;
+  }
+  const auto owner_of = [&](sop::v1::ForecastLayer layer) {
+    const auto it = owners.find(layer);
+    return it == owners.end() ? std::string("-") : it->second;
+  };
+  context.out << "owners: statistical " << owner_of(sop::v1::FORECAST_LAYER_STATISTICAL)
+              << ", sales " << owner_of(sop::v1::FORECAST_LAYER_SALES) << ", marketing "
+              << owner_of(sop::v1::FORECAST_LAYER_MARKETING) << ", consensus "
+              << owner_of(sop::v1::FORECAST_LAYER_CONSENSUS) << "\n";
+
+  if (forecast.periods().empty()) {
+    context.out << "no forecast periods yet\n";
+    return kExitOk;
+  }
+  const bool quantiles =
+      std::any_of(forecast.periods().begin(), forecast.periods().end(),
+                  [](const auto& p) { return p.p10() != 0.0 || p.p50() != 0.0 || p.p90() != 0.0; });
+  std::vector<std::string> header{"BUCKET",    "PERIOD_START",  "STATISTICAL",
+                                  "SALES_ADJ", "MARKETING_ADJ", "CONSENSUS"};
+  if (quantiles) header.insert(header.end(), {"P10", "P50", "P90"});
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : forecast.periods()) {
+    std::vector<std::string> row{
+        std::to_string(p.bucket()),         p.has_period_start() ? Date(p.period_start()) : "-",
+        Quantity(p.statistical()),          Quantity(p.sales_adjustment()),
+        Quantity(p.marketing_adjustment()), Quantity(p.consensus())};
+    if (quantiles) {
+      row.insert(row.end(), {Quantity(p.p10()), Quantity(p.p50()), Quantity(p.p90())});
+    }
+    rows.push_back(std::move(row));
+  }
+  PrintTable(context.out, header, rows);
+  context.out << response.history_size() << " adjustment(s) recorded, "
+              << response.history_actuals_size() << " history bucket(s) seen by the model"
+              << (response.history().empty() ? "" : " (--json for the adjustment history)") << "\n";
+  return kExitOk;
+}
+
+const CommandRegistrar kRegistered{Command{
+    .name = std::string(kName),
+    .summary = "statistical, sales, marketing and consensus forecast per bucket, with owners",
+    .usage = std::string(kUsage),
+    .run = Run}};
+
+}  // namespace
+}  // namespace sop::sopctl
