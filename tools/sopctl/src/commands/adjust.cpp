@@ -39,6 +39,13 @@ std::string Signed(double value) {
   return (value >= 0.0 ? "+" : "") + Quantity(value);
 }
 
+// Full precision for scripts (the table rounds to two decimals).
+std::string JsonNumber(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.17g", value);
+  return buffer;
+}
+
 std::string StatusText(const grpc::Status& status) {
   static constexpr std::string_view kNames[] = {"OK",
                                                 "CANCELLED",
@@ -162,10 +169,12 @@ int Run(CommandContext& context) {
   }
   const sop::v1::ForecastPeriod* period = FindBucket(before.forecast(), *bucket);
   if (period == nullptr || !period->has_period_start()) {
-    const int buckets = before.forecast().periods_size();
+    const auto& periods = before.forecast().periods();
     return Usage(context, "--bucket: " + item + " at " + site +
-                              (buckets == 0 ? std::string(" has no forecast buckets yet")
-                                            : " has buckets 0.." + std::to_string(buckets - 1)) +
+                              (periods.empty()
+                                   ? std::string(" has no forecast buckets yet")
+                                   : " has buckets " + std::to_string(periods.begin()->bucket()) +
+                                         ".." + std::to_string(periods.rbegin()->bucket())) +
                               ", got '" + std::to_string(*bucket) + "'");
   }
   const double consensus_before = period->consensus();
@@ -195,7 +204,7 @@ int Run(CommandContext& context) {
 
   if (context.json) {
     context.out << "{\"recorded\":" << ToJson(recorded)
-                << ",\"consensus_before\":" << Quantity(consensus_before)
+                << ",\"consensus_before\":" << JsonNumber(consensus_before)
                 << ",\"period\":" << (after == nullptr ? std::string("null") : ToJson(*after))
                 << "}\n";
     return kExitOk;

@@ -117,16 +117,19 @@ int Run(CommandContext& context) {
     std::string demand_class = sop::v1::DemandClass_Name(model.demand_class());
     if (demand_class.starts_with("DEMAND_CLASS_")) demand_class.erase(0, 13);
     context.out << "model " << model.name() << " (" << demand_class
-                << (model.seasonal() ? ", seasonal" : ", not seasonal") << ")";
+                << (model.seasonal() ? ", seasonal" : ", not seasonal") << ")\n";
     // The map's order is unspecified: sort for a stable line.
     const std::map<std::string, double> parameters(model.parameters().begin(),
                                                    model.parameters().end());
-    for (const auto& [name, value] : parameters) {
-      char text[64];
-      std::snprintf(text, sizeof text, " %s=%.4g", name.c_str(), value);
-      context.out << text;
+    if (!parameters.empty()) {
+      context.out << "parameters:";
+      for (const auto& [name, value] : parameters) {
+        char text[32];
+        std::snprintf(text, sizeof text, "=%.4g", value);
+        context.out << " " << name << text;
+      }
+      context.out << "\n";
     }
-    context.out << "\n";
     if (!model.selection_reason().empty())
       context.out << "why: " << model.selection_reason() << "\n";
     if (!model.outlier_periods().empty()) {
