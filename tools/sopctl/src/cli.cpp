@@ -1,6 +1,9 @@
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <iomanip>
 #include <ostream>
@@ -115,6 +118,53 @@ void PrintHelp(std::ostream& out) {
 }
 
 }  // namespace
+
+int PrintJson(CommandContext& context, std::string_view command,
+              const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) {
+    return context.Failed(command, "cannot print the response as JSON");
+  }
+  context.out << json << "\n";
+  return kExitOk;
+}
+
+std::string StatusText(const grpc::Status& status) {
+  static constexpr std::string_view kNames[] = {"OK",
+                                                "CANCELLED",
+                                                "UNKNOWN",
+                                                "INVALID_ARGUMENT",
+                                                "DEADLINE_EXCEEDED",
+                                                "NOT_FOUND",
+                                                "ALREADY_EXISTS",
+                                                "PERMISSION_DENIED",
+                                                "RESOURCE_EXHAUSTED",
+                                                "FAILED_PRECONDITION",
+                                                "ABORTED",
+                                                "OUT_OF_RANGE",
+                                                "UNIMPLEMENTED",
+                                                "INTERNAL",
+                                                "UNAVAILABLE",
+                                                "DATA_LOSS",
+                                                "UNAUTHENTICATED"};
+  const auto code = static_cast<std::size_t>(status.error_code());
+  const std::string name =
+      code < std::size(kNames) ? std::string(kNames[code]) : "CODE_" + std::to_string(code);
+  return name + ": " + status.error_message();
+}
+
+std::string Quantity(double value) {
+  char buffer[48];
+  if (std::abs(value - std::round(value)) < 1e-9) {
+    std::snprintf(buffer, sizeof buffer, "%.0f", value);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%.2f", value);
+  }
+  return buffer;
+}
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   std::map<std::string, ServiceAddress> services;

@@ -25,16 +25,6 @@ constexpr std::string_view kUsage =
     "sopctl adjust ITEM SITE --layer sales|marketing --bucket B --quantity Q --owner NAME "
     "--reason TEXT [--json]   (Q: the change, may be negative)";
 
-std::string Quantity(double value) {
-  char buffer[48];
-  if (std::abs(value - std::round(value)) < 1e-9) {
-    std::snprintf(buffer, sizeof buffer, "%.0f", value);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%.2f", value);
-  }
-  return buffer;
-}
-
 std::string Signed(double value) {
   return (value >= 0.0 ? "+" : "") + Quantity(value);
 }
@@ -44,30 +34,6 @@ std::string JsonNumber(double value) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.17g", value);
   return buffer;
-}
-
-std::string StatusText(const grpc::Status& status) {
-  static constexpr std::string_view kNames[] = {"OK",
-                                                "CANCELLED",
-                                                "UNKNOWN",
-                                                "INVALID_ARGUMENT",
-                                                "DEADLINE_EXCEEDED",
-                                                "NOT_FOUND",
-                                                "ALREADY_EXISTS",
-                                                "PERMISSION_DENIED",
-                                                "RESOURCE_EXHAUSTED",
-                                                "FAILED_PRECONDITION",
-                                                "ABORTED",
-                                                "OUT_OF_RANGE",
-                                                "UNIMPLEMENTED",
-                                                "INTERNAL",
-                                                "UNAVAILABLE",
-                                                "DATA_LOSS",
-                                                "UNAUTHENTICATED"};
-  const auto code = static_cast<std::size_t>(status.error_code());
-  const std::string name =
-      code < std::size(kNames) ? std::string(kNames[code]) : "CODE_" + std::to_string(code);
-  return name + ": " + status.error_message();
 }
 
 const sop::v1::ForecastPeriod* FindBucket(const sop::v1::ForecastUpdate& forecast, int bucket) {

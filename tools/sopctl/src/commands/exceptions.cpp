@@ -72,19 +72,6 @@ std::string Money(double value) {
   return text;
 }
 
-int PrintJson(CommandContext& context, std::string_view command,
-              const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) {
-    return context.Failed(command, "cannot print the response as JSON");
-  }
-  context.out << json << "\n";
-  return kExitOk;
-}
-
 int RunList(CommandContext& context) {
   sop::v1::ListExceptionsRequest request;
   request.set_top(20);

@@ -23,40 +23,6 @@ namespace {
 constexpr std::string_view kName = "forecast";
 constexpr std::string_view kUsage = "sopctl forecast ITEM SITE [--json]";
 
-std::string Quantity(double value) {
-  char buffer[48];
-  if (std::abs(value - std::round(value)) < 1e-9) {
-    std::snprintf(buffer, sizeof buffer, "%.0f", value);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%.2f", value);
-  }
-  return buffer;
-}
-
-std::string StatusText(const grpc::Status& status) {
-  static constexpr std::string_view kNames[] = {"OK",
-                                                "CANCELLED",
-                                                "UNKNOWN",
-                                                "INVALID_ARGUMENT",
-                                                "DEADLINE_EXCEEDED",
-                                                "NOT_FOUND",
-                                                "ALREADY_EXISTS",
-                                                "PERMISSION_DENIED",
-                                                "RESOURCE_EXHAUSTED",
-                                                "FAILED_PRECONDITION",
-                                                "ABORTED",
-                                                "OUT_OF_RANGE",
-                                                "UNIMPLEMENTED",
-                                                "INTERNAL",
-                                                "UNAVAILABLE",
-                                                "DATA_LOSS",
-                                                "UNAUTHENTICATED"};
-  const auto code = static_cast<std::size_t>(status.error_code());
-  const std::string name =
-      code < std::size(kNames) ? std::string(kNames[code]) : "CODE_" + std::to_string(code);
-  return name + ": " + status.error_message();
-}
-
 std::string Date(const google::protobuf::Timestamp& at) {
   return google::protobuf::util::TimeUtil::ToString(at).substr(0, 10);
 }
@@ -92,15 +58,7 @@ int Run(CommandContext& context) {
   }
 
   if (context.json) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.preserve_proto_field_names = true;
-    options.always_print_primitive_fields = true;
-    std::string json;
-    if (!google::protobuf::util::MessageToJsonString(response, &json, options).ok()) {
-      return context.Failed(kName, "cannot print the response as JSON");
-    }
-    context.out << json << "\n";
-    return kExitOk;
+    return PrintJson(context, kName, response);
   }
 
   const sop::v1::ForecastUpdate& forecast = response.forecast();

@@ -22,45 +22,10 @@ constexpr std::string_view kName = "plan";
 constexpr std::string_view kUsage = "sopctl plan ITEM SITE [--json]";
 
 // "120" for whole quantities, "12.50" otherwise: numbers a planner can add up by hand.
-std::string Quantity(double value) {
-  char buffer[48];
-  if (std::abs(value - std::round(value)) < 1e-9) {
-    std::snprintf(buffer, sizeof buffer, "%.0f", value);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%.2f", value);
-  }
-  return buffer;
-}
-
 std::string Money(double value) {
   char buffer[48];
   std::snprintf(buffer, sizeof buffer, "%.2f", value);
   return buffer;
-}
-
-// "NOT_FOUND: no plan for ..." — the gRPC status code's name and the service's message.
-std::string StatusText(const grpc::Status& status) {
-  static constexpr std::string_view kNames[] = {"OK",
-                                                "CANCELLED",
-                                                "UNKNOWN",
-                                                "INVALID_ARGUMENT",
-                                                "DEADLINE_EXCEEDED",
-                                                "NOT_FOUND",
-                                                "ALREADY_EXISTS",
-                                                "PERMISSION_DENIED",
-                                                "RESOURCE_EXHAUSTED",
-                                                "FAILED_PRECONDITION",
-                                                "ABORTED",
-                                                "OUT_OF_RANGE",
-                                                "UNIMPLEMENTED",
-                                                "INTERNAL",
-                                                "UNAVAILABLE",
-                                                "DATA_LOSS",
-                                                "UNAUTHENTICATED"};
-  const auto code = static_cast<std::size_t>(status.error_code());
-  const std::string name =
-      code < std::size(kNames) ? std::string(kNames[code]) : "CODE_" + std::to_string(code);
-  return name + ": " + status.error_message();
 }
 
 std::string Value(const google::protobuf::RepeatedField<double>& values, int t) {
@@ -114,15 +79,7 @@ int Run(CommandContext& context) {
   }
 
   if (context.json) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.preserve_proto_field_names = true;
-    options.always_print_primitive_fields = true;
-    std::string json;
-    if (!google::protobuf::util::MessageToJsonString(response, &json, options).ok()) {
-      return context.Failed(kName, "cannot print the response as JSON");
-    }
-    context.out << json << "\n";
-    return kExitOk;
+    return PrintJson(context, kName, response);
   }
 
   const sop::v1::ItemSitePlan& plan = response.plan();

@@ -134,15 +134,7 @@ int Run(CommandContext& context) {
                                      " failed: " + status.error_message());
   }
   if (context.json) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.preserve_proto_field_names = true;
-    options.always_print_primitive_fields = true;
-    std::string json;
-    if (!google::protobuf::util::MessageToJsonString(response, &json, options).ok()) {
-      return context.Failed(kName, "cannot print the response as JSON");
-    }
-    context.out << json << "\n";
-    return kExitOk;
+    return PrintJson(context, kName, response);
   }
   PrintSideBySide(context, response);
   return kExitOk;

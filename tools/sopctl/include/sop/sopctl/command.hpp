@@ -15,7 +15,11 @@
 
 namespace grpc {
 class Channel;
+class Status;
 }  // namespace grpc
+namespace google::protobuf {
+class Message;
+}  // namespace google::protobuf
 
 namespace sop::sopctl {
 
@@ -90,5 +94,13 @@ std::string JsonEscape(std::string_view text);
 /// Prints rows as an aligned table with a header line (for people).
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows);
+/// Prints `message` as one JSON object on a line (proto field names, default values included)
+/// and returns kExitOk; context.Failed(command, ...) if it cannot be printed.
+int PrintJson(CommandContext& context, std::string_view command,
+              const google::protobuf::Message& message);
+/// "NOT_FOUND: <message>": a failed call's gRPC code name and the service's message.
+std::string StatusText(const grpc::Status& status);
+/// A quantity for people: whole numbers without decimals, others with two.
+std::string Quantity(double value);
 
 }  // namespace sop::sopctl
