@@ -68,19 +68,13 @@ Result<sop::v1::EvaluateScenariosResponse> CapacityGrpc::Evaluate(
 
 grpc::Status CapacityGrpc::GetLoad(grpc::ServerContext*, const sop::v1::GetLoadRequest* request,
                                    sop::v1::GetLoadResponse* response) {
-  auto result = Load(*request);
-  if (!result) return runtime::ToGrpcStatus(result.error());
-  *response = std::move(*result);
-  return grpc::Status::OK;
+  return runtime::Reply(Load(*request), response);
 }
 
 grpc::Status CapacityGrpc::EvaluateScenarios(grpc::ServerContext*,
                                              const sop::v1::EvaluateScenariosRequest* request,
                                              sop::v1::EvaluateScenariosResponse* response) {
-  auto result = Evaluate(*request);
-  if (!result) return runtime::ToGrpcStatus(result.error());
-  *response = std::move(*result);
-  return grpc::Status::OK;
+  return runtime::Reply(Evaluate(*request), response);
 }
 
 }  // namespace sop::capacity

@@ -117,19 +117,13 @@ Result<sop::v1::AcknowledgeResponse> ExceptionsGrpc::Ack(
 grpc::Status ExceptionsGrpc::ListExceptions(grpc::ServerContext*,
                                             const sop::v1::ListExceptionsRequest* request,
                                             sop::v1::ListExceptionsResponse* response) {
-  auto result = List(*request);
-  if (!result) return runtime::ToGrpcStatus(result.error());
-  *response = std::move(*result);
-  return grpc::Status::OK;
+  return runtime::Reply(List(*request), response);
 }
 
 grpc::Status ExceptionsGrpc::Acknowledge(grpc::ServerContext*,
                                          const sop::v1::AcknowledgeRequest* request,
                                          sop::v1::AcknowledgeResponse* response) {
-  auto result = Ack(*request);
-  if (!result) return runtime::ToGrpcStatus(result.error());
-  *response = std::move(*result);
-  return grpc::Status::OK;
+  return runtime::Reply(Ack(*request), response);
 }
 
 ExceptionsService::ExceptionsService(StateOptions state_options, store::RedisStoreOptions redis,

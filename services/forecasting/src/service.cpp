@@ -114,25 +114,18 @@ class ForecastingService::GrpcImpl final : public sop::v1::Forecasting::Service 
 
   grpc::Status GetForecast(grpc::ServerContext*, const sop::v1::GetForecastRequest* request,
                            sop::v1::GetForecastResponse* response) override {
-    return Answer(service_.GetForecast(*request), response);
+    return runtime::Reply(service_.GetForecast(*request), response);
   }
   grpc::Status AdjustForecast(grpc::ServerContext*, const sop::v1::AdjustForecastRequest* request,
                               sop::v1::AdjustForecastResponse* response) override {
-    return Answer(service_.AdjustForecast(*request), response);
+    return runtime::Reply(service_.AdjustForecast(*request), response);
   }
   grpc::Status GetAccuracy(grpc::ServerContext*, const sop::v1::GetAccuracyRequest* request,
                            sop::v1::GetAccuracyResponse* response) override {
-    return Answer(service_.GetAccuracy(*request), response);
+    return runtime::Reply(service_.GetAccuracy(*request), response);
   }
 
  private:
-  template <class T>
-  static grpc::Status Answer(Result<T> result, T* response) {
-    if (!result) return runtime::ToGrpcStatus(result.error());
-    *response = std::move(*result);
-    return grpc::Status::OK;
-  }
-
   ForecastingService& service_;
 };
 

@@ -116,25 +116,18 @@ class MrpService::GrpcImpl final : public sop::v1::Mrp::Service {
 
   grpc::Status GetPlan(grpc::ServerContext*, const sop::v1::GetPlanRequest* request,
                        sop::v1::GetPlanResponse* response) override {
-    return Answer(service_.GetPlan(*request), response);
+    return runtime::Reply(service_.GetPlan(*request), response);
   }
   grpc::Status Replan(grpc::ServerContext*, const sop::v1::ReplanRequest* request,
                       sop::v1::ReplanResponse* response) override {
-    return Answer(service_.Replan(*request), response);
+    return runtime::Reply(service_.Replan(*request), response);
   }
   grpc::Status GetSupplyPlan(grpc::ServerContext*, const sop::v1::GetSupplyPlanRequest* request,
                              sop::v1::GetSupplyPlanResponse* response) override {
-    return Answer(service_.GetSupplyPlan(*request), response);
+    return runtime::Reply(service_.GetSupplyPlan(*request), response);
   }
 
  private:
-  template <class T>
-  static grpc::Status Answer(Result<T> result, T* response) {
-    if (!result) return runtime::ToGrpcStatus(result.error());
-    *response = std::move(*result);
-    return grpc::Status::OK;
-  }
-
   MrpService& service_;
 };
 

@@ -4,6 +4,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include <utility>
+
 #include "sop/model/error.hpp"
 
 namespace sop::runtime {
@@ -20,6 +22,15 @@ Errc FromGrpcCode(grpc::StatusCode code) noexcept;
 grpc::Status ToGrpcStatus(const Error& error);
 /// OK for a success, the error's status otherwise.
 grpc::Status ToGrpcStatus(const sop::Status& status);
+
+/// A unary handler's answer: moves a successful `result` into `response` and returns OK, or
+/// returns the error's status.
+template <class T>
+grpc::Status Reply(Result<T> result, T* response) {
+  if (!result) return ToGrpcStatus(result.error());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
 
 /// The Error of a status received by a client (kOk with an empty message for OK). Retryable as
 /// the code's default, except ABORTED which is retryable.
