@@ -56,6 +56,16 @@ function(sop_add_test)
   include(GoogleTest)
   gtest_discover_tests(${ARG_NAME}
     TEST_PREFIX "${ARG_NAME}."
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    TEST_LIST ${ARG_NAME}_TESTS
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT}
     DISCOVERY_TIMEOUT 60)
+  # PROPERTIES flattens a list, so "LABELS kafka;redis" would keep only the first label. The
+  # labels are set by a script CTest includes after the discovered tests (same scope, so the
+  # TEST_LIST variable is visible there).
+  set(labels_script "${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}_labels.cmake")
+  file(WRITE "${labels_script}"
+    "if(NOT \"\${${ARG_NAME}_TESTS}\" STREQUAL \"\")\n"
+    "  set_tests_properties(\${${ARG_NAME}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\")\n"
+    "endif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_script}")
 endfunction()
