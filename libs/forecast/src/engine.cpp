@@ -1,6 +1,7 @@
 #include "sop/forecast/engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstddef>
@@ -11,18 +12,16 @@
 #include <thread>
 #include <utility>
 
+#include "sop/forecast/combination.hpp"
+
 namespace sop::forecast {
 namespace {
 
 constexpr double kZ90 = 1.2815515655446004;  // standard normal 90% quantile
-// Smoothing constants for sparse demand, in the range the intermittent-demand literature
-// recommends (0.05–0.3): with a handful of demands per series, optimising them in-sample
-// chases single spikes.
-constexpr double kSparseSizeAlpha = 0.2;
-constexpr double kSparseProbabilityBeta = 0.1;
-constexpr double kSparseLevelAlpha = 0.1;
 
-std::size_t Size(int value) { return static_cast<std::size_t>(std::max(value, 0)); }
+std::size_t Size(int value) {
+  return static_cast<std::size_t>(std::max(value, 0));
+}
 
 /// Quantile (probability 0.1, 0.5 or 0.9) of a negative binomial with the given mean and
 /// variance/mean ratio (Poisson when the ratio is ≤ 1), by summing the probability mass
@@ -112,30 +111,46 @@ void ForecastIntermittent(std::span<const double> y, int horizon, Method method,
   const int bucket = std::max(1, static_cast<int>(std::lround(adi)));
   std::string comb_name;
   switch (method) {
-    case Method::kCroston: fit = FitCroston(y, horizon, false, 0.1); break;
-    case Method::kSba: fit = FitCroston(y, horizon, true, 0.1); break;
-    case Method::kTsb: fit = FitTsb(y, horizon, 0.1, 0.1); break;
-    case Method::kAdida: fit = FitAdida(y, horizon, bucket); break;
+    case Method::kCroston:
+      fit = FitCroston(y, horizon, false, 0.1);
+      break;
+    case Method::kSba:
+      fit = FitCroston(y, horizon, true, 0.1);
+      break;
+    case Method::kTsb:
+      fit = FitTsb(y, horizon, 0.1, 0.1);
+      break;
+    case Method::kAdida:
+      fit = FitAdida(y, horizon, bucket);
+      break;
     default: {
-      // Combination of three estimates of the demand rate with different failure modes: TSB
-      // (reacts to obsolescence through the demand probability), SES with a fixed α (the
-      // unbiased level Croston approximates) and a log-linear Poisson decline (the life-cycle
-      // decay of a part's demand). Equal weights: nothing here is tuned per data set.
-      std::vector<ModelFit> members;
-      members.push_back(FitTsb(y, horizon, kSparseSizeAlpha, kSparseProbabilityBeta));
-      members.push_back(FitSesFixed(y, horizon, kSparseLevelAlpha));
-      members.push_back(FitPoissonTrend(y, horizon));
+      // Two estimates of the demand rate that fail differently: TSB with α and β chosen by
+      // in-sample MSE (follows a change in the demand probability, decays when demand stops)
+      // and the log-linear Poisson decline from the first demand (the life-cycle decay of a
+      // part). Weighted by the inverse of their MSE over the last periods of the history,
+      // each refitted without them: the holdout scores the loss the forecast is judged by.
+      const std::array<FitFunction, 2> fitters{[](std::span<const double> history, int steps) {
+                                                 return FitTsb(history, steps, 0.0,
+                                                               0.0);  // α, β by in-sample MSE
+                                               },
+                                               [](std::span<const double> history, int steps) {
+                                                 return FitPoissonTrend(history, steps);
+                                               }};
+      const ValidationWeights weights = WeighByValidation(y, horizon, fitters);
       std::string names;
       fit.point.assign(h, 0.0);
       fit.fitted.assign(y.size(), 0.0);
-      const double weight = 1.0 / static_cast<double>(members.size());
-      for (const ModelFit& member : members) {
+      for (std::size_t i = 0; i < fitters.size(); ++i) {
+        const ModelFit member = fitters[i](y, horizon);
+        const double weight = weights.weights[i];
         for (std::size_t j = 0; j < h; ++j) fit.point[j] += member.point[j] * weight;
         for (std::size_t t = 0; t < y.size(); ++t) fit.fitted[t] += member.fitted[t] * weight;
         AppendParams(out, member, true);
+        out.params.push_back({std::string(member.name) + ".weight", weight});
         names += names.empty() ? "" : ",";
         names += member.name;
       }
+      out.params.push_back({"validation_periods", static_cast<double>(weights.periods)});
       comb_name = "Comb(" + names + ")";
       break;
     }
@@ -186,10 +201,9 @@ ModelFit FitEtsByAicc(std::span<const double> y, int horizon, bool seasonal, int
     for (const bool multiplicative_error : {false, true}) {
       for (const EtsTrend trend : {EtsTrend::kAdditive, EtsTrend::kDamped}) {
         for (const EtsSeason season : {EtsSeason::kAdditive, EtsSeason::kMultiplicative}) {
-          ModelFit fit = FitEts(y, season_length, horizon,
-                                {.multiplicative_error = multiplicative_error,
-                                 .trend = trend,
-                                 .season = season});
+          ModelFit fit = FitEts(
+              y, season_length, horizon,
+              {.multiplicative_error = multiplicative_error, .trend = trend, .season = season});
           if (!fit.point.empty()) candidates.push_back(std::move(fit));
         }
       }
@@ -273,17 +287,25 @@ std::vector<ModelFit> FitMembers(std::span<const double> y, int season_length, i
   for (const Member kind : kinds) {
     bool on_adjusted = true;
     switch (kind) {
-      case Member::kNaive: fits.push_back(FitNaive(adjusted, horizon)); break;
+      case Member::kNaive:
+        fits.push_back(FitNaive(adjusted, horizon));
+        break;
       case Member::kSeasonalNaive:
         fits.push_back(FitSeasonalNaive(y, season_length, horizon));
         on_adjusted = false;
         break;
-      case Member::kSes: fits.push_back(shared_ses()); break;
-      case Member::kHolt: fits.push_back(FitHolt(adjusted, horizon, false)); break;
+      case Member::kSes:
+        fits.push_back(shared_ses());
+        break;
+      case Member::kHolt:
+        fits.push_back(FitHolt(adjusted, horizon, false));
+        break;
       case Member::kDamped:
         fits.push_back(n < 3 ? FitHolt(adjusted, horizon, true) : shared_damped());
         break;
-      case Member::kTheta: fits.push_back(FitThetaFromSes(adjusted, shared_ses())); break;
+      case Member::kTheta:
+        fits.push_back(FitThetaFromSes(adjusted, shared_ses()));
+        break;
       case Member::kEts: {
         // On the original data: Holt–Winters estimates its own (evolving) seasonality, a
         // different view from the fixed classical indices of the other members.
@@ -316,14 +338,30 @@ void ForecastRegular(std::span<const double> y, int season_length, int horizon, 
   const bool non_negative = *std::min_element(y.begin(), y.end()) >= 0.0;
   std::vector<Member> kinds;
   switch (method) {
-    case Method::kNaive: kinds = {Member::kNaive}; break;
-    case Method::kSeasonalNaive: kinds = {Member::kSeasonalNaive}; break;
-    case Method::kSes: kinds = {Member::kSes}; break;
-    case Method::kHolt: kinds = {Member::kHolt}; break;
-    case Method::kDampedHolt: kinds = {Member::kDamped}; break;
-    case Method::kTheta: kinds = {Member::kTheta}; break;
-    case Method::kEtsAicc: kinds = {Member::kEts}; break;
-    case Method::kCombShd: kinds = {Member::kSes, Member::kHolt, Member::kDamped}; break;
+    case Method::kNaive:
+      kinds = {Member::kNaive};
+      break;
+    case Method::kSeasonalNaive:
+      kinds = {Member::kSeasonalNaive};
+      break;
+    case Method::kSes:
+      kinds = {Member::kSes};
+      break;
+    case Method::kHolt:
+      kinds = {Member::kHolt};
+      break;
+    case Method::kDampedHolt:
+      kinds = {Member::kDamped};
+      break;
+    case Method::kTheta:
+      kinds = {Member::kTheta};
+      break;
+    case Method::kEtsAicc:
+      kinds = {Member::kEts};
+      break;
+    case Method::kCombShd:
+      kinds = {Member::kSes, Member::kHolt, Member::kDamped};
+      break;
     default:
       // The automatic combination: damped trend (cautious trend) and Theta (SES plus half the
       // long-run slope) on the seasonally adjusted series, and the ETS model with the lowest
@@ -338,8 +376,8 @@ void ForecastRegular(std::span<const double> y, int season_length, int horizon, 
   if (n < 3) kinds = {Member::kNaive};
   const bool seasonal = DecideSeasonal(y, season_length, out.seasonality.seasonal);
   std::string_view adjustment_label;
-  std::vector<ModelFit> fits = FitMembers(y, season_length, horizon, seasonal, kinds,
-                                          &adjustment_label);
+  std::vector<ModelFit> fits =
+      FitMembers(y, season_length, horizon, seasonal, kinds, &adjustment_label);
   const std::size_t count = fits.size();
   std::vector<double> weights(count, 1.0 / static_cast<double>(count));
   std::string names;
@@ -383,19 +421,32 @@ void ForecastRegular(std::span<const double> y, int season_length, int horizon, 
 
 std::string_view ToString(Method method) noexcept {
   switch (method) {
-    case Method::kAuto: return "auto";
-    case Method::kNaive: return "naive";
-    case Method::kSeasonalNaive: return "snaive";
-    case Method::kSes: return "ses";
-    case Method::kHolt: return "holt";
-    case Method::kDampedHolt: return "damped";
-    case Method::kTheta: return "theta";
-    case Method::kCombShd: return "comb";
-    case Method::kEtsAicc: return "ets";
-    case Method::kCroston: return "croston";
-    case Method::kSba: return "sba";
-    case Method::kTsb: return "tsb";
-    case Method::kAdida: return "adida";
+    case Method::kAuto:
+      return "auto";
+    case Method::kNaive:
+      return "naive";
+    case Method::kSeasonalNaive:
+      return "snaive";
+    case Method::kSes:
+      return "ses";
+    case Method::kHolt:
+      return "holt";
+    case Method::kDampedHolt:
+      return "damped";
+    case Method::kTheta:
+      return "theta";
+    case Method::kCombShd:
+      return "comb";
+    case Method::kEtsAicc:
+      return "ets";
+    case Method::kCroston:
+      return "croston";
+    case Method::kSba:
+      return "sba";
+    case Method::kTsb:
+      return "tsb";
+    case Method::kAdida:
+      return "adida";
   }
   return "unknown";
 }
@@ -403,18 +454,21 @@ std::string_view ToString(Method method) noexcept {
 Result<Method> ParseMethod(std::string_view text) {
   for (const Method method :
        {Method::kAuto, Method::kNaive, Method::kSeasonalNaive, Method::kSes, Method::kHolt,
-        Method::kDampedHolt, Method::kTheta, Method::kCombShd, Method::kEtsAicc,
-        Method::kCroston, Method::kSba, Method::kTsb, Method::kAdida}) {
+        Method::kDampedHolt, Method::kTheta, Method::kCombShd, Method::kEtsAicc, Method::kCroston,
+        Method::kSba, Method::kTsb, Method::kAdida}) {
     if (ToString(method) == text) return method;
   }
-  return InvalidField("method", "must be one of auto, naive, snaive, ses, holt, damped, theta, "
-                      "comb, ets, croston, sba, tsb, adida", text);
+  return InvalidField("method",
+                      "must be one of auto, naive, snaive, ses, holt, damped, theta, "
+                      "comb, ets, croston, sba, tsb, adida",
+                      text);
 }
 
 Result<Forecast> ForecastSeries(const SeriesInput& input, const ForecastOptions& options) {
   const auto y = input.history;
   if (y.empty()) return InvalidField("history", "must not be empty", "[]");
-  if (input.horizon < 1) return InvalidField("horizon", "must be >= 1", std::to_string(input.horizon));
+  if (input.horizon < 1)
+    return InvalidField("horizon", "must be >= 1", std::to_string(input.horizon));
   if (input.season_length < 1) {
     return InvalidField("season_length", "must be >= 1", std::to_string(input.season_length));
   }

@@ -29,7 +29,9 @@ constexpr double kTolerance = 1e-6;
 constexpr int kHwMaxEvaluations = 400;
 constexpr double kHwTolerance = 1e-7;
 
-std::size_t Size(int value) { return static_cast<std::size_t>(std::max(value, 0)); }
+std::size_t Size(int value) {
+  return static_cast<std::size_t>(std::max(value, 0));
+}
 
 /// AICc of a Gaussian model with `k` free parameters (σ² counted) from its SSE.
 double Aicc(double sse, std::size_t n, int k) {
@@ -162,28 +164,30 @@ ModelFit FitTrendFamily(std::span<const double> y, int horizon, bool trend, bool
   } else if (!damped) {
     auto decode = [](const std::array<double, 2>& u) {
       const double alpha = ToBounded(u[0], kAlphaLo, kAlphaHi);
-      return Smoothing{.alpha = alpha, .beta = ToBounded(u[1], 1e-4, alpha), .phi = 1.0,
-                       .trend = true};
+      return Smoothing{
+          .alpha = alpha, .beta = ToBounded(u[1], 1e-4, alpha), .phi = 1.0, .trend = true};
     };
     auto objective = [&](const std::array<double, 2>& u) {
       return ConcentratedSse(y, decode(u), nullptr, nullptr);
     };
-    const auto u = NelderMead<2>(objective,
-                                 {FromBounded(0.3, kAlphaLo, kAlphaHi), FromBounded(0.03, 1e-4, 0.3)},
-                                 0.7, kMaxEvaluations, kTolerance);
+    const auto u = NelderMead<2>(
+        objective, {FromBounded(0.3, kAlphaLo, kAlphaHi), FromBounded(0.03, 1e-4, 0.3)}, 0.7,
+        kMaxEvaluations, kTolerance);
     best = decode(u);
   } else {
     auto decode = [](const std::array<double, 3>& u) {
       const double alpha = ToBounded(u[0], kAlphaLo, kAlphaHi);
-      return Smoothing{.alpha = alpha, .beta = ToBounded(u[1], 1e-4, alpha),
-                       .phi = ToBounded(u[2], kPhiLo, kPhiHi), .trend = true};
+      return Smoothing{.alpha = alpha,
+                       .beta = ToBounded(u[1], 1e-4, alpha),
+                       .phi = ToBounded(u[2], kPhiLo, kPhiHi),
+                       .trend = true};
     };
     auto objective = [&](const std::array<double, 3>& u) {
       return ConcentratedSse(y, decode(u), nullptr, nullptr);
     };
     const auto u = NelderMead<3>(objective,
-                                 {FromBounded(0.3, kAlphaLo, kAlphaHi), FromBounded(0.03, 1e-4, 0.3),
-                                  FromBounded(0.9, kPhiLo, kPhiHi)},
+                                 {FromBounded(0.3, kAlphaLo, kAlphaHi),
+                                  FromBounded(0.03, 1e-4, 0.3), FromBounded(0.9, kPhiLo, kPhiHi)},
                                  0.7, kMaxEvaluations, kTolerance);
     best = decode(u);
   }
@@ -214,7 +218,7 @@ ModelFit FitTrendFamily(std::span<const double> y, int horizon, bool trend, bool
   const double sigma2 = ResidualVariance(fit.sse, n, fit.parameter_count);
   fit.point.resize(Size(horizon));
   fit.sd.resize(Size(horizon));
-  double damp_sum = 0.0;   // φ + φ² + … + φ^j for the point forecast
+  double damp_sum = 0.0;  // φ + φ² + … + φ^j for the point forecast
   double variance_sum = 1.0;
   double phi_power = 1.0;
   for (std::size_t j = 0; j < fit.point.size(); ++j) {
@@ -244,7 +248,8 @@ ModelFit FitTrendFamily(std::span<const double> y, int horizon, bool trend, bool
         ss += e * e;
         ++count;
       }
-      if (count >= 5 && fit.sd[j] > 0.0) ratio = std::sqrt(ss / static_cast<double>(count)) / fit.sd[j];
+      if (count >= 5 && fit.sd[j] > 0.0)
+        ratio = std::sqrt(ss / static_cast<double>(count)) / fit.sd[j];
       fit.sd[j] *= std::max(1.0, ratio);
     }
   }
@@ -423,8 +428,8 @@ ModelFit FitEtsWithoutSeason(std::span<const double> y, int horizon, const EtsSp
   struct Params {
     double alpha, beta, phi;
   };
-  auto run = [&](const Params& p, double* level_out, double* trend_out,
-                 std::vector<double>* fitted, double* sse_out) {
+  auto run = [&](const Params& p, double* level_out, double* trend_out, std::vector<double>* fitted,
+                 double* sse_out) {
     double level = level0, slope = trend0, sse = 0.0, relative_sse = 0.0, log_sum = 0.0;
     for (std::size_t t = 0; t < n; ++t) {
       const double forecast = level + p.phi * slope;
@@ -457,8 +462,8 @@ ModelFit FitEtsWithoutSeason(std::span<const double> y, int horizon, const EtsSp
     auto objective = [&](const std::array<double, 3>& u) {
       return run(decode(u), nullptr, nullptr, nullptr, nullptr);
     };
-    best = decode(NelderMead<3>(objective, {u_alpha, u_beta, FromBounded(0.9, kPhiLo, kPhiHi)},
-                                0.7, kMaxEvaluations, kTolerance));
+    best = decode(NelderMead<3>(objective, {u_alpha, u_beta, FromBounded(0.9, kPhiLo, kPhiHi)}, 0.7,
+                                kMaxEvaluations, kTolerance));
   } else if (has_trend) {
     auto objective = [&](const std::array<double, 2>& u) {
       return run(decode(u), nullptr, nullptr, nullptr, nullptr);
@@ -501,8 +506,7 @@ ModelFit FitEtsWithoutSeason(std::span<const double> y, int horizon, const EtsSp
 
 }  // namespace
 
-ModelFit FitEts(std::span<const double> y, int season_length, int horizon,
-              const EtsSpec& spec) {
+ModelFit FitEts(std::span<const double> y, int season_length, int horizon, const EtsSpec& spec) {
   ModelFit fit;
   fit.name = EtsName(spec);
   const std::size_t n = y.size();
@@ -543,9 +547,8 @@ ModelFit FitEts(std::span<const double> y, int season_length, int horizon,
   const double trend0 = has_trend ? (second_mean - first_mean) / static_cast<double>(m) : 0.0;
   // The state before the first observation: its one-step forecast level0 + trend0 is the
   // first season's mean moved back from the season's centre to t = 0.
-  const double level0 = has_trend
-                            ? first_mean - trend0 * (0.5 * static_cast<double>(m - 1) + 1.0)
-                            : first_mean;
+  const double level0 =
+      has_trend ? first_mean - trend0 * (0.5 * static_cast<double>(m - 1) + 1.0) : first_mean;
 
   std::vector<double> season(m);
   struct Hw {
@@ -620,20 +623,20 @@ ModelFit FitEts(std::span<const double> y, int season_length, int horizon,
       return run(decode(u), nullptr, nullptr, nullptr, nullptr);
     };
     best = decode(NelderMead<4>(objective,
-                                {u_alpha, u_gamma, u_beta, FromBounded(0.9, kPhiLo, kPhiHi)},
-                                0.7, kHwMaxEvaluations, kHwTolerance));
+                                {u_alpha, u_gamma, u_beta, FromBounded(0.9, kPhiLo, kPhiHi)}, 0.7,
+                                kHwMaxEvaluations, kHwTolerance));
   } else if (has_trend) {
     auto objective = [&](const std::array<double, 3>& u) {
       return run(decode(u), nullptr, nullptr, nullptr, nullptr);
     };
-    best = decode(NelderMead<3>(objective, {u_alpha, u_gamma, u_beta}, 0.7, kHwMaxEvaluations,
-                                kHwTolerance));
+    best = decode(
+        NelderMead<3>(objective, {u_alpha, u_gamma, u_beta}, 0.7, kHwMaxEvaluations, kHwTolerance));
   } else {
     auto objective = [&](const std::array<double, 2>& u) {
       return run(decode(u), nullptr, nullptr, nullptr, nullptr);
     };
-    best = decode(NelderMead<2>(objective, {u_alpha, u_gamma}, 0.7, kHwMaxEvaluations,
-                                kHwTolerance));
+    best =
+        decode(NelderMead<2>(objective, {u_alpha, u_gamma}, 0.7, kHwMaxEvaluations, kHwTolerance));
   }
   fit.fitted.resize(n);
   double level = 0.0, slope = 0.0;
@@ -681,11 +684,11 @@ ModelFit FitEts(std::span<const double> y, int season_length, int horizon,
 
 ModelFit FitHoltWinters(std::span<const double> y, int season_length, int horizon,
                         bool multiplicative, bool damped) {
-  ModelFit fit = FitEts(
-      y, season_length, horizon,
-      EtsSpec{.multiplicative_error = false,
-              .trend = damped ? EtsTrend::kDamped : EtsTrend::kAdditive,
-              .season = multiplicative ? EtsSeason::kMultiplicative : EtsSeason::kAdditive});
+  ModelFit fit =
+      FitEts(y, season_length, horizon,
+             EtsSpec{.multiplicative_error = false,
+                     .trend = damped ? EtsTrend::kDamped : EtsTrend::kAdditive,
+                     .season = multiplicative ? EtsSeason::kMultiplicative : EtsSeason::kAdditive});
   fit.name = multiplicative ? (damped ? "HoltWintersDampedMult" : "HoltWintersMult")
                             : (damped ? "HoltWintersDampedAdd" : "HoltWintersAdd");
   return fit;
@@ -858,24 +861,31 @@ ModelFit FitPoissonTrend(std::span<const double> y, int horizon) {
   ModelFit fit;
   fit.name = "PoissonTrend";
   const std::size_t n = y.size();
-  double total = 0.0;
-  for (const double value : y) total += std::max(value, 0.0);
   fit.fitted.assign(n, 0.0);
-  if (n == 0 || !(total > 0.0)) {
+  // The part's life starts at its first demand: the zeros before it are periods in which it was
+  // not yet sold, which a log-linear decline cannot represent (they would read as growth, and
+  // growth is not extrapolated, so the rate would be pulled down to the history's middle).
+  std::size_t first = 0;
+  while (first < n && !(y[first] > 0.0)) ++first;
+  if (first == n) {
     FillFlat(fit, horizon, 0.0);
-    fit.params = {{"log_level", 0.0}, {"slope", 0.0}};
+    fit.params = {{"log_level", 0.0}, {"slope", 0.0}, {"first_demand", static_cast<double>(n)}};
     return fit;
   }
-  // Time centred on the history's middle keeps the Newton steps well conditioned.
-  const double centre = 0.5 * static_cast<double>(n - 1);
-  double a = std::log(total / static_cast<double>(n));
+  const std::span<const double> life = y.subspan(first);
+  const std::size_t m = life.size();
+  double total = 0.0;
+  for (const double value : life) total += std::max(value, 0.0);
+  // Time centred on the life's middle keeps the Newton steps well conditioned.
+  const double centre = 0.5 * static_cast<double>(m - 1);
+  double a = std::log(total / static_cast<double>(m));
   double b = 0.0;
   for (int iteration = 0; iteration < 50; ++iteration) {
     double g0 = 0.0, g1 = 0.0, h00 = 0.0, h01 = 0.0, h11 = 0.0;
-    for (std::size_t t = 0; t < n; ++t) {
+    for (std::size_t t = 0; t < m; ++t) {
       const double x = static_cast<double>(t) - centre;
       const double rate = std::exp(a + b * x);
-      const double residual = std::max(y[t], 0.0) - rate;
+      const double residual = std::max(life[t], 0.0) - rate;
       g0 += residual;
       g1 += residual * x;
       h00 += rate;
@@ -892,15 +902,15 @@ ModelFit FitPoissonTrend(std::span<const double> y, int horizon) {
     if (std::abs(da) + std::abs(db) < 1e-10) break;
   }
   const double slope = std::min(b, 0.0);
-  for (std::size_t t = 0; t < n; ++t) {
-    fit.fitted[t] = std::exp(a + b * (static_cast<double>(t) - centre));
-    fit.sse += (y[t] - fit.fitted[t]) * (y[t] - fit.fitted[t]);
+  for (std::size_t t = 0; t < m; ++t) {
+    fit.fitted[first + t] = std::exp(a + b * (static_cast<double>(t) - centre));
   }
+  for (std::size_t t = 0; t < n; ++t) fit.sse += (y[t] - fit.fitted[t]) * (y[t] - fit.fitted[t]);
   FillFlat(fit, horizon, 0.0);
   for (std::size_t j = 0; j < fit.point.size(); ++j) {
-    fit.point[j] = std::exp(a + slope * (static_cast<double>(n + j) - centre));
+    fit.point[j] = std::exp(a + slope * (static_cast<double>(m + j) - centre));
   }
-  fit.params = {{"log_level", a}, {"slope", slope}};
+  fit.params = {{"log_level", a}, {"slope", slope}, {"first_demand", static_cast<double>(first)}};
   fit.aicc = kInf;
   return fit;
 }

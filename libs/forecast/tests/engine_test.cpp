@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <numbers>
+#include <string_view>
 #include <vector>
 
 namespace sop::forecast {
@@ -13,7 +14,8 @@ namespace {
 /// Small deterministic generator for property tests (independent of <random> details).
 class Lcg {
  public:
-  explicit Lcg(std::uint64_t seed) : state_(seed * 6364136223846793005ULL + 1442695040888963407ULL) {}
+  explicit Lcg(std::uint64_t seed)
+      : state_(seed * 6364136223846793005ULL + 1442695040888963407ULL) {}
   double Uniform() {
     state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
     return static_cast<double>(state_ >> 11) / static_cast<double>(1ULL << 53);
@@ -50,7 +52,8 @@ std::vector<std::vector<double>> Portfolio(int count) {
 
 std::vector<SeriesInput> Inputs(const std::vector<std::vector<double>>& portfolio) {
   std::vector<SeriesInput> inputs;
-  for (const auto& y : portfolio) inputs.push_back({.history = y, .season_length = 12, .horizon = 18});
+  for (const auto& y : portfolio)
+    inputs.push_back({.history = y, .season_length = 12, .horizon = 18});
   return inputs;
 }
 
@@ -69,11 +72,11 @@ TEST(ForecastSeries, EveryMethodGivesFiniteOrderedNonNegativeQuantiles) {
   const auto portfolio = Portfolio(30);
   for (const Method method :
        {Method::kAuto, Method::kNaive, Method::kSeasonalNaive, Method::kSes, Method::kHolt,
-        Method::kDampedHolt, Method::kTheta, Method::kCombShd, Method::kEtsAicc,
-        Method::kCroston, Method::kSba, Method::kTsb, Method::kAdida}) {
+        Method::kDampedHolt, Method::kTheta, Method::kCombShd, Method::kEtsAicc, Method::kCroston,
+        Method::kSba, Method::kTsb, Method::kAdida}) {
     for (const auto& y : portfolio) {
-      auto result = ForecastSeries({.history = y, .season_length = 12, .horizon = 18},
-                                   {.method = method});
+      auto result =
+          ForecastSeries({.history = y, .season_length = 12, .horizon = 18}, {.method = method});
       ASSERT_TRUE(result) << result.error().ToString();
       const Forecast& f = *result;
       ASSERT_EQ(f.point.size(), 18U);
@@ -90,7 +93,8 @@ TEST(ForecastSeries, EveryMethodGivesFiniteOrderedNonNegativeQuantiles) {
 }
 
 TEST(ForecastSeries, IntermittentDemandGetsCountQuantilesSkewedUpwards) {
-  const std::vector<double> y{0, 0, 3, 0, 0, 0, 5, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 0, 6, 0, 0, 3, 0, 0};
+  const std::vector<double> y{0, 0, 3, 0, 0, 0, 5, 0, 0, 2, 0, 0,
+                              0, 4, 0, 0, 0, 0, 6, 0, 0, 3, 0, 0};
   auto result = ForecastSeries({.history = y, .season_length = 12, .horizon = 6});
   ASSERT_TRUE(result);
   EXPECT_EQ(result->profile.demand_class, DemandClass::kIntermittent);
@@ -100,6 +104,39 @@ TEST(ForecastSeries, IntermittentDemandGetsCountQuantilesSkewedUpwards) {
     EXPECT_EQ(result->p90[j], std::round(result->p90[j]));  // a count
     EXPECT_GT(result->p90[j] - result->point[j], result->point[j] - result->p10[j]);
   }
+}
+
+double ParamNamed(const Forecast& forecast, std::string_view name) {
+  for (const auto& param : forecast.params) {
+    if (param.name == name) return param.value;
+  }
+  ADD_FAILURE() << "no parameter " << name << " in " << forecast.model;
+  return std::nan("");
+}
+
+TEST(ForecastSeries, ObsoletePartGetsADecayingValidationWeightedForecast) {
+  // A part sold 2 units every other month for two years, then nothing for a year.
+  std::vector<double> y(36, 0.0);
+  for (std::size_t t = 0; t < 24; t += 2) y[t] = 2.0;
+  auto result = ForecastSeries({.history = y, .season_length = 12, .horizon = 6});
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->model, "Comb(TSB,PoissonTrend)");
+  // Validation on the last min(6, 36/3) = 6 months; the weights are a convex combination of
+  // the two members refitted on the whole history.
+  EXPECT_EQ(ParamNamed(*result, "validation_periods"), 6.0);
+  const double tsb_weight = ParamNamed(*result, "TSB.weight");
+  const double poisson_weight = ParamNamed(*result, "PoissonTrend.weight");
+  EXPECT_NEAR(tsb_weight + poisson_weight, 1.0, 1e-12);
+  const ModelFit tsb = FitTsb(y, 6, 0.0, 0.0);
+  const ModelFit poisson = FitPoissonTrend(y, 6);
+  for (std::size_t j = 0; j < 6; ++j) {
+    EXPECT_NEAR(result->point[j], tsb_weight * tsb.point[j] + poisson_weight * poisson.point[j],
+                1e-12);
+    // Demand stopped a year ago: below a fifth of the 1 unit a month the part sold while
+    // alive (TSB's probability has decayed to 0.13 a month, the Poisson decline to 0.17).
+    EXPECT_LT(result->point[j], 0.2);
+  }
+  EXPECT_LE(result->point[5], result->point[0]);  // decaying
 }
 
 TEST(ForecastSeries, SeasonalSeriesIsAdjustedAndExplained) {
@@ -121,12 +158,12 @@ TEST(ForecastSeries, SeasonalSeriesIsAdjustedAndExplained) {
 
 TEST(ForecastSeries, EdgeCaseHistoriesGiveFiniteForecasts) {
   const std::vector<std::vector<double>> histories{
-      {7},                                   // one point
-      {3, 4},                                // two points
-      std::vector<double>(40, 5.0),          // constant
-      std::vector<double>(30, 0.0),          // no demand at all
-      {-5, -3, -4, -1, -2, 0, 1, 3, 2, 4, 6, 5, 7, 9, 8, 10, 12, 11, 13, 15, 14, 16, 18, 17, 19,
-       21, 20, 22, 24, 23},                  // crosses zero
+      {7},                           // one point
+      {3, 4},                        // two points
+      std::vector<double>(40, 5.0),  // constant
+      std::vector<double>(30, 0.0),  // no demand at all
+      {-5, -3, -4, -1, -2, 0,  1,  3,  2,  4,  6,  5,  7,  9,  8,
+       10, 12, 11, 13, 15, 14, 16, 18, 17, 19, 21, 20, 22, 24, 23},  // crosses zero
       {1e9, 1.1e9, 0.9e9, 1.2e9, 1.0e9, 1.3e9, 1.1e9, 1.4e9, 1.2e9, 1.5e9, 1.3e9, 1.6e9}};
   for (const auto& y : histories) {
     auto result = ForecastSeries({.history = y, .season_length = 12, .horizon = 8});

@@ -73,7 +73,8 @@ TEST(Holt, ExtrapolatesAnExactLineExactly) {
   std::vector<double> y(10);
   for (std::size_t t = 0; t < y.size(); ++t) y[t] = 3.0 + 2.0 * static_cast<double>(t);
   const ModelFit fit = FitHolt(y, 4, false);
-  for (std::size_t j = 0; j < 4; ++j) EXPECT_NEAR(fit.point[j], 3.0 + 2.0 * (10.0 + static_cast<double>(j)), 1e-6);
+  for (std::size_t j = 0; j < 4; ++j)
+    EXPECT_NEAR(fit.point[j], 3.0 + 2.0 * (10.0 + static_cast<double>(j)), 1e-6);
   EXPECT_LT(fit.sse, 1e-9);
 }
 
@@ -169,10 +170,9 @@ TEST(Ets, MultiplicativeErrorFormsContinueANoiseFreePatternAndRankByAicc) {
   std::vector<double> y(48);
   for (std::size_t t = 0; t < y.size(); ++t) y[t] = SeasonalTruth(static_cast<double>(t), true);
   for (const EtsTrend trend : {EtsTrend::kAdditive, EtsTrend::kDamped}) {
-    const ModelFit fit = FitEts(y, 12, 12,
-                                {.multiplicative_error = true,
-                                 .trend = trend,
-                                 .season = EtsSeason::kMultiplicative});
+    const ModelFit fit = FitEts(
+        y, 12, 12,
+        {.multiplicative_error = true, .trend = trend, .season = EtsSeason::kMultiplicative});
     ASSERT_EQ(fit.point.size(), 12U) << fit.name;
     EXPECT_TRUE(std::isfinite(fit.aicc));
     for (std::size_t j = 0; j < 12; ++j) {
@@ -181,12 +181,13 @@ TEST(Ets, MultiplicativeErrorFormsContinueANoiseFreePatternAndRankByAicc) {
     }
   }
   // On multiplicative data the multiplicative season must fit better than the additive one.
-  const ModelFit additive = FitEts(y, 12, 1, {.multiplicative_error = true,
-                                              .trend = EtsTrend::kAdditive,
-                                              .season = EtsSeason::kAdditive});
-  const ModelFit multiplicative = FitEts(y, 12, 1, {.multiplicative_error = true,
-                                                    .trend = EtsTrend::kAdditive,
-                                                    .season = EtsSeason::kMultiplicative});
+  const ModelFit additive = FitEts(
+      y, 12, 1,
+      {.multiplicative_error = true, .trend = EtsTrend::kAdditive, .season = EtsSeason::kAdditive});
+  const ModelFit multiplicative = FitEts(y, 12, 1,
+                                         {.multiplicative_error = true,
+                                          .trend = EtsTrend::kAdditive,
+                                          .season = EtsSeason::kMultiplicative});
   EXPECT_EQ(multiplicative.name, "ETS(M,A,M)");
   EXPECT_LT(multiplicative.aicc, additive.aicc);
 }
@@ -202,10 +203,9 @@ TEST(Ets, MultiplicativeFormsNeedPositiveData) {
 }
 
 TEST(Ets, NonSeasonalMultiplicativeErrorTracksALevel) {
-  const ModelFit fit = FitEts(kSales, 1, 2,
-                              {.multiplicative_error = true,
-                               .trend = EtsTrend::kNone,
-                               .season = EtsSeason::kNone});
+  const ModelFit fit =
+      FitEts(kSales, 1, 2,
+             {.multiplicative_error = true, .trend = EtsTrend::kNone, .season = EtsSeason::kNone});
   ASSERT_EQ(fit.name, "ETS(M,N,N)");
   ASSERT_EQ(fit.point.size(), 2U);
   EXPECT_GT(fit.point[0], 11.0);
@@ -214,10 +214,9 @@ TEST(Ets, NonSeasonalMultiplicativeErrorTracksALevel) {
 }
 
 TEST(Ets, AdditiveErrorWithoutSeasonIsTheExactLeastSquaresFit) {
-  const ModelFit ets = FitEts(kSales, 1, 3,
-                              {.multiplicative_error = false,
-                               .trend = EtsTrend::kDamped,
-                               .season = EtsSeason::kNone});
+  const ModelFit ets = FitEts(
+      kSales, 1, 3,
+      {.multiplicative_error = false, .trend = EtsTrend::kDamped, .season = EtsSeason::kNone});
   const ModelFit damped = FitHolt(kSales, 3, true);
   EXPECT_EQ(ets.name, "ETS(A,Ad,N)");
   EXPECT_EQ(ets.point, damped.point);
@@ -260,6 +259,21 @@ TEST(PoissonTrend, RecoversAnExponentialDeclineAndDoesNotExtrapolateGrowth) {
   EXPECT_DOUBLE_EQ(flat.point[0], flat.point[1]);
   EXPECT_LT(flat.point[0], growth.back());
   EXPECT_DOUBLE_EQ(ParamOf(flat, "slope"), 0.0);
+}
+
+TEST(PoissonTrend, StartsAtTheFirstDemand) {
+  // Four periods before the part was first sold, then the decline 20·0.95^t of the test above:
+  // the fit sees only the 24 periods of the part's life and recovers the decline exactly,
+  // where fitting the leading zeros too would read them as growth and flatten the forecast.
+  std::vector<double> y(4, 0.0);
+  for (int t = 0; t < 24; ++t) y.push_back(20.0 * std::pow(0.95, t));
+  const ModelFit fit = FitPoissonTrend(y, 2);
+  EXPECT_DOUBLE_EQ(ParamOf(fit, "first_demand"), 4.0);
+  EXPECT_NEAR(ParamOf(fit, "slope"), std::log(0.95), 1e-9);
+  EXPECT_NEAR(fit.point[0], 20.0 * std::pow(0.95, 24.0), 1e-6);  // 5.84
+  EXPECT_NEAR(fit.point[1], 20.0 * std::pow(0.95, 25.0), 1e-6);
+  for (std::size_t t = 0; t < 4; ++t) EXPECT_EQ(fit.fitted[t], 0.0);
+  EXPECT_NEAR(fit.fitted[4], 20.0, 1e-6);
 }
 
 }  // namespace

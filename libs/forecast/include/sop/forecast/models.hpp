@@ -25,14 +25,14 @@ struct Param {
 
 /// One fitted model.
 struct ModelFit {
-  std::string_view name;      ///< "SES", "Holt", "DampedHolt", "Theta", "Croston", ...
-  std::vector<double> point;  ///< h point forecasts
-  std::vector<double> sd;     ///< h standard deviations of the forecast error
-  std::vector<double> fitted; ///< n one-step in-sample forecasts (first may equal the state)
+  std::string_view name;       ///< "SES", "Holt", "DampedHolt", "Theta", "Croston", ...
+  std::vector<double> point;   ///< h point forecasts
+  std::vector<double> sd;      ///< h standard deviations of the forecast error
+  std::vector<double> fitted;  ///< n one-step in-sample forecasts (first may equal the state)
   std::vector<Param> params;
-  double sse = 0.0;           ///< in-sample sum of squared one-step errors
-  double aicc = 0.0;          ///< AICc (Gaussian likelihood); +inf when not defined
-  int parameter_count = 0;    ///< smoothing parameters + initial states
+  double sse = 0.0;         ///< in-sample sum of squared one-step errors
+  double aicc = 0.0;        ///< AICc (Gaussian likelihood); +inf when not defined
+  int parameter_count = 0;  ///< smoothing parameters + initial states
 };
 
 ModelFit FitNaive(std::span<const double> y, int horizon);
@@ -79,8 +79,7 @@ struct EtsSpec {
 /// needs two full seasons plus two points, a multiplicative component positive data; returns
 /// an empty fit otherwise. Named "ETS(M,Ad,M)" etc. Additive errors without season are the
 /// exact least-squares fits of FitSes/FitHolt.
-ModelFit FitEts(std::span<const double> y, int season_length, int horizon,
-                        const EtsSpec& spec);
+ModelFit FitEts(std::span<const double> y, int season_length, int horizon, const EtsSpec& spec);
 
 /// Croston's method; with `sba` the Syntetos–Boylan bias correction (1 − α/2).
 /// `alpha` ≤ 0 means: choose α in [0.05, 0.3] by in-sample MSE.
@@ -95,9 +94,11 @@ ModelFit FitTsb(std::span<const double> y, int horizon, double alpha = 0.1, doub
 ModelFit FitAdida(std::span<const double> y, int horizon, int bucket);
 
 /// Log-linear Poisson trend for count-like demand: log E[y_t] = a + b·t fitted by maximum
-/// likelihood (Newton's method). Only a decline is extrapolated (b is capped at 0): the rate
-/// then decays like a product at the end of its life, while extrapolating growth of sparse
-/// demand exponentially is unsafe. Returns all zeros for an all-zero history.
+/// likelihood (Newton's method) from the first demand on (the leading zeros are periods before
+/// the part was sold; their fitted values are 0). Only a decline is extrapolated (b is capped
+/// at 0): the rate then decays like a product at the end of its life, while extrapolating
+/// growth of sparse demand exponentially is unsafe. Returns all zeros for an all-zero history.
+/// Parameters: log_level (at the middle of the life), slope, first_demand (index).
 ModelFit FitPoissonTrend(std::span<const double> y, int horizon);
 
 /// SES with a fixed smoothing parameter and the level started at the history mean; the robust
