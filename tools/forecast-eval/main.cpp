@@ -1,8 +1,10 @@
 // forecast-eval: evaluates the forecasting engine on a data set in long layout.
 //
 //   forecast-eval --data FILE [--json] [--holdout K] [--threads N] [--method auto|theta|...]
-//                 [--frequency M] [--explain SERIES_ID]
+//                 [--frequency M] [--explain SERIES_ID] [--dump FILE]
 //
+// --dump writes every evaluated series' forecast as CSV (series_id, model, step, actual, point,
+// p10, p50, p90), for analysis outside the tool.
 // --explain prints, instead of the summary, one JSON object with everything the engine reports
 // for one series: demand class, seasonality test, outliers, model, parameters, quantiles.
 //
@@ -42,6 +44,7 @@ struct Args {
   int frequency = 0;  // 0: from the file, else 1
   fc::Method method = fc::Method::kAuto;
   std::string explain;
+  std::string dump;  // per-series forecasts as CSV
 };
 
 [[noreturn]] void Usage(const std::string& problem) {
@@ -49,7 +52,7 @@ struct Args {
             << "usage: forecast-eval --data FILE [--json] [--holdout K] [--threads N]\n"
             << "                     [--method auto|naive|snaive|ses|holt|damped|theta|comb|ets|"
                "croston|sba|tsb|adida] [--frequency M]\n"
-            << "                     [--explain SERIES_ID]\n";
+            << "                     [--explain SERIES_ID] [--dump FILE]\n";
   std::exit(2);
 }
 
@@ -87,6 +90,8 @@ Args ParseArgs(int argc, char** argv) {
       args.method = *method;
     } else if (flag == "--explain") {
       args.explain = value();
+    } else if (flag == "--dump") {
+      args.dump = value();
     } else if (flag == "--help" || flag == "-h") {
       Usage("help");
     } else {
@@ -160,9 +165,8 @@ std::vector<Series> ReadSeries(const std::string& path, bool& has_test_rows) {
     std::size_t start = 0;
     while (true) {
       const std::size_t comma = line.find(',', start);
-      fields.push_back(Unquote(line.substr(start, comma == std::string_view::npos
-                                                      ? std::string_view::npos
-                                                      : comma - start)));
+      fields.push_back(Unquote(line.substr(
+          start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
       if (comma == std::string_view::npos) break;
       start = comma + 1;
     }
@@ -268,7 +272,8 @@ std::string Array(const std::vector<double>& values) {
 void PrintExplanation(const Series& s, const fc::Forecast& f) {
   std::cout << "{\"series_id\":\"" << s.id << "\",\"model\":\"" << f.model << "\",\"params\":{";
   for (std::size_t i = 0; i < f.params.size(); ++i) {
-    std::cout << (i > 0 ? "," : "") << "\"" << f.params[i].name << "\":" << Number(f.params[i].value);
+    std::cout << (i > 0 ? "," : "") << "\"" << f.params[i].name
+              << "\":" << Number(f.params[i].value);
   }
   std::cout << "},\"demand_class\":\"" << fc::ToString(f.profile.demand_class)
             << "\",\"adi\":" << Number(f.profile.adi) << ",\"cv2\":" << Number(f.profile.cv2)
@@ -347,6 +352,20 @@ int main(int argc, char** argv) {
     std::cerr << "forecast-eval: --explain: no evaluable series '" << args.explain << "'\n";
     return 1;
   }
+  if (!args.dump.empty()) {
+    std::ofstream dump(args.dump, std::ios::binary);
+    if (!dump) Usage("--dump: cannot write '" + args.dump + "'");
+    dump << "series_id,model,step,actual,point,p10,p50,p90\n";
+    for (std::size_t i = 0; i < usable.size(); ++i) {
+      if (!forecasts[i]) continue;
+      const fc::Forecast& f = *forecasts[i];
+      for (std::size_t j = 0; j < usable[i]->test.size(); ++j) {
+        dump << usable[i]->id << ",\"" << f.model << "\"," << j + 1 << ","
+             << Number(usable[i]->test[j]) << "," << Number(f.point[j]) << "," << Number(f.p10[j])
+             << "," << Number(f.p50[j]) << "," << Number(f.p90[j]) << "\n";
+      }
+    }
+  }
   std::map<std::string, Accumulator> by_period;
   int failed = 0;
   std::map<std::string, int> model_counts;
@@ -389,8 +408,7 @@ int main(int argc, char** argv) {
   };
   const Accumulator& all = by_period["ALL"];
   const double coverage_p90 = all.points > 0 ? all.covered_p90 / all.points : 0;
-  const double coverage_interval =
-      all.points > 0 ? all.covered_p10_p90 / all.points : 0;
+  const double coverage_interval = all.points > 0 ? all.covered_p10_p90 / all.points : 0;
   if (args.json) {
     auto object = [&](auto metric) {
       std::string out = "{";
@@ -404,19 +422,16 @@ int main(int argc, char** argv) {
     std::cout << "{\"data\":\"" << args.data << "\",\"method\":\"" << fc::ToString(args.method)
               << "\",\"series\":" << all.series << ",\"series_by_period\":"
               << object([](const Accumulator& a) { return std::to_string(a.series); })
-              << ",\"skipped\":" << skipped
-              << ",\"failed\":" << failed << ",\"smape\":"
+              << ",\"skipped\":" << skipped << ",\"failed\":" << failed << ",\"smape\":"
               << object([&](const Accumulator& a) { return Number(mean(a.smape, a.series)); })
               << ",\"mase\":"
               << object([&](const Accumulator& a) { return Number(mean(a.mase, a.mase_count)); })
               << ",\"rmsse\":"
               << object([&](const Accumulator& a) { return Number(mean(a.rmsse, a.rmsse_count)); })
-              << ",\"bias\":"
-              << object([&](const Accumulator& a) {
+              << ",\"bias\":" << object([&](const Accumulator& a) {
                    return Number(a.volume != 0.0 ? a.bias / a.volume : 0.0);
                  })
-              << ",\"wmape\":"
-              << object([&](const Accumulator& a) {
+              << ",\"wmape\":" << object([&](const Accumulator& a) {
                    return Number(a.volume != 0.0 ? 100.0 * a.abs_error / a.volume : 0.0);
                  })
               << ",\"coverage_p90\":" << Number(coverage_p90)
@@ -436,8 +451,8 @@ int main(int argc, char** argv) {
                 "bias%", "WMAPE%");
     for (const auto& [key, a] : by_period) {
       std::printf("%-12s %7d %8.3f %8.3f %8.3f %9.2f %8.2f\n", key.c_str(), a.series,
-                  mean(a.smape, a.series), mean(a.mase, a.mase_count),
-                  mean(a.rmsse, a.rmsse_count), a.volume != 0.0 ? 100.0 * a.bias / a.volume : 0.0,
+                  mean(a.smape, a.series), mean(a.mase, a.mase_count), mean(a.rmsse, a.rmsse_count),
+                  a.volume != 0.0 ? 100.0 * a.bias / a.volume : 0.0,
                   a.volume != 0.0 ? 100.0 * a.abs_error / a.volume : 0.0);
     }
     std::printf("skipped %d (missing values or too short), failed %d\n", skipped, failed);
