@@ -1,9 +1,11 @@
 #include "sop/runtime/grpc_server.hpp"
 
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/auth_metadata_processor.h>
 #include <grpcpp/support/server_interceptor.h>
 
 #include <condition_variable>
@@ -38,6 +40,52 @@ struct CallTracker {
 }  // namespace detail
 
 namespace {
+
+// Plaintext credentials that accept an AuthMetadataProcessor: gRPC core's insecure server
+// credentials run the server auth filter (grpc::InsecureServerCredentials() asserts instead).
+class PlaintextCredentialsWithProcessor final : public grpc::ServerCredentials {
+ public:
+  explicit PlaintextCredentialsWithProcessor(std::shared_ptr<grpc::AuthMetadataProcessor> processor)
+      : core_(grpc_insecure_server_credentials_create()) {
+    auto* state = new std::shared_ptr<grpc::AuthMetadataProcessor>(std::move(processor));
+    grpc_server_credentials_set_auth_metadata_processor(core_, {&Process, &Destroy, state});
+  }
+  ~PlaintextCredentialsWithProcessor() override { grpc_server_credentials_release(core_); }
+
+  void SetAuthMetadataProcessor(const std::shared_ptr<grpc::AuthMetadataProcessor>&) override {
+    // Set once in the constructor; the builder never calls this.
+  }
+
+ private:
+  int AddPortToServer(const std::string& address, grpc_server* server) override {
+    return grpc_server_add_http2_port(server, address.c_str(), core_);
+  }
+
+  static grpc::string_ref Ref(const grpc_slice& slice) {
+    return {reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(slice)), GRPC_SLICE_LENGTH(slice)};
+  }
+
+  static void Process(void* state, grpc_auth_context* /*context*/, const grpc_metadata* metadata,
+                      std::size_t count, grpc_process_auth_metadata_done_cb done, void* user_data) {
+    auto& processor = *static_cast<std::shared_ptr<grpc::AuthMetadataProcessor>*>(state);
+    grpc::AuthMetadataProcessor::InputMetadata input;
+    for (std::size_t i = 0; i < count; ++i) {
+      input.emplace(Ref(metadata[i].key), Ref(metadata[i].value));
+    }
+    grpc::AuthMetadataProcessor::OutputMetadata consumed;
+    grpc::AuthMetadataProcessor::OutputMetadata response;
+    const grpc::Status status = processor->Process(input, nullptr, &consumed, &response);
+    // gRPC copies the message before `done` returns.
+    done(user_data, nullptr, 0, nullptr, 0, static_cast<grpc_status_code>(status.error_code()),
+         status.ok() ? nullptr : status.error_message().c_str());
+  }
+
+  static void Destroy(void* state) {
+    delete static_cast<std::shared_ptr<grpc::AuthMetadataProcessor>*>(state);
+  }
+
+  grpc_server_credentials* core_;
+};
 
 constexpr std::string_view kHealthWatch = "/grpc.health.v1.Health/Watch";
 
@@ -184,6 +232,9 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Builder::Start() {
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({std::move(*key), std::move(*cert)});
     credentials = grpc::SslServerCredentials(ssl);
+    if (options_.auth_processor) credentials->SetAuthMetadataProcessor(options_.auth_processor);
+  } else if (options_.auth_processor) {
+    credentials = std::make_shared<PlaintextCredentialsWithProcessor>(options_.auth_processor);
   } else {
     credentials = grpc::InsecureServerCredentials();
   }

@@ -20,6 +20,7 @@
 #include "sop/runtime/metrics.hpp"
 
 namespace grpc {
+class AuthMetadataProcessor;
 class Server;
 class Service;
 }  // namespace grpc
@@ -36,6 +37,14 @@ struct GrpcServerOptions {
   int port = 0;               ///< 0: pick a free port
   std::string tls_cert_path;  ///< PEM certificate chain; TLS when both paths are set
   std::string tls_key_path;   ///< PEM private key
+  /// Checks every call's metadata (":path", "authorization", ...) before any handler or
+  /// interceptor runs; a non-OK status answers the call with that code and message (sop::auth's
+  /// bearer-token policy). Null: no check. Server interceptors cannot refuse a call in gRPC C++,
+  /// and grpc::InsecureServerCredentials() cannot take a processor, so without TLS the server
+  /// listens with gRPC core's insecure credentials, which can: the processor then runs inline on
+  /// the transport thread with a null AuthContext (it must not block), and its consumed/response
+  /// metadata are ignored.
+  std::shared_ptr<grpc::AuthMetadataProcessor> auth_processor = nullptr;
 };
 
 /// A running gRPC server. Health starts NOT_SERVING: the service calls `SetServing(true)` once
