@@ -2,10 +2,13 @@
 /// The gRPC side of sop::auth: every service authenticates a call from its `authorization`
 /// metadata and checks the method's role with the same two functions, so UNAUTHENTICATED vs
 /// PERMISSION_DENIED mean the same thing everywhere.
+#include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
 
 #include <initializer_list>
+#include <memory>
+#include <string>
 #include <string_view>
 
 #include "sop/auth/token_authenticator.hpp"
@@ -25,5 +28,10 @@ Status RequireAnyRole(const Principal& principal, std::string_view method,
 
 /// Client side: attaches "authorization: Bearer <token>" to a call (no-op for an empty token).
 void AttachBearer(grpc::ClientContext& context, std::string_view token);
+
+/// Client side: a plaintext channel to `target` whose every call carries
+/// "authorization: Bearer <token>" (a client interceptor; a plain channel for an empty token).
+/// For tools that call many methods (sopctl, sop-demo) without touching each call site.
+std::shared_ptr<grpc::Channel> CreateBearerChannel(const std::string& target, std::string token);
 
 }  // namespace sop::auth
