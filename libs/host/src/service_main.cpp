@@ -5,6 +5,7 @@
 #include <exception>
 #include <thread>
 
+#include "sop/auth/server_auth.hpp"
 #include "sop/runtime/grpc_server.hpp"
 #include "sop/runtime/lifecycle.hpp"
 #include "sop/runtime/service_settings.hpp"
@@ -65,6 +66,7 @@ void AddHostSettings(runtime::ConfigSchema& schema, const ServiceSpec& spec) {
                  .Default(MillisText(spec.batch_max))
                  .Min("10ms")
                  .Max("5m"));
+  auth::AddServerAuthSettings(schema);
   if (spec.add_settings) spec.add_settings(schema);
 }
 
@@ -118,6 +120,12 @@ int Run(const ServiceSpec& spec, const runtime::Config& config) {
 
   MetricsRegistry metrics;
   metrics.AddProcessMetrics(spec.binary, spec.version);
+  // The platform call policy (libs/auth) on every call, before any handler; nullptr = dev mode.
+  auto auth_processor = auth::ServerAuthFromConfig(config, spec.service, logger, metrics);
+  if (!auth_processor) {
+    logger.Error("invalid configuration", {{"error", auth_processor.error().message()}});
+    return kConfigErrorExitCode;
+  }
   Lifecycle lifecycle(logger);
 
   auto exposer = MetricsExposer::Start(metrics, config.GetString("metrics.host"),
@@ -152,7 +160,9 @@ int Run(const ServiceSpec& spec, const runtime::Config& config) {
   RunningService& running = **service;
   lifecycle.Add(spec.service, [&] { running.Stop(); });
 
-  GrpcServer::Builder builder(GrpcOptionsFromConfig(config), logger, metrics);
+  GrpcServerOptions grpc_options = GrpcOptionsFromConfig(config);
+  grpc_options.auth_processor = std::move(*auth_processor);
+  GrpcServer::Builder builder(std::move(grpc_options), logger, metrics);
   for (grpc::Service* grpc_service : running.grpc_services()) builder.AddService(grpc_service);
   auto server = builder.Start();
   if (!server) {

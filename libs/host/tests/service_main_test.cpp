@@ -135,5 +135,38 @@ TEST(ServiceMain, RunWithoutBootstrapExits64AndHelpExits0) {
   EXPECT_FALSE(started);
 }
 
+TEST(ServiceMain, DeclaresTheAuthSettingsDevModeByDefault) {
+  auto config = Load(MrpLikeSpec(), {"--kafka.bootstrap.servers=127.0.0.1:9092"});
+  ASSERT_TRUE(config) << config.error().ToString();
+  EXPECT_EQ(config->GetString("auth.tokens-file"), "");
+  EXPECT_FALSE(config->GetBool("auth.open-reads"));
+  auto set = Load(MrpLikeSpec(), {"--kafka.bootstrap.servers=127.0.0.1:9092"},
+                  {{"SOP_AUTH_TOKENS_FILE", "/etc/sop/tokens"}, {"SOP_AUTH_OPEN_READS", "true"}});
+  ASSERT_TRUE(set) << set.error().ToString();
+  EXPECT_EQ(set->GetString("auth.tokens-file"), "/etc/sop/tokens");
+  EXPECT_TRUE(set->GetBool("auth.open-reads"));
+}
+
+TEST(ServiceMain, AnUnreadableTokensFileExits64BeforeTheServiceStarts) {
+  ServiceSpec spec = MrpLikeSpec();
+  bool started = false;
+  spec.start = [&](ServiceContext&) -> Result<std::unique_ptr<RunningService>> {
+    started = true;
+    return Fail(Errc::kInternal, "must not start");
+  };
+  std::vector<std::string> args = {"sop-mrp", "--kafka.bootstrap.servers=127.0.0.1:1",
+                                   "--auth.tokens-file=/nonexistent/sop-tokens", "--grpc.port=0",
+                                   "--metrics.port=0"};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(RunServiceMain(spec, static_cast<int>(args.size()), argv.data()), kConfigErrorExitCode);
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(started);
+  EXPECT_NE(log.find("auth.tokens-file: "), std::string::npos) << log;
+  EXPECT_NE(log.find("/nonexistent/sop-tokens"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace sop::host

@@ -26,6 +26,13 @@
 ///   service.instance string  <service>-0        this replica's name in logs
 ///   <service>.batch.quiet  duration  (spec.batch_quiet)  [1ms, 10s]
 ///   <service>.batch.max    duration  (spec.batch_max)    [10ms, 5m]
+///   auth.tokens-file string  ""    bearer tokens (libs/auth); every call is checked against the
+///                                  platform call policy before its handler runs: missing or
+///                                  unknown token UNAUTHENTICATED, wrong role PERMISSION_DENIED,
+///                                  both logged and counted in sop_<service>_auth_denied_total.
+///                                  Empty: dev mode, every call open (WARN line at start-up).
+///                                  An unreadable or invalid file exits 64 naming the setting.
+///   auth.open-reads  bool    false reads need no token (writes still need their roles)
 
 #include <chrono>
 #include <functional>
