@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -90,6 +92,54 @@ TEST(DecisionRanking, ACopiedRankerIsIndependentAndKeepsItsOrder) {
   moved.Upsert(Ex("y", 1, 20));
   EXPECT_EQ(Order(copy), (std::vector<std::string>{"z", "y", "x"}));
   EXPECT_EQ(Order(moved), (std::vector<std::string>{"z", "x", "y"}));
+}
+
+TEST(DecisionRanking, RandomUpsertsAndRemovesKeepTheOrderOfAFullRank) {
+  // 3,000 ids (several blocks of the order, so blocks split and merge), few distinct scores (many
+  // ties broken by id), 20,000 random upserts and removes; after every 1,000 operations the
+  // ranker equals RankAll over what it should hold.
+  std::mt19937 rng(7);
+  std::map<std::string, Exception> expected;
+  Ranker ranker;
+  std::vector<Exception> initial;
+  for (int k = 0; k < 3000; k += 2) {
+    initial.push_back(Ex("e" + std::to_string(k), 100.0 * (k % 7), k % 5));
+    expected[initial.back().id] = initial.back();
+  }
+  initial.push_back(Ex("e0", 5.0, 1));  // a duplicate id in Reset: the last value counts
+  expected["e0"] = initial.back();
+  ranker.Reset(initial);
+  auto check = [&] {
+    std::vector<Exception> full;
+    for (const auto& [id, e] : expected) full.push_back(e);
+    RankAll(full, RankingWeights{});
+    ASSERT_EQ(ranker.size(), full.size());
+    const auto top = ranker.Top(full.size());
+    for (std::size_t k = 0; k < full.size(); ++k) {
+      ASSERT_EQ(top[k]->id, full[k].id) << "rank " << k;
+      ASSERT_EQ(top[k]->score.total, full[k].score.total) << full[k].id;
+    }
+    for (std::size_t k = 0; k < full.size(); k += 97) {
+      EXPECT_EQ(ranker.RankOf(full[k].id), static_cast<std::ptrdiff_t>(k));
+      EXPECT_EQ(ranker.Find(full[k].id)->revenue_at_risk, full[k].revenue_at_risk);
+    }
+  };
+  check();
+  std::uniform_int_distribution<int> id(0, 2999), revenue(0, 6), bucket(0, 4), action(0, 2);
+  for (int op = 1; op <= 20000; ++op) {
+    const std::string name = "e" + std::to_string(id(rng));
+    if (action(rng) == 0) {
+      EXPECT_EQ(ranker.Remove(name), expected.erase(name) == 1) << name;
+    } else {
+      auto e = Ex(name, 100.0 * revenue(rng), bucket(rng));
+      expected[name] = e;
+      ranker.Upsert(e);
+    }
+    if (op % 1000 == 0) check();
+  }
+  EXPECT_EQ(ranker.RankOf("absent"), -1);
+  EXPECT_EQ(ranker.Find("absent"), nullptr);
+  EXPECT_FALSE(ranker.Remove("absent"));
 }
 
 TEST(DecisionRanking, ScaledReferencesAreTheInstancesPercentileAndSpreadTheTopScores) {

@@ -3,10 +3,10 @@
 /// ordered structure so that a change re-scores only the exceptions it touches.
 
 #include <cstddef>
-#include <set>
+#include <cstdint>
 #include <span>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -52,50 +52,65 @@ void Score(Exception& exception, const RankingWeights& weights);
 /// Score then sort: by total descending, ties by id ascending (stable key).
 void RankAll(std::vector<Exception>& exceptions, const RankingWeights& weights);
 
-/// The live ranked list: exceptions keyed by id in a set ordered by (−score, id). Upsert and
-/// Remove are O(log n) and re-score only the exception given.
+/// The live ranked list: exceptions ordered by (−score, id). Upsert and Remove re-score only the
+/// exception given; Reset scores and orders everything at once.
 ///
-/// Threads: not synchronised; one writer, or readers only. Lifetime: owns its exceptions.
+/// Storage is flat: the exceptions in one vector (Reset takes the caller's vector as it is),
+/// an open-addressing index from id to slot, and the order as a list of sorted blocks of
+/// (−score, slot) keys (Upsert/Remove: O(log n + block) without an allocation per exception;
+/// RankOf: O(n / block + log n)).
+///
+/// Threads: not synchronised; one writer, or readers only. Lifetime: owns its exceptions;
+/// pointers from Find and Top stay valid until the next Reset, Remove or Upsert.
 class Ranker {
  public:
   explicit Ranker(RankingWeights weights = {}) : weights_(weights) {}
-  Ranker(const Ranker& other);
-  Ranker& operator=(const Ranker& other);
-  Ranker(Ranker&&) noexcept = default;
-  Ranker& operator=(Ranker&&) noexcept = default;
+  Ranker(const Ranker&) = default;
+  Ranker& operator=(const Ranker&) = default;
+  Ranker(Ranker&& other) noexcept;  ///< leaves `other` empty
+  Ranker& operator=(Ranker&& other) noexcept;
 
-  /// Replaces the whole content (scores everything). O(n log n).
+  /// Replaces the whole content (scores everything; a duplicate id keeps its last value).
+  /// O(n log n).
   void Reset(std::vector<Exception> exceptions);
   /// Adds or replaces the exception with the same id, re-scoring only it.
   void Upsert(Exception exception);
   /// Removes an exception; returns whether it existed.
   bool Remove(const std::string& id);
 
-  std::size_t size() const noexcept { return by_id_.size(); }
-  /// The rank (0 = top) of an exception, or −1. O(rank).
+  std::size_t size() const noexcept { return size_; }
+  /// The rank (0 = top) of an exception, or −1.
   std::ptrdiff_t RankOf(const std::string& id) const;
   const Exception* Find(const std::string& id) const;
   /// The top `n` exceptions in order (all when n exceeds the size).
   std::vector<const Exception*> Top(std::size_t n) const;
+  /// The weights exceptions are scored with.
+  const RankingWeights& weights() const noexcept { return weights_; }
 
  private:
-  // The order holds (−total, the by-id node) instead of a copy of the id: one string per
-  // exception, not two; nodes of an unordered_map keep their address across rehashes.
-  using Entry = std::pair<const std::string, Exception>;
   struct Key {
     double negative_total;
-    const Entry* entry;
+    std::uint32_t slot;
   };
-  struct KeyLess {
-    bool operator()(const Key& a, const Key& b) const noexcept {
-      if (a.negative_total != b.negative_total) return a.negative_total < b.negative_total;
-      return a.entry->first < b.entry->first;
-    }
-  };
-  void RebuildOrder();
+  static constexpr std::uint32_t kEmpty = UINT32_MAX;
+  void Clear() noexcept;
+  bool Less(const Key& a, const Key& b) const noexcept;
+  // The index entry of `id` (its slot, or kEmpty where it would go).
+  std::size_t Probe(std::string_view id, std::uint64_t hash) const noexcept;
+  void IndexErase(std::size_t position);
+  void GrowIndex(std::size_t entries);
+  // Block and position of `key` in the order (the first key not less than it).
+  std::pair<std::size_t, std::size_t> Locate(const Key& key) const noexcept;
+  void OrderInsert(const Key& key);
+  void OrderErase(const Key& key);
+
   RankingWeights weights_;
-  std::set<Key, KeyLess> order_;
-  std::unordered_map<std::string, Exception> by_id_;
+  std::vector<Exception> slots_;          // exceptions by slot; free slots have an empty id
+  std::vector<std::uint32_t> free_;       // free slots
+  std::vector<std::uint64_t> hashes_;     // by slot: hash of the id
+  std::vector<std::uint32_t> index_;      // open addressing (linear probing): slots, or kEmpty
+  std::vector<std::vector<Key>> blocks_;  // the order, in sorted blocks (none empty)
+  std::size_t size_ = 0;
 };
 
 }  // namespace sop::planning
