@@ -53,6 +53,17 @@ void DeclareSettings(sop::runtime::ConfigSchema& schema) {
                  .Default("30s")
                  .Min("100ms")
                  .Max("10m"));
+  schema.Add(SettingSpec::Int("ingestion.dedup.max_ids",
+                              "De-duplication window: event ids kept per partition.")
+                 .Default("200000")
+                 .Min("1")
+                 .Max("100000000"));
+  schema.Add(SettingSpec::Duration("ingestion.dedup.max_age",
+                                   "De-duplication window: ids older than this (record time, "
+                                   "behind the partition's newest record) are forgotten.")
+                 .Default("168h")
+                 .Min("1s")
+                 .Max("87600h"));
   schema.Add(
       SettingSpec::Int("ingestion.rejected.ring", "Rejections kept in memory for ListRejected.")
           .Default("1000")
@@ -127,6 +138,9 @@ int Run(const sop::runtime::Config& config) {
        .checkpoint_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
            config.GetDuration("ingestion.checkpoint.interval")),
        .rejected_ring = static_cast<std::size_t>(config.GetInt("ingestion.rejected.ring")),
+       .dedup = {.max_ids = static_cast<std::size_t>(config.GetInt("ingestion.dedup.max_ids")),
+                 .max_age = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     config.GetDuration("ingestion.dedup.max_age"))},
        .on_health_change =
            [&](bool healthy) {
              GrpcServer* target = health_target.load();

@@ -6,33 +6,39 @@
 
 namespace sop::ingestion {
 namespace {
-constexpr std::string_view kStateMagic = "ING1";
+constexpr std::string_view kStateMagic = "ING2";
+constexpr std::string_view kLegacyStateMagic = "ING1";  // unbounded id set, no times
 }  // namespace
 
 std::string PartitionState::Encode() const {
   std::string out;
-  std::size_t bytes = 64;
-  for (const auto& id : applied_ids) bytes += id.size() + 2;
-  out.reserve(bytes);
   out.append(kStateMagic);
-  detail::PutVarint(out, applied_ids.size());
-  for (const auto& id : applied_ids) detail::PutString(out, id);
+  applied_ids.AppendTo(out);
   master.AppendTo(out);
   return out;
 }
 
-Result<PartitionState> PartitionState::Decode(std::string_view bytes) {
-  if (!bytes.starts_with(kStateMagic))
-    return Fail(Errc::kDataLoss, "ingestion state: unknown format (expected ING1)");
-  std::size_t pos = kStateMagic.size();
+Result<PartitionState> PartitionState::Decode(std::string_view bytes, DedupRetention retention) {
   PartitionState state;
-  auto count = detail::GetVarint(bytes, pos);
-  if (!count) return std::unexpected(count.error());
-  state.applied_ids.reserve(*count);
-  for (std::uint64_t i = 0; i < *count; ++i) {
-    auto id = detail::GetString(bytes, pos);
-    if (!id) return std::unexpected(id.error());
-    state.applied_ids.insert(std::move(*id));
+  std::size_t pos = kStateMagic.size();
+  if (bytes.starts_with(kStateMagic)) {
+    auto window = DedupWindow::ReadFrom(bytes, pos, retention);
+    if (!window) return std::unexpected(window.error());
+    state.applied_ids = std::move(*window);
+  } else if (bytes.starts_with(kLegacyStateMagic)) {
+    auto count = detail::GetVarint(bytes, pos);
+    if (!count) return std::unexpected(count.error());
+    // Unbounded first, so that a smaller retention keeps the newest ids below.
+    state.applied_ids =
+        DedupWindow({.max_ids = static_cast<std::size_t>(*count), .max_age = retention.max_age});
+    for (std::uint64_t i = 0; i < *count; ++i) {
+      auto id = detail::GetString(bytes, pos);
+      if (!id) return std::unexpected(id.error());
+      state.applied_ids.Insert(*id, DedupWindow::kUnknownTime);
+    }
+    state.applied_ids.SetRetention(retention);
+  } else {
+    return Fail(Errc::kDataLoss, "ingestion state: unknown format (expected ING2 or ING1)");
   }
   auto master = MasterData::ReadFrom(bytes, pos);
   if (!master) return std::unexpected(master.error());
@@ -41,34 +47,41 @@ Result<PartitionState> PartitionState::Decode(std::string_view bytes) {
   return state;
 }
 
-Decision Decide(std::string_view bytes, PartitionState& state) {
-  Decision decision;
-  if (!decision.envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    decision.outcome = Outcome::kRejected;
-    decision.violation = Violation{ReasonClass::kMalformed, "envelope",
-                                   "not a sop.v1.Envelope (truncated or corrupt protobuf), got " +
-                                       std::to_string(bytes.size()) + " bytes"};
-    return decision;
+Verdict DecideInto(std::string_view bytes, std::int64_t at_ms, PartitionState& state,
+                   sop::v1::Envelope& envelope) {
+  Verdict verdict;
+  if (!envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    verdict.outcome = Outcome::kRejected;
+    verdict.violation = Violation{ReasonClass::kMalformed, "envelope",
+                                  "not a sop.v1.Envelope (truncated or corrupt protobuf), got " +
+                                      std::to_string(bytes.size()) + " bytes"};
+    return verdict;
   }
-  Normalize(decision.envelope);
+  verdict.normalized = Normalize(envelope);
   // A known id is a duplicate even if its content is now invalid: it changed the state once.
-  if (!decision.envelope.event_id().empty() &&
-      state.applied_ids.contains(decision.envelope.event_id())) {
-    decision.outcome = Outcome::kDuplicate;
-    return decision;
+  if (!envelope.event_id().empty() && state.applied_ids.Contains(envelope.event_id())) {
+    verdict.outcome = Outcome::kDuplicate;
+    return verdict;
   }
-  decision.violation = Validate(decision.envelope, state.master);
-  if (decision.violation) {
-    decision.outcome = Outcome::kRejected;
+  verdict.violation = Validate(envelope, state.master);
+  if (verdict.violation) {
+    verdict.outcome = Outcome::kRejected;
     // Event ids are unique per event (DESIGN.md): a replay of a rejected event is a duplicate,
     // and a corrected event comes with a new id.
-    if (!decision.envelope.event_id().empty())
-      state.applied_ids.insert(decision.envelope.event_id());
-    return decision;
+    if (!envelope.event_id().empty()) state.applied_ids.Insert(envelope.event_id(), at_ms);
+    return verdict;
   }
-  decision.outcome = Outcome::kAccepted;
-  state.applied_ids.insert(decision.envelope.event_id());
-  state.master.Remember(decision.envelope);
+  verdict.outcome = Outcome::kAccepted;
+  state.applied_ids.Insert(envelope.event_id(), at_ms);
+  state.master.Remember(envelope);
+  return verdict;
+}
+
+Decision Decide(std::string_view bytes, std::int64_t at_ms, PartitionState& state) {
+  Decision decision;
+  Verdict verdict = DecideInto(bytes, at_ms, state, decision.envelope);
+  decision.outcome = verdict.outcome;
+  decision.violation = std::move(verdict.violation);
   return decision;
 }
 

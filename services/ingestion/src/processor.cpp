@@ -3,14 +3,29 @@
 #include <google/protobuf/timestamp.pb.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "sop/bus/topics.hpp"
 #include "sop/v1/planning.pb.h"
+#include "state_codec.hpp"
 
 namespace sop::ingestion {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Field 1 (envelope) of sop.v1.Fact, wire type 2 (length-delimited).
+constexpr std::uint8_t kFactEnvelopeTag = (1 << 3) | 2;
+static_assert(sop::v1::Fact::kEnvelopeFieldNumber == 1);
+
+// The handler's arena: a 64 KiB block allocated once, kept across Reset (covers any envelope
+// the generator makes; larger ones take extra blocks for that record only).
+google::protobuf::ArenaOptions ArenaOptions() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 64 * 1024;
+  options.max_block_size = 1024 * 1024;
+  return options;
+}
 
 void SetNow(google::protobuf::Timestamp* timestamp, std::chrono::system_clock::time_point now) {
   const auto since = now.time_since_epoch();
@@ -100,7 +115,11 @@ Processor::Processor(ProcessorOptions options, bus::Producer& producer, store::R
       probe_(probe),
       logger_(logger),
       dead_letter_(producer),
-      rejections_(&store, options_.rejected_ring) {}
+      rejections_(&store, options_.rejected_ring),
+      arena_(ArenaOptions()),
+      last_owned_(owned_.end()) {
+  fact_tail_.set_ingestion_instance(options_.instance);
+}
 
 Processor::~Processor() {
   Stop();
@@ -122,16 +141,99 @@ void Processor::RecordRejection(const sop::v1::Rejection& rejection, ReasonClass
   }
 }
 
+Processor::Owned& Processor::OwnedFor(const bus::Message& message) {
+  // Consecutive records mostly come from the same partition: skip the map lookup (and the key's
+  // string copy) then. Map iterators stay valid until the entry is erased (OnRevoked resets).
+  if (last_owned_ != owned_.end() && last_owned_->first.second == message.partition &&
+      last_owned_->first.first == message.topic) {
+    return last_owned_->second;
+  }
+  auto it = owned_.find(Key{message.topic, message.partition});
+  if (it == owned_.end()) {
+    // Assignment always precedes messages; a record without it is a broken invariant upstream.
+    Owned owned;
+    owned.state.applied_ids.SetRetention(options_.dedup);
+    it = owned_.emplace(Key{message.topic, message.partition}, std::move(owned)).first;
+  }
+  last_owned_ = it;
+  return it->second;
+}
+
+void Processor::Reject(const bus::Message& message, const sop::v1::Envelope& envelope,
+                       const Violation& violation) {
+  sop::v1::Rejection rejection;
+  rejection.set_event_id(envelope.event_id());
+  rejection.set_site(envelope.site().empty() && message.key ? *message.key : envelope.site());
+  rejection.set_field(violation.field);
+  rejection.set_reason(violation.reason);
+  rejection.set_original(message.value);
+  SetNow(rejection.mutable_rejected_at(), std::chrono::system_clock::now());
+  rejection.set_source_topic(message.topic);
+  rejection.set_source_partition(message.partition);
+  rejection.set_source_offset(message.offset);
+  // The dead letter is acknowledged before the checkpoint records the offset (the checkpoint
+  // flushes the producer), so nothing is dropped silently and a burst of bad events does not
+  // pay one broker round trip each.
+  auto dead_letter = bus::DeadLetter::Build(
+      message, Error(Errc::kInvalidArgument, violation.field + ": " + violation.reason),
+      bus::kDeadLetterTopic, std::chrono::system_clock::now());
+  producer_.Send(std::move(dead_letter),
+                 [this, offset = message.offset](Result<bus::DeliveryReport> report) {
+                   if (report) {
+                     probe_.OnDeadLettered();
+                     return;
+                   }
+                   failed_deliveries_.fetch_add(1);
+                   healthy_.store(false);
+                   probe_.OnPublishFailure();
+                   logger_.Error("dead letter not delivered; checkpoints withheld until restart",
+                                 {{"source_offset", offset}, {"error", report.error().ToString()}});
+                 });
+  probe_.OnDecided(Outcome::kRejected, violation);
+  rejections_.Add(rejection);
+  outcomes_.Resolve(envelope.event_id(), Outcome::kRejected, &rejection);
+}
+
+void Processor::Publish(const bus::Message& message, const sop::v1::Envelope& envelope,
+                        bool normalized) {
+  // Fact = envelope (field 1) + ingested_at + ingestion_instance. The fields are written in
+  // order by hand around the envelope's bytes: when normalization changed nothing, the record's
+  // own bytes are the envelope (no re-serialization).
+  std::string value;
+  const std::size_t envelope_size = normalized ? envelope.ByteSizeLong() : message.value.size();
+  value.reserve(envelope_size + fact_tail_.ByteSizeLong() + 32);
+  value.push_back(static_cast<char>(kFactEnvelopeTag));
+  detail::PutVarint(value, envelope_size);
+  if (normalized) {
+    envelope.AppendToString(&value);
+  } else {
+    value.append(message.value);
+  }
+  SetNow(fact_tail_.mutable_ingested_at(), std::chrono::system_clock::now());
+  fact_tail_.AppendToString(&value);
+  // The callback captures only what fits std::function's inline buffer (no allocation).
+  producer_.Send(
+      bus::OutgoingMessage{
+          .topic = facts_topic_, .key = envelope.site(), .value = std::move(value)},
+      [this, offset = message.offset](Result<bus::DeliveryReport> report) {
+        if (report) {
+          probe_.OnFactProduced();
+          return;
+        }
+        failed_deliveries_.fetch_add(1);
+        healthy_.store(false);
+        probe_.OnPublishFailure();
+        logger_.Error("fact not delivered; checkpoints withheld until restart",
+                      {{"source_offset", offset}, {"error", report.error().ToString()}});
+      });
+  probe_.OnDecided(Outcome::kAccepted, std::nullopt);
+  outcomes_.Resolve(envelope.event_id(), Outcome::kAccepted, nullptr);
+}
+
 Status Processor::Handle(const bus::Message& message) {
   const auto started = Clock::now();
   std::unique_lock lock(mutex_);
-  const Key key{message.topic, message.partition};
-  auto owned_it = owned_.find(key);
-  if (owned_it == owned_.end()) {
-    // Assignment always precedes messages; a record without it is a broken invariant upstream.
-    owned_it = owned_.emplace(key, Owned{}).first;
-  }
-  Owned& owned = owned_it->second;
+  Owned& owned = OwnedFor(message);
   if (!owned.consumed) owned.consumed = probe_.ConsumedCounter(message.partition);
   owned.consumed->Increment();
 
@@ -139,80 +241,36 @@ Status Processor::Handle(const bus::Message& message) {
   if (producer_.OutstandingCount() > options_.max_outstanding) {
     (void)producer_.Flush(options_.flush_timeout);
   }
-  Decision decision = Decide(message.value, owned.state);
-  if (decision.outcome == Outcome::kRejected) {
-    sop::v1::Rejection rejection;
-    rejection.set_event_id(decision.envelope.event_id());
-    rejection.set_site(decision.envelope.site().empty() && message.key ? *message.key
-                                                                       : decision.envelope.site());
-    rejection.set_field(decision.violation->field);
-    rejection.set_reason(decision.violation->reason);
-    rejection.set_original(message.value);
-    SetNow(rejection.mutable_rejected_at(), std::chrono::system_clock::now());
-    rejection.set_source_topic(message.topic);
-    rejection.set_source_partition(message.partition);
-    rejection.set_source_offset(message.offset);
-    // The dead letter is acknowledged before the checkpoint records the offset (the checkpoint
-    // flushes the producer), so nothing is dropped silently and a burst of bad events does not
-    // pay one broker round trip each.
-    auto dead_letter =
-        bus::DeadLetter::Build(message,
-                               Error(Errc::kInvalidArgument,
-                                     decision.violation->field + ": " + decision.violation->reason),
-                               bus::kDeadLetterTopic, std::chrono::system_clock::now());
-    producer_.Send(std::move(dead_letter), [this, offset = message.offset](
-                                               Result<bus::DeliveryReport> report) {
-      if (report) {
-        probe_.OnDeadLettered();
-        return;
-      }
-      failed_deliveries_.fetch_add(1);
-      healthy_.store(false);
-      probe_.OnPublishFailure();
-      logger_.Error("dead letter not delivered; checkpoints withheld until restart",
-                    {{"source_offset", offset}, {"error", report.error().ToString()}});
-    });
-    probe_.OnDecided(Outcome::kRejected, decision.violation);
-    rejections_.Add(rejection);
-    outcomes_.Resolve(decision.envelope.event_id(), Outcome::kRejected, &rejection);
-  } else {
-    probe_.OnDecided(decision.outcome, decision.violation);
-    if (decision.outcome == Outcome::kAccepted) {
-      sop::v1::Fact fact;
-      const std::string site = decision.envelope.site();
-      const std::string event_id = decision.envelope.event_id();
-      fact.mutable_envelope()->Swap(&decision.envelope);
-      SetNow(fact.mutable_ingested_at(), std::chrono::system_clock::now());
-      fact.set_ingestion_instance(options_.instance);
-      producer_.Send(bus::OutgoingMessage{.topic = std::string(bus::kFactsTopic),
-                                          .key = site,
-                                          .value = fact.SerializeAsString()},
-                     [this, event_id](Result<bus::DeliveryReport> report) {
-                       if (report) {
-                         probe_.OnFactProduced();
-                         return;
-                       }
-                       failed_deliveries_.fetch_add(1);
-                       healthy_.store(false);
-                       probe_.OnPublishFailure();
-                       logger_.Error(
-                           "fact not delivered; checkpoints withheld until restart",
-                           {{"event_id", event_id}, {"error", report.error().ToString()}});
-                     });
-      outcomes_.Resolve(event_id, Outcome::kAccepted, nullptr);
-    } else {
-      outcomes_.Resolve(decision.envelope.event_id(), Outcome::kDuplicate, nullptr);
-    }
+  // One arena per record: the envelope's strings and sub-messages come from its block, which is
+  // reused, instead of a malloc/free each.
+  arena_.Reset();
+  auto* envelope = google::protobuf::Arena::CreateMessage<sop::v1::Envelope>(&arena_);
+  const std::int64_t at_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(message.timestamp.time_since_epoch())
+          .count();
+  Verdict verdict = DecideInto(message.value, at_ms, owned.state, *envelope);
+  switch (verdict.outcome) {
+    case Outcome::kRejected:
+      Reject(message, *envelope, *verdict.violation);
+      break;
+    case Outcome::kAccepted:
+      Publish(message, *envelope, verdict.normalized);
+      break;
+    case Outcome::kDuplicate:
+      probe_.OnDecided(Outcome::kDuplicate, std::nullopt);
+      outcomes_.Resolve(envelope->event_id(), Outcome::kDuplicate, nullptr);
+      break;
   }
 
   Owned& current = owned;  // revocation runs on this thread: the entry is still there
-  if (current.unsnapshotted == 0) current.dirty_since = Clock::now();
+  const auto now = Clock::now();
+  if (current.unsnapshotted == 0) current.dirty_since = now;
   current.next_offset = message.offset + 1;
   ++current.unsnapshotted;
-  probe_.ObserveProcessing(Clock::now() - started);
+  probe_.ObserveProcessing(now - started);
   if (current.unsnapshotted >= options_.checkpoint_records ||
-      Clock::now() - current.dirty_since >= options_.checkpoint_interval) {
-    if (auto done = Checkpoint(key, current); !done) {
+      now - current.dirty_since >= options_.checkpoint_interval) {
+    if (auto done = Checkpoint(last_owned_->first, current); !done) {
       logger_.Warn("checkpoint failed", {{"error", done.error().ToString()}});
     }
   }
@@ -268,6 +326,7 @@ void Processor::OnAssigned(std::span<bus::AssignedPartition> partitions) {
   for (auto& partition : partitions) {
     const std::string name = SnapshotName(partition.topic, partition.partition);
     Owned owned;
+    owned.state.applied_ids.SetRetention(options_.dedup);
     // Without the snapshot the de-duplication set is unknown: keep trying (the consumer thread
     // waits; past max.poll.interval.ms the group moves the partition elsewhere).
     for (int attempt = 0;; ++attempt) {
@@ -275,7 +334,7 @@ void Processor::OnAssigned(std::span<bus::AssignedPartition> partitions) {
       redis_ok_.store(snapshot.has_value());
       if (snapshot) {
         if (*snapshot) {
-          auto state = PartitionState::Decode((*snapshot)->state);
+          auto state = PartitionState::Decode((*snapshot)->state, options_.dedup);
           if (!state) {
             logger_.Error("snapshot unreadable; starting empty",
                           {{"snapshot", name}, {"error", state.error().ToString()}});
@@ -306,6 +365,7 @@ void Processor::OnAssigned(std::span<bus::AssignedPartition> partitions) {
                                         {"sequence", owned.sequence}});
     std::lock_guard lock(mutex_);
     owned_[{partition.topic, partition.partition}] = std::move(owned);
+    last_owned_ = owned_.end();
     UpdateStateGauge();
   }
 }
@@ -321,6 +381,7 @@ void Processor::OnRevoked(std::span<const bus::TopicPartition> partitions) {
                     {{"partition", partition.partition}, {"error", done.error().ToString()}});
     }
     owned_.erase(it);
+    last_owned_ = owned_.end();
   }
   UpdateStateGauge();
 }

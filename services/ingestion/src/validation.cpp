@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "state_codec.hpp"
 
@@ -435,36 +437,92 @@ bool IsCodeField(const std::string& name) {
   return name == "unit_of_measure" || name == "currency";
 }
 
-// Walks every set singular string field (and sub-message) of `message` through reflection, so
-// a new payload type is normalized without touching this file.
-void NormalizeMessage(pb::Message& message) {
-  const pb::Reflection* reflection = message.GetReflection();
-  std::vector<const pb::FieldDescriptor*> fields;
-  reflection->ListFields(message, &fields);
-  for (const pb::FieldDescriptor* field : fields) {
+// What normalization visits in one message type: its id and code string fields, and the
+// message fields whose type (transitively) has any. Built once per type from the descriptors,
+// so a new payload type is normalized without touching this file, and a record pays only for
+// the fields that can change (no ListFields over every set field).
+struct FieldStep {
+  enum class Kind { kId, kCode, kMessage, kRepeatedMessage };
+  const pb::FieldDescriptor* field;
+  Kind kind;
+};
+using NormalizationPlan = std::unordered_map<const pb::Descriptor*, std::vector<FieldStep>>;
+
+// True if `type` has anything to normalize; fills plan[type].
+bool BuildPlan(const pb::Descriptor* type, NormalizationPlan& plan) {
+  if (const auto it = plan.find(type); it != plan.end()) return !it->second.empty();
+  plan[type];  // in progress: a recursive type ends here
+  std::vector<FieldStep> steps;
+  for (int i = 0; i < type->field_count(); ++i) {
+    const pb::FieldDescriptor* field = type->field(i);
     if (field->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
-      if (field->is_repeated()) {
-        for (int i = 0; i < reflection->FieldSize(message, field); ++i)
-          NormalizeMessage(*reflection->MutableRepeatedMessage(&message, field, i));
-      } else if (field->message_type()->full_name() != "google.protobuf.Timestamp") {
-        NormalizeMessage(*reflection->MutableMessage(&message, field));
+      if (BuildPlan(field->message_type(), plan)) {
+        steps.push_back({field, field->is_repeated() ? FieldStep::Kind::kRepeatedMessage
+                                                     : FieldStep::Kind::kMessage});
       }
-      continue;
+    } else if (field->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING && !field->is_repeated()) {
+      if (IsIdField(field->name())) steps.push_back({field, FieldStep::Kind::kId});
+      if (IsCodeField(field->name())) steps.push_back({field, FieldStep::Kind::kCode});
     }
-    if (field->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING || field->is_repeated()) continue;
-    const bool id = IsIdField(field->name());
-    const bool code = IsCodeField(field->name());
-    if (!id && !code) continue;
-    std::string scratch;
-    const std::string& value = reflection->GetStringReference(message, field, &scratch);
-    std::string normalized(Trimmed(value));
-    if (code) {
-      std::transform(normalized.begin(), normalized.end(), normalized.begin(), [](char ch) {
-        return static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      });
-    }
-    if (normalized != value) reflection->SetString(&message, field, std::move(normalized));
   }
+  const bool any = !steps.empty();
+  plan[type] = std::move(steps);
+  return any;
+}
+
+const NormalizationPlan& EnvelopePlan() {
+  static const NormalizationPlan plan = [] {
+    NormalizationPlan built;
+    BuildPlan(Envelope::descriptor(), built);
+    return built;
+  }();
+  return plan;
+}
+
+bool IsUpper(std::string_view text) {
+  return std::none_of(text.begin(), text.end(),
+                      [](char ch) { return std::islower(static_cast<unsigned char>(ch)) != 0; });
+}
+
+// Trims ids and upper-cases codes of `message` and its sub-messages; true if anything changed.
+bool NormalizeMessage(pb::Message& message, const NormalizationPlan& plan) {
+  const auto steps = plan.find(message.GetDescriptor());
+  if (steps == plan.end()) return false;
+  const pb::Reflection* reflection = message.GetReflection();
+  bool changed = false;
+  for (const FieldStep& step : steps->second) {
+    switch (step.kind) {
+      case FieldStep::Kind::kMessage:
+        if (reflection->HasField(message, step.field)) {
+          changed |= NormalizeMessage(*reflection->MutableMessage(&message, step.field), plan);
+        }
+        break;
+      case FieldStep::Kind::kRepeatedMessage:
+        for (int i = 0; i < reflection->FieldSize(message, step.field); ++i) {
+          changed |=
+              NormalizeMessage(*reflection->MutableRepeatedMessage(&message, step.field, i), plan);
+        }
+        break;
+      case FieldStep::Kind::kId:
+      case FieldStep::Kind::kCode: {
+        std::string scratch;
+        const std::string& value = reflection->GetStringReference(message, step.field, &scratch);
+        const std::string_view trimmed = Trimmed(value);
+        const bool code = step.kind == FieldStep::Kind::kCode;
+        if (trimmed.size() == value.size() && (!code || IsUpper(value))) break;  // the usual case
+        std::string normalized(trimmed);
+        if (code) {
+          std::transform(normalized.begin(), normalized.end(), normalized.begin(), [](char ch) {
+            return static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+          });
+        }
+        reflection->SetString(&message, step.field, std::move(normalized));
+        changed = true;
+        break;
+      }
+    }
+  }
+  return changed;
 }
 
 }  // namespace
@@ -604,8 +662,8 @@ Result<MasterData> MasterData::ReadFrom(std::string_view in, std::size_t& pos) {
   return master;
 }
 
-void Normalize(Envelope& envelope) {
-  NormalizeMessage(envelope);
+bool Normalize(Envelope& envelope) {
+  return NormalizeMessage(envelope, EnvelopePlan());
 }
 
 std::optional<Violation> Validate(const Envelope& envelope, const MasterData& master) {

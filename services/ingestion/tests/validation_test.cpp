@@ -60,8 +60,10 @@ sop::v1::Envelope Order(const std::string& site, const std::string& item, double
   return e;
 }
 
+constexpr std::int64_t kRecordTimeMs = 1'795'000'000'000;
+
 Decision Feed(const sop::v1::Envelope& e, PartitionState& state) {
-  return Decide(e.SerializeAsString(), state);
+  return Decide(e.SerializeAsString(), kRecordTimeMs, state);
 }
 
 PartitionState WithMaster() {
@@ -82,7 +84,7 @@ TEST(IngestionValidation, NegativeQuantityNamesTheFieldAndValue) {
   EXPECT_EQ(d.violation->reason, "must be >= 0, got '-5'");
   EXPECT_EQ(d.violation->reason_class, ReasonClass::kInvalidValue);
   // Decided once: a replay of the same event is a duplicate, not a second rejection.
-  EXPECT_TRUE(state.applied_ids.contains("so-1"));
+  EXPECT_TRUE(state.applied_ids.Contains("so-1"));
   EXPECT_EQ(Feed(Order("P1", "FG", -5, "so-1"), state).outcome, Outcome::kDuplicate);
 }
 
@@ -163,7 +165,8 @@ TEST(IngestionPipeline, ReplayIsADuplicateAndChangesNothing) {
 TEST(IngestionPipeline, TruncatedBytesAreMalformed) {
   PartitionState state = WithMaster();
   const std::string bytes = Order("P1", "FG", 3, "so-4").SerializeAsString();
-  const Decision d = Decide(std::string_view(bytes).substr(0, bytes.size() - 3), state);
+  const Decision d =
+      Decide(std::string_view(bytes).substr(0, bytes.size() - 3), kRecordTimeMs, state);
   ASSERT_EQ(d.outcome, Outcome::kRejected);
   EXPECT_EQ(d.violation->reason_class, ReasonClass::kMalformed);
   EXPECT_EQ(d.violation->field, "envelope");
@@ -197,7 +200,7 @@ TEST(IngestionPipeline, GeneratedScaleSIsAcceptedWholesale) {
   for (const auto& bytes : records) {
     sop::v1::Envelope peek;
     peek.ParseFromString(bytes);
-    const Decision d = Decide(bytes, by_site[peek.site()]);
+    const Decision d = Decide(bytes, kRecordTimeMs, by_site[peek.site()]);
     if (d.outcome == Outcome::kAccepted)
       ++accepted;
     else if (d.violation)

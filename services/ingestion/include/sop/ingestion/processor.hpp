@@ -2,6 +2,8 @@
 /// The ingestion consumer's handler: decides each sop.erp.events.v1 record, publishes facts,
 /// dead-letters bad records, and snapshots per-partition state with the offsets.
 
+#include <google/protobuf/arena.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,11 +20,13 @@
 #include "sop/bus/consumer.hpp"
 #include "sop/bus/dead_letter.hpp"
 #include "sop/bus/producer.hpp"
+#include "sop/bus/topics.hpp"
 #include "sop/ingestion/pipeline.hpp"
 #include "sop/ingestion/rejections.hpp"
 #include "sop/runtime/log.hpp"
 #include "sop/runtime/metrics.hpp"
 #include "sop/store/redis_store.hpp"
+#include "sop/v1/planning.pb.h"
 
 namespace sop::ingestion {
 
@@ -76,6 +80,8 @@ struct ProcessorOptions {
   int max_outstanding = 50'000;
   std::chrono::milliseconds flush_timeout{30'000};
   std::size_t rejected_ring = 1'000;
+  /// The de-duplication window of each partition (ids by count and by record-time age).
+  DedupRetention dedup{};
   /// Called on the timer thread when healthy() changes (e.g. to drive gRPC health).
   std::function<void(bool healthy)> on_health_change{};
 };
@@ -136,6 +142,11 @@ class Processor : public bus::ConsumerListener {
   };
   using Key = std::pair<std::string, std::int32_t>;
 
+  Owned& OwnedFor(const bus::Message& message);  // mutex_ held
+  void Reject(const bus::Message& message, const sop::v1::Envelope& envelope,
+              const Violation& violation);  // mutex_ held
+  void Publish(const bus::Message& message, const sop::v1::Envelope& envelope,
+               bool normalized);                    // mutex_ held
   Status Checkpoint(const Key& key, Owned& owned);  // mutex_ held
   void TimerLoop();
   void UpdateStateGauge();  // mutex_ held
@@ -155,6 +166,10 @@ class Processor : public bus::ConsumerListener {
 
   std::mutex mutex_;
   std::map<Key, Owned> owned_;
+  google::protobuf::Arena arena_;              ///< the record being handled (Handle, mutex_ held)
+  std::map<Key, Owned>::iterator last_owned_;  ///< owned_.end() when unknown
+  sop::v1::Fact fact_tail_;                    ///< ingested_at + ingestion_instance of each fact
+  const std::string facts_topic_{bus::kFactsTopic};
 
   std::function<std::vector<bus::PartitionLag>()> lag_;
   std::mutex timer_mutex_;

@@ -74,8 +74,8 @@ class MasterData {
 };
 
 /// Trims every id (fields named "site", "*_id", "event_id") and upper-cases units of measure
-/// and currencies, in place. Idempotent.
-void Normalize(sop::v1::Envelope& envelope);
+/// and currencies, in place. Idempotent. True if anything changed.
+bool Normalize(sop::v1::Envelope& envelope);
 
 /// Checks a NORMALIZED envelope against the rules and the accepted master data. Returns the
 /// first violation, or nullopt if the event is acceptable. Pure and deterministic.
