@@ -139,10 +139,10 @@ void DetectMaterial(const NettingEngine& engine, detail::ReachIndex& reach, Item
   const auto& findings = plan.item_findings[Idx(i)];
 
   auto note_orders = [&](const detail::ReachView& ends) {
-    if (order_risk == nullptr) return;
+    if (order_risk == nullptr && notes == nullptr) return;
     for (const auto& [index, quantity] : ends.orders) {
       if (quantity <= 0.0) continue;
-      NoteOrder(*order_risk, i, index, quantity);
+      if (order_risk != nullptr) NoteOrder(*order_risk, i, index, quantity);
       if (notes != nullptr) notes->emplace_back(index, quantity);
     }
   };
@@ -506,8 +506,8 @@ void DetectFenceAndData(const NettingEngine& engine, const DetectionHistory& his
 }
 
 void FinishOrdersAtRisk(const model::Snapshot& snapshot,
-                        const std::map<std::int32_t, OrderRisk>& risks,
-                        std::vector<Exception>& out) {
+                        const std::map<std::int32_t, OrderRisk>& risks, std::vector<Exception>& out,
+                        detail::MaterialRecord* record) {
   for (const auto& [index, risk] : risks) {
     const auto& order = snapshot.sales_orders[static_cast<std::size_t>(index)];
     if (order.quantity <= 0.0) continue;
@@ -535,13 +535,26 @@ void FinishOrdersAtRisk(const model::Snapshot& snapshot,
         "not promised on time because of {}.",
         order.id, order.customer_id, order.priority, order.quantity,
         snapshot.ItemSiteName(order.item_site), order.due_bucket, e.quantity, causes);
+    if (record != nullptr) {
+      record->risk_orders.push_back(index);
+      record->risk_exceptions.push_back(e);
+    }
     out.push_back(std::move(e));
   }
 }
 
+// Sorts positions, then moves each exception once (an Exception is a few hundred bytes).
 void SortById(std::vector<Exception>& out) {
-  std::sort(out.begin(), out.end(),
-            [](const Exception& a, const Exception& b) { return a.id < b.id; });
+  auto less = [](const Exception& a, const Exception& b) { return a.id < b.id; };
+  if (std::is_sorted(out.begin(), out.end(), less)) return;
+  std::vector<std::uint32_t> order(out.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = static_cast<std::uint32_t>(k);
+  std::sort(order.begin(), order.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return out[a].id < out[b].id; });
+  std::vector<Exception> sorted;
+  sorted.reserve(out.size());
+  for (auto k : order) sorted.push_back(std::move(out[k]));
+  out.swap(sorted);
 }
 
 }  // namespace
@@ -615,52 +628,120 @@ bool IsMaterial(ExceptionType type) noexcept {
   }
 }
 
+namespace {
+
+// The sales orders whose order-at-risk exception can differ from the base's: those an affected
+// item-site notes (in the base or now) and those whose own record changed. The others are noted
+// only by unaffected item-sites, with the base's quantities, so their exceptions are the base's.
+std::vector<char> DirtyOrders(
+    const model::Snapshot& snapshot, const model::Snapshot& base_snapshot,
+    const MaterialRecord& base, std::span<const char> affected,
+    const std::vector<std::vector<std::pair<std::int32_t, double>>>& notes) {
+  const auto orders = snapshot.sales_orders.size();
+  std::vector<char> dirty(orders, 0);
+  if (base_snapshot.sales_orders.size() != orders) {
+    dirty.assign(orders, 1);
+    return dirty;
+  }
+  for (std::size_t k = 0; k < orders; ++k) {
+    const auto& a = snapshot.sales_orders[k];
+    const auto& b = base_snapshot.sales_orders[k];
+    if (a.quantity != b.quantity || a.due_bucket != b.due_bucket || a.priority != b.priority ||
+        a.unit_price != b.unit_price || a.item_site != b.item_site || a.id != b.id ||
+        a.customer_id != b.customer_id) {
+      dirty[k] = 1;
+    }
+  }
+  auto mark = [&](std::int32_t order) {
+    if (order >= 0 && static_cast<std::size_t>(order) < orders) {
+      dirty[static_cast<std::size_t>(order)] = 1;
+    }
+  };
+  for (std::size_t c = 0; c < affected.size(); ++c) {
+    if (!affected[c]) continue;
+    for (auto k = base.risk_offsets[c]; k < base.risk_offsets[c + 1]; ++k)
+      mark(base.risks[k].first);
+  }
+  for (const auto& list : notes) {
+    for (const auto& [order, quantity] : list) mark(order);
+  }
+  return dirty;
+}
+
+}  // namespace
+
 std::vector<Exception> DetectExceptionsReusing(
     const NettingEngine& engine, const CapacityPlan& capacity, const DetectionHistory& history,
-    const DetectionPolicy& policy, const MaterialRecord* base, std::span<const char> affected,
-    MaterialRecord* record, const ReachIndex* base_reach, std::unique_ptr<ReachIndex>* keep_reach) {
+    const DetectionPolicy& policy, const MaterialRecord* base, const model::Snapshot* base_snapshot,
+    std::span<const char> affected, MaterialRecord* record, const ReachIndex* base_reach,
+    std::unique_ptr<ReachIndex>* keep_reach) {
   std::vector<Exception> out;
   std::map<std::int32_t, OrderRisk> order_risk;
   const auto n = engine.snapshot().item_site_count();
-  const bool reuse =
-      base != nullptr && base->exception_offsets.size() == n + 1 && affected.size() == n;
+  const bool reuse = base != nullptr && base->exception_offsets.size() == n + 1 &&
+                     affected.size() == n && base_snapshot != nullptr;
   // A full detection reaches nearly every planned order: dense entries. A re-detection of a few
   // item-sites reaches few (and reads the rest through the base's): entries on first use.
   auto reach_owner = std::make_unique<ReachIndex>(engine, !reuse, reuse ? base_reach : nullptr,
                                                   reuse ? affected : std::span<const char>{});
   auto& reach = *reach_owner;
-  if (reuse) record = nullptr;  // only a full detection records
-  if (record != nullptr) {
-    *record = MaterialRecord{};
-    record->exception_offsets.reserve(n + 1);
-    record->risk_offsets.reserve(n + 1);
-    record->exception_offsets.push_back(0);
-    record->risk_offsets.push_back(0);
-  }
-  for (std::size_t c = 0; c < n; ++c) {
-    const ItemSiteIndex i(static_cast<std::int32_t>(c));
-    if (reuse && !affected[c]) {
-      // Neither its plan nor anything its end demands are reached through changed: the base's
-      // exceptions and order-at-risk notes, replayed in the same order (identical sums).
-      for (auto e = base->exception_offsets[c]; e < base->exception_offsets[c + 1]; ++e) {
-        out.push_back(base->exceptions[e]);
+  if (reuse) {
+    // Neither the plan of an unaffected item-site nor anything its end demands are reached
+    // through changed: its material exceptions are the base's. Affected ones are detected again
+    // (in item order, as a full detection would), collecting what they put at risk.
+    std::vector<std::vector<std::pair<std::int32_t, double>>> notes(n);
+    for (std::size_t c = 0; c < n; ++c) {
+      if (!affected[c]) {
+        for (auto e = base->exception_offsets[c]; e < base->exception_offsets[c + 1]; ++e) {
+          out.push_back(base->exceptions[e]);
+        }
+        continue;
       }
-      for (auto k = base->risk_offsets[c]; k < base->risk_offsets[c + 1]; ++k) {
-        NoteOrder(order_risk, i, base->risks[k].first, base->risks[k].second);
-      }
-      continue;
+      DetectMaterial(engine, reach, ItemSiteIndex(static_cast<std::int32_t>(c)), policy, out,
+                     nullptr, &notes[c]);
     }
-    const std::size_t first = out.size();
-    DetectMaterial(engine, reach, i, policy, out, &order_risk,
-                   record != nullptr ? &record->risks : nullptr);
+    // Orders at risk: only the dirty orders' notes are replayed, in item order (identical
+    // sums); the others keep the base's exception.
+    const auto dirty = DirtyOrders(engine.snapshot(), *base_snapshot, *base, affected, notes);
+    for (std::size_t c = 0; c < n; ++c) {
+      const ItemSiteIndex i(static_cast<std::int32_t>(c));
+      auto note = [&](std::int32_t order, double quantity) {
+        if (dirty[static_cast<std::size_t>(order)]) NoteOrder(order_risk, i, order, quantity);
+      };
+      if (affected[c]) {
+        for (const auto& [order, quantity] : notes[c]) note(order, quantity);
+      } else {
+        for (auto k = base->risk_offsets[c]; k < base->risk_offsets[c + 1]; ++k)
+          note(base->risks[k].first, base->risks[k].second);
+      }
+    }
+    for (std::size_t k = 0; k < base->risk_orders.size(); ++k) {
+      const auto order = base->risk_orders[k];
+      if (!dirty[static_cast<std::size_t>(order)]) out.push_back(base->risk_exceptions[k]);
+    }
+    FinishOrdersAtRisk(engine.snapshot(), order_risk, out, nullptr);
+  } else {
     if (record != nullptr) {
-      record->exceptions.insert(record->exceptions.end(),
-                                out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-      record->exception_offsets.push_back(static_cast<std::uint32_t>(record->exceptions.size()));
-      record->risk_offsets.push_back(static_cast<std::uint32_t>(record->risks.size()));
+      *record = MaterialRecord{};
+      record->exception_offsets.reserve(n + 1);
+      record->risk_offsets.reserve(n + 1);
+      record->exception_offsets.push_back(0);
+      record->risk_offsets.push_back(0);
     }
+    for (std::size_t c = 0; c < n; ++c) {
+      const ItemSiteIndex i(static_cast<std::int32_t>(c));
+      const std::size_t first = out.size();
+      DetectMaterial(engine, reach, i, policy, out, &order_risk,
+                     record != nullptr ? &record->risks : nullptr);
+      if (record != nullptr) {
+        record->exceptions.insert(record->exceptions.end(),
+                                  out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+        record->exception_offsets.push_back(static_cast<std::uint32_t>(record->exceptions.size()));
+        record->risk_offsets.push_back(static_cast<std::uint32_t>(record->risks.size()));
+      }
+    }
+    FinishOrdersAtRisk(engine.snapshot(), order_risk, out, record);
   }
-  FinishOrdersAtRisk(engine.snapshot(), order_risk, out);
   DetectCapacity(engine, reach, capacity, policy, out);
   DetectForecast(engine.snapshot(), history, policy, out);
   DetectSuppliers(engine, reach, history, policy, out);
@@ -686,8 +767,8 @@ std::vector<Exception> DetectCapacityReusing(const NettingEngine& engine,
 std::vector<Exception> DetectExceptions(const NettingEngine& engine, const CapacityPlan& capacity,
                                         const DetectionHistory& history,
                                         const DetectionPolicy& policy) {
-  return detail::DetectExceptionsReusing(engine, capacity, history, policy, nullptr, {}, nullptr,
-                                         nullptr, nullptr);
+  return detail::DetectExceptionsReusing(engine, capacity, history, policy, nullptr, nullptr, {},
+                                         nullptr, nullptr, nullptr);
 }
 
 std::vector<Exception> DetectCapacityExceptions(const NettingEngine& engine,

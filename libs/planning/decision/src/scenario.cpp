@@ -545,12 +545,13 @@ ScenarioKpis ComputeKpis(const NettingEngine& engine, const CapacityPlan& cap,
   return k;
 }
 
-std::vector<std::string> SortedIds(const std::vector<Exception>& exceptions) {
-  std::vector<std::string> ids;
-  ids.reserve(exceptions.size());
-  for (const auto& e : exceptions) ids.push_back(e.id);
-  std::sort(ids.begin(), ids.end());
-  return ids;
+// Positions of `exceptions` in id order.
+std::vector<std::uint32_t> ByIdOrder(const std::vector<Exception>& exceptions) {
+  std::vector<std::uint32_t> order(exceptions.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = static_cast<std::uint32_t>(k);
+  std::sort(order.begin(), order.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return exceptions[a].id < exceptions[b].id; });
+  return order;
 }
 
 }  // namespace
@@ -567,7 +568,7 @@ ScenarioEvaluator::ScenarioEvaluator(const NettingEngine& base, DetectionHistory
   if (record->exception_offsets.size() == base_.snapshot().item_site_count() + 1)
     base_record_ = std::move(record);
   base_reach_ = std::move(reach);
-  base_ids_ = SortedIds(base_outcome_.exceptions);
+  base_by_id_ = ByIdOrder(base_outcome_.exceptions);
 }
 
 Result<ScenarioOutcome> ScenarioEvaluator::Evaluate(const Scenario& scenario) const {
@@ -613,26 +614,51 @@ Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(
   auto costs = ApplyCapacityOverrides(engine.snapshot(), engine.plan(), scenario, out.capacity);
   if (!costs) return std::unexpected(costs.error());
 
+  // Exceptions sorted by id (as DetectExceptions gives them).
   if (own || !compare) {
     const bool reuse = !affected.empty();
     out.exceptions = detail::DetectExceptionsReusing(
         engine, out.capacity, history_, options_.detection, reuse ? base_record_.get() : nullptr,
-        affected, record, base_reach_.get(), keep_reach);
+        &base_.snapshot(), affected, record, base_reach_.get(), keep_reach);
   } else {
     // Capacity-only: the plan is the base plan, so every non-capacity exception is the base's;
-    // only overloads and bottlenecks are detected again.
-    out.exceptions =
+    // only overloads and bottlenecks are detected again (and merged in by id).
+    auto detected =
         detail::DetectCapacityReusing(engine, out.capacity, options_.detection, base_reach_.get());
-    for (const auto& e : base_outcome_.exceptions) {
-      if (e.type != ExceptionType::kCapacityOverload && e.type != ExceptionType::kBottleneck) {
-        out.exceptions.push_back(e);
-      }
+    out.exceptions.reserve(base_by_id_.size() + detected.size());
+    std::size_t next = 0;
+    for (auto position : base_by_id_) {
+      const auto& e = base_outcome_.exceptions[position];
+      if (e.type == ExceptionType::kCapacityOverload || e.type == ExceptionType::kBottleneck)
+        continue;
+      while (next < detected.size() && detected[next].id < e.id)
+        out.exceptions.push_back(std::move(detected[next++]));
+      out.exceptions.push_back(e);
     }
+    while (next < detected.size()) out.exceptions.push_back(std::move(detected[next++]));
   }
   std::optional<PlanFigures> own_figures;
   if (own || !base_figures_) own_figures = ComputePlanFigures(engine);
   out.kpis = ComputeKpis(engine, out.capacity, out.exceptions, *costs,
                          own_figures ? *own_figures : *base_figures_);
+  if (compare) {
+    // Both lists are sorted by id: one merge walk, no copies of ids until one differs.
+    std::size_t a = 0, b = 0;
+    const auto& mine = out.exceptions;
+    const auto theirs = [&](std::size_t k) -> const std::string& {
+      return base_outcome_.exceptions[base_by_id_[k]].id;
+    };
+    while (a < mine.size() || b < base_by_id_.size()) {
+      if (b == base_by_id_.size() || (a < mine.size() && mine[a].id < theirs(b))) {
+        out.appeared.push_back(mine[a++].id);
+      } else if (a == mine.size() || theirs(b) < mine[a].id) {
+        out.disappeared.push_back(theirs(b++));
+      } else {
+        ++a;
+        ++b;
+      }
+    }
+  }
   RankAll(out.exceptions, options_.ranking);
 
   const auto H = static_cast<std::size_t>(out.capacity.horizon);
@@ -643,14 +669,6 @@ Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(
       out.load_by_work_center[w] += out.capacity.load_hours[w * H + t];
       out.overload_by_work_center[w] += out.capacity.overload_hours[w * H + t];
     }
-  }
-  if (compare) {
-    const auto mine = SortedIds(out.exceptions);
-    const auto& theirs = base_ids_;
-    std::set_difference(mine.begin(), mine.end(), theirs.begin(), theirs.end(),
-                        std::back_inserter(out.appeared));
-    std::set_difference(theirs.begin(), theirs.end(), mine.begin(), mine.end(),
-                        std::back_inserter(out.disappeared));
   }
   return out;
 }

@@ -174,7 +174,7 @@ class ScenarioEvaluator {
   ScenarioOptions options_;
   CapacityPlan base_capacity_;
   ScenarioOutcome base_outcome_;
-  std::vector<std::string> base_ids_;                          ///< base exception ids, sorted
+  std::vector<std::uint32_t> base_by_id_;  ///< positions of the base exceptions in id order
   std::shared_ptr<const detail::MaterialRecord> base_record_;  ///< per item-site base detection
   std::shared_ptr<const detail::PlanFigures> base_figures_;    ///< plan-only KPI parts of the base
   std::shared_ptr<const detail::ReachIndex> base_reach_;  ///< end-demand reach of the base plan
