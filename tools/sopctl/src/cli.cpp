@@ -9,6 +9,7 @@
 #include <ostream>
 #include <stdexcept>
 
+#include "sop/auth/grpc_auth.hpp"
 #include "sop/sopctl/command.hpp"
 
 namespace sop::sopctl {
@@ -18,11 +19,12 @@ std::vector<ServiceAddress> DefaultServices() {
           {"forecasting", "sop.v1.Forecasting", "localhost:50052"},
           {"mrp", "sop.v1.Mrp", "localhost:50053"},
           {"capacity", "sop.v1.Capacity", "localhost:50054"},
-          {"exceptions", "sop.v1.Exceptions", "localhost:50055"}};
+          {"exceptions", "sop.v1.Exceptions", "localhost:50055"},
+          {"workflow", "sop.v1.Workflow", "localhost:50056"}};
 }
 
 std::shared_ptr<grpc::Channel> CommandContext::Channel(const std::string& name) const {
-  return grpc::CreateChannel(services.at(name).address, grpc::InsecureChannelCredentials());
+  return auth::CreateBearerChannel(services.at(name).address, token);
 }
 
 int CommandContext::Failed(std::string_view command, std::string_view message) const {
@@ -101,7 +103,8 @@ void PrintTable(std::ostream& out, const std::vector<std::string>& header,
 namespace {
 
 void PrintHelp(std::ostream& out) {
-  out << "usage: sopctl [--json] [--timeout SECONDS] [--<service> HOST:PORT ...] COMMAND [ARGS]\n\n"
+  out << "usage: sopctl [--json] [--timeout SECONDS] [--token TOKEN] [--<service> HOST:PORT ...] "
+         "COMMAND [ARGS]\n\n"
          "commands:\n";
   for (const auto& [name, command] : CommandRegistry::Instance().commands())
     out << "  " << std::left << std::setw(12) << name << command.summary << "\n";
@@ -114,7 +117,10 @@ void PrintHelp(std::ostream& out) {
     out << "  --" << std::left << std::setw(12) << service.name << std::setw(20) << env
         << service.address << "\n";
   }
-  out << "\n'sopctl help COMMAND' shows a command's usage.\n";
+  out << "\n--token (or SOPCTL_TOKEN): bearer token sent with every call (writes need one when "
+         "the\n"
+         "services run with auth.tokens-file).\n"
+         "\n'sopctl help COMMAND' shows a command's usage.\n";
 }
 
 }  // namespace
@@ -179,6 +185,8 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   }
   bool json = false;
   std::chrono::milliseconds timeout{30'000};
+  const char* env_token = std::getenv("SOPCTL_TOKEN");
+  std::string token = env_token != nullptr ? env_token : "";
   std::size_t i = 0;
   // Global options come before the command name.
   for (; i < args.size() && args[i].starts_with("--"); ++i) {
@@ -196,7 +204,9 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
       return kExitUsage;
     }
     const std::string& value = args[++i];
-    if (flag == "timeout") {
+    if (flag == "token") {
+      token = value;
+    } else if (flag == "timeout") {
       char* end = nullptr;
       const double seconds = std::strtod(value.c_str(), &end);
       if (end == value.c_str() || *end != '\0' || !(seconds > 0) || seconds > 3600) {
@@ -238,6 +248,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
       .services = std::move(services),
       .json = json,
       .timeout = timeout,
+      .token = std::move(token),
       .out = out,
       .err = err};
   return command->run(context);

@@ -135,9 +135,9 @@ TEST_F(SopctlTest, StatusReportsServingAndUnreachableServices) {
   EXPECT_EQ(one.exit_code, kExitOk) << one.out << one.err;
   EXPECT_NE(one.out.find("SERVING"), std::string::npos);
 
-  const Outcome all =
-      Cli(WithAddress({"--json", "--mrp", "127.0.0.1:1", "--forecasting", "127.0.0.1:1",
-                       "--capacity", "127.0.0.1:1", "--exceptions", "127.0.0.1:1", "status"}));
+  const Outcome all = Cli(WithAddress({"--json", "--mrp", "127.0.0.1:1", "--forecasting",
+                                       "127.0.0.1:1", "--capacity", "127.0.0.1:1", "--exceptions",
+                                       "127.0.0.1:1", "--workflow", "127.0.0.1:1", "status"}));
   EXPECT_EQ(all.exit_code, kExitFailure);
   EXPECT_NE(all.out.find("{\"name\":\"ingestion\",\"address\":\"" + instance_->address() +
                          "\",\"status\":\"SERVING\""),
@@ -145,6 +145,11 @@ TEST_F(SopctlTest, StatusReportsServingAndUnreachableServices) {
       << all.out;
   EXPECT_NE(
       all.out.find("{\"name\":\"mrp\",\"address\":\"127.0.0.1:1\",\"status\":\"UNREACHABLE\""),
+      std::string::npos)
+      << all.out;
+  // The workflow service (50056) is one of the default services.
+  EXPECT_NE(
+      all.out.find("{\"name\":\"workflow\",\"address\":\"127.0.0.1:1\",\"status\":\"UNREACHABLE\""),
       std::string::npos)
       << all.out;
 }

@@ -44,11 +44,14 @@ struct CommandContext {
   std::map<std::string, ServiceAddress> services;  ///< by name
   bool json = false;
   std::chrono::milliseconds timeout{30'000};
+  /// Bearer token sent with every call (--token before the command, or $SOPCTL_TOKEN); writes
+  /// need one when the services run with auth.tokens-file (libs/auth). Empty: none.
+  std::string token;
   std::ostream& out;
   std::ostream& err;
 
-  /// A channel to service `name` (plaintext). Throws std::out_of_range for an unknown name
-  /// (a programming error in a command).
+  /// A channel to service `name` (plaintext) whose calls carry `token`. Throws std::out_of_range
+  /// for an unknown name (a programming error in a command).
   std::shared_ptr<grpc::Channel> Channel(const std::string& name) const;
   /// Deadline for one call.
   std::chrono::system_clock::time_point Deadline() const {
