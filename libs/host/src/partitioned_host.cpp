@@ -45,6 +45,11 @@ struct PartitionedHost::Probe {
                                 "Partitions dropped because another replica wrote a newer "
                                 "snapshot."})
                    .WithLabels()),
+        data_loss(metrics
+                      .AddCounter({p + "data_loss_total",
+                                   "Partitions stopped because the offset to consume from is no "
+                                   "longer in the log (never skipped silently)."})
+                      .WithLabels()),
         lag(metrics.AddGauge({p + "consumer_lag",
                               "Messages behind the high watermark, by topic and partition.",
                               {"topic", "partition"},
@@ -59,6 +64,12 @@ struct PartitionedHost::Probe {
                                  "Time to end a batch: the state's work, publish, acknowledge, "
                                  "snapshot."})
                   .WithLabels()),
+        batch_locked(metrics
+                         .AddHistogram({p + "batch_locked_seconds",
+                                        "Time a batch end holds the state's lock (the state's "
+                                        "work, publish, serialization; not the acknowledgement "
+                                        "wait and the snapshot writes)."})
+                         .WithLabels()),
         partitions(metrics.AddGauge({p + "state_partitions", "Partitions owned by this replica."})
                        .WithLabels()),
         healthy(
@@ -74,9 +85,11 @@ struct PartitionedHost::Probe {
   runtime::Counter snapshots;
   runtime::Counter snapshot_errors;
   runtime::Counter fenced;
+  runtime::Counter data_loss;
   runtime::GaugeFamily lag;
   runtime::Histogram processing;
   runtime::Histogram batch;
+  runtime::Histogram batch_locked;
   runtime::Gauge partitions;
   runtime::Gauge healthy;
 };
@@ -96,6 +109,7 @@ void PartitionedHost::Locked::MarkDirty(const PartitionKey& key) {
 }
 
 Status PartitionedHost::Locked::SnapshotNow(std::span<const PartitionKey> keys) {
+  host_.WaitNotWriting(lock_);
   if (auto flushed = host_.FlushLocked(); !flushed) return flushed;
   return host_.SnapshotLocked(keys);
 }
@@ -193,8 +207,8 @@ void PartitionedHost::Stop(bool final_snapshot) {
   if (batch_thread_.joinable()) batch_thread_.join();
   if (health_thread_.joinable()) health_thread_.join();
   if (final_snapshot) {
-    std::lock_guard lock(mutex_);
-    EndBatchLocked();
+    std::unique_lock lock(mutex_);
+    EndBatchLocked(lock, /*unlock_for_writes=*/false);
   }
   if (producer_) {
     if (auto flushed = producer_->Flush(options_.flush_timeout); !flushed) {
@@ -275,11 +289,13 @@ Status PartitionedHost::Reject(const bus::Message& message, const Error& error) 
 }
 
 void PartitionedHost::OnAssigned(std::span<bus::AssignedPartition> partitions) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  WaitNotWriting(lock);
   for (bus::AssignedPartition& assigned : partitions) {
     const PartitionKey key{assigned.topic, assigned.partition};
     const std::string name = SnapshotName(key);
     Owned owned;
+    owned.epoch = ++epochs_;
     auto stored = store_.GetSnapshot(name);
     if (!stored) {
       // Without the snapshot the state would silently miss messages: replay the whole log. The
@@ -287,7 +303,7 @@ void PartitionedHost::OnAssigned(std::span<bus::AssignedPartition> partitions) {
       SetRedisOk(stored.error().code() != Errc::kUnavailable);
       logger_.Error("snapshot not readable; replaying the partition from the beginning",
                     {{"partition", name}, {"error", stored.error().ToString()}});
-      owned.sequence_known = false;
+      owned.cursor.sequence_known = false;
       owned.next_offset = 0;
       assigned.start_offset = 0;
     } else if (!*stored) {
@@ -295,7 +311,7 @@ void PartitionedHost::OnAssigned(std::span<bus::AssignedPartition> partitions) {
       assigned.start_offset = 0;  // no state yet: every message of the partition is needed
     } else {
       const store::Snapshot& snapshot = **stored;
-      owned.sequence = snapshot.sequence;
+      owned.cursor.sequence = snapshot.sequence;
       std::int64_t start = 0;
       if (auto restored = state_.Restore(key, snapshot.state); !restored) {
         logger_.Error("snapshot not restorable; replaying the partition from the beginning",
@@ -325,7 +341,8 @@ void PartitionedHost::OnAssigned(std::span<bus::AssignedPartition> partitions) {
 }
 
 void PartitionedHost::OnRevoked(std::span<const bus::TopicPartition> partitions) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  WaitNotWriting(lock);
   if (!crashed_) {
     CollectDirtyLocked();
     PublishLocked(state_.EndBatch());
@@ -351,6 +368,18 @@ void PartitionedHost::OnRevoked(std::span<const bus::TopicPartition> partitions)
 }
 
 void PartitionedHost::OnError(const Error& error) {
+  if (error.code() == Errc::kDataLoss) {
+    // The offset to consume from is gone from the log (retention, a broker that lost its data,
+    // a snapshot offset past the log end). The consumer stopped the partition rather than
+    // reset it: the state would silently miss those messages. An operator decides.
+    logger_.Error("partition stopped: its offset is no longer in the log (data loss)",
+                  {{"instance", options_.instance}, {"error", error.ToString()}});
+    probe_->data_loss.Increment();
+    std::lock_guard lock(mutex_);
+    ++counters_.data_loss;
+    changed_.notify_all();
+    return;
+  }
   logger_.Error("consumer error", {{"error", error.ToString()}});
   if (error.code() == Errc::kUnavailable) {
     std::lock_guard lock(mutex_);
@@ -382,7 +411,7 @@ void PartitionedHost::BatchLoop() {
       changed_.wait_until(lock, until);
     }
     if (stopping_) return;
-    EndBatchLocked();
+    EndBatchLocked(lock, options_.write_snapshots_unlocked);
   }
 }
 
@@ -392,7 +421,7 @@ void PartitionedHost::CollectDirtyLocked() {
   }
 }
 
-void PartitionedHost::EndBatchLocked() {
+void PartitionedHost::EndBatchLocked(std::unique_lock<std::mutex>& lock, bool unlock_for_writes) {
   const auto start = Clock::now();
   batch_open_ = false;
   CollectDirtyLocked();
@@ -404,6 +433,7 @@ void PartitionedHost::EndBatchLocked() {
   const auto now = Clock::now();
   const bool snapshot_due = stopping_ || options_.snapshot_interval.count() == 0 ||
                             now - last_snapshot_ >= options_.snapshot_interval;
+  auto locked_for = Clock::now() - start;
   if (!snapshot_due) {
     // Not yet: the dirty partitions wait for the interval (a batch ends again by then even if
     // the topics go quiet).
@@ -412,18 +442,59 @@ void PartitionedHost::EndBatchLocked() {
       batch_started_ = now;
       last_message_ = last_snapshot_ + options_.snapshot_interval - options_.batch_quiet;
     }
-  } else if (auto flushed = FlushLocked(); !flushed) {
-    logger_.Error("output not acknowledged; snapshot postponed",
-                  {{"error", flushed.error().ToString()}});
-    retry = true;
-  } else {
-    std::vector<PartitionKey> keys;
-    for (const auto& [key, owned] : owned_) {
-      if (owned.dirty) keys.push_back(key);
+    locked_for = Clock::now() - start;
+  } else if (!unlock_for_writes) {
+    if (auto flushed = FlushLocked(); !flushed) {
+      logger_.Error("output not acknowledged; snapshot postponed",
+                    {{"error", flushed.error().ToString()}});
+      retry = true;
+    } else {
+      std::vector<PartitionKey> keys;
+      for (const auto& [key, owned] : owned_) {
+        if (owned.dirty) keys.push_back(key);
+      }
+      if (!SnapshotLocked(keys)) retry = true;
+      last_snapshot_ = Clock::now();
     }
-    (void)SnapshotLocked(keys);
-    last_snapshot_ = Clock::now();
-    retry = std::ranges::any_of(owned_, [](const auto& entry) { return entry.second.dirty; });
+    locked_for = Clock::now() - start;
+  } else {
+    // Take the snapshots now (a consistent copy: state, offsets and event ids of the same
+    // moment), then wait for the output and write them without the lock, so messages keep
+    // being applied meanwhile. What is applied during the write is in the next snapshot.
+    std::vector<SnapshotJob> jobs;
+    for (auto& [key, owned] : owned_) {
+      if (owned.dirty) jobs.push_back(PrepareLocked(key, owned));
+    }
+    const std::uint64_t published = published_seq_;
+    writing_ = true;
+    locked_for = Clock::now() - start;
+    lock.unlock();
+    Status acknowledged = WaitAcknowledged(published);
+    if (acknowledged) {
+      for (SnapshotJob& job : jobs) Write(job);
+    }
+    lock.lock();
+    writing_ = false;
+    const auto relocked = Clock::now();
+    SetKafkaOk(acknowledged.has_value());
+    if (!acknowledged) {
+      logger_.Error("output not acknowledged; snapshot postponed",
+                    {{"error", acknowledged.error().ToString()}});
+      for (SnapshotJob& job : jobs) {
+        // Not written: the partition keeps its cursor (and the ids) for the next attempt.
+        if (auto it = owned_.find(job.key); it != owned_.end() && it->second.epoch == job.epoch) {
+          it->second.cursor = std::move(job.cursor);
+          it->second.dirty = true;
+        }
+      }
+      retry = true;
+    } else {
+      for (SnapshotJob& job : jobs) {
+        if (!FinishLocked(std::move(job))) retry = true;
+      }
+      last_snapshot_ = Clock::now();
+    }
+    locked_for += Clock::now() - relocked;
   }
   if (retry && !stopping_) {
     // Try again after snapshot_retry even if no message arrives, so the state does not stay
@@ -433,23 +504,52 @@ void PartitionedHost::EndBatchLocked() {
     last_message_ = batch_started_ + options_.snapshot_retry;
   }
   probe_->batch.ObserveDuration(Clock::now() - start);
+  probe_->batch_locked.ObserveDuration(locked_for);
   changed_.notify_all();
 }
 
 void PartitionedHost::PublishLocked(std::vector<bus::OutgoingMessage> messages) {
   for (bus::OutgoingMessage& message : messages) {
     auto produced = probe_->produced.WithLabels({message.topic});
-    producer_->Send(std::move(message), [this, produced](Result<bus::DeliveryReport> report) {
-      if (report) {
-        produced.Increment();
-        return;
-      }
-      produce_errors_.fetch_add(1);
-      probe_->produce_errors.Increment();
-      logger_.Error("message not delivered", {{"error", report.error().ToString()}});
-    });
+    const std::uint64_t number = ++published_seq_;
+    {
+      std::lock_guard lock(ack_mutex_);
+      unacknowledged_.insert(number);
+    }
+    producer_->Send(
+        std::move(message), [this, produced, number](Result<bus::DeliveryReport> report) {
+          if (report) {
+            produced.Increment();
+          } else {
+            produce_errors_.fetch_add(1);
+            probe_->produce_errors.Increment();
+            logger_.Error("message not delivered", {{"error", report.error().ToString()}});
+          }
+          {
+            std::lock_guard lock(ack_mutex_);
+            unacknowledged_.erase(number);
+          }
+          acked_.notify_all();
+        });
     ++counters_.published;
   }
+}
+
+Status PartitionedHost::WaitAcknowledged(std::uint64_t sequence) {
+  // Like Flush, a failed delivery counts as reported (it is counted and logged); unlike Flush,
+  // messages published after `sequence` (by Apply meanwhile) are not waited for.
+  std::unique_lock lock(ack_mutex_);
+  const bool done = acked_.wait_for(lock, options_.flush_timeout, [&] {
+    return unacknowledged_.empty() || *unacknowledged_.begin() > sequence;
+  });
+  if (done) return {};
+  return Fail(Errc::kDeadlineExceeded, "producer: " + std::to_string(unacknowledged_.size()) +
+                                           " message(s) not acknowledged within " +
+                                           std::to_string(options_.flush_timeout.count()) + " ms");
+}
+
+void PartitionedHost::WaitNotWriting(std::unique_lock<std::mutex>& lock) {
+  changed_.wait(lock, [&] { return !writing_; });
 }
 
 Status PartitionedHost::FlushLocked() {
@@ -463,96 +563,132 @@ Status PartitionedHost::SnapshotLocked(std::span<const PartitionKey> keys) {
   for (const PartitionKey& key : keys) {
     auto it = owned_.find(key);
     if (it == owned_.end()) continue;
-    Owned& owned = it->second;
-    const std::string name = SnapshotName(key);
-    // Collect the event ids first so a failed write keeps them for the next attempt.
-    for (std::string& id : state_.TakeNewEventIds(key)) owned.unsaved_ids.push_back(std::move(id));
-
-    if (!owned.sequence_known || owned.uncertain) {
-      // The last write's outcome (or the stored sequence) is unknown: read what is stored.
-      auto stored = store_.GetSnapshot(name);
-      if (!stored) {
-        SetRedisOk(stored.error().code() != Errc::kUnavailable);
-        ++counters_.snapshot_errors;
-        probe_->snapshot_errors.Increment();
-        if (first_error) first_error = std::unexpected(stored.error());
-        continue;
-      }
-      const std::uint64_t seq = *stored ? (*stored)->sequence : 0;
-      if (!owned.sequence_known) {
-        owned.sequence = seq;
-        owned.sequence_known = true;
-      } else if (seq == owned.sequence + 1 && *stored &&
-                 (*stored)->offsets == owned.uncertain_offsets) {
-        // Our write landed, only its reply was lost: adopt it; its ids are marked.
-        owned.sequence = seq;
-        owned.unsaved_ids.erase(
-            owned.unsaved_ids.begin(),
-            owned.unsaved_ids.begin() + static_cast<std::ptrdiff_t>(std::min(
-                                            owned.uncertain_ids, owned.unsaved_ids.size())));
-      }
-      owned.uncertain = false;
+    SnapshotJob job = PrepareLocked(key, it->second);
+    Write(job);
+    if (auto finished = FinishLocked(std::move(job)); !finished && first_error) {
+      first_error = finished;
     }
-
-    const std::string bytes = state_.Serialize(key);
-    std::vector<store::ConsumedOffset> offsets;
-    if (owned.next_offset >= 0) offsets.push_back({key.topic, key.partition, owned.next_offset});
-    store::ApplyRequest request;
-    request.state = bytes;
-    request.offsets = offsets;
-    request.event_ids = owned.unsaved_ids;
-    request.expected_sequence = owned.sequence;
-    auto written = store_.Apply(name, request);
-    if (!written && written.error().code() == Errc::kAlreadyExists) {
-      // Some ids are already marked (a replay after a lost snapshot): keep only the others.
-      if (auto marked = store_.AppliedAmong(name, owned.unsaved_ids); marked) {
-        std::vector<std::string> rest;
-        for (std::size_t i = 0; i < owned.unsaved_ids.size(); ++i) {
-          if (!(*marked)[i]) rest.push_back(owned.unsaved_ids[i]);
-        }
-        owned.unsaved_ids = std::move(rest);
-        request.event_ids = owned.unsaved_ids;
-        written = store_.Apply(name, request);
-      }
-    }
-    if (written) {
-      redis_write_failed_ = false;
-      SetRedisOk(true);
-      owned.sequence = *written;
-      owned.unsaved_ids.clear();
-      owned.dirty = false;
-      ++counters_.snapshots;
-      probe_->snapshots.Increment();
-      continue;
-    }
-    ++counters_.snapshot_errors;
-    probe_->snapshot_errors.Increment();
-    if (first_error) first_error = std::unexpected(written.error());
-    const Errc code = written.error().code();
-    if (code == Errc::kFailedPrecondition) {
-      // Another replica wrote a newer sequence: it owns the partition now. Never re-read and
-      // overwrite its snapshot; drop what this replica holds for the partition.
-      ++counters_.fenced;
-      probe_->fenced.Increment();
-      logger_.Warn("partition fenced off by another replica; its state is dropped here",
-                   {{"partition", name},
-                    {"expected_sequence", static_cast<std::int64_t>(owned.sequence)},
-                    {"error", written.error().ToString()}});
-      DropLocked(key);
-      continue;
-    }
-    if (code == Errc::kUnavailable || code == Errc::kDeadlineExceeded) {
-      redis_write_failed_ = true;
-      SetRedisOk(false);
-      owned.uncertain = true;
-      owned.uncertain_offsets = offsets;
-      owned.uncertain_ids = owned.unsaved_ids.size();
-    }
-    logger_.Error("snapshot not written; retried",
-                  {{"partition", name}, {"error", written.error().ToString()}});
   }
-  probe_->partitions.Set(static_cast<double>(owned_.size()));
   return first_error;
+}
+
+PartitionedHost::SnapshotJob PartitionedHost::PrepareLocked(const PartitionKey& key, Owned& owned) {
+  SnapshotJob job;
+  job.key = key;
+  job.name = SnapshotName(key);
+  job.epoch = owned.epoch;
+  // Collect the event ids first so a failed write keeps them for the next attempt.
+  for (std::string& id : state_.TakeNewEventIds(key)) {
+    owned.cursor.unsaved_ids.push_back(std::move(id));
+  }
+  job.bytes = state_.Serialize(key);
+  if (owned.next_offset >= 0) job.offsets.push_back({key.topic, key.partition, owned.next_offset});
+  job.cursor = std::move(owned.cursor);
+  owned.cursor = WriteCursor{};
+  owned.dirty = false;  // applies from now on make it dirty again (the next snapshot)
+  return job;
+}
+
+void PartitionedHost::Write(SnapshotJob& job) {
+  WriteCursor& cursor = job.cursor;
+  if (!cursor.sequence_known || cursor.uncertain) {
+    // The last write's outcome (or the stored sequence) is unknown: read what is stored.
+    auto stored = store_.GetSnapshot(job.name);
+    if (!stored) {
+      job.redis_ok = stored.error().code() != Errc::kUnavailable;
+      job.result = std::unexpected(stored.error());
+      return;
+    }
+    const std::uint64_t seq = *stored ? (*stored)->sequence : 0;
+    if (!cursor.sequence_known) {
+      cursor.sequence = seq;
+      cursor.sequence_known = true;
+    } else if (seq == cursor.sequence + 1 && *stored &&
+               (*stored)->offsets == cursor.uncertain_offsets) {
+      // Our write landed, only its reply was lost: adopt it; its ids are marked.
+      cursor.sequence = seq;
+      cursor.unsaved_ids.erase(
+          cursor.unsaved_ids.begin(),
+          cursor.unsaved_ids.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                           cursor.uncertain_ids, cursor.unsaved_ids.size())));
+    }
+    cursor.uncertain = false;
+  }
+
+  store::ApplyRequest request;
+  request.state = job.bytes;
+  request.offsets = job.offsets;
+  request.event_ids = cursor.unsaved_ids;
+  request.expected_sequence = cursor.sequence;
+  auto written = store_.Apply(job.name, request);
+  if (!written && written.error().code() == Errc::kAlreadyExists) {
+    // Some ids are already marked (a replay after a lost snapshot): keep only the others.
+    if (auto marked = store_.AppliedAmong(job.name, cursor.unsaved_ids); marked) {
+      std::vector<std::string> rest;
+      for (std::size_t i = 0; i < cursor.unsaved_ids.size(); ++i) {
+        if (!(*marked)[i]) rest.push_back(cursor.unsaved_ids[i]);
+      }
+      cursor.unsaved_ids = std::move(rest);
+      request.event_ids = cursor.unsaved_ids;
+      written = store_.Apply(job.name, request);
+    }
+  }
+  if (written) {
+    cursor.sequence = *written;
+    cursor.unsaved_ids.clear();
+    job.result = {};
+    return;
+  }
+  const Errc code = written.error().code();
+  if (code == Errc::kUnavailable || code == Errc::kDeadlineExceeded) {
+    job.redis_ok = false;
+    job.write_unavailable = true;
+    cursor.uncertain = true;
+    cursor.uncertain_offsets = job.offsets;
+    cursor.uncertain_ids = cursor.unsaved_ids.size();
+  }
+  job.result = std::unexpected(written.error());
+}
+
+Status PartitionedHost::FinishLocked(SnapshotJob job) {
+  auto it = owned_.find(job.key);
+  if (it == owned_.end() || it->second.epoch != job.epoch) {
+    // No longer this assignment of the partition (cannot happen while writes are serialized
+    // with assignment changes; kept as a guard): nothing to record.
+    return job.result;
+  }
+  Owned& owned = it->second;
+  // Ids taken by the state while the write ran (PrepareLocked of a later snapshot has not run:
+  // one write per partition at a time) stay with the state until then.
+  owned.cursor = std::move(job.cursor);
+  if (job.result) {
+    redis_write_failed_ = false;
+    SetRedisOk(true);
+    ++counters_.snapshots;
+    probe_->snapshots.Increment();
+    return {};
+  }
+  const Error& error = job.result.error();
+  owned.dirty = true;
+  ++counters_.snapshot_errors;
+  probe_->snapshot_errors.Increment();
+  if (!job.redis_ok) SetRedisOk(false);
+  if (job.write_unavailable) redis_write_failed_ = true;
+  if (error.code() == Errc::kFailedPrecondition) {
+    // Another replica wrote a newer sequence: it owns the partition now. Never re-read and
+    // overwrite its snapshot; drop what this replica holds for the partition.
+    ++counters_.fenced;
+    probe_->fenced.Increment();
+    logger_.Warn("partition fenced off by another replica; its state is dropped here",
+                 {{"partition", job.name},
+                  {"expected_sequence", static_cast<std::int64_t>(owned.cursor.sequence)},
+                  {"error", error.ToString()}});
+    DropLocked(job.key);
+    return job.result;
+  }
+  logger_.Error("snapshot not written; retried",
+                {{"partition", job.name}, {"error", error.ToString()}});
+  return job.result;
 }
 
 void PartitionedHost::DropLocked(const PartitionKey& key) {
@@ -640,8 +776,9 @@ HostProgress PartitionedHost::ProgressLocked() const {
   HostProgress out = counters_;
   out.produce_errors = produce_errors_.load();
   out.partitions = static_cast<std::int64_t>(owned_.size());
-  out.pending = batch_open_ || state_.BatchPending() ||
+  out.pending = batch_open_ || writing_ || state_.BatchPending() ||
                 std::ranges::any_of(owned_, [](const auto& e) { return e.second.dirty; });
+  out.writing = writing_;
   out.healthy = reported_healthy_;
   return out;
 }

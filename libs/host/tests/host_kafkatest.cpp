@@ -386,6 +386,96 @@ TEST_F(HostTest, AReplicaFencedOffByANewerSnapshotDropsThePartitionAndDoesNotOve
   EXPECT_EQ(a->host->progress().partitions, kPartitions - 1);
 }
 
+// A snapshot write held inside Redis's Apply (the store's test seam) while more messages
+// arrive: the batch end writes outside the state's lock, so they are applied meanwhile; the
+// write that was held covers only what was taken before it, and the next one the rest.
+TEST_F(HostTest, MessagesAreAppliedWhileASlowSnapshotIsWritten) {
+  struct Gate {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool armed = false;
+    bool entered = false;
+    bool released = false;
+  };
+  auto gate = std::make_shared<Gate>();
+  HostOptions options = Options();
+  options.redis.before_exec_for_testing = [gate] {
+    std::unique_lock lock(gate->mutex);
+    if (!gate->armed || gate->entered) return;  // hold one write only
+    gate->entered = true;
+    gate->cv.notify_all();
+    // Bounded: a host that cannot apply while writing fails the test below, not by hanging.
+    gate->cv.wait_for(lock, 15s, [&] { return gate->released; });
+  };
+  Produce(0, 100);
+  auto a = Start(std::move(options));
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->Settle(100));
+  const std::int64_t snapshots_before = a->host->progress().snapshots;
+  {
+    std::lock_guard lock(gate->mutex);
+    gate->armed = true;
+  }
+  Produce(100, 200);
+  {
+    std::unique_lock lock(gate->mutex);
+    ASSERT_TRUE(gate->cv.wait_for(lock, 20s, [&] { return gate->entered; }));
+  }
+  EXPECT_TRUE(a->host->progress().writing);
+  // The write is held: 100 more messages are applied meanwhile.
+  Produce(200, 300);
+  const bool applied_while_held = a->host->WaitFor(
+      [&](const HostProgress& p) { return a->tally.Count() == 300 && p.writing; }, 10s);
+  bool still_held = false;
+  {
+    std::lock_guard lock(gate->mutex);
+    still_held = !gate->released;
+    gate->released = true;
+  }
+  gate->cv.notify_all();
+  EXPECT_TRUE(applied_while_held) << a->Count();
+  EXPECT_TRUE(still_held);
+  ASSERT_TRUE(a->Settle(300));
+  EXPECT_EQ(a->Total(), kSum200 + kSum200To300);
+  const HostProgress p = a->host->progress();
+  EXPECT_EQ(p.snapshot_errors, 0);
+  EXPECT_GT(p.snapshots, snapshots_before);
+  // A crash now loses nothing: the snapshots cover all 300 (restored, nothing re-applied).
+  a->host->Stop(false);
+  auto b = Start(Options());
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(b->Settle(300)) << b->Count();
+  EXPECT_EQ(b->Total(), kSum200 + kSum200To300);
+  EXPECT_EQ(b->host->progress().restored_partitions, kPartitions);
+  EXPECT_EQ(b->host->progress().applied, 0);
+  EXPECT_EQ(b->host->progress().duplicates, 0);
+}
+
+// Partition 0's snapshot says "continue at offset 1,000", but the log holds 10 messages (the
+// broker lost what the snapshot covers). The consumer must not reset to another offset: the
+// host logs the data loss, counts it (metric and progress) and the other partitions go on.
+TEST_F(HostTest, AnOffsetThatIsNoLongerInTheLogIsCountedAndNotSkipped) {
+  store::RedisStore other(redis_.StoreOptions());
+  const std::vector<store::ConsumedOffset> offsets{{kIn, 0, 1000}};
+  ASSERT_TRUE(other.PutSnapshot("tally/sop.facts.v1/0", "e9000 5\n", offsets).has_value());
+  Produce(0, 40);
+  auto a = Start(Options());
+  ASSERT_NE(a, nullptr);
+  // Partitions 1..3: 10 messages each; partition 0 holds only its restored id.
+  ASSERT_TRUE(a->host->WaitFor(
+      [&](const HostProgress& p) { return p.data_loss >= 1 && a->tally.Count() == 31; }, 20s))
+      << a->Count() << " data_loss " << a->host->progress().data_loss;
+  EXPECT_EQ(a->host->progress().applied, 30);
+  const std::string text = metrics_.SerializeText();
+  EXPECT_NE(text.find("sop_tally_data_loss_total "), std::string::npos) << text;
+  EXPECT_EQ(text.find("sop_tally_data_loss_total 0"), std::string::npos);
+  // Nothing of partition 0 was applied from another offset, and its snapshot still says 1,000.
+  ASSERT_TRUE(a->Settle(31));
+  auto stored = other.GetSnapshot("tally/sop.facts.v1/0");
+  ASSERT_TRUE(stored.has_value() && stored->has_value());
+  EXPECT_EQ((*stored)->offsets, offsets);
+}
+
 TEST_F(HostTest, HealthFollowsRedisAndTheBroker) {
   std::mutex mutex;
   std::vector<bool> changes;

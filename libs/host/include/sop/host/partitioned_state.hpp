@@ -13,7 +13,10 @@
 /// - batches: a batch ends after `batch_quiet` without a message or `batch_max` after it began;
 ///   then EndBatch() runs, its messages are published and acknowledged, and every dirty
 ///   partition is snapshotted (state + next offsets + applied event ids, fenced by the
-///   snapshot's sequence) — also on revocation and at an orderly Stop;
+///   snapshot's sequence) — also on revocation and at an orderly Stop. At a batch end only
+///   EndBatch() and the serialization of the dirty partitions hold the mutex; waiting for the
+///   acknowledgements and the Redis writes happen outside it, on the copy taken under it, so
+///   messages keep being applied while a snapshot is written;
 /// - fencing: a snapshot write refused with FAILED_PRECONDITION means another replica wrote a
 ///   newer sequence, i.e. this replica no longer owns the partition: its state is dropped
 ///   (never re-read and overwritten), counted and logged;
@@ -122,6 +125,10 @@ struct HostOptions {
   /// them every batch; with an interval, a restart replays at most this much more from Kafka.
   /// Revocation and an orderly Stop always snapshot.
   std::chrono::milliseconds snapshot_interval{0};
+  /// A batch end waits for the acknowledgements and writes its snapshots without the state's
+  /// mutex (on a copy taken under it), so messages are applied meanwhile. false: under the
+  /// mutex, as before (kept for comparison benchmarks).
+  bool write_snapshots_unlocked = true;
   /// How often an idle host checks Kafka and Redis for health.
   std::chrono::milliseconds health_interval{1'000};
   /// Called (from the host's health thread) when healthy() changes.
@@ -141,8 +148,12 @@ struct HostProgress {
   std::int64_t snapshot_errors = 0;
   std::int64_t fenced = 0;  ///< partitions dropped because another replica wrote a newer snapshot
   std::int64_t restored_partitions = 0;
+  /// Consumer errors DATA_LOSS: a partition's committed/stored offset is no longer in the log
+  /// (the partition stopped instead of skipping data).
+  std::int64_t data_loss = 0;
   std::int64_t partitions = 0;  ///< partitions currently owned
   bool pending = false;         ///< a batch is open, EndBatch has work, or a partition is unsaved
+  bool writing = false;         ///< a batch end's snapshots are being written (outside the mutex)
   bool healthy = true;
 };
 
@@ -151,6 +162,8 @@ struct HostProgress {
 /// Threads: the consumer thread applies messages and runs the assignment listener; one batch
 /// thread ends batches; one health thread checks Kafka/Redis while idle and exports lag; gRPC
 /// threads reach the state through WithState. One mutex serializes every call into the state.
+/// The batch thread writes its snapshots without the mutex; one snapshot write at a time (a
+/// revocation or SnapshotNow waits for a batch end's writes to finish).
 /// Errors: Start fails with the producer's/consumer's creation error (INVALID_ARGUMENT for bad
 /// kafka.* settings); at run time broker and Redis outages are logged, counted, reported by
 /// healthy() and retried; nothing is dropped silently.
@@ -166,15 +179,18 @@ class PartitionedHost final : public bus::ConsumerListener {
     void MarkDirty(const PartitionKey& key);
     /// Waits for the acknowledgement of everything published, then snapshots `keys` at once
     /// (e.g. before answering a gRPC call that must survive a crash). UNAVAILABLE / the store's
-    /// error when a write failed (the partition stays dirty and is retried).
+    /// error when a write failed (the partition stays dirty and is retried). If a batch end is
+    /// writing snapshots, waits for it first, releasing the mutex meanwhile (the state may
+    /// change during that wait, as between two WithState calls).
     Status SnapshotNow(std::span<const PartitionKey> keys);
     /// Whether this replica currently owns `key`.
     bool Owns(const PartitionKey& key) const;
 
    private:
     friend class PartitionedHost;
-    explicit Locked(PartitionedHost& host) : host_(host) {}
+    Locked(PartitionedHost& host, std::unique_lock<std::mutex>& lock) : host_(host), lock_(lock) {}
     PartitionedHost& host_;
+    std::unique_lock<std::mutex>& lock_;
   };
 
   static Result<std::unique_ptr<PartitionedHost>> Start(HostOptions options,
@@ -194,8 +210,8 @@ class PartitionedHost final : public bus::ConsumerListener {
   /// result. `fn` must not call back into WithState/WaitFor.
   template <class Fn>
   decltype(auto) WithState(Fn&& fn) {
-    std::lock_guard lock(mutex_);
-    Locked locked(*this);
+    std::unique_lock lock(mutex_);
+    Locked locked(*this, lock);
     return std::forward<Fn>(fn)(locked);
   }
   /// Read-only form: `fn()` with the mutex held.
@@ -230,17 +246,35 @@ class PartitionedHost final : public bus::ConsumerListener {
 
  private:
   struct Probe;
-  struct Owned {
-    std::int64_t next_offset = -1;  ///< -1: nothing handled since the restore
-    std::uint64_t sequence = 0;     ///< of the snapshot this replica last read or wrote
-    bool sequence_known = true;     ///< false: the snapshot could not be read on assignment
+  /// What the writes of one partition's snapshots carry from one to the next. Only the one
+  /// snapshot write of the partition under way reads or changes it (it is moved into the job).
+  struct WriteCursor {
+    std::uint64_t sequence = 0;  ///< of the snapshot this replica last read or wrote
+    bool sequence_known = true;  ///< false: the snapshot could not be read on assignment
     std::vector<std::string> unsaved_ids;
-    bool dirty = false;
     /// The last write's reply was lost (UNAVAILABLE): it may have landed with these offsets
     /// and the first `uncertain_ids` of unsaved_ids.
     bool uncertain = false;
     std::vector<store::ConsumedOffset> uncertain_offsets;
     std::size_t uncertain_ids = 0;
+  };
+  struct Owned {
+    std::int64_t next_offset = -1;  ///< -1: nothing handled since the restore
+    bool dirty = false;
+    std::uint64_t epoch = 0;  ///< which assignment of the partition this is
+    WriteCursor cursor;
+  };
+  /// One partition's snapshot, taken under the mutex and written with or without it.
+  struct SnapshotJob {
+    PartitionKey key;
+    std::string name;
+    std::uint64_t epoch = 0;
+    std::string bytes;
+    std::vector<store::ConsumedOffset> offsets;
+    WriteCursor cursor;
+    Status result;                   ///< of the write
+    bool redis_ok = true;            ///< false: Redis was unavailable for a read or the write
+    bool write_unavailable = false;  ///< the write itself failed for unavailability
   };
 
   PartitionedHost(HostOptions options, PartitionedState& state, runtime::Logger& logger,
@@ -251,11 +285,25 @@ class PartitionedHost final : public bus::ConsumerListener {
   void HealthLoop();
   bool CheckKafka(std::chrono::milliseconds timeout);
   void OpenBatchLocked(std::chrono::steady_clock::time_point last_message);
-  void EndBatchLocked();
+  /// Ends the batch; with `unlock_for_writes` (the batch thread) the acknowledgement wait and
+  /// the snapshot writes run with `lock` released. Requires `lock` to hold mutex_.
+  void EndBatchLocked(std::unique_lock<std::mutex>& lock, bool unlock_for_writes);
   void PublishLocked(std::vector<bus::OutgoingMessage> messages);
   Status FlushLocked();
-  /// Snapshots `keys` (owned ones); returns the first error. Requires mutex_.
+  /// Waits (without mutex_) until every message published up to `sequence` is acknowledged
+  /// or failed; DEADLINE_EXCEEDED after flush_timeout.
+  Status WaitAcknowledged(std::uint64_t sequence);
+  /// Waits on `lock` until no batch end is writing snapshots.
+  void WaitNotWriting(std::unique_lock<std::mutex>& lock);
+  /// Snapshots `keys` (owned ones) under the mutex; returns the first error. Requires mutex_
+  /// and no batch end writing.
   Status SnapshotLocked(std::span<const PartitionKey> keys);
+  /// Takes a partition's snapshot (state, offsets, new event ids). Requires mutex_.
+  SnapshotJob PrepareLocked(const PartitionKey& key, Owned& owned);
+  /// Writes a prepared snapshot (Redis I/O only; touches no member but store_).
+  void Write(SnapshotJob& job);
+  /// Records a written (or failed) snapshot; returns its result. Requires mutex_.
+  Status FinishLocked(SnapshotJob job);
   void DropLocked(const PartitionKey& key);
   void CollectDirtyLocked();
   void SetKafkaOk(bool ok);
@@ -267,6 +315,11 @@ class PartitionedHost final : public bus::ConsumerListener {
   runtime::Logger& logger_;
   std::unique_ptr<Probe> probe_;
   std::atomic<std::int64_t> produce_errors_{0};  // delivery callbacks: outlives producer_
+  // Messages handed to the producer not yet reported (acknowledged or failed), by publication
+  // number: a batch end's snapshots wait for those published before they were taken.
+  std::mutex ack_mutex_;
+  std::condition_variable acked_;
+  std::set<std::uint64_t> unacknowledged_;
   store::RedisStore store_;
   std::unique_ptr<bus::Producer> producer_;
   std::unique_ptr<bus::DeadLetter> dead_letter_;
@@ -277,6 +330,9 @@ class PartitionedHost final : public bus::ConsumerListener {
   mutable std::condition_variable changed_;
   std::map<PartitionKey, Owned> owned_;
   bool batch_open_ = false;
+  bool writing_ = false;             ///< a batch end writes snapshots without the mutex
+  std::uint64_t published_seq_ = 0;  ///< publication number of the last message published
+  std::uint64_t epochs_ = 0;         ///< assignments so far (Owned::epoch)
   std::chrono::steady_clock::time_point batch_started_{};
   std::chrono::steady_clock::time_point last_snapshot_{};  ///< end of the last batch snapshot
   std::chrono::steady_clock::time_point last_message_{};
