@@ -65,6 +65,10 @@ void Snapshot::ReplaceRouting(ItemSiteIndex item_site, std::span<const RoutingSt
 Status CheckSnapshot(const Snapshot& s) {
   const auto H = s.H();
   if (H < 1) return InvalidField("horizon.buckets", "must be >= 1", std::to_string(H));
+  if (H > kMaxBuckets) {
+    return InvalidField("horizon.buckets", "must be <= " + std::to_string(kMaxBuckets),
+                        std::to_string(H));
+  }
   const std::size_t n = s.item_sites.size();
   const auto uH = static_cast<std::size_t>(H);
   const auto sites = static_cast<std::int32_t>(s.sites.size());

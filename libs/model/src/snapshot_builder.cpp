@@ -95,6 +95,12 @@ BuildResult SnapshotBuilder::Build() {
            Format("horizon must be >= 1 bucket, got {}; using 78", horizon_.buckets));
     horizon_.buckets = 78;
   }
+  if (horizon_.buckets > kMaxBuckets) {
+    report(FindingType::kDataQuality, kNoItemSite, "planning_settings", "horizon_buckets",
+           Format("horizon must be <= {} buckets, got {}; using {}", kMaxBuckets, horizon_.buckets,
+                  kMaxBuckets));
+    horizon_.buckets = kMaxBuckets;
+  }
   if (horizon_.consumption_backward < 0 || horizon_.consumption_forward < 0) {
     report(FindingType::kDataQuality, kNoItemSite, "planning_settings", "consumption_window",
            "negative consumption window set to 0");

@@ -184,6 +184,21 @@ TEST(ModelSnapshot, BuilderOutputPassesTheInvariantCheckAndCorruptionIsNamed) {
   EXPECT_NE(status.error().message().find("A@P1.yield"), std::string::npos);
 }
 
+TEST(ModelBuilder, HorizonLongerThanPegsCanStoreIsClampedAndNamed) {
+  SnapshotBuilder b(Horizon{BucketKind::kWeek, kMaxBuckets + 1, 1, 2});
+  b.AddSite({"P1", "Plant", SiteKind::kPlant});
+  auto r = b.Build();
+  EXPECT_EQ(r.snapshot.H(), 32767);
+  EXPECT_TRUE(HasFinding(r, FindingType::kDataQuality, "planning_settings", "horizon_buckets"));
+  ASSERT_TRUE(CheckSnapshot(r.snapshot).has_value());
+  auto too_long = r.snapshot;
+  too_long.horizon.buckets = 40000;
+  auto status = CheckSnapshot(too_long);
+  ASSERT_FALSE(status.has_value());
+  EXPECT_NE(status.error().message().find("horizon.buckets"), std::string::npos);
+  EXPECT_NE(status.error().message().find("40000"), std::string::npos);
+}
+
 TEST(ModelText, FormatSubstitutesArgumentsInOrder) {
   EXPECT_EQ(Format("bucket {} qty {} of {}", 3, 2.5, std::string("A")), "bucket 3 qty 2.5 of A");
   EXPECT_EQ(Format("no args"), "no args");

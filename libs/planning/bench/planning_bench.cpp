@@ -59,7 +59,7 @@ void BM_FullRegenWithPeggingCold(benchmark::State& state) {
     auto engine = std::make_unique<NettingEngine>(Instance());
     state.ResumeTiming();
     engine->RunFull();
-    benchmark::DoNotOptimize(engine->plan().pegs.data());
+    benchmark::DoNotOptimize(engine->plan().pegs.record_count());
     state.PauseTiming();
     engine.reset();
     state.ResumeTiming();

@@ -169,7 +169,7 @@ void NettingEngine::Propagate(const std::vector<ItemSiteIndex>& dirty,
       const ItemSiteIndex c = level[i];
       queued_[Idx(c)] = 0;
       const bool changed = NetItem(c);
-      if (plan_.pegged) PegItem(c);
+      if (plan_.pegged) PegItem(c, true);
       touched.push_back(c);
       if (changed) ForEachSupplier(c, push);
     }

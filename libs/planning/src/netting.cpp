@@ -66,8 +66,8 @@ void NettingEngine::Prepare() {
   };
   reset(plan_.orders);
   reset(plan_.item_findings);
-  reset(plan_.pegs);
-  reset(plan_.uncovered);
+  plan_.pegs.Reset(n);
+  plan_.uncovered.Reset(n);
   plan_.pegged = false;
   scratch_forecast_.assign(H, 0.0);
   queued_.assign(n, 0);
@@ -112,8 +112,8 @@ void NettingEngine::ZeroCyclicRows() {
     }
     plan_.orders[c].clear();
     plan_.item_findings[c].clear();
-    plan_.pegs[c].clear();
-    plan_.uncovered[c].clear();
+    plan_.pegs.Clear(c);
+    plan_.uncovered.Clear(c);
   }
 }
 
@@ -474,15 +474,17 @@ bool NettingEngine::NetItem(ItemSiteIndex item_site) {
   return changed;
 }
 
-void NettingEngine::PegItem(ItemSiteIndex item_site) {
+void NettingEngine::PegItem(ItemSiteIndex item_site, bool forecast_consumed) {
   const auto c = Idx(item_site);
   const auto uH = static_cast<std::size_t>(snapshot_.H());
   const auto& is = snapshot_.item_sites[c];
-  auto& pegs = plan_.pegs[c];
-  auto& uncovered = plan_.uncovered[c];
-  pegs.clear();
-  uncovered.clear();
-  if (plan_.low_level_code[c] < 0) return;
+  auto& pegs = plan_.pegs;
+  auto& uncovered = plan_.uncovered;
+  if (plan_.low_level_code[c] < 0) {
+    pegs.Clear(c);
+    uncovered.Clear(c);
+    return;
+  }
 
   // Demand elements in category order; a stable counting sort by bucket then yields FIFO by
   // bucket with NETTING.md's order inside a bucket. Buffers are members: no allocation per item
@@ -491,21 +493,22 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
   elements.clear();
   if (is.on_hand < 0.0) {
     elements.push_back(
-        PegElement{DemandRef{DemandKind::kNegativeOnHand, -1, item_site, {}, 0}, -is.on_hand});
+        DemandElement{DemandRef{DemandKind::kNegativeOnHand, -1, item_site, {}, 0}, -is.on_hand});
   }
   for (auto so_index : sales_orders_by_item_[c]) {
     const auto& so = snapshot_.sales_orders[static_cast<std::size_t>(so_index)];
     if (so.quantity > 0.0) {
-      elements.push_back(PegElement{
+      elements.push_back(DemandElement{
           DemandRef{DemandKind::kSalesOrder, so_index, item_site, {}, so.due_bucket}, so.quantity});
     }
   }
-  ConsumeForecast(item_site, scratch_forecast_);
+  // NetItem leaves this item's unconsumed forecast in scratch_forecast_ when it ran just before.
+  if (!forecast_consumed) ConsumeForecast(item_site, scratch_forecast_);
   for (std::size_t t = 0; t < uH; ++t) {
     if (scratch_forecast_[t] > 0.0) {
       elements.push_back(
-          PegElement{DemandRef{DemandKind::kForecast, -1, item_site, {}, static_cast<Bucket>(t)},
-                     scratch_forecast_[t]});
+          DemandElement{DemandRef{DemandKind::kForecast, -1, item_site, {}, static_cast<Bucket>(t)},
+                        scratch_forecast_[t]});
     }
   }
   for (std::uint32_t w = where_used_offsets_[c]; w < where_used_offsets_[c + 1]; ++w) {
@@ -521,7 +524,7 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
         quantity *= line->quantity_per * (1.0 + line->scrap);
       }
       if (quantity <= 0.0) continue;
-      elements.push_back(PegElement{
+      elements.push_back(DemandElement{
           DemandRef{transfer ? DemandKind::kTransfer : DemandKind::kDependent, -1, item_site,
                     PlannedOrderRef{use.consumer, static_cast<std::int32_t>(o)},
                     order.release_bucket},
@@ -540,7 +543,7 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
   auto& supply = peg_supply_;
   supply.clear();
   if (is.on_hand > 0.0)
-    supply.push_back(PegSupply{SupplyRef{SupplyKind::kOnHand, -1, 0}, is.on_hand});
+    supply.push_back(SupplyElement{SupplyRef{SupplyKind::kOnHand, -1, 0}, is.on_hand});
   const auto& receipt_list = receipts_by_item_[c];
   const auto& orders = plan_.orders[c];
   std::size_t r = 0, o = 0;
@@ -553,22 +556,24 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
     if (take_receipt) {
       const auto& receipt = snapshot_.receipts[static_cast<std::size_t>(receipt_list[r])];
       if (receipt.quantity > 0.0) {
-        supply.push_back(
-            PegSupply{SupplyRef{SupplyKind::kScheduledReceipt, receipt_list[r], receipt.due_bucket},
-                      receipt.quantity});
+        supply.push_back(SupplyElement{
+            SupplyRef{SupplyKind::kScheduledReceipt, receipt_list[r], receipt.due_bucket},
+            receipt.quantity});
       }
       ++r;
     } else {
-      supply.push_back(PegSupply{SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o),
-                                           orders[o].receipt_bucket},
-                                 orders[o].quantity});
+      supply.push_back(
+          SupplyElement{SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o),
+                                  orders[o].receipt_bucket},
+                        orders[o].quantity});
       ++o;
     }
   }
 
   // FIFO allocation; residues below the tolerance of an element are treated as zero. Every peg
-  // exhausts a demand element or a supply element, which bounds the count: one allocation.
-  pegs.reserve(demand.size() + supply.size());
+  // exhausts a demand element or a supply element, which bounds the count.
+  pegs.Begin(demand.size() + supply.size());
+  uncovered.Begin(demand.size());
   std::size_t s = 0;
   double supply_left = supply.empty() ? 0.0 : supply[0].quantity;
   for (const auto& element : demand) {
@@ -577,7 +582,7 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
     while (need > tolerance && s < supply.size()) {
       double used = std::min(need, supply_left);
       if (used > 0.0) {
-        pegs.push_back(Peg{supply[s].ref, element.ref, used, element.quantity});
+        pegs.Push(Peg{supply[s].ref, element.ref, used, element.quantity});
         need -= used;
         supply_left -= used;
       }
@@ -586,8 +591,11 @@ void NettingEngine::PegItem(ItemSiteIndex item_site) {
         supply_left = s < supply.size() ? supply[s].quantity : 0.0;
       }
     }
-    if (need > tolerance) uncovered.push_back(UncoveredDemand{element.ref, need, element.quantity});
+    if (need > tolerance)
+      uncovered.Push(UncoveredDemand{DemandRef(element.ref), need, element.quantity});
   }
+  pegs.Commit(c);
+  uncovered.Commit(c);
 }
 
 void NettingEngine::RunNettingOnly() {
@@ -597,13 +605,26 @@ void NettingEngine::RunNettingOnly() {
 }
 
 void NettingEngine::RunPegging() {
-  for (auto item_site : netting_order_) PegItem(item_site);
+  for (auto item_site : netting_order_) PegItem(item_site, false);
   plan_.pegged = true;
 }
 
 void NettingEngine::RunFull() {
-  RunNettingOnly();
-  if (policy_.pegging) RunPegging();
+  if (!policy_.pegging) {
+    RunNettingOnly();
+    return;
+  }
+  // One pass: each item-site is pegged right after it is netted, while its demand (sales
+  // orders, unconsumed forecast, the parents' planned orders) is still in cache. Pegging an
+  // item-site needs only its own orders and its consumers' (netted earlier in low-level-code
+  // order), so the result is the same as a separate pegging pass.
+  Prepare();
+  for (auto item_site : netting_order_) {
+    NetItem(item_site);
+    PegItem(item_site, true);
+  }
+  ran_ = true;
+  plan_.pegged = true;
 }
 
 double NettingEngine::SupplyQuantity(ItemSiteIndex item_site, const SupplyRef& supply) const {

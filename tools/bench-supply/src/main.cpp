@@ -4,6 +4,7 @@
 // measures on ONE thread: full regenerative netting with pegging, rough-cut capacity, and net
 // change after random single sales-order changes; prints one JSON object.
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <charconv>
@@ -25,7 +26,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::string_view kUsage = R"(usage: sop-bench-supply --scale S|L [--seed N] [--json] [options]
+constexpr std::string_view kUsage =
+    R"(usage: sop-bench-supply --scale S|L [--seed N] [--json] [options]
 
 Generates a manufacturer in memory, converts it to a planning snapshot, and measures on one
 thread: full regenerative netting (with pegging), rough-cut capacity, and net change after
@@ -41,7 +43,23 @@ random single sales-order changes (quantity or due-date). Prints one JSON object
   --json           (accepted for symmetry; the output is always JSON)
 )";
 
-double Since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// CPU time of the calling thread (user + system, page faults included): on a shared machine it
+// is the figure other processes do not inflate.
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+long MinorFaults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
 
 double PeakRssMib() {
   rusage usage{};
@@ -69,7 +87,9 @@ int Usage(const std::string& error) {
 }
 
 bool SamePlan(const sop::planning::Plan& a, const sop::planning::Plan& b) {
-  auto close = [](double x, double y) { return std::abs(x - y) <= std::max(1e-9, 1e-6 * std::max(std::abs(x), std::abs(y))); };
+  auto close = [](double x, double y) {
+    return std::abs(x - y) <= std::max(1e-9, 1e-6 * std::max(std::abs(x), std::abs(y)));
+  };
   auto same_rows = [&](const std::vector<double>& x, const std::vector<double>& y) {
     if (x.size() != y.size()) return false;
     for (std::size_t i = 0; i < x.size(); ++i) {
@@ -77,8 +97,10 @@ bool SamePlan(const sop::planning::Plan& a, const sop::planning::Plan& b) {
     }
     return true;
   };
-  if (!same_rows(a.gross_requirements, b.gross_requirements) || !same_rows(a.projected_available, b.projected_available) ||
-      !same_rows(a.planned_receipts, b.planned_receipts) || !same_rows(a.planned_releases, b.planned_releases)) {
+  if (!same_rows(a.gross_requirements, b.gross_requirements) ||
+      !same_rows(a.projected_available, b.projected_available) ||
+      !same_rows(a.planned_receipts, b.planned_receipts) ||
+      !same_rows(a.planned_releases, b.planned_releases)) {
     return false;
   }
   return a.PlannedOrderCount() == b.PlannedOrderCount();
@@ -113,9 +135,11 @@ int main(int argc, char** argv) {
         gen_options.scale = *scale;
         have_scale = true;
       } else if (arg == "--seed") {
-        if (!ParseNumber(value, gen_options.seed)) return Usage("--seed: not a non-negative integer");
+        if (!ParseNumber(value, gen_options.seed))
+          return Usage("--seed: not a non-negative integer");
       } else if (arg == "--changes") {
-        if (!ParseNumber(value, changes) || changes < 0) return Usage("--changes: not a non-negative integer");
+        if (!ParseNumber(value, changes) || changes < 0)
+          return Usage("--changes: not a non-negative integer");
       } else if (!ParseNumber(value, rccp_runs) || rccp_runs < 1) {
         return Usage("--rccp-runs: not a positive integer");
       }
@@ -128,7 +152,8 @@ int main(int argc, char** argv) {
   // 1. Generate and convert, streaming: no envelope is kept.
   auto start = Clock::now();
   sop::codec::SnapshotAssembler assembler;
-  auto stats = sop::gen::Generate(gen_options, [&](const sop::v1::Envelope& e) { assembler.Apply(e); });
+  auto stats =
+      sop::gen::Generate(gen_options, [&](const sop::v1::Envelope& e) { assembler.Apply(e); });
   if (!stats) {
     std::cerr << "sop-bench-supply: " << stats.error().ToString() << "\n";
     return 1;
@@ -136,12 +161,14 @@ int main(int argc, char** argv) {
   const double generate_and_apply_seconds = Since(start);
   const double rss_after_apply_mib = PeakRssMib();
   start = Clock::now();
+  double cpu_start = ThreadCpuSeconds();
   auto assembled = assembler.BuildAndRelease();  // frees the input side as it goes
   if (!assembled) {
     std::cerr << "sop-bench-supply: " << assembled.error().ToString() << "\n";
     return 1;
   }
   const double build_seconds = Since(start);
+  const double build_cpu_seconds = ThreadCpuSeconds() - cpu_start;
   const double rss_after_build_mib = PeakRssMib();
   const std::size_t input_findings = assembled->findings.size();
   const auto item_sites = static_cast<std::int64_t>(assembled->snapshot.item_site_count());
@@ -154,16 +181,31 @@ int main(int argc, char** argv) {
   sop::planning::NettingPolicy policy;
   policy.pegging = pegging;
   sop::planning::NettingEngine engine(std::move(assembled->snapshot), policy);
+  const long faults_before_regen = MinorFaults();
   start = Clock::now();
+  cpu_start = ThreadCpuSeconds();
   engine.RunFull();
   const double full_regen_seconds = Since(start);
+  const double full_regen_cpu_seconds = ThreadCpuSeconds() - cpu_start;
+  const long full_regen_page_faults = MinorFaults() - faults_before_regen;
   const double rss_after_regen_mib = PeakRssMib();
   const auto planned_orders = static_cast<std::int64_t>(engine.plan().PlannedOrderCount());
   const auto plan_findings = static_cast<std::int64_t>(engine.plan().AllFindings().size());
+  const auto pegs = static_cast<std::int64_t>(engine.plan().pegs.record_count());
+  // The same engine again (warm: memory already mapped), netting alone, then pegging alone.
   start = Clock::now();
+  cpu_start = ThreadCpuSeconds();
   engine.RunNettingOnly();
   const double netting_only_seconds = Since(start);
-  if (pegging) engine.RunPegging();  // back to the state RunFull leaves
+  const double netting_only_cpu_seconds = ThreadCpuSeconds() - cpu_start;
+  double pegging_only_seconds = 0.0, pegging_only_cpu_seconds = 0.0;
+  if (pegging) {  // back to the state RunFull leaves
+    start = Clock::now();
+    cpu_start = ThreadCpuSeconds();
+    engine.RunPegging();
+    pegging_only_seconds = Since(start);
+    pegging_only_cpu_seconds = ThreadCpuSeconds() - cpu_start;
+  }
 
   // 3. Rough-cut capacity, median of several runs.
   std::vector<double> rccp_times;
@@ -195,8 +237,10 @@ int main(int argc, char** argv) {
     start = Clock::now();
     auto touched = engine.Apply(sop::planning::UpsertSalesOrder{std::move(order)});
     change_ms.push_back(Since(start) * 1000.0);
-    if (touched) touched_total += static_cast<std::int64_t>(touched->size());
-    else ++rejected;
+    if (touched)
+      touched_total += static_cast<std::int64_t>(touched->size());
+    else
+      ++rejected;
   }
 
   bool verified = false, verify_ok = false;
@@ -214,33 +258,35 @@ int main(int argc, char** argv) {
   }();
   std::cout.setf(std::ios::fixed);
   std::cout.precision(6);
-  std::cout << "{\"scale\":\"" << sop::gen::ToString(gen_options.scale) << "\",\"seed\":" << gen_options.seed
-            << ",\"threads\":1"
-            << ",\"pegging\":" << (pegging ? "true" : "false")
-            << ",\"events\":" << stats->envelopes
-            << ",\"item_sites\":" << item_sites
-            << ",\"work_centers\":" << work_centers
-            << ",\"bom_lines\":" << bom_lines
-            << ",\"open_order_lines\":" << stats->OpenOrderLines()
-            << ",\"sales_order_lines\":" << sales_orders
-            << ",\"scheduled_receipts\":" << receipts
-            << ",\"planned_orders\":" << planned_orders
-            << ",\"input_findings\":" << input_findings
-            << ",\"plan_findings\":" << plan_findings
+  std::cout << "{\"scale\":\"" << sop::gen::ToString(gen_options.scale)
+            << "\",\"seed\":" << gen_options.seed << ",\"threads\":1"
+            << ",\"pegging\":" << (pegging ? "true" : "false") << ",\"events\":" << stats->envelopes
+            << ",\"item_sites\":" << item_sites << ",\"work_centers\":" << work_centers
+            << ",\"bom_lines\":" << bom_lines << ",\"open_order_lines\":" << stats->OpenOrderLines()
+            << ",\"sales_order_lines\":" << sales_orders << ",\"scheduled_receipts\":" << receipts
+            << ",\"planned_orders\":" << planned_orders << ",\"pegs\":" << pegs
+            << ",\"input_findings\":" << input_findings << ",\"plan_findings\":" << plan_findings
             << ",\"overloaded_buckets\":" << overloads
             << ",\"generate_and_apply_seconds\":" << generate_and_apply_seconds
             << ",\"snapshot_build_seconds\":" << build_seconds
+            << ",\"snapshot_build_cpu_seconds\":" << build_cpu_seconds
             << ",\"full_regen_seconds\":" << full_regen_seconds
+            << ",\"full_regen_cpu_seconds\":" << full_regen_cpu_seconds
+            << ",\"full_regen_page_faults\":" << full_regen_page_faults
             << ",\"netting_only_seconds\":" << netting_only_seconds
+            << ",\"netting_only_cpu_seconds\":" << netting_only_cpu_seconds
+            << ",\"pegging_only_seconds\":" << pegging_only_seconds
+            << ",\"pegging_only_cpu_seconds\":" << pegging_only_cpu_seconds
             << ",\"rccp_seconds\":" << rccp_seconds
             << ",\"net_change_changes\":" << change_ms.size()
-            << ",\"net_change_rejected\":" << rejected
-            << ",\"net_change_mean_ms\":" << mean_ms
+            << ",\"net_change_rejected\":" << rejected << ",\"net_change_mean_ms\":" << mean_ms
             << ",\"net_change_p50_ms\":" << Percentile(change_ms, 0.5)
             << ",\"net_change_p99_ms\":" << Percentile(change_ms, 0.99)
             << ",\"net_change_max_ms\":" << Percentile(change_ms, 1.0)
             << ",\"net_change_mean_item_sites_touched\":"
-            << (change_ms.empty() ? 0.0 : static_cast<double>(touched_total) / static_cast<double>(change_ms.size()))
+            << (change_ms.empty()
+                    ? 0.0
+                    : static_cast<double>(touched_total) / static_cast<double>(change_ms.size()))
             << ",\"verified\":" << (verified ? "true" : "false")
             << ",\"net_change_equals_full_run\":" << (verify_ok ? "true" : "false")
             << ",\"peak_rss_after_apply_mib\":" << rss_after_apply_mib

@@ -19,6 +19,9 @@ using ReceiptIndex = StrongId<std::int32_t, struct ReceiptIndexTag>;
 
 /// A planning bucket 0..H−1; bucket 0 is the current period.
 using Bucket = std::int32_t;
+/// The longest horizon: pegs store buckets in 16 bits (13 M pegs at L). 32,767 weekly buckets
+/// are 630 years; the builder clamps a longer horizon, CheckSnapshot rejects it.
+inline constexpr Bucket kMaxBuckets = 32767;
 
 inline constexpr SiteIndex kNoSite{-1};
 inline constexpr ItemSiteIndex kNoItemSite{-1};

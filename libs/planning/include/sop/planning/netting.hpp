@@ -69,7 +69,9 @@ class NettingEngine {
   void RebuildOrder();
   /// Nets one item-site; returns whether its planned orders changed.
   bool NetItem(ItemSiteIndex item_site);
-  void PegItem(ItemSiteIndex item_site);
+  /// Pegs one item-site over its netted orders; `forecast_consumed`: scratch_forecast_ already
+  /// holds its unconsumed forecast (NetItem of the same item-site ran just before).
+  void PegItem(ItemSiteIndex item_site, bool forecast_consumed);
   void SortSalesOrders(ItemSiteIndex item_site);
   void RecomputeScheduledReceipts(ItemSiteIndex item_site);
   void DemandEndDemandsInto(const DemandRef& demand, double quantity, double demand_quantity,
@@ -112,17 +114,17 @@ class NettingEngine {
   std::vector<PlannedOrder> scratch_orders_;
   std::vector<model::Finding> scratch_findings_;
   std::vector<std::vector<ItemSiteIndex>> levels_;
-  struct PegElement {
-    DemandRef ref;
+  struct DemandElement {
+    PegDemand ref;
     double quantity;
   };
-  struct PegSupply {
-    SupplyRef ref;
+  struct SupplyElement {
+    PegSupply ref;
     double quantity;
   };
-  std::vector<PegElement> peg_elements_;
-  std::vector<PegElement> peg_demand_;
-  std::vector<PegSupply> peg_supply_;
+  std::vector<DemandElement> peg_elements_;
+  std::vector<DemandElement> peg_demand_;
+  std::vector<SupplyElement> peg_supply_;
   std::vector<std::uint32_t> peg_start_;
   std::vector<char> queued_;
 };
