@@ -568,10 +568,27 @@ ScenarioEvaluator::ScenarioEvaluator(const NettingEngine& base, DetectionHistory
   if (record->exception_offsets.size() == base_.snapshot().item_site_count() + 1)
     base_record_ = std::move(record);
   base_reach_ = std::move(reach);
+  // The references every outcome is ranked with: the base's percentile, once, so scores of the
+  // base and of every scenario compare.
+  ranking_ = options_.ranking;
+  if (options_.reference_percentile != 0.0) {
+    auto scaled =
+        ScaleReferences(base_outcome_.exceptions, options_.ranking, options_.reference_percentile);
+    if (scaled) {
+      ranking_ = *scaled;
+    } else {
+      ranking_error_ = Fail(scaled.error().code(),
+                            "scenario options reference_percentile: must be "
+                            "0 (fixed references) or in (0, 1], got " +
+                                std::to_string(options_.reference_percentile));
+    }
+  }
+  RankAll(base_outcome_.exceptions, ranking_);
   base_by_id_ = ByIdOrder(base_outcome_.exceptions);
 }
 
 Result<ScenarioOutcome> ScenarioEvaluator::Evaluate(const Scenario& scenario) const {
+  if (!ranking_error_) return std::unexpected(ranking_error_.error());
   return EvaluateWith(scenario, true, nullptr, nullptr);
 }
 
@@ -659,7 +676,7 @@ Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(
       }
     }
   }
-  RankAll(out.exceptions, options_.ranking);
+  if (compare) RankAll(out.exceptions, ranking_);  // the base is ranked once its references are
 
   const auto H = static_cast<std::size_t>(out.capacity.horizon);
   out.load_by_work_center.assign(out.capacity.work_center_count, 0.0);

@@ -9,6 +9,7 @@
 #include "fixtures.hpp"
 #include "sop/planning/ranking.hpp"
 #include "sop/planning/rough_cut.hpp"
+#include "sop/planning/scenario.hpp"
 
 namespace sop::planning {
 namespace {
@@ -24,7 +25,8 @@ std::vector<std::string> Ids(const std::vector<Exception>& exceptions) {
 }
 
 const Exception& Get(const std::vector<Exception>& exceptions, const std::string& id) {
-  auto it = std::find_if(exceptions.begin(), exceptions.end(), [&](const Exception& e) { return e.id == id; });
+  auto it = std::find_if(exceptions.begin(), exceptions.end(),
+                         [&](const Exception& e) { return e.id == id; });
   EXPECT_NE(it, exceptions.end()) << id;
   return *it;
 }
@@ -52,9 +54,10 @@ TEST(DecisionExceptions, ShortSharedComponentGivesShortageSharedComponentAndOrde
   auto engine = SharedComponentPlant();
   auto capacity = RoughCut(engine.snapshot(), engine.plan());
   auto exceptions = DetectExceptions(engine, capacity, {});
-  EXPECT_EQ(Ids(exceptions), (std::vector<std::string>{
-                                 "ORDER_AT_RISK:SO-HI", "ORDER_AT_RISK:SO-LO", "ORDER_AT_RISK:SO-LO2",
-                                 "SHARED_COMPONENT:C1@P1", "SHORTAGE:C1@P1", "SHORTAGE:C2@P1"}));
+  EXPECT_EQ(Ids(exceptions),
+            (std::vector<std::string>{"ORDER_AT_RISK:SO-HI", "ORDER_AT_RISK:SO-LO",
+                                      "ORDER_AT_RISK:SO-LO2", "SHARED_COMPONENT:C1@P1",
+                                      "SHORTAGE:C1@P1", "SHORTAGE:C2@P1"}));
   const auto& c1 = Get(exceptions, "SHORTAGE:C1@P1");
   EXPECT_EQ(c1.severity, Severity::kRed);
   EXPECT_EQ(c1.first_impact_bucket, 3);
@@ -80,7 +83,8 @@ TEST(DecisionExceptions, SharedHighMarginShortageRanksAboveEqualSingleLowMarginS
   RankingWeights weights;
   RankAll(exceptions, weights);
   auto rank = [&](const std::string& id) {
-    return std::find_if(exceptions.begin(), exceptions.end(), [&](const Exception& e) { return e.id == id; }) -
+    return std::find_if(exceptions.begin(), exceptions.end(),
+                        [&](const Exception& e) { return e.id == id; }) -
            exceptions.begin();
   };
   EXPECT_LT(rank("SHORTAGE:C1@P1"), rank("SHORTAGE:C2@P1"));
@@ -93,13 +97,76 @@ TEST(DecisionExceptions, SharedHighMarginShortageRanksAboveEqualSingleLowMarginS
   EXPECT_NEAR(s.time, 23.0 / 26.0, 1e-12);
   EXPECT_NEAR(s.breadth, 2.0 / 7.0, 1e-12);
   EXPECT_NEAR(s.severity, 1.0, 1e-12);
-  EXPECT_NEAR(s.total, 0.30 * s.revenue + 0.25 * s.margin + 0.15 * s.priority + 0.15 * s.time +
-                           0.05 * s.breadth + 0.10 * s.severity, 1e-12);
+  EXPECT_NEAR(s.total,
+              0.30 * s.revenue + 0.25 * s.margin + 0.15 * s.priority + 0.15 * s.time +
+                  0.05 * s.breadth + 0.10 * s.severity,
+              1e-12);
   const auto& s2 = Get(exceptions, "SHORTAGE:C2@P1").score;
   EXPECT_NEAR(s2.revenue, 600.0 / 10600.0, 1e-12);
   EXPECT_NEAR(s2.margin, 100.0 / 3100.0, 1e-12);
   EXPECT_NEAR(s2.breadth, 1.0 / 6.0, 1e-12);
   EXPECT_NEAR(s.time, s2.time, 1e-12);  // equal shortages, equally soon
+}
+
+// The same plant ranked as a scenario evaluator ranks it by default: references at the base's
+// 90th percentile (nearest rank over the six exceptions' positive values).
+TEST(DecisionExceptions, ScenarioRankingScalesReferencesToTheBasesNinetiethPercentile) {
+  auto engine = SharedComponentPlant();
+  const ScenarioEvaluator evaluator(engine, {});
+  // Revenue at risk: SO-HI 1000, SO-LO 300, SO-LO2 600, SHARED_COMPONENT C1 1300, SHORTAGE C1
+  // 1300, SHORTAGE C2 600 → ceil(0.9 × 6) = 6th smallest = 1300. Margin: 600, 50, 100, 650, 650,
+  // 100 → 650. End demands: 1, 1, 1, 2, 2, 1 → 2.
+  EXPECT_EQ(evaluator.ranking().revenue_reference, 1300.0);
+  EXPECT_EQ(evaluator.ranking().margin_reference, 650.0);
+  EXPECT_EQ(evaluator.ranking().breadth_reference, 2.0);
+  const auto& ranked = evaluator.base().exceptions;
+  // Shortage of C1: revenue 1300/2600, margin 650/1300, breadth 2/4, priority 2 → 0.8, bucket 3
+  // → 23/26, red. The shared-component exception has the same figures; the tie goes by id.
+  const double c1 = 0.30 * 0.5 + 0.25 * 0.5 + 0.15 * 0.8 + 0.15 * 23.0 / 26.0 + 0.05 * 0.5 + 0.10;
+  // Order SO-HI: revenue 1000/2300, margin 600/1250, breadth 1/3, bucket 4 → 22/26, amber.
+  const double hi = 0.30 * 1000.0 / 2300.0 + 0.25 * 600.0 / 1250.0 + 0.15 * 0.8 +
+                    0.15 * 22.0 / 26.0 + 0.05 / 3.0 + 0.10 * 0.5;
+  // Shortage of C2: revenue 600/1900, margin 100/750, breadth 1/3, bucket 3, red.
+  const double c2 = 0.30 * 600.0 / 1900.0 + 0.25 * 100.0 / 750.0 + 0.15 * 0.8 + 0.15 * 23.0 / 26.0 +
+                    0.05 / 3.0 + 0.10;
+  // SO-LO2: as C2's money, bucket 4, amber. SO-LO: revenue 300/1600, margin 50/700.
+  const double lo2 = 0.30 * 600.0 / 1900.0 + 0.25 * 100.0 / 750.0 + 0.15 * 0.8 +
+                     0.15 * 22.0 / 26.0 + 0.05 / 3.0 + 0.10 * 0.5;
+  const double lo = 0.30 * 300.0 / 1600.0 + 0.25 * 50.0 / 700.0 + 0.15 * 0.8 + 0.15 * 22.0 / 26.0 +
+                    0.05 / 3.0 + 0.10 * 0.5;
+  // With the fixed references the red shortage of C2 (0.386) ranked above the order SO-HI
+  // (0.374); scaled, SO-HI's money counts: 0.564 against 0.497.
+  ASSERT_EQ(Ids(ranked), (std::vector<std::string>{"SHARED_COMPONENT:C1@P1", "SHORTAGE:C1@P1",
+                                                   "ORDER_AT_RISK:SO-HI", "SHORTAGE:C2@P1",
+                                                   "ORDER_AT_RISK:SO-LO2", "ORDER_AT_RISK:SO-LO"}));
+  EXPECT_NEAR(ranked[0].score.total, c1, 1e-12);
+  EXPECT_NEAR(ranked[1].score.total, c1, 1e-12);
+  EXPECT_NEAR(ranked[1].score.revenue, 0.5, 1e-12);
+  EXPECT_NEAR(ranked[1].score.breadth, 0.5, 1e-12);
+  EXPECT_NEAR(ranked[2].score.total, hi, 1e-12);
+  EXPECT_NEAR(ranked[3].score.total, c2, 1e-12);
+  EXPECT_NEAR(ranked[4].score.total, lo2, 1e-12);
+  EXPECT_NEAR(ranked[5].score.total, lo, 1e-12);
+
+  // 0 keeps the fixed references (C2 above SO-HI); a percentile outside (0, 1] names itself.
+  ScenarioOptions fixed;
+  fixed.reference_percentile = 0.0;
+  const ScenarioEvaluator unscaled(engine, {}, fixed);
+  EXPECT_EQ(unscaled.ranking().revenue_reference, RankingWeights{}.revenue_reference);
+  const auto& order = unscaled.base().exceptions;
+  auto at = [&](const std::string& id) {
+    return std::find_if(order.begin(), order.end(),
+                        [&](const Exception& e) { return e.id == id; }) -
+           order.begin();
+  };
+  EXPECT_LT(at("SHORTAGE:C2@P1"), at("ORDER_AT_RISK:SO-HI"));
+  ScenarioOptions bad;
+  bad.reference_percentile = 1.5;
+  auto failed = ScenarioEvaluator(engine, {}, bad).Evaluate(Scenario{"none", {}});
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code(), Errc::kInvalidArgument);
+  EXPECT_NE(failed.error().message().find("reference_percentile"), std::string::npos);
+  EXPECT_NE(failed.error().message().find("1.5"), std::string::npos);
 }
 
 // X is bought by a priority-1 customer and misses its forecast by 28.6 % (red); Y by a
@@ -120,8 +187,9 @@ TEST(DecisionExceptions, RedDeviationOnTopCustomerItemOutranksAmberOne) {
     history.forecast_actuals.push_back({*s.FindItemSite("Z", "P1"), t, "direct", 100, 105});
   }
   auto exceptions = DetectExceptions(engine, RoughCut(s, engine.plan()), history);
-  EXPECT_EQ(Ids(exceptions), (std::vector<std::string>{"FORECAST_BIAS:X@P1", "FORECAST_DEVIATION:X@P1",
-                                                       "FORECAST_DEVIATION:Y@P1"}));
+  EXPECT_EQ(Ids(exceptions),
+            (std::vector<std::string>{"FORECAST_BIAS:X@P1", "FORECAST_DEVIATION:X@P1",
+                                      "FORECAST_DEVIATION:Y@P1"}));
   const auto& x = Get(exceptions, "FORECAST_DEVIATION:X@P1");
   EXPECT_EQ(x.severity, Severity::kRed);
   EXPECT_NEAR(x.quantity, 160.0 / 560.0, 1e-12);
@@ -154,7 +222,8 @@ NettingEngine OverloadedLine() {
   wc.overtime_cost_per_hour = 30.0;
   b.AddWorkCenter(wc);
   b.SetRouting("FG", "P1", {model::RoutingStepRecord{10, "LINE-2", 0.0, 1.0}});
-  for (Bucket t = 2; t <= 4; ++t) b.AddSalesOrder(Order("SO-" + std::to_string(t), "C", 1, "FG", t, 15, 50));
+  for (Bucket t = 2; t <= 4; ++t)
+    b.AddSalesOrder(Order("SO-" + std::to_string(t), "C", 1, "FG", t, 15, 50));
   return testing::Run(b);
 }
 
@@ -162,9 +231,9 @@ TEST(DecisionExceptions, OverloadInThreeBucketsIsThreeOverloadsAndABottleneck) {
   auto engine = OverloadedLine();
   auto capacity = RoughCut(engine.snapshot(), engine.plan());
   auto exceptions = DetectExceptions(engine, capacity, {});
-  EXPECT_EQ(Ids(exceptions), (std::vector<std::string>{"BOTTLENECK:LINE-2", "CAPACITY_OVERLOAD:LINE-2#1",
-                                                       "CAPACITY_OVERLOAD:LINE-2#2",
-                                                       "CAPACITY_OVERLOAD:LINE-2#3"}));
+  EXPECT_EQ(Ids(exceptions),
+            (std::vector<std::string>{"BOTTLENECK:LINE-2", "CAPACITY_OVERLOAD:LINE-2#1",
+                                      "CAPACITY_OVERLOAD:LINE-2#2", "CAPACITY_OVERLOAD:LINE-2#3"}));
   const auto& cell = Get(exceptions, "CAPACITY_OVERLOAD:LINE-2#1");
   EXPECT_DOUBLE_EQ(cell.quantity, 5.0);
   EXPECT_DOUBLE_EQ(cell.reference_quantity, 10.0);
@@ -205,15 +274,17 @@ TEST(DecisionExceptions, SupplierTimeFenceExcessObsoleteAndDataQuality) {
   DetectionHistory history;
   history.extra_findings = built.findings;
   // Three confirmed dates in a row missed, the first delivery on time.
-  history.deliveries = {{"SUP-1", item_a, 1, 1, 2}, {"SUP-1", item_a, 2, 3, 3},
-                        {"SUP-1", item_a, 3, 5, 4}, {"SUP-1", item_a, 4, 5, 3}};
-  history.changes = {{"CHG-1", item_a, 1, 25, "SO-A +25 in week 1"}, {"CHG-2", item_a, 5, 5, "outside"}};
+  history.deliveries = {{"SUP-1", item_a, 1, 1, 2},
+                        {"SUP-1", item_a, 2, 3, 3},
+                        {"SUP-1", item_a, 3, 5, 4},
+                        {"SUP-1", item_a, 4, 5, 3}};
+  history.changes = {{"CHG-1", item_a, 1, 25, "SO-A +25 in week 1"},
+                     {"CHG-2", item_a, 5, 5, "outside"}};
   auto exceptions = DetectExceptions(engine, RoughCut(s, engine.plan()), history);
-  EXPECT_EQ(Ids(exceptions),
-            (std::vector<std::string>{"DATA_QUALITY:A@P1/component_item_id", "EXCESS_INVENTORY:A@P1",
-                                      "EXCESS_INVENTORY:SLOW@P1",
-                                      "OBSOLETE_INVENTORY:OLD@P1", "SUPPLIER_RISK:SUP-1",
-                                      "TIME_FENCE_VIOLATION:CHG-1"}));
+  EXPECT_EQ(Ids(exceptions), (std::vector<std::string>{
+                                 "DATA_QUALITY:A@P1/component_item_id", "EXCESS_INVENTORY:A@P1",
+                                 "EXCESS_INVENTORY:SLOW@P1", "OBSOLETE_INVENTORY:OLD@P1",
+                                 "SUPPLIER_RISK:SUP-1", "TIME_FENCE_VIOLATION:CHG-1"}));
   const auto& supplier = Get(exceptions, "SUPPLIER_RISK:SUP-1");
   EXPECT_EQ(supplier.severity, Severity::kRed);
   EXPECT_DOUBLE_EQ(supplier.quantity, 40.0);

@@ -93,6 +93,26 @@ TEST_F(DecisionScenarioS, IncrementalEvaluationEqualsTheFullReRun) {
   }
 }
 
+// Ranked with the base's 90th-percentile references (the default), the top scores at S spread
+// instead of saturating: with the fixed references every top-10 score rounds to 1.00.
+TEST_F(DecisionScenarioS, TopScoresSpreadWithTheDefaultScaledReferences) {
+  const auto& ranked = Base().exceptions;
+  ASSERT_GE(ranked.size(), 10u);
+  int at_one = 0, revenue_saturated = 0;
+  for (std::size_t k = 0; k < 10; ++k) {
+    const auto& s = ranked[k].score;
+    EXPECT_LE(s.total, 1.0) << ranked[k].id;
+    if (std::round(s.total * 100.0) == 100.0) ++at_one;
+    if (s.revenue > 0.99) ++revenue_saturated;  // the p90 scores 0.5; only outliers near 1
+  }
+  // Fixed references at S (seed 1): all ten in [0.9985, 1.0000]; scaled: 0.91 to 0.99.
+  EXPECT_LE(at_one, 2);
+  EXPECT_LT(revenue_saturated, 5);
+  EXPECT_GT(ranked[0].score.total - ranked[9].score.total, 0.03);
+  // The references are the base's: larger than the fixed ones at S (revenue 10,000).
+  EXPECT_GT(evaluator_->ranking().revenue_reference, RankingWeights{}.revenue_reference);
+}
+
 // The redetector keeps reach summaries across net changes; after every change its exceptions
 // must equal a fresh re-detection's (which rebuilds every summary it needs).
 TEST_F(DecisionScenarioS, RedetectionAcrossNetChangesEqualsAFreshDetection) {

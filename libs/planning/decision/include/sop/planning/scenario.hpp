@@ -136,7 +136,13 @@ struct ScenarioOutcome {
 /// Evaluation options.
 struct ScenarioOptions {
   DetectionPolicy detection;
+  /// Weights and (with `reference_percentile` = 0) the references of the ranking.
   RankingWeights ranking;
+  /// The revenue, margin and breadth references are the base's `reference_percentile` of those
+  /// values (ScaleReferences, nearest rank), computed once on the base run and used for the base
+  /// and every scenario, so top scores spread instead of saturating at 1.00; 0 keeps the fixed
+  /// references of `ranking`. Outside (0, 1] and not 0: Evaluate fails (INVALID_ARGUMENT).
+  double reference_percentile = 0.9;
   int threads = 2;
   /// Demand, supplier and safety-stock overrides re-plan a copy of the base engine by net change
   /// and re-detect only the item-sites it touched and what they consume; false re-runs netting
@@ -160,6 +166,9 @@ class ScenarioEvaluator {
 
   /// The base plan's outcome (computed at construction).
   const ScenarioOutcome& base() const noexcept { return base_outcome_; }
+  /// The weights and references outcomes are ranked with (`options.ranking` with the scaled
+  /// references); rank other lists with these to compare their scores with the outcomes'.
+  const RankingWeights& ranking() const noexcept { return ranking_; }
   Result<ScenarioOutcome> Evaluate(const Scenario& scenario) const;
   /// Evaluates all in parallel; outcome k belongs to scenario k.
   std::vector<Result<ScenarioOutcome>> EvaluateAll(std::span<const Scenario> scenarios) const;
@@ -172,6 +181,8 @@ class ScenarioEvaluator {
   const NettingEngine& base_;
   DetectionHistory history_;
   ScenarioOptions options_;
+  RankingWeights ranking_;  ///< options_.ranking with the references scaled on the base
+  Status ranking_error_;    ///< a bad reference_percentile
   CapacityPlan base_capacity_;
   ScenarioOutcome base_outcome_;
   std::vector<std::uint32_t> base_by_id_;  ///< positions of the base exceptions in id order
