@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -104,7 +106,8 @@ Result<bool> ApplyNettingOverrides(model::Snapshot& s, const Scenario& scenario)
 // the same arithmetic as ApplyNettingOverrides (overrides apply in order; a later one sees the
 // values an earlier one set). Applying them to a copy of a run engine gives the plan a full run
 // over the changed snapshot gives (net change is exact).
-Result<std::vector<Change>> NettingChanges(const model::Snapshot& s, const Scenario& scenario) {
+Result<std::vector<Change>> NettingChanges(const model::Snapshot& s, const Scenario& scenario,
+                                           std::vector<Change>* undo) {
   const auto H = s.H();
   const auto uH = static_cast<std::size_t>(H);
   std::map<std::size_t, double> forecast;  // cell → value
@@ -182,21 +185,30 @@ Result<std::vector<Change>> NettingChanges(const model::Snapshot& s, const Scena
   }
   std::vector<Change> changes;
   changes.reserve(items.size() + forecast.size() + order_quantity.size() + receipts.size());
-  for (auto& [c, is] : items)
-    changes.emplace_back(
-        SetItemParameters{ItemSiteIndex(static_cast<std::int32_t>(c)), std::move(is)});
+  // `undo` gets the same inputs with the values of `s`: applied after `changes`, it restores them.
+  for (auto& [c, is] : items) {
+    const ItemSiteIndex i(static_cast<std::int32_t>(c));
+    changes.emplace_back(SetItemParameters{i, std::move(is)});
+    if (undo != nullptr) undo->emplace_back(SetItemParameters{i, s.item_sites[c]});
+  }
   for (const auto& [cell, value] : forecast) {
     if (value == s.forecast[cell]) continue;
-    changes.emplace_back(SetForecast{ItemSiteIndex(static_cast<std::int32_t>(cell / uH)),
-                                     static_cast<Bucket>(cell % uH), value});
+    const ItemSiteIndex i(static_cast<std::int32_t>(cell / uH));
+    const auto t = static_cast<Bucket>(cell % uH);
+    changes.emplace_back(SetForecast{i, t, value});
+    if (undo != nullptr) undo->emplace_back(SetForecast{i, t, s.forecast[cell]});
   }
   for (const auto& [k, quantity] : order_quantity) {
     if (quantity == s.sales_orders[k].quantity) continue;
     auto order = s.sales_orders[k];
     order.quantity = quantity;
     changes.emplace_back(UpsertSalesOrder{std::move(order)});
+    if (undo != nullptr) undo->emplace_back(UpsertSalesOrder{s.sales_orders[k]});
   }
-  for (auto& [k, r] : receipts) changes.emplace_back(UpsertReceipt{std::move(r)});
+  for (auto& [k, r] : receipts) {
+    changes.emplace_back(UpsertReceipt{std::move(r)});
+    if (undo != nullptr) undo->emplace_back(UpsertReceipt{s.receipts[k]});
+  }
   return changes;
 }
 
@@ -554,7 +566,93 @@ std::vector<std::uint32_t> ByIdOrder(const std::vector<Exception>& exceptions) {
   return order;
 }
 
+// Whether the plan and the netting inputs of `item_sites` in `engine` equal the base's.
+bool SameAsBase(const NettingEngine& engine, const NettingEngine& base,
+                std::span<const ItemSiteIndex> item_sites) {
+  const auto& a = engine.plan();
+  const auto& b = base.plan();
+  const auto& sa = engine.snapshot();
+  const auto& sb = base.snapshot();
+  if (a.item_site_count != b.item_site_count || a.horizon != b.horizon ||
+      sa.sales_orders.size() != sb.sales_orders.size() ||
+      sa.receipts.size() != sb.receipts.size()) {
+    return false;
+  }
+  const auto H = static_cast<std::size_t>(sa.H());
+  for (auto i : item_sites) {
+    const auto c = Idx(i);
+    if (c >= a.item_site_count) return false;
+    for (auto rows :
+         {&Plan::gross_requirements, &Plan::scheduled_receipts, &Plan::projected_available,
+          &Plan::net_requirements, &Plan::planned_receipts, &Plan::planned_releases}) {
+      if (!std::ranges::equal(a.Row(a.*rows, i), b.Row(b.*rows, i))) return false;
+    }
+    if (!std::ranges::equal(a.orders[c], b.orders[c]) ||
+        !std::ranges::equal(a.pegs[c], b.pegs[c]) ||
+        !std::ranges::equal(a.uncovered[c], b.uncovered[c]) ||
+        !std::equal(sa.forecast.begin() + static_cast<std::ptrdiff_t>(c * H),
+                    sa.forecast.begin() + static_cast<std::ptrdiff_t>((c + 1) * H),
+                    sb.forecast.begin() + static_cast<std::ptrdiff_t>(c * H))) {
+      return false;
+    }
+    const auto& x = sa.item_sites[c];
+    const auto& y = sb.item_sites[c];
+    if (x.lead_time != y.lead_time || x.safety_stock != y.safety_stock || x.on_hand != y.on_hand) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+namespace detail {
+
+/// Copies of the base engine that netting scenarios of one EvaluateAll share: a scenario applies
+/// its changes to an idle copy, is evaluated, and its changes are undone before the copy goes
+/// back (checked on every item-site either net change re-netted; a copy that does not check is
+/// dropped). At most `limit` copies exist; Acquire waits for one beyond that.
+class EnginePool {
+ public:
+  EnginePool(const NettingEngine& base, int limit) : base_(base), limit_(std::max(1, limit)) {}
+
+  std::unique_ptr<NettingEngine> Acquire() {
+    {
+      std::unique_lock lock(mutex_);
+      released_.wait(lock, [&] { return !idle_.empty() || live_ < limit_; });
+      if (!idle_.empty()) {
+        auto engine = std::move(idle_.back());
+        idle_.pop_back();
+        return engine;
+      }
+      ++live_;
+    }
+    return std::make_unique<NettingEngine>(base_);  // copied outside the lock
+  }
+
+  /// Gives a copy back (in the base's state), or nullptr when it was dropped.
+  void Release(std::unique_ptr<NettingEngine> engine) {
+    {
+      std::lock_guard lock(mutex_);
+      if (engine) {
+        idle_.push_back(std::move(engine));
+      } else {
+        --live_;
+      }
+    }
+    released_.notify_one();
+  }
+
+ private:
+  const NettingEngine& base_;
+  const int limit_;
+  std::mutex mutex_;
+  std::condition_variable released_;
+  std::vector<std::unique_ptr<NettingEngine>> idle_;
+  int live_ = 0;
+};
+
+}  // namespace detail
 
 ScenarioEvaluator::ScenarioEvaluator(const NettingEngine& base, DetectionHistory history,
                                      ScenarioOptions options)
@@ -563,7 +661,7 @@ ScenarioEvaluator::ScenarioEvaluator(const NettingEngine& base, DetectionHistory
   base_figures_ = std::make_shared<const detail::PlanFigures>(ComputePlanFigures(base_));
   auto record = std::make_shared<detail::MaterialRecord>();
   std::unique_ptr<detail::ReachIndex> reach;
-  auto outcome = EvaluateWith(Scenario{"base", {}}, false, record.get(), &reach);
+  auto outcome = EvaluateWith(Scenario{"base", {}}, false, record.get(), &reach, nullptr);
   if (outcome) base_outcome_ = std::move(*outcome);  // an empty scenario cannot fail
   if (record->exception_offsets.size() == base_.snapshot().item_site_count() + 1)
     base_record_ = std::move(record);
@@ -589,16 +687,36 @@ ScenarioEvaluator::ScenarioEvaluator(const NettingEngine& base, DetectionHistory
 
 Result<ScenarioOutcome> ScenarioEvaluator::Evaluate(const Scenario& scenario) const {
   if (!ranking_error_) return std::unexpected(ranking_error_.error());
-  return EvaluateWith(scenario, true, nullptr, nullptr);
+  return EvaluateWith(scenario, true, nullptr, nullptr, nullptr);
 }
 
 Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(
     const Scenario& scenario, bool compare, detail::MaterialRecord* record,
-    std::unique_ptr<detail::ReachIndex>* keep_reach) const {
+    std::unique_ptr<detail::ReachIndex>* keep_reach, detail::EnginePool* pool) const {
   // Netting inputs changed → a copy of the base engine with the changes applied by net change
-  // (or, without a pegged base run, a copy of the snapshot and a fresh full run); else the base
-  // plan. `affected` (net change only) flags the item-sites whose exceptions can differ.
+  // (from `pool` when given, undone before it goes back; or, without a pegged base run, a copy of
+  // the snapshot and a fresh full run); else the base plan. `affected` (net change only) flags
+  // the item-sites whose exceptions can differ.
   std::optional<NettingEngine> own;
+  std::unique_ptr<NettingEngine> pooled;
+  const NettingEngine* changed = nullptr;
+  std::vector<Change> undo;
+  std::vector<ItemSiteIndex> touched_by_change;
+  // Gives the pooled copy back in the base's state on every way out of this function.
+  struct GiveBack {
+    const ScenarioEvaluator& self;
+    detail::EnginePool* pool;
+    std::unique_ptr<NettingEngine>& engine;
+    const std::vector<Change>& undo;
+    const std::vector<ItemSiteIndex>& touched;
+    ~GiveBack() {
+      if (!engine) return;
+      auto restored = engine->ApplyAll(undo);
+      const bool same = restored && SameAsBase(*engine, self.base_, touched) &&
+                        SameAsBase(*engine, self.base_, *restored);
+      pool->Release(same ? std::move(engine) : nullptr);
+    }
+  } give_back{*this, pool, pooled, undo, touched_by_change};
   std::vector<char> affected;
   bool needs_netting = false;
   for (const auto& o : scenario.overrides) {
@@ -607,32 +725,43 @@ Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(
                      std::holds_alternative<SafetyStockChange>(o);
   }
   if (needs_netting && options_.incremental && base_.plan().pegged && base_record_) {
-    auto changes = NettingChanges(base_.snapshot(), scenario);
+    auto changes = NettingChanges(base_.snapshot(), scenario, pool != nullptr ? &undo : nullptr);
     if (!changes) return std::unexpected(changes.error());
-    own.emplace(base_);
-    auto touched = own->ApplyAll(*changes);
-    if (touched) {
-      affected = Downstream(own->snapshot(), *touched);
+    NettingEngine* engine = nullptr;
+    if (pool != nullptr) {
+      pooled = pool->Acquire();
+      engine = pooled.get();
     } else {
-      own.reset();  // e.g. base master data the change validation rejects: the full run below
+      engine = &own.emplace(base_);
+    }
+    auto touched = engine->ApplyAll(*changes);
+    if (touched) {
+      affected = Downstream(engine->snapshot(), *touched);
+      touched_by_change = std::move(*touched);
+      changed = engine;
+    } else {
+      // e.g. base master data the change validation rejects (nothing applied): the full run below
+      if (pooled) pool->Release(std::move(pooled));
+      own.reset();
     }
   }
-  if (needs_netting && !own) {
+  if (needs_netting && changed == nullptr) {
     model::Snapshot copy = base_.snapshot();
     auto applied = ApplyNettingOverrides(copy, scenario);
     if (!applied) return std::unexpected(applied.error());
     own.emplace(std::move(copy), NettingPolicy{true});
     own->RunFull();
+    changed = &*own;
   }
-  const NettingEngine& engine = own ? *own : base_;
+  const NettingEngine& engine = changed != nullptr ? *changed : base_;
   ScenarioOutcome out;
   out.name = scenario.name;
-  out.capacity = own ? RoughCut(engine.snapshot(), engine.plan()) : base_capacity_;
+  out.capacity = changed != nullptr ? RoughCut(engine.snapshot(), engine.plan()) : base_capacity_;
   auto costs = ApplyCapacityOverrides(engine.snapshot(), engine.plan(), scenario, out.capacity);
   if (!costs) return std::unexpected(costs.error());
 
   // Exceptions sorted by id (as DetectExceptions gives them).
-  if (own || !compare) {
+  if (changed != nullptr || !compare) {
     const bool reuse = !affected.empty();
     out.exceptions = detail::DetectExceptionsReusing(
         engine, out.capacity, history_, options_.detection, reuse ? base_record_.get() : nullptr,
@@ -655,7 +784,7 @@ Result<ScenarioOutcome> ScenarioEvaluator::EvaluateWith(
     while (next < detected.size()) out.exceptions.push_back(std::move(detected[next++]));
   }
   std::optional<PlanFigures> own_figures;
-  if (own || !base_figures_) own_figures = ComputePlanFigures(engine);
+  if (changed != nullptr || !base_figures_) own_figures = ComputePlanFigures(engine);
   out.kpis = ComputeKpis(engine, out.capacity, out.exceptions, *costs,
                          own_figures ? *own_figures : *base_figures_);
   if (compare) {
@@ -707,9 +836,16 @@ std::vector<Result<ScenarioOutcome>> ScenarioEvaluator::EvaluateAll(
   };
   std::stable_partition(order.begin(), order.end(), nets);
   std::atomic<std::size_t> next{0};
+  detail::EnginePool engines(base_, options_.engine_copies);
   auto work = [&] {
-    for (std::size_t k = next++; k < order.size(); k = next++)
-      slots[order[k]].emplace(Evaluate(scenarios[order[k]]));
+    for (std::size_t k = next++; k < order.size(); k = next++) {
+      const auto& scenario = scenarios[order[k]];
+      if (!ranking_error_) {
+        slots[order[k]].emplace(std::unexpected(ranking_error_.error()));
+      } else {
+        slots[order[k]].emplace(EvaluateWith(scenario, true, nullptr, nullptr, &engines));
+      }
+    }
   };
   const int threads =
       std::max(1, std::min<int>(options_.threads, static_cast<int>(scenarios.size())));

@@ -61,12 +61,29 @@ TEST_F(DecisionScenarioS, IncrementalEvaluationEqualsTheFullReRun) {
                 DemandMultiplier{S().item_sites.front().family, "", "", 10, 40, 0.5},
                 SafetyStockChange{"", "", "", 1.5}}});
   ASSERT_GE(scenarios.size(), 6u);
-  for (const auto& scenario : scenarios) {
+  // EvaluateAll shares one copy of the base engine between the netting scenarios (each undoes
+  // its net change before the next): the same outcomes as a fresh copy each (Evaluate).
+  auto shared = evaluator_->EvaluateAll(scenarios);
+  ASSERT_EQ(shared.size(), scenarios.size());
+  for (std::size_t s = 0; s < scenarios.size(); ++s) {
+    const auto& scenario = scenarios[s];
     SCOPED_TRACE(scenario.name);
     auto fast = evaluator_->Evaluate(scenario);
     auto full = reference.Evaluate(scenario);
     ASSERT_TRUE(fast.has_value()) << fast.error().ToString();
     ASSERT_TRUE(full.has_value()) << full.error().ToString();
+    ASSERT_TRUE(shared[s].has_value()) << shared[s].error().ToString();
+    EXPECT_EQ(shared[s]->appeared, full->appeared);
+    EXPECT_EQ(shared[s]->disappeared, full->disappeared);
+    EXPECT_EQ(shared[s]->kpis.fill_rate, full->kpis.fill_rate);
+    EXPECT_EQ(shared[s]->kpis.gross_margin, full->kpis.gross_margin);
+    EXPECT_EQ(shared[s]->kpis.working_capital, full->kpis.working_capital);
+    ASSERT_EQ(shared[s]->exceptions.size(), full->exceptions.size());
+    for (std::size_t k = 0; k < full->exceptions.size(); ++k) {
+      ASSERT_EQ(shared[s]->exceptions[k].id, full->exceptions[k].id) << "rank " << k;
+      EXPECT_EQ(shared[s]->exceptions[k].explanation, full->exceptions[k].explanation);
+      EXPECT_EQ(shared[s]->exceptions[k].score.total, full->exceptions[k].score.total);
+    }
     EXPECT_EQ(fast->appeared, full->appeared);
     EXPECT_EQ(fast->disappeared, full->disappeared);
     ASSERT_EQ(fast->exceptions.size(), full->exceptions.size());

@@ -20,6 +20,7 @@ namespace sop::planning {
 
 namespace detail {
 struct MaterialRecord;
+class EnginePool;
 struct PlanFigures;
 class ReachIndex;
 }  // namespace detail
@@ -149,6 +150,11 @@ struct ScenarioOptions {
   /// and detection in full on a copy of the snapshot. Both give the same outcome (pinned by
   /// tests); false is the reference for those tests and for `sop-bench-decision --verify`.
   bool incremental = true;
+  /// EvaluateAll: how many copies of the base engine the netting scenarios (demand, supplier,
+  /// safety stock) share. Each copy costs about the base engine's memory and its copy time (at L
+  /// ~1.6 GiB, ~1 s); a scenario undoes its net change before the next one reuses the copy. 1
+  /// runs those scenarios one after the other (least memory and CPU); more run them in parallel.
+  int engine_copies = 1;
 };
 
 /// Evaluates scenarios against one base engine (run with pegging). The base is never modified:
@@ -176,7 +182,8 @@ class ScenarioEvaluator {
  private:
   Result<ScenarioOutcome> EvaluateWith(const Scenario& scenario, bool compare,
                                        detail::MaterialRecord* record,
-                                       std::unique_ptr<detail::ReachIndex>* keep_reach) const;
+                                       std::unique_ptr<detail::ReachIndex>* keep_reach,
+                                       detail::EnginePool* pool) const;
 
   const NettingEngine& base_;
   DetectionHistory history_;
