@@ -63,7 +63,7 @@ int Usage(const char* error) {
   std::fprintf(stderr,
                "sop-bench-exceptions-pipeline: %s\nusage: sop-bench-exceptions-pipeline "
                "[--seed N] [--rate EVENTS_PER_S] [--seconds S] [--inline-detection] [--interval-ms "
-               "MS] [--metrics] [--json]\n",
+               "MS] [--locked-snapshots] [--fresh-reach] [--metrics] [--json]\n",
                error);
   return 2;
 }
@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   bool json = false;
   bool dump_metrics = false;
   sop::exceptions::StateOptions state_options;
+  bool locked_snapshots = false;
   state_options.background_detection = true;
   state_options.full_detection_interval = sop::exceptions::kDefaultFullDetectionInterval;
   for (int i = 1; i < argc; ++i) {
@@ -97,6 +98,10 @@ int main(int argc, char** argv) {
       const int ms = std::atoi(argv[++i]);
       if (ms < 0 || ms > 60'000) return Usage("--interval-ms: must be in [0, 60000]");
       state_options.full_detection_interval = std::chrono::milliseconds(ms);
+    } else if (arg == "--locked-snapshots") {
+      locked_snapshots = true;  // the host writes snapshots under the state's lock (before)
+    } else if (arg == "--fresh-reach") {
+      state_options.reuse_reach = false;  // DetectItemSiteExceptions per change (before)
     } else if (arg == "--inline-detection") {
       state_options.background_detection = false;  // the full detection at the batch end
     } else if (arg == "--seed" && i + 1 < argc) {
@@ -129,6 +134,7 @@ int main(int argc, char** argv) {
   host.redis = redis.StoreOptions();
   host.redis.command_timeout = 5s;
   host.instance = "exceptions-bench";
+  host.write_snapshots_unlocked = !locked_snapshots;
   auto service = sop::exceptions::ExceptionsService::Start(host, state_options, logger, metrics);
   if (!service) return Fail(service.error().ToString());
 
@@ -229,7 +235,8 @@ int main(int argc, char** argv) {
   }
   if (json) {
     std::printf(
-        "{\"scale\":\"S\",\"full_detection\":\"%s\",\"interval_ms\":%lld,\"seed\":%llu,\"facts\":%"
+        "{\"scale\":\"S\",\"full_detection\":\"%s\",\"snapshots\":\"%s\",\"reach\":\"%s\","
+        "\"interval_ms\":%lld,\"seed\":%llu,\"facts\":%"
         "zu,\"load_seconds\":%."
         "2f,\"rate\":%d,"
         "\"changes\":%d,\"measured_deltas\":%zu,\"latency_p50_ms\":%.1f,\"latency_p99_ms\":%.1f,"
@@ -237,6 +244,7 @@ int main(int argc, char** argv) {
         "\"net_change_p99_ms\":%.1f,\"settling_deltas\":%zu,\"settling_p50_ms\":%.1f,"
         "\"settling_p99_ms\":%.1f}\n",
         state_options.background_detection ? "background" : "inline",
+        locked_snapshots ? "locked" : "unlocked", state_options.reuse_reach ? "reuse" : "fresh",
         static_cast<long long>(state_options.full_detection_interval.count()),
         static_cast<unsigned long long>(generator.seed), events->size(), load_s, rate, changes,
         measured.size(), Percentile(measured, 0.5), Percentile(measured, 0.99),

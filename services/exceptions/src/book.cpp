@@ -261,14 +261,17 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Refresh(
 
 std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
     FullDetection full, const planning::NettingEngine* engine,
-    std::span<const model::ItemSiteIndex> redetect, const sop::v1::Cause& cause) {
+    std::span<const model::ItemSiteIndex> redetect, const sop::v1::Cause& cause,
+    planning::MaterialRedetector* redetector) {
   timings_ = full.timings;
   const auto merge_start = Clock::now();
   // The re-detected item-sites' material exceptions come from the current plan.
   std::vector<std::string> in_scope;
   std::vector<planning::Exception> fresh;
   if (!redetect.empty() && engine != nullptr) {
-    fresh = planning::DetectItemSiteExceptions(*engine, redetect, options_.detection, &in_scope);
+    fresh = redetector != nullptr ? redetector->Redetect(redetect, &in_scope)
+                                  : planning::DetectItemSiteExceptions(
+                                        *engine, redetect, options_.detection, &in_scope);
   }
   std::unordered_set<std::string> overridden(in_scope.begin(), in_scope.end());
   for (const planning::Exception& e : fresh) overridden.insert(e.id);
@@ -311,11 +314,13 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
 
 std::vector<sop::v1::ExceptionDelta> ExceptionBook::Update(
     const planning::NettingEngine& engine, std::span<const model::ItemSiteIndex> item_sites,
-    const sop::v1::Cause& cause) {
+    const sop::v1::Cause& cause, planning::MaterialRedetector* redetector) {
   const auto detect_start = Clock::now();
   std::vector<std::string> in_scope;
   std::vector<planning::Exception> detected =
-      planning::DetectItemSiteExceptions(engine, item_sites, options_.detection, &in_scope);
+      redetector != nullptr
+          ? redetector->Redetect(item_sites, &in_scope)
+          : planning::DetectItemSiteExceptions(engine, item_sites, options_.detection, &in_scope);
   timings_.detect_seconds = Since(detect_start);
 
   const auto rank_start = Clock::now();

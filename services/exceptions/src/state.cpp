@@ -266,9 +266,13 @@ void ExceptionsState::OnNetChange(const planning::NettingEngine& engine,
   // A background detection under way saw the plan before this change: its merge re-detects
   // these item-sites on the plan of the moment.
   if (in_flight_) redetect_.insert(redetect_.end(), item_sites.begin(), item_sites.end());
-  // The published list only follows net change once a full detection established it.
-  if (progress_.full_detections == 0) return;
-  auto deltas = book_.Update(engine, item_sites, cause);
+  // The published list only follows net change once a full detection established it (a
+  // redetector kept meanwhile would have to be told of this change: drop it instead).
+  if (progress_.full_detections == 0) {
+    ResetRedetector();
+    return;
+  }
+  auto deltas = book_.Update(engine, item_sites, cause, RedetectorFor(engine));
   ++progress_.incremental_detections;
   if (probe_) {
     probe_->detect_incremental.Observe(book_.timings().detect_seconds);
@@ -282,6 +286,7 @@ void ExceptionsState::OnRebuild(const planning::NettingEngine&,
                                 std::span<const model::ItemSiteIndex>, const sop::v1::Cause&, bool,
                                 std::int64_t version) {
   progress_.plan_version = version;
+  ResetRedetector();          // a rebuilt plan: every reach summary is void
   ++generation_;              // a background result of the plan before is stale
   detection_pending_ = true;  // EndBatch runs the full detection on the rebuilt plan
 }
@@ -298,6 +303,7 @@ std::vector<bus::OutgoingMessage> ExceptionsState::EndBatch() {
   std::vector<bus::OutgoingMessage> out = std::exchange(immediate_, {});
   const codec::PlanChanges changes = planning_.Flush();
   progress_.plan_version = planning_.version();
+  if (planning_.engine() != redetector_engine_) ResetRedetector();  // the engine went
   // A background result that is ready is merged first (it may start the next detection).
   for (auto& message : TakeDetected()) out.push_back(std::move(message));
   if (!detection_pending_ && !changes.rebuilt) return out;
@@ -373,7 +379,8 @@ std::vector<bus::OutgoingMessage> ExceptionsState::TakeDetected() {
     std::ranges::sort(redetect_);
     const auto [first, last] = std::ranges::unique(redetect_);
     redetect_.erase(first, last);
-    auto deltas = book_.Merge(std::move(done->result), engine, redetect_, done->cause);
+    auto deltas = book_.Merge(std::move(done->result), engine, redetect_, done->cause,
+                              redetect_.empty() ? nullptr : RedetectorFor(*engine));
     ObserveFull();
     out = Encode(std::move(deltas));
   } else {
@@ -389,6 +396,22 @@ std::vector<bus::OutgoingMessage> ExceptionsState::TakeDetected() {
     for (auto& message : StartWhenDue(false)) out.push_back(std::move(message));
   }
   return out;
+}
+
+planning::MaterialRedetector* ExceptionsState::RedetectorFor(
+    const planning::NettingEngine& engine) {
+  if (!options_.reuse_reach) return nullptr;
+  if (redetector_ != nullptr && redetector_engine_ != &engine) ResetRedetector();
+  if (redetector_ == nullptr) {
+    redetector_ = std::make_unique<planning::MaterialRedetector>(engine, options_.book.detection);
+    redetector_engine_ = &engine;
+  }
+  return redetector_.get();
+}
+
+void ExceptionsState::ResetRedetector() {
+  redetector_.reset();
+  redetector_engine_ = nullptr;
 }
 
 std::vector<bus::OutgoingMessage> ExceptionsState::Encode(
@@ -444,11 +467,13 @@ std::string ExceptionsState::Serialize(const host::PartitionKey& key) const {
 
 Status ExceptionsState::Restore(const host::PartitionKey& key, std::string_view bytes) {
   partitions_.insert(key);
+  ResetRedetector();  // the plan is rebuilt
   return planning_.RestorePartition(ToCodec(key), bytes);
 }
 
 void ExceptionsState::Drop(const host::PartitionKey& key) {
   partitions_.erase(key);
+  ResetRedetector();  // the plan is rebuilt
   planning_.DropPartition(ToCodec(key));
 }
 

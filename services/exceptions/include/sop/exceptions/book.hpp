@@ -114,17 +114,23 @@ class ExceptionBook {
   /// the material exceptions of `redetect` (item-sites net change re-netted since `full`'s plan),
   /// which are re-detected on `engine` (the current plan; required when `redetect` is not
   /// empty), so a stale full result never overwrites newer net-change results. Returns the
-  /// deltas of what appeared, changed or disappeared, each carrying `cause`.
+  /// deltas of what appeared, changed or disappeared, each carrying `cause`. `redetector`
+  /// (optional) follows `engine` (see Update) and does the re-detection.
   std::vector<sop::v1::ExceptionDelta> Merge(FullDetection full,
                                              const planning::NettingEngine* engine,
                                              std::span<const model::ItemSiteIndex> redetect,
-                                             const sop::v1::Cause& cause);
+                                             const sop::v1::Cause& cause,
+                                             planning::MaterialRedetector* redetector = nullptr);
   /// Re-detects the material exceptions of the item-sites a net change re-netted, re-scoring
   /// only those (order-at-risk, capacity, forecast and supplier exceptions wait for the next
-  /// Refresh). Returns the deltas of what changed.
+  /// Refresh). Returns the deltas of what changed. With `redetector` (bound to `engine`, told of
+  /// every net change of it in order, this one included: the caller passes each change here or
+  /// to its Forget) the end-demand reach of unchanged planned orders is reused between changes
+  /// instead of walked anew (same exceptions as without).
   std::vector<sop::v1::ExceptionDelta> Update(const planning::NettingEngine& engine,
                                               std::span<const model::ItemSiteIndex> item_sites,
-                                              const sop::v1::Cause& cause);
+                                              const sop::v1::Cause& cause,
+                                              planning::MaterialRedetector* redetector = nullptr);
   /// Forgets every exception (no plan any more). Returns the removals to publish.
   std::vector<sop::v1::ExceptionDelta> Clear(const sop::v1::Cause& cause);
 

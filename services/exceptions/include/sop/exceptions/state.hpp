@@ -43,6 +43,10 @@ struct StateOptions {
   /// worker takes under a steady change rate; the staleness of the types only the full
   /// detection finds stays below interval + one detection. 0: back to back.
   std::chrono::milliseconds full_detection_interval{0};
+  /// Incremental detection with a planning::MaterialRedetector that follows the engine between
+  /// net changes (reach of unchanged planned orders reused); false: DetectItemSiteExceptions
+  /// from scratch per change (the same exceptions; for benchmarks and tests).
+  bool reuse_reach = true;
 };
 
 /// The service's default full_detection_interval (`exceptions.full-detection.interval`).
@@ -135,6 +139,9 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
   /// else asks the worker to announce itself when it does.
   std::vector<bus::OutgoingMessage> StartWhenDue(bool now_anyway);
   void ObserveFull();
+  /// The redetector of `engine` (made on first use), or nullptr without reuse_reach.
+  planning::MaterialRedetector* RedetectorFor(const planning::NettingEngine& engine);
+  void ResetRedetector();
   void NoteCause(std::string_view fact_bytes);
   void UpdateGauges();
 
@@ -152,6 +159,10 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
   bool in_flight_ = false;                              ///< a background detection is under way
   std::int64_t generation_ = 0;                         ///< bumped by every rebuild
   std::vector<model::ItemSiteIndex> redetect_;          ///< re-netted while in flight
+  /// Follows planning_.engine() through its net changes (reset by rebuilds and when the engine
+  /// goes); created by the first incremental detection after a full one.
+  std::unique_ptr<planning::MaterialRedetector> redetector_;
+  const planning::NettingEngine* redetector_engine_ = nullptr;
   std::set<host::PartitionKey> partitions_;  ///< partitions with facts applied or restored
 };
 
