@@ -417,29 +417,33 @@ class StackImpl final : public Stack {
     return {};
   }
 
-  // The demo principal holds every role of the services (libs/auth, services/workflow).
+  // One random token per local principal (LocalPrincipals()); only their hashes go into the
+  // tokens file, the clear tokens into DIR/<principal>.token (0600).
   Status PrepareTokens() {
     if (!options_.tokens_file.empty()) {
       tokens_file_ = std::filesystem::absolute(options_.tokens_file);
       return {};
     }
-    auto token = RandomToken();
-    if (!token) return std::unexpected(token.error());
-    const auto token_file = options_.dir / "demo.token";
-    if (auto written = detail::WriteAtomically(token_file, *token + "\n"); !written) {
-      return written;
+    std::string lines = "# written by sop-stack for this local stack only\n";
+    for (const LocalPrincipal& principal : LocalPrincipals()) {
+      auto token = RandomToken();
+      if (!token) return std::unexpected(token.error());
+      const auto token_file = options_.dir / (principal.name + ".token");
+      if (auto written = detail::WriteAtomically(token_file, *token + "\n"); !written) {
+        return written;
+      }
+      std::error_code ignored;
+      std::filesystem::permissions(
+          token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+          ignored);
+      lines += "sha256:" + auth::Sha256Hex(*token) + "  " + principal.name + "  " +
+               principal.roles + "\n";
+      endpoints_.token_files[principal.name] = token_file;
+      if (principal.name == "workflow") workflow_token_ = *token;
     }
-    std::error_code ignored;
-    std::filesystem::permissions(
-        token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-        ignored);
     tokens_file_ = options_.dir / "tokens";
-    const std::string line =
-        "# written by sop-stack for this local stack only\nsha256:" + auth::Sha256Hex(*token) +
-        "  demo  planner,demand_lead,sales_lead,supply_lead,finance_partner,"
-        "executive,reader\n";
-    if (auto written = detail::WriteAtomically(tokens_file_, line); !written) return written;
-    endpoints_.demo_token_file = token_file;
+    if (auto written = detail::WriteAtomically(tokens_file_, lines); !written) return written;
+    endpoints_.demo_token_file = endpoints_.token_files.at("demo");
     return {};
   }
 
@@ -524,7 +528,21 @@ class StackImpl final : public Stack {
         "SOP_METRICS_PORT=0",
         "SOP_SERVICE_INSTANCE=" + service.kind.name + "-" + std::to_string(service.replica),
         "SOP_AUTH_TOKENS_FILE=" + tokens_file_.string(),
+        std::string("SOP_AUTH_OPEN_READS=") + (options_.open_reads ? "true" : "false"),
     };
+    if (service.kind.name == "workflow") {
+      // The workflow service assembles its artifacts from the services started before it.
+      for (const char* source : {"forecasting", "mrp", "capacity", "exceptions"}) {
+        if (const ServiceEndpoint* endpoint = endpoints_.Find(source);
+            endpoint != nullptr && !endpoint->grpc.empty()) {
+          std::string name = source;
+          std::transform(name.begin(), name.end(), name.begin(),
+                         [](char c) { return static_cast<char>(std::toupper(c)); });
+          env.push_back("SOP_WORKFLOW_" + name + "_ADDRESS=" + endpoint->grpc);
+        }
+      }
+      if (!workflow_token_.empty()) env.push_back("SOP_WORKFLOW_SOURCE_TOKEN=" + workflow_token_);
+    }
     if (options_.fast_kafka) {
       // A local group: members notice each other quickly, fetches answer quickly.
       env.push_back("SOP_KAFKA_SESSION_TIMEOUT_MS=6000");
@@ -643,6 +661,7 @@ class StackImpl final : public Stack {
   std::map<std::string, std::unique_ptr<detail::ChildProcess>> redis_;
   std::map<std::string, int> redis_ports_;
   std::filesystem::path tokens_file_;
+  std::string workflow_token_;  ///< the generated "workflow" principal's token (sources)
   std::vector<std::unique_ptr<ServiceProcess>> services_;
   StackEndpoints endpoints_;
   std::vector<std::string> skipped_;
@@ -661,6 +680,21 @@ const std::vector<ServiceKind>& KnownServices() {
       {"workflow", "sop-workflow", "sop-workflow", "sop.v1.Workflow"},
   };
   return kKinds;
+}
+
+const std::vector<LocalPrincipal>& LocalPrincipals() {
+  static const std::vector<LocalPrincipal> kPrincipals = {
+      {"demo", "planner,demand_lead,sales_lead,supply_lead,finance_partner,executive,reader"},
+      {"dana", "demand_lead"},
+      {"sam", "sales_lead"},
+      {"sue", "supply_lead"},
+      {"fin", "finance_partner"},
+      {"eve", "executive"},
+      {"pat", "planner"},
+      {"rita", "reader"},
+      {"workflow", "workflow"},
+  };
+  return kPrincipals;
 }
 
 const ServiceEndpoint* StackEndpoints::Find(std::string_view name) const {

@@ -72,11 +72,26 @@ struct StackOptions {
   std::chrono::milliseconds stop_timeout{25'000};
   /// Write DIR/stack.json after start and after every Restart (removed by Stop).
   bool write_stack_json = true;
-  /// Bearer tokens file for the services that authenticate calls (SOP_AUTH_TOKENS_FILE, see
-  /// libs/auth). Empty: the stack writes DIR/tokens with one principal "demo" holding every
-  /// role, and its clear token to DIR/demo.token (mode 0600) for local clients.
+  /// Bearer tokens file every service enforces (SOP_AUTH_TOKENS_FILE: the platform call policy
+  /// of libs/auth, and the workflow service's own checks). Empty: the stack writes DIR/tokens
+  /// with the local principals of LocalPrincipals() and each clear token to
+  /// DIR/<principal>.token (mode 0600) for local clients — for this local stack only.
   std::filesystem::path tokens_file{};
+  /// Reads need no token (SOP_AUTH_OPEN_READS; writes always need their roles). On by default
+  /// for a local stack, so dashboards, tests and tools read without a token.
+  bool open_reads = true;
 };
+
+/// A principal of the generated tokens file: name and roles (comma-separated).
+struct LocalPrincipal {
+  std::string name;
+  std::string roles;
+};
+/// The generated principals: "demo" (every role), the S&OP cycle's people — dana (demand_lead),
+/// sam (sales_lead), sue (supply_lead), fin (finance_partner), eve (executive), pat (planner) —,
+/// rita (reader) and the workflow service's own principal "workflow" (role workflow: it calls
+/// Forecasting.AdjustForecast when a demand change request is approved).
+const std::vector<LocalPrincipal>& LocalPrincipals();
 
 /// One running (or killed) service process.
 struct ServiceEndpoint {
@@ -96,6 +111,9 @@ struct StackEndpoints {
   std::string redis{};   ///< "127.0.0.1:port" (the shared one, or the first service's)
   /// The clear token of the "demo" principal (DIR/demo.token); empty with options.tokens_file.
   std::filesystem::path demo_token_file{};
+  /// Principal → file holding its clear token (DIR/<principal>.token); empty with
+  /// options.tokens_file.
+  std::map<std::string, std::filesystem::path> token_files{};
   std::vector<ServiceEndpoint> services{};  ///< start order
 
   /// The endpoint named `name` ("mrp", "mrp-1"); nullptr if not part of the stack.
