@@ -420,4 +420,26 @@ sop::v1::Cycle ToProto(const Cycle& cycle, Timestamp now, bool with_documents) {
   return out;
 }
 
+sop::v1::Envelope SupplyChangeEnvelope(const ChangeRequest& request, std::string_view approved_by,
+                                       Timestamp approved_at) {
+  sop::v1::Envelope envelope;
+  envelope.set_event_id("sop-workflow:cr:" + request.id);
+  envelope.set_source_system("sop-workflow");
+  envelope.set_site(request.site_id);
+  ToProto(approved_at, envelope.mutable_occurred_at());
+  ToProto(approved_at, envelope.mutable_produced_at());
+  auto* order = envelope.mutable_purchase_order();
+  order->set_po_id(request.id);
+  order->set_line(1);
+  order->set_supplier_id("sop-workflow");
+  order->set_item_id(request.item_id);
+  order->set_site_id(request.site_id);
+  order->set_quantity(request.quantity_delta);
+  ToProto(Timestamp(std::chrono::sys_days(request.period_start)), order->mutable_due_date());
+  ToProto(approved_at, order->mutable_order_date());
+  order->set_status(sop::v1::ORDER_STATUS_OPEN);
+  (void)approved_by;  // who approved is in the audit log and the change request
+  return envelope;
+}
+
 }  // namespace sop::workflow

@@ -595,6 +595,16 @@ Result<Event> Workflow::DecideCreateChangeRequest(const Actor& actor, Timestamp 
   if (request.item_id.empty()) return InvalidField("item_id", "required", "");
   if (request.site_id.empty()) return InvalidField("site_id", "required", "");
   if (request.quantity_delta == 0) return InvalidField("quantity_delta", "must not be 0", "0");
+  if (request.kind == ChangeRequestKind::kSupply && request.quantity_delta < 0) {
+    // An approved supply change becomes a firm receipt (a purchase order line) for ingestion;
+    // less supply means changing or cancelling the order itself in the ERP.
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", request.quantity_delta);
+    return InvalidField("quantity_delta",
+                        "a supply change adds a firm receipt and must be > 0 (reduce supply by "
+                        "changing the order in the ERP)",
+                        value);
+  }
   if (request.reason.empty()) return InvalidField("reason", "required", "");
   const Date today{std::chrono::floor<days>(now)};
   const Date fence_end = AddDays(today, policy_.frozen_fence_days - 1);

@@ -398,8 +398,9 @@ class WorkflowService::GrpcImpl final : public sop::v1::Workflow::Service {
                                                           request.reason(), "");
           if (!checked || !approve) return checked;
           const auto* change = s_.workflow_.FindChangeRequest(request.id());
-          if (change->kind != ChangeRequestKind::kDemand) return checked;
-          auto applied = ApplyToForecast(*change, actor, request.reason());
+          auto applied = change->kind == ChangeRequestKind::kDemand
+                             ? ApplyToForecast(*change, actor, request.reason())
+                             : PublishSupplyChange(*change, actor, now);
           if (!applied) return std::unexpected(applied.error());
           return s_.workflow_.DecideChangeRequest(actor, now, request.id(), true, request.reason(),
                                                   *applied);
@@ -442,6 +443,34 @@ class WorkflowService::GrpcImpl final : public sop::v1::Workflow::Service {
           "forecasting AdjustForecast: " + error.message() + " (the change request stays pending)");
     }
     return adjusted.recorded().adjustment_id();
+  }
+
+  /// Approving a supply change publishes it as an ERP event that ingestion validates like any
+  /// other: a purchase order line `<id>` line 1 (a firm scheduled receipt of quantity_delta due
+  /// at period_start), source system "sop-workflow", keyed by the site, with the deterministic
+  /// event id "sop-workflow:cr:<id>" — a re-publish (an approval retried after a lost append)
+  /// is a duplicate to ingestion and changes nothing. The approval is recorded only after the
+  /// broker acknowledged the event. Returns the event id (the request's applied_reference).
+  Result<std::string> PublishSupplyChange(const ChangeRequest& change, const Actor& actor,
+                                          Timestamp now) {
+    sop::v1::Envelope envelope = SupplyChangeEnvelope(change, actor.principal, now);
+    bus::OutgoingMessage message;
+    message.topic = std::string(bus::kErpEventsTopic);
+    message.key = change.site_id;
+    message.value = envelope.SerializeAsString();
+    auto delivered = s_.producer_->SendSync(std::move(message), s_.options_.sources.deadline);
+    if (!delivered) {
+      return Fail(Errc::kUnavailable, std::string(bus::kErpEventsTopic) +
+                                          ": the supply change could not be published (" +
+                                          delivered.error().message() +
+                                          "); the change request stays pending");
+    }
+    s_.logger_.Info("supply change published", {{"change_request", change.id},
+                                                {"event_id", envelope.event_id()},
+                                                {"site", change.site_id},
+                                                {"partition", delivered->partition},
+                                                {"offset", delivered->offset}});
+    return envelope.event_id();
   }
 
   /// Re-reads the log if an earlier append's outcome is unknown. Requires the mutex.

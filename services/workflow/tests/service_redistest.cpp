@@ -75,6 +75,44 @@ class EventReader {
   std::vector<sop::v1::WorkflowEvent> events_;
 };
 
+/// Collects the envelopes on sop.erp.events.v1 (what the workflow publishes for approved supply
+/// changes) with their keys.
+class ErpReader {
+ public:
+  explicit ErpReader(const std::string& bootstrap) {
+    bus::ConsumerOptions options;
+    options.group_id = "test-erp-reader";
+    options.topics = {std::string(bus::kErpEventsTopic)};
+    options.handler = [this](const bus::Message& message) -> Status {
+      sop::v1::Envelope envelope;
+      if (!envelope.ParseFromString(message.value)) {
+        return Fail(Errc::kInvalidArgument, "not an envelope");
+      }
+      std::lock_guard lock(mutex_);
+      received_.emplace_back(message.key.value_or(""), std::move(envelope));
+      changed_.notify_all();
+      return {};
+    };
+    options.on_rejected = [](const bus::Message&, const Error&) -> Status { return {}; };
+    auto consumer = bus::Consumer::Create(ClientConfig(bootstrap), std::move(options));
+    EXPECT_TRUE(consumer.has_value());
+    consumer_ = std::move(*consumer);
+    EXPECT_TRUE(consumer_->Start().has_value());
+  }
+  ~ErpReader() { consumer_->Stop(); }
+  std::vector<std::pair<std::string, sop::v1::Envelope>> WaitFor(std::size_t count) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, 20s, [&] { return received_.size() >= count; });
+    return received_;
+  }
+
+ private:
+  std::unique_ptr<bus::Consumer> consumer_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::pair<std::string, sop::v1::Envelope>> received_;
+};
+
 // The tokens are test secrets; the service only ever sees their SHA-256.
 constexpr const char* kDanaToken = "tok-dana-7f3a";
 constexpr const char* kSupiToken = "tok-supi-19bc";
@@ -451,6 +489,64 @@ TEST_F(WorkflowServiceTest, ChangeRequestsWaitForASupplyLeadAndRejectionsAreReco
                                             "approve_change_request:PERMISSION_DENIED",
                                             "approve_change_request:UNAVAILABLE",
                                             "reject_change_request:OK"}));
+}
+
+TEST_F(WorkflowServiceTest, AnApprovedSupplyChangeIsPublishedAsAnErpEventARejectedOneIsNot) {
+  SetNow(2026, 12, 1, 9);
+  Open();
+  ErpReader reader(broker_->bootstrap_servers());
+  sop::v1::CreateChangeRequestRequest create;
+  create.set_cycle_id(kCycle);
+  create.set_kind(sop::v1::CHANGE_REQUEST_KIND_SUPPLY);
+  create.set_item_id("FG-1");
+  create.set_site_id("PL1");
+  create.set_period_start("2026-12-14");
+  create.set_quantity_delta(-5);
+  create.set_reason("expedite");
+  sop::v1::ChangeRequestResponse created;
+  auto negative = Call(&Stub::CreateChangeRequest, kSupiToken, create, &created);
+  EXPECT_EQ(negative.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(negative.error_message(),
+            "quantity_delta: a supply change adds a firm receipt and must be > 0 (reduce supply "
+            "by changing the order in the ERP), got '-5'");
+  create.set_quantity_delta(120);
+  ASSERT_TRUE(Call(&Stub::CreateChangeRequest, kSupiToken, create, &created).ok());
+  ASSERT_EQ(created.change_request().id(), "EU-2026-12/CR1");
+  create.set_quantity_delta(75);
+  ASSERT_TRUE(Call(&Stub::CreateChangeRequest, kSamToken, create, &created).ok());
+  ASSERT_EQ(created.change_request().id(), "EU-2026-12/CR2");
+
+  // CR2 is rejected first, CR1 approved after: both would go to PL1's partition in this order,
+  // so when CR1's event has arrived, a CR2 event would have arrived before it.
+  sop::v1::DecideChangeRequestRequest decide;
+  decide.set_id("EU-2026-12/CR2");
+  decide.set_reason("no supplier capacity");
+  sop::v1::ChangeRequestResponse decided;
+  ASSERT_TRUE(Call(&Stub::RejectChangeRequest, kSupiToken, decide, &decided).ok());
+  decide.set_id("EU-2026-12/CR1");
+  decide.set_reason("supplier confirmed");
+  ASSERT_TRUE(Call(&Stub::ApproveChangeRequest, kSupiToken, decide, &decided).ok());
+  EXPECT_EQ(decided.change_request().status(), sop::v1::CHANGE_REQUEST_STATUS_APPROVED);
+  EXPECT_EQ(decided.change_request().applied_reference(), "sop-workflow:cr:EU-2026-12/CR1");
+  EXPECT_EQ(Call(&Stub::ApproveChangeRequest, kSupiToken, decide, &decided).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  const auto received = reader.WaitFor(1);
+  ASSERT_EQ(received.size(), 1u);
+  const auto& [key, envelope] = received[0];
+  EXPECT_EQ(key, "PL1");
+  EXPECT_EQ(envelope.event_id(), "sop-workflow:cr:EU-2026-12/CR1");
+  EXPECT_EQ(envelope.source_system(), "sop-workflow");
+  EXPECT_EQ(envelope.site(), "PL1");
+  ASSERT_TRUE(envelope.has_purchase_order());
+  const auto& order = envelope.purchase_order();
+  EXPECT_EQ(order.po_id(), "EU-2026-12/CR1");
+  EXPECT_EQ(order.line(), 1);
+  EXPECT_EQ(order.item_id(), "FG-1");
+  EXPECT_EQ(order.site_id(), "PL1");
+  EXPECT_EQ(order.quantity(), 120);
+  EXPECT_EQ(order.due_date().seconds(), 1'797'206'400);  // 2026-12-14T00:00:00Z
+  EXPECT_EQ(order.status(), sop::v1::ORDER_STATUS_OPEN);
 }
 
 }  // namespace
