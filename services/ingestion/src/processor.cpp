@@ -237,9 +237,13 @@ Status Processor::Handle(const bus::Message& message) {
   if (!owned.consumed) owned.consumed = probe_.ConsumedCounter(message.partition);
   owned.consumed->Increment();
 
-  // Back-pressure: bound what the producer buffers (facts and dead letters not yet acked).
+  // Back-pressure: bound what the producer buffers (facts and dead letters not yet acked). Wait
+  // until half of it is acknowledged rather than all of it, so the broker never runs dry.
   if (producer_.OutstandingCount() > options_.max_outstanding) {
-    (void)producer_.Flush(options_.flush_timeout);
+    const auto give_up = Clock::now() + options_.flush_timeout;
+    while (producer_.OutstandingCount() > options_.max_outstanding / 2 && Clock::now() < give_up) {
+      (void)producer_.Flush(std::chrono::milliseconds(5));
+    }
   }
   // One arena per record: the envelope's strings and sub-messages come from its block, which is
   // reused, instead of a malloc/free each.

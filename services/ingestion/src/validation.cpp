@@ -4,6 +4,7 @@
 #include <google/protobuf/reflection.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -551,14 +552,24 @@ std::string MasterData::Key(std::string_view site, std::string_view id) {
   return key;
 }
 
+bool MasterData::ContainsKey(const Set& set, std::string_view site, std::string_view id) {
+  std::array<char, 2 * kMaxIdLength + 1> buffer;
+  if (site.size() + id.size() + 1 > buffer.size()) return set.contains(Key(site, id));
+  char* end = std::copy(site.begin(), site.end(), buffer.data());
+  *end++ = '\x1f';
+  end = std::copy(id.begin(), id.end(), end);
+  return set.contains(
+      std::string_view(buffer.data(), static_cast<std::size_t>(end - buffer.data())));
+}
+
 bool MasterData::HasSite(std::string_view site) const {
-  return sites_.contains(std::string(site));
+  return sites_.contains(site);
 }
 bool MasterData::HasItem(std::string_view site, std::string_view item) const {
-  return items_.contains(Key(site, item));
+  return ContainsKey(items_, site, item);
 }
 bool MasterData::HasWorkCenter(std::string_view site, std::string_view work_center) const {
-  return work_centers_.contains(Key(site, work_center));
+  return ContainsKey(work_centers_, site, work_center);
 }
 
 bool MasterData::WouldCycle(std::string_view site, std::string_view parent,
@@ -613,7 +624,7 @@ void MasterData::Remember(const Envelope& e) {
 }
 
 void MasterData::AppendTo(std::string& out) const {
-  auto put_set = [&](const std::unordered_set<std::string>& set) {
+  auto put_set = [&](const Set& set) {
     detail::PutVarint(out, set.size());
     for (const auto& value : set) detail::PutString(out, value);
   };
@@ -630,7 +641,7 @@ void MasterData::AppendTo(std::string& out) const {
 
 Result<MasterData> MasterData::ReadFrom(std::string_view in, std::size_t& pos) {
   MasterData master;
-  auto read_set = [&](std::unordered_set<std::string>& set) -> Status {
+  auto read_set = [&](Set& set) -> Status {
     auto count = detail::GetVarint(in, pos);
     if (!count) return std::unexpected(count.error());
     set.reserve(*count);

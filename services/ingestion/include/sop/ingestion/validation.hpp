@@ -6,6 +6,7 @@
 /// live here, in one place, beside the master data they are checked against.
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,10 +66,20 @@ class MasterData {
 
  private:
   static std::string Key(std::string_view site, std::string_view id);
+  // Heterogeneous lookup: a check hashes a string_view (of a key built on the stack) instead of
+  // allocating a std::string per lookup.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const noexcept {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  using Set = std::unordered_set<std::string, Hash, std::equal_to<>>;
+  static bool ContainsKey(const Set& set, std::string_view site, std::string_view id);
 
-  std::unordered_set<std::string> sites_;
-  std::unordered_set<std::string> items_;         ///< Key(site, item)
-  std::unordered_set<std::string> work_centers_;  ///< Key(site, work center)
+  Set sites_;
+  Set items_;         ///< Key(site, item)
+  Set work_centers_;  ///< Key(site, work center)
   std::unordered_map<std::string, std::vector<std::string>>
       boms_;  ///< Key(site, parent) -> components
 };
