@@ -34,6 +34,10 @@ model::BucketKind KindOf(const sop::v1::PlanningSettings& settings) {
   }
 }
 
+std::int64_t EpochMs(Seconds t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 Seconds ToSeconds(const google::protobuf::Timestamp& ts) {
   return Seconds(std::chrono::seconds(ts.seconds()));
 }
@@ -197,6 +201,12 @@ Forecaster::ItemSite& Forecaster::ItemSiteOf(Partition& partition, const std::st
   return it->second;
 }
 
+Forecaster::Partition& Forecaster::PartitionAt(const PartitionKey& key) {
+  auto [it, created] = partitions_.try_emplace(key);
+  if (created) it->second.event_ids.SetRetention(options_.applied_ids);
+  return it->second;
+}
+
 void Forecaster::MarkAllDirty(const PartitionKey& key, const Partition& partition) {
   sop::v1::Cause cause;
   cause.set_description("state of the partition restored or planning settings changed");
@@ -229,12 +239,24 @@ Result<bool> Forecaster::ApplyEnvelope(const PartitionKey& key, const sop::v1::E
       return std::unexpected(checked.error());
     }
   }
-  Partition& partition = partitions_[key];
-  if (partition.event_ids.contains(envelope.event_id())) {
+  Partition& partition = PartitionAt(key);
+  if (partition.event_ids.Contains(envelope.event_id())) {
     ++duplicates_;
     return false;
   }
-  partition.event_ids.insert(envelope.event_id());
+  if (kind == P::kForecastAdjustment && !envelope.forecast_adjustment().adjustment_id().empty()) {
+    // Keyed by its adjustment id: a re-delivery beyond the id window changes nothing either.
+    const auto& a = envelope.forecast_adjustment();
+    const auto it = partition.item_sites.find(ItemSiteKey(a.item_id(), a.site_id()));
+    if (it != partition.item_sites.end() &&
+        std::any_of(
+            it->second.adjustments.begin(), it->second.adjustments.end(),
+            [&](const auto& record) { return record.adjustment_id() == a.adjustment_id(); })) {
+      ++duplicates_;
+      return false;
+    }
+  }
+  partition.event_ids.Insert(envelope.event_id(), EpochMs(ingested_at));
   partition.new_event_ids.push_back(envelope.event_id());
   ++facts_applied_;
 
@@ -316,13 +338,11 @@ Result<sop::v1::AdjustmentRecord> Forecaster::Adjust(const sop::v1::ForecastAdju
            std::to_string(++adjustment_sequence_);
     }
     const std::string event_id = "adjust:" + id;
-    if (partition.event_ids.contains(event_id)) {
-      // A retried call: answer with what was recorded the first time.
-      for (const auto& record : item_site.adjustments) {
-        if (record.adjustment_id() == id) return record;
-      }
+    // A retried call (inside the id window or beyond it): answer with what was recorded first.
+    for (const auto& record : item_site.adjustments) {
+      if (record.adjustment_id() == id) return record;
     }
-    partition.event_ids.insert(event_id);
+    partition.event_ids.Insert(event_id, EpochMs(now));
     partition.new_event_ids.push_back(event_id);
     sop::v1::AdjustmentRecord record;
     record.set_adjustment_id(id);
@@ -592,7 +612,9 @@ std::string Forecaster::SerializePartition(const PartitionKey& key) const {
       }
       for (const auto& record : item_site.adjustments) *out->add_adjustments() = record;
     }
-    for (const auto& id : partition.event_ids) state.add_applied_event_ids(id);
+    partition.event_ids.ForEach([&](std::string_view id, std::int64_t /*at_ms*/) {
+      state.add_applied_event_ids(std::string(id));
+    });
   }
   return state.SerializeAsString();
 }
@@ -618,7 +640,14 @@ Status Forecaster::RestorePartition(const PartitionKey& key, std::string_view by
     }
     item_site.adjustments.assign(in.adjustments().begin(), in.adjustments().end());
   }
-  partition.event_ids.insert(state.applied_event_ids().begin(), state.applied_event_ids().end());
+  // Oldest first, as written; read unbounded, then the retention keeps the newest.
+  partition.event_ids =
+      ingestion::DedupWindow({.max_ids = static_cast<std::size_t>(state.applied_event_ids_size()),
+                              .max_age = options_.applied_ids.max_age});
+  for (const auto& id : state.applied_event_ids()) {
+    partition.event_ids.Insert(id, ingestion::DedupWindow::kUnknownTime);
+  }
+  partition.event_ids.SetRetention(options_.applied_ids);
   DropPartition(key);
   MarkAllDirty(key, partition);
   partitions_[key] = std::move(partition);
@@ -642,6 +671,7 @@ ForecasterStats Forecaster::stats() const {
   out.duplicates = duplicates_;
   for (const auto& [key, partition] : partitions_) {
     out.item_sites += static_cast<std::int64_t>(partition.item_sites.size());
+    out.applied_ids += static_cast<std::int64_t>(partition.event_ids.size());
   }
   out.dirty = static_cast<std::int64_t>(dirty_.size());
   out.forecasts_made = forecasts_made_;

@@ -40,13 +40,18 @@ struct ForecastingService::Probe {
         item_sites(metrics
                        .AddGauge({"sop_forecasting_state_item_sites",
                                   "Item-sites held for the owned partitions."})
-                       .WithLabels()) {}
+                       .WithLabels()),
+        applied_ids(metrics
+                        .AddGauge({"sop_forecasting_state_event_ids",
+                                   "Applied event ids held in the de-duplication windows."})
+                        .WithLabels()) {}
 
   runtime::Counter duplicate_facts;
   runtime::CounterFamily updates;
   runtime::Counter adjustments;
   runtime::Counter forecast_errors;
   runtime::Gauge item_sites;
+  runtime::Gauge applied_ids;
 };
 
 // The Forecaster as the host's partitioned state: facts → history → debounced re-forecast →
@@ -92,6 +97,7 @@ class ForecastingService::State final : public host::PartitionedState {
     const ForecasterStats stats = forecaster_.stats();
     probe_.forecast_errors.Increment(static_cast<double>(stats.forecast_errors - errors_before));
     probe_.item_sites.Set(static_cast<double>(stats.item_sites));
+    probe_.applied_ids.Set(static_cast<double>(stats.applied_ids));
     return out;
   }
 

@@ -142,6 +142,52 @@ TEST(ForecastingFacts, ARedeliveredShipmentChangesNothing) {
   EXPECT_EQ(forecaster.stats().duplicates, 1);
 }
 
+// The applied-id window is bounded: 1,000 shipments into a window of 100 ids leave 100 ids, in
+// memory and in the snapshot; a re-delivery inside the window changes nothing (history 1,000 ×
+// 1 unit stays 1,000), one beyond it is counted again (the documented limit for shipments); an
+// adjustment fact stays idempotent beyond the window through its adjustment id.
+TEST(ForecastingFacts, TheAppliedIdWindowIsBoundedAndDropsDuplicatesInsideIt) {
+  Forecaster forecaster({.applied_ids = {.max_ids = 100, .max_age = hours(24)}});
+  ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Settings("P1"), kNow).has_value());
+  auto adjustment_fact = [] {
+    sop::v1::Envelope e;
+    e.set_event_id("fa-1");
+    e.set_site("P1");
+    *e.mutable_forecast_adjustment() =
+        Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 1, 5.0, "ann", "promo");
+    e.mutable_forecast_adjustment()->set_adjustment_id("adj-7");
+    return e;
+  }();
+  ASSERT_TRUE(*forecaster.ApplyEnvelope(kPartition, adjustment_fact, kNow));
+  const Seconds shipped = Seconds(kPlanStart - days(3));
+  for (int i = 0; i < 1'000; ++i) {
+    ASSERT_TRUE(*forecaster.ApplyEnvelope(
+        kPartition, Shipment("s" + std::to_string(i), "FG1", "P1", shipped, 1.0), kNow));
+  }
+  EXPECT_EQ(forecaster.stats().applied_ids, 100);
+  sop::v1::ForecastingPartitionState snapshot;
+  ASSERT_TRUE(snapshot.ParseFromString(forecaster.SerializePartition(kPartition)));
+  ASSERT_EQ(snapshot.applied_event_ids_size(), 100);
+  EXPECT_EQ(snapshot.applied_event_ids(0), "ship-s900");  // oldest held first
+  EXPECT_EQ(snapshot.applied_event_ids(99), "ship-s999");
+
+  EXPECT_FALSE(*forecaster.ApplyEnvelope(kPartition, Shipment("s950", "FG1", "P1", shipped, 1.0),
+                                         kNow));  // inside: dropped
+  EXPECT_EQ(*forecaster.History("FG1", "P1"), (std::vector<double>{1'000.0}));
+  EXPECT_FALSE(*forecaster.ApplyEnvelope(kPartition, adjustment_fact, kNow));  // by adjustment id
+  EXPECT_EQ(forecaster.stats().duplicates, 2);
+  EXPECT_TRUE(*forecaster.ApplyEnvelope(kPartition, Shipment("s0", "FG1", "P1", shipped, 1.0),
+                                        kNow));  // beyond: counted again
+  EXPECT_EQ(*forecaster.History("FG1", "P1"), (std::vector<double>{1'001.0}));
+
+  // Restored with the same bound: the same 100 newest ids, still duplicates.
+  Forecaster restored({.applied_ids = {.max_ids = 100, .max_age = hours(24)}});
+  ASSERT_TRUE(restored.RestorePartition(kPartition, forecaster.SerializePartition(kPartition)));
+  EXPECT_EQ(restored.stats().applied_ids, 100);
+  EXPECT_FALSE(
+      *restored.ApplyEnvelope(kPartition, Shipment("s999", "FG1", "P1", shipped, 1.0), kNow));
+}
+
 TEST(ForecastingFacts, OnlyItemSitesWhoseHistoryChangedAreReforecast) {
   Forecaster forecaster;
   ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Settings("P1"), kNow).has_value());

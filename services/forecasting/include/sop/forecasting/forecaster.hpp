@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sop/codec/buckets.hpp"
+#include "sop/ingestion/dedup_window.hpp"
 #include "sop/model/error.hpp"
 #include "sop/v1/forecasting.pb.h"
 
@@ -34,6 +35,11 @@ struct ForecasterOptions {
   std::int32_t max_history_buckets = 156;
   /// Worker threads of one ForecastBatch call (0 = hardware concurrency).
   int threads = 1;
+  /// The de-duplication window of applied event ids per partition (ids by count, and by the
+  /// facts' ingested_at age). Beyond it a re-delivered fact is applied again: ItemMaster and
+  /// PlanningSettings are replacements and ForecastAdjustments are keyed by adjustment id
+  /// (idempotent), a Shipment would be counted twice.
+  ingestion::DedupRetention applied_ids{};
 };
 
 /// Counts for metrics and tests.
@@ -44,6 +50,7 @@ struct ForecasterStats {
   std::int64_t dirty = 0;            ///< item-sites waiting for a re-forecast
   std::int64_t forecasts_made = 0;   ///< series forecast since start
   std::int64_t forecast_errors = 0;  ///< series libs/forecast refused (logged by the caller)
+  std::int64_t applied_ids = 0;      ///< event ids held in the de-duplication windows
 };
 
 /// History bucket grid: the settings' grid moved `buckets` buckets back, so that bucket
@@ -104,6 +111,8 @@ class Forecaster {
   /// The partition holding an item-site, if any.
   std::optional<PartitionKey> PartitionOf(std::string_view item_id, std::string_view site_id) const;
 
+  /// The applied event ids are written oldest first (the window's order; their times are not
+  /// part of the format, so restored ids leave the window by count only).
   std::string SerializePartition(const PartitionKey& key) const;
   /// Replaces the state of `key` with a snapshot; all its item-sites are re-forecast next.
   Status RestorePartition(const PartitionKey& key, std::string_view bytes);
@@ -127,13 +136,14 @@ class Forecaster {
   struct Partition {
     std::optional<sop::v1::PlanningSettings> settings;
     std::map<std::string, ItemSite> item_sites;  // "item@site"
-    std::set<std::string> event_ids;
+    ingestion::DedupWindow event_ids;
     std::vector<std::string> new_event_ids;
   };
   using DirtyKey = std::pair<PartitionKey, std::string>;
 
   ItemSite& ItemSiteOf(Partition& partition, const std::string& item_id,
                        const std::string& site_id);
+  Partition& PartitionAt(const PartitionKey& key);  // created with the window's retention
   void MarkAllDirty(const PartitionKey& key, const Partition& partition);
   static sop::v1::Cause CauseOf(const sop::v1::Envelope& envelope, Seconds ingested_at);
 
