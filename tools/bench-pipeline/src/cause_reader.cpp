@@ -80,6 +80,46 @@ Result<std::vector<std::pair<std::int64_t, std::int64_t>>> Watermarks(const std:
   return result;
 }
 
+Result<std::unique_ptr<WatermarkClient>> WatermarkClient::Connect(const std::string& bootstrap) {
+  std::array<char, 512> error{};
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), error.data(), error.size()) !=
+          RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "log_level", "3", error.data(), error.size()) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    return Fail(Errc::kInvalidArgument, std::string("watermarks: ") + error.data());
+  }
+  rd_kafka_t* client = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error.data(), error.size());
+  if (client == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return Fail(Errc::kUnavailable, std::string("watermarks: ") + error.data());
+  }
+  std::unique_ptr<WatermarkClient> out(new WatermarkClient());
+  out->client_ = client;
+  return out;
+}
+
+WatermarkClient::~WatermarkClient() {
+  if (client_ != nullptr) rd_kafka_destroy(static_cast<rd_kafka_t*>(client_));
+}
+
+Result<std::int64_t> WatermarkClient::SumHigh(std::string_view topic, std::int32_t partitions) {
+  const std::string name(topic);
+  std::int64_t sum = 0;
+  for (std::int32_t p = 0; p < partitions; ++p) {
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    const auto code = rd_kafka_query_watermark_offsets(static_cast<rd_kafka_t*>(client_),
+                                                       name.c_str(), p, &low, &high, 10'000);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Fail(Errc::kUnavailable, "watermarks of " + name + "[" + std::to_string(p) +
+                                          "]: " + rd_kafka_err2str(code));
+    }
+    sum += high;
+  }
+  return sum;
+}
+
 struct CauseReader::Impl {
   rd_kafka_t* consumer = nullptr;
   std::vector<std::pair<std::string, std::int32_t>> partitions;

@@ -32,6 +32,23 @@ Result<std::vector<std::pair<std::int64_t, std::int64_t>>> Watermarks(const std:
                                                                       std::string_view topic,
                                                                       std::int32_t partitions);
 
+/// One client kept open for repeated watermark queries (Watermarks above connects each time).
+/// Used to follow a service's progress from the log itself instead of scraping its /metrics,
+/// which would spend the measured process's CPU. Not thread-safe.
+class WatermarkClient {
+ public:
+  static Result<std::unique_ptr<WatermarkClient>> Connect(const std::string& bootstrap);
+  ~WatermarkClient();
+  WatermarkClient(const WatermarkClient&) = delete;
+  WatermarkClient& operator=(const WatermarkClient&) = delete;
+  /// Sum of the high watermarks of partitions 0..partitions-1 of `topic`.
+  Result<std::int64_t> SumHigh(std::string_view topic, std::int32_t partitions);
+
+ private:
+  WatermarkClient() = default;
+  void* client_ = nullptr;  // rd_kafka_t
+};
+
 /// A plain librdkafka consumer (no group: partitions assigned explicitly at their high
 /// watermarks when Start is called), so it sees only deltas published after Start.
 /// Threads: one reader thread; the accessors are thread-safe.
