@@ -3,7 +3,8 @@
 // sop-exceptions when built) fed a generated manufacturer; the workflow service runs here with
 // its own append-only redis-server and talks to them over real gRPC channels. Five principals
 // run a cycle; every artifact is assembled from the live services; a demand change request
-// inside the frozen fence reaches the forecast only once approved; the next cycle carries over
+// inside the frozen fence reaches the forecast only once approved, a supply change reaches mrp's
+// plan (through sop.erp.events.v1 and ingestion) only once approved; the next cycle carries over
 // the decisions and commitments.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -11,6 +12,8 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "sop/auth/grpc_auth.hpp"
 #include "sop/bus/producer.hpp"
@@ -122,6 +125,11 @@ class CycleE2e : public ::testing::Test {
     workflow.sources.capacity = channel("capacity");
     workflow.sources.exceptions = channel("exceptions");
     workflow.sources.deadline = 30s;
+    // The stack's services enforce the platform call policy: AdjustForecast (a demand change's
+    // approval) needs the workflow principal's token.
+    std::ifstream token_file(stack_->Endpoints().token_files.at("workflow"));
+    std::getline(token_file, workflow.sources.token);
+    ASSERT_EQ(workflow.sources.token.size(), 32u);
     auto service = WorkflowService::Start(std::move(workflow), *tokens_, logger_, metrics_);
     ASSERT_TRUE(service) << service.error().ToString();
     service_ = std::move(*service);
@@ -203,6 +211,24 @@ class CycleE2e : public ::testing::Test {
     }
     ADD_FAILURE() << "no bucket at " << FormatDate(Date(period_start));
     return -1;
+  }
+
+  /// mrp's scheduled receipts of item@site summed over the horizon, and the plan version.
+  std::pair<double, std::int64_t> ScheduledReceipts(const std::string& item,
+                                                    const std::string& site) {
+    auto stub = sop::v1::Mrp::NewStub(grpc::CreateChannel(stack_->Endpoints().Find("mrp")->grpc,
+                                                          grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 30s);
+    sop::v1::GetPlanRequest request;
+    request.set_item_id(item);
+    request.set_site_id(site);
+    sop::v1::GetPlanResponse response;
+    auto status = stub->GetPlan(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    double sum = 0;
+    for (double receipt : response.plan().scheduled_receipts()) sum += receipt;
+    return {sum, response.plan_version()};
   }
 
   std::vector<std::string> finished_goods_;
@@ -315,6 +341,30 @@ TEST_F(CycleE2e, FiveSignOffsOnLiveArtifactsChangeRequestAndCarryOver) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(approved.change_request().applied_reference(), "EU-2026-12/CR1");
   EXPECT_DOUBLE_EQ(Consensus(fg, "P1", bucket), before + 25);
+
+  // A supply change inside the fence (40 more of the finished good at P1 on Dec 7) reaches mrp
+  // only after the supply lead approved it: as a purchase order line through ingestion.
+  const auto [receipts_before, version_before] = ScheduledReceipts(fg, "P1");
+  change.set_kind(sop::v1::CHANGE_REQUEST_KIND_SUPPLY);
+  change.set_quantity_delta(40);
+  change.set_reason("supplier can ship early");
+  ASSERT_TRUE(Call(&Stub::CreateChangeRequest, kSupi, change, &created).ok());
+  EXPECT_EQ(created.change_request().id(), "EU-2026-12/CR2");
+  const auto [receipts_pending, version_pending] = ScheduledReceipts(fg, "P1");
+  EXPECT_DOUBLE_EQ(receipts_pending, receipts_before);
+  EXPECT_EQ(version_pending, version_before);  // nothing reached planning
+  approve.set_id(created.change_request().id());
+  status = Call(&Stub::ApproveChangeRequest, kSupi, approve, &approved);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(approved.change_request().applied_reference(), "sop-workflow:cr:EU-2026-12/CR2");
+  double receipts_after = receipts_before;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    receipts_after = ScheduledReceipts(fg, "P1").first;
+    if (receipts_after != receipts_before) break;
+    std::this_thread::sleep_for(100ms);  // polling a read under a deadline
+  }
+  EXPECT_DOUBLE_EQ(receipts_after, receipts_before + 40);
 
   // January's cycle lists December's decisions and the promise: delivered in full → kept.
   SetNow(std::chrono::sys_days{std::chrono::year{2027} / January / 1}, 9);
