@@ -86,6 +86,43 @@ int Usage(const std::string& error) {
   return 2;
 }
 
+// How loaded the work centers are: the realism check of the generator's capacity sizing.
+struct LoadProfile {
+  double p10 = 0.0, p50 = 0.0, p90 = 0.0, max = 0.0;  ///< per work center: horizon load / capacity
+  std::int64_t over_100 = 0;   ///< work centers whose horizon load exceeds their capacity
+  std::int64_t bucket0 = 0;    ///< work centers overloaded in bucket 0
+  std::int64_t weeks_1_4 = 0;  ///< work centers overloaded in at least 2 of buckets 1..4
+};
+
+LoadProfile SummarizeLoad(const sop::planning::CapacityPlan& capacity) {
+  LoadProfile out;
+  std::vector<double> means;
+  const auto H = static_cast<std::size_t>(capacity.horizon);
+  for (std::size_t w = 0; w < capacity.work_center_count; ++w) {
+    const sop::model::WorkCenterIndex wc(static_cast<std::int32_t>(w));
+    const auto load = capacity.Row(capacity.load_hours, wc);
+    const auto cap = capacity.Row(capacity.capacity_hours, wc);
+    double load_sum = 0.0, cap_sum = 0.0;
+    for (std::size_t t = 0; t < H; ++t) {
+      load_sum += load[t];
+      cap_sum += cap[t];
+    }
+    if (cap_sum <= 0.0) continue;
+    means.push_back(load_sum / cap_sum);
+    if (load_sum > cap_sum) ++out.over_100;
+    if (H > 0 && load[0] > cap[0]) ++out.bucket0;
+    int early = 0;
+    for (std::size_t t = 1; t < std::min<std::size_t>(H, 5); ++t) early += load[t] > cap[t] ? 1 : 0;
+    if (early >= 2) ++out.weeks_1_4;
+  }
+  if (means.empty()) return out;
+  out.p10 = Percentile(means, 0.1);
+  out.p50 = Percentile(means, 0.5);
+  out.p90 = Percentile(means, 0.9);
+  out.max = Percentile(means, 1.0);
+  return out;
+}
+
 bool SamePlan(const sop::planning::Plan& a, const sop::planning::Plan& b) {
   auto close = [](double x, double y) {
     return std::abs(x - y) <= std::max(1e-9, 1e-6 * std::max(std::abs(x), std::abs(y)));
@@ -210,11 +247,13 @@ int main(int argc, char** argv) {
   // 3. Rough-cut capacity, median of several runs.
   std::vector<double> rccp_times;
   std::int64_t overloads = 0;
+  LoadProfile load_profile;
   for (int r = 0; r < rccp_runs; ++r) {
     start = Clock::now();
     const auto capacity = sop::planning::RoughCut(engine.snapshot(), engine.plan());
     rccp_times.push_back(Since(start));
     overloads = static_cast<std::int64_t>(capacity.overloads.size());
+    if (r == 0) load_profile = SummarizeLoad(capacity);
   }
   const double rccp_seconds = Percentile(rccp_times, 0.5);
 
@@ -267,6 +306,13 @@ int main(int argc, char** argv) {
             << ",\"planned_orders\":" << planned_orders << ",\"pegs\":" << pegs
             << ",\"input_findings\":" << input_findings << ",\"plan_findings\":" << plan_findings
             << ",\"overloaded_buckets\":" << overloads
+            << ",\"wc_utilization_p10\":" << load_profile.p10
+            << ",\"wc_utilization_p50\":" << load_profile.p50
+            << ",\"wc_utilization_p90\":" << load_profile.p90
+            << ",\"wc_utilization_max\":" << load_profile.max
+            << ",\"wc_over_capacity\":" << load_profile.over_100
+            << ",\"wc_overloaded_bucket0\":" << load_profile.bucket0
+            << ",\"wc_overloaded_weeks_1_4\":" << load_profile.weeks_1_4
             << ",\"generate_and_apply_seconds\":" << generate_and_apply_seconds
             << ",\"snapshot_build_seconds\":" << build_seconds
             << ",\"snapshot_build_cpu_seconds\":" << build_cpu_seconds

@@ -29,10 +29,13 @@ std::string Numbered(const char* prefix, std::int64_t number, int width) {
   return buffer;
 }
 
-double RoundTo(double value, double step) { return std::round(value / step) * step; }
+double RoundTo(double value, double step) {
+  return std::round(value / step) * step;
+}
 
 void SetTime(google::protobuf::Timestamp* ts, sys_days day, std::int64_t extra_seconds = 0) {
-  ts->set_seconds(static_cast<std::int64_t>(day.time_since_epoch().count()) * kSecondsPerDay + extra_seconds);
+  ts->set_seconds(static_cast<std::int64_t>(day.time_since_epoch().count()) * kSecondsPerDay +
+                  extra_seconds);
   ts->set_nanos(0);
 }
 
@@ -50,7 +53,8 @@ class Emitter {
     std::string id = prefix_;
     id.append(kind).append(":").append(key);
     envelope_.set_event_id(std::move(id));
-    envelope_.set_source_system(kind == "shp" || kind == "so" || kind == "cust" ? "erp-sales" : "erp-core");
+    envelope_.set_source_system(kind == "shp" || kind == "so" || kind == "cust" ? "erp-sales"
+                                                                                : "erp-core");
     envelope_.set_site(site);
     SetTime(envelope_.mutable_occurred_at(), occurred, extra_seconds);
     SetTime(envelope_.mutable_produced_at(), occurred, extra_seconds + 60);
@@ -69,7 +73,9 @@ class Emitter {
   GenerationStats stats_;
 };
 
-const std::string& SiteId(const World& w, int site) { return w.sites[static_cast<std::size_t>(site)].id; }
+const std::string& SiteId(const World& w, int site) {
+  return w.sites[static_cast<std::size_t>(site)].id;
+}
 
 void EmitMasterData(const World& w, Emitter& out) {
   const sys_days as_of = w.options.plan_start - days{7};
@@ -153,7 +159,9 @@ void EmitMasterData(const World& w, Emitter& out) {
     m->set_type(item.type);
     m->set_unit_cost(item.unit_cost);
     m->set_unit_price(item.unit_price);
-    m->set_currency(w.sites[static_cast<std::size_t>(item.site)].time_zone.starts_with("America") ? "USD" : "EUR");
+    m->set_currency(w.sites[static_cast<std::size_t>(item.site)].time_zone.starts_with("America")
+                        ? "USD"
+                        : "EUR");
     m->set_lead_time_days(item.lead_time_days);
     m->set_lot_sizing_policy(item.policy);
     m->set_fixed_order_quantity(item.fixed_order_quantity);
@@ -166,7 +174,8 @@ void EmitMasterData(const World& w, Emitter& out) {
     m->set_frozen_fence_days(item.frozen_fence_days);
     m->set_slushy_fence_days(item.slushy_fence_days);
     if (item.family >= 0) m->set_family(w.families[static_cast<std::size_t>(item.family)].id);
-    if (item.supplier >= 0) m->set_supplier_id(w.suppliers[static_cast<std::size_t>(item.supplier)].id);
+    if (item.supplier >= 0)
+      m->set_supplier_id(w.suppliers[static_cast<std::size_t>(item.supplier)].id);
     if (item.source_item >= 0) {
       m->set_source_site_id(SiteId(w, w.items[static_cast<std::size_t>(item.source_item)].site));
     }
@@ -186,8 +195,10 @@ void EmitMasterData(const World& w, Emitter& out) {
       l->set_component_item_id(w.items[static_cast<std::size_t>(line.component)].id);
       l->set_quantity_per(line.quantity_per);
       l->set_scrap_fraction(line.scrap_fraction);
-      if (line.effective_from_week >= 0) SetTime(l->mutable_effective_from(), detail::WeekStart(w, line.effective_from_week));
-      if (line.effective_to_week >= 0) SetTime(l->mutable_effective_to(), detail::WeekStart(w, line.effective_to_week));
+      if (line.effective_from_week >= 0)
+        SetTime(l->mutable_effective_from(), detail::WeekStart(w, line.effective_from_week));
+      if (line.effective_to_week >= 0)
+        SetTime(l->mutable_effective_to(), detail::WeekStart(w, line.effective_to_week));
     }
     out.Commit();
     ++out.stats().boms;
@@ -221,11 +232,14 @@ int LinesFor(int total, std::size_t eligible, std::size_t k) {
   return total / n + (i < total % n ? 1 : 0);
 }
 
-int LeadWeeks(const ItemDef& item) { return static_cast<int>(std::ceil(item.lead_time_days / 7.0 - 1e-9)); }
+int LeadWeeks(const ItemDef& item) {
+  return static_cast<int>(std::ceil(item.lead_time_days / 7.0 - 1e-9));
+}
 
 double RoundUpToLot(const ItemDef& item, double quantity) {
   quantity = std::max(1.0, std::round(quantity));
-  if (item.order_multiple > 0) quantity = std::ceil(quantity / item.order_multiple) * item.order_multiple;
+  if (item.order_multiple > 0)
+    quantity = std::ceil(quantity / item.order_multiple) * item.order_multiple;
   return quantity;
 }
 
@@ -254,13 +268,15 @@ void EmitSalesOrders(const World& w, Emitter& out) {
     for (int n = 0; n < count; ++n) {
       double pick = rng.Uniform() * weight_sum;
       int slot = 0;
-      while (slot + 1 < static_cast<int>(std::size(kBooked)) && pick >= kBooked[slot]) pick -= kBooked[slot++];
+      while (slot + 1 < static_cast<int>(std::size(kBooked)) && pick >= kBooked[slot])
+        pick -= kBooked[slot++];
       SalesLine line;
       line.item = index;
       line.week = kFirstWeek + slot;
       line.weekday = rng.Int(0, 4);
       line.customer = customers.empty() ? rng.Int(0, static_cast<int>(w.customers.size()) - 1)
-                                        : customers[static_cast<std::size_t>(rng.Int(0, static_cast<int>(customers.size()) - 1))];
+                                        : customers[static_cast<std::size_t>(
+                                              rng.Int(0, static_cast<int>(customers.size()) - 1))];
       const double mean = w.MeanDemand(item, std::max(0, line.week));
       line.quantity = item.intermittent ? 1.0 + rng.Poisson(item.intermittent_size - 1.0)
                                         : std::max(1.0, std::round(mean * rng.Uniform(0.1, 0.45)));
@@ -269,7 +285,8 @@ void EmitSalesOrders(const World& w, Emitter& out) {
   }
   // Orders group a customer's lines of one week at one site: realistic multi-line orders.
   std::stable_sort(lines.begin(), lines.end(), [&](const SalesLine& a, const SalesLine& b) {
-    const int sa = w.items[static_cast<std::size_t>(a.item)].site, sb = w.items[static_cast<std::size_t>(b.item)].site;
+    const int sa = w.items[static_cast<std::size_t>(a.item)].site,
+              sb = w.items[static_cast<std::size_t>(b.item)].site;
     if (sa != sb) return sa < sb;
     if (a.customer != b.customer) return a.customer < b.customer;
     return a.week < b.week;
@@ -332,7 +349,8 @@ void EmitPurchaseOrders(const World& w, Emitter& out) {
       line.item = bought[k];
       line.week = count <= 1 ? rng.Int(0, span - 1) : (n * span) / count;
       if (rng.Chance(0.04)) line.week = -1;  // overdue
-      line.quantity = RoundUpToLot(item, item.expected_weekly * span / std::max(1, count) * rng.Uniform(0.7, 1.3));
+      line.quantity = RoundUpToLot(
+          item, item.expected_weekly * span / std::max(1, count) * rng.Uniform(0.7, 1.3));
       lines.push_back(line);
     }
   }
@@ -359,13 +377,16 @@ void EmitPurchaseOrders(const World& w, Emitter& out) {
     ++line_number;
     previous = &line;
     const std::string& site = SiteId(w, item.site);
-    const std::string supplier = item.supplier >= 0 ? w.suppliers[static_cast<std::size_t>(item.supplier)].id : "";
-    const bool late_supplier = item.supplier >= 0 && w.suppliers[static_cast<std::size_t>(item.supplier)].late;
+    const std::string supplier =
+        item.supplier >= 0 ? w.suppliers[static_cast<std::size_t>(item.supplier)].id : "";
+    const bool late_supplier =
+        item.supplier >= 0 && w.suppliers[static_cast<std::size_t>(item.supplier)].late;
     const sys_days due = detail::WeekStart(w, line.week) + days{rng.Int(0, 4)};
     const sys_days ordered = due - days{static_cast<int>(item.lead_time_days)};
     const std::string key = po_id + ":" + std::to_string(line_number);
     {
-      auto& env = out.Begin("po", key, site, std::min(ordered, w.options.plan_start - days{1}), line_number);
+      auto& env = out.Begin("po", key, site, std::min(ordered, w.options.plan_start - days{1}),
+                            line_number);
       auto* po = env.mutable_purchase_order();
       po->set_po_id(po_id);
       po->set_line(line_number);
@@ -396,7 +417,8 @@ void EmitPurchaseOrders(const World& w, Emitter& out) {
     // A partial receipt against some lines due now: the open quantity shrinks.
     if (line.week <= 0 && line.quantity >= 2.0 && rng.Chance(0.3)) {
       const double received = std::floor(line.quantity * rng.Uniform(0.3, 0.7));
-      auto& env = out.Begin("gr", Numbered("GR", ++receipt_number, 8), site, w.options.plan_start - days{1}, line_number);
+      auto& env = out.Begin("gr", Numbered("GR", ++receipt_number, 8), site,
+                            w.options.plan_start - days{1}, line_number);
       auto* r = env.mutable_goods_receipt();
       r->set_receipt_id(Numbered("GR", receipt_number, 8));
       r->set_po_id(po_id);
@@ -428,7 +450,8 @@ void EmitWorkOrders(const World& w, Emitter& out) {
       const int week = count <= 1 ? rng.Int(0, span - 1) : (n * span) / count;
       const sys_days due = detail::WeekStart(w, week) + days{rng.Int(0, 4)};
       const sys_days start = due - days{static_cast<int>(item.lead_time_days)};
-      const double quantity = RoundUpToLot(item, item.expected_weekly * span / count * rng.Uniform(0.8, 1.3));
+      const double quantity =
+          RoundUpToLot(item, item.expected_weekly * span / count * rng.Uniform(0.8, 1.3));
       {
         auto& env = out.Begin("wo", id, site, std::min(start, w.options.plan_start - days{1}));
         auto* wo = env.mutable_work_order();
@@ -442,7 +465,21 @@ void EmitWorkOrders(const World& w, Emitter& out) {
         out.Commit();
         ++out.stats().work_order_lines;
       }
-      if (week == 0 && quantity >= 2.0 && rng.Chance(0.25)) {
+      // A work order that started before the plan start has been running: output comes off the
+      // line as it goes, so it reports the elapsed share of its quantity (a little less: the
+      // last operations lag). Rough-cut plans an order's work before its due bucket, so the
+      // share is of the time from start to the Monday of the due week; an order due this week
+      // is nearly done. Without this every running order's full quantity loads bucket 0 and
+      // every work center opens overloaded. The output is stock: on-hand grows by it.
+      const sys_days work_end = std::max(detail::WeekStart(w, week), start + days{1});
+      const double elapsed = static_cast<double>((w.options.plan_start - start).count()) /
+                             static_cast<double>((work_end - start).count());
+      const double completed =
+          elapsed > 0.0
+              ? std::min(quantity - 1.0,
+                         std::floor(quantity * std::min(1.0, elapsed) * rng.Uniform(0.85, 1.0)))
+              : 0.0;
+      if (completed >= 1.0) {
         const std::string cid = Numbered("PC", ++completion_number, 8);
         auto& env = out.Begin("pc", cid, site, w.options.plan_start - days{1}, 50400);
         auto* c = env.mutable_production_completion();
@@ -450,7 +487,7 @@ void EmitWorkOrders(const World& w, Emitter& out) {
         c->set_work_order_id(id);
         c->set_item_id(item.id);
         c->set_site_id(site);
-        c->set_quantity(std::floor(quantity * rng.Uniform(0.2, 0.6)));
+        c->set_quantity(completed);
         c->set_scrapped_quantity(rng.Chance(0.3) ? 1.0 : 0.0);
         SetTime(c->mutable_completed_at(), w.options.plan_start - days{1}, 50400);
         out.Commit();
@@ -476,13 +513,15 @@ void EmitTransfers(const World& w, Emitter& out) {
       const int week = count <= 1 ? rng.Int(0, span - 1) : (n * span) / count;
       const sys_days due = detail::WeekStart(w, week) + days{rng.Int(0, 4)};
       const sys_days ship = due - days{static_cast<int>(item.lead_time_days)};
-      auto& env = out.Begin("to", id, SiteId(w, item.site), std::min(ship, w.options.plan_start - days{1}));
+      auto& env =
+          out.Begin("to", id, SiteId(w, item.site), std::min(ship, w.options.plan_start - days{1}));
       auto* t = env.mutable_transfer_order();
       t->set_transfer_id(id);
       t->set_item_id(item.id);
       t->set_from_site_id(SiteId(w, origin.site));
       t->set_to_site_id(SiteId(w, item.site));
-      t->set_quantity(RoundUpToLot(item, item.expected_weekly * span / count * rng.Uniform(0.8, 1.3)));
+      t->set_quantity(
+          RoundUpToLot(item, item.expected_weekly * span / count * rng.Uniform(0.8, 1.3)));
       SetTime(t->mutable_ship_date(), ship);
       SetTime(t->mutable_due_date(), due);
       t->set_status(sop::v1::ORDER_STATUS_OPEN);
@@ -508,7 +547,8 @@ void EmitOpenTransactions(const World& w, Emitter& out) {
       if (item.source_item >= 0) moved.push_back(i);
     }
     auto count = [&](const std::vector<int>& list, int total) {
-      for (std::size_t k = 0; k < list.size(); ++k) open_lines[static_cast<std::size_t>(list[k])] += LinesFor(total, list.size(), k);
+      for (std::size_t k = 0; k < list.size(); ++k)
+        open_lines[static_cast<std::size_t>(list[k])] += LinesFor(total, list.size(), k);
     };
     count(bought, w.spec.purchase_order_lines);
     count(made, w.spec.work_order_lines);
@@ -523,8 +563,10 @@ void EmitOpenTransactions(const World& w, Emitter& out) {
     s->set_site_id(site);
     const double lead_cover = open_lines[i] > 0 ? 0.0 : static_cast<double>(LeadWeeks(item) + 1);
     // Stock sits around safety stock plus cycle stock; one item in twenty is out of stock.
-    const double on_hand = rng.Chance(0.05) ? 0.0
-                                            : item.safety_stock + item.expected_weekly * (lead_cover + rng.Uniform(0.5, 2.5));
+    const double on_hand =
+        rng.Chance(0.05)
+            ? 0.0
+            : item.safety_stock + item.expected_weekly * (lead_cover + rng.Uniform(0.5, 2.5));
     s->set_on_hand(std::round(on_hand));
     SetTime(s->mutable_as_of(), counted, 72000);
     out.Commit();
@@ -565,11 +607,14 @@ void EmitHistory(const World& w, Emitter& out) {
       if (quantity <= 0.0) continue;
       const ItemDef& item = w.items[static_cast<std::size_t>(w.sold_items[s])];
       const auto& customers = w.sites[static_cast<std::size_t>(item.site)].customers;
-      const int customer = customers.empty() ? 0 : customers[static_cast<std::size_t>(rng.Int(0, static_cast<int>(customers.size()) - 1))];
+      const int customer = customers.empty() ? 0
+                                             : customers[static_cast<std::size_t>(rng.Int(
+                                                   0, static_cast<int>(customers.size()) - 1))];
       const std::string& site = SiteId(w, item.site);
       const sys_days shipped = week_start + days{rng.Int(0, 4)};
       // About one shipment in ten leaves after its promised date (OTIF < 100%).
-      const sys_days due = rng.Chance(0.1) ? shipped - days{rng.Int(1, 7)} : shipped + days{rng.Int(0, 2)};
+      const sys_days due =
+          rng.Chance(0.1) ? shipped - days{rng.Int(1, 7)} : shipped + days{rng.Int(0, 2)};
       const std::string id = Numbered("SH", ++number, 9);
       auto& env = out.Begin("shp", id, site, shipped, 57600);
       auto* m = env.mutable_shipment();
@@ -598,7 +643,9 @@ Result<Scale> ParseScale(std::string_view text) {
   return InvalidField("scale", "must be S or L", text);
 }
 
-std::string_view ToString(Scale scale) noexcept { return scale == Scale::kS ? "S" : "L"; }
+std::string_view ToString(Scale scale) noexcept {
+  return scale == Scale::kS ? "S" : "L";
+}
 
 ScaleSpec SpecFor(Scale scale) noexcept {
   ScaleSpec spec;
@@ -643,10 +690,12 @@ ScaleSpec SpecFor(Scale scale) noexcept {
 
 Status Validate(const GeneratorOptions& options) {
   if (std::chrono::weekday{options.plan_start}.iso_encoding() != 1) {
-    return InvalidField("plan_start", "must be a Monday (buckets are ISO weeks)", FormatDate(options.plan_start));
+    return InvalidField("plan_start", "must be a Monday (buckets are ISO weeks)",
+                        FormatDate(options.plan_start));
   }
   if (options.history_weeks > 520) {
-    return InvalidField("history_weeks", "must be at most 520", std::to_string(options.history_weeks));
+    return InvalidField("history_weeks", "must be at most 520",
+                        std::to_string(options.history_weeks));
   }
   return {};
 }
@@ -685,7 +734,9 @@ Result<GenerationStats> WriteJsonLines(const GeneratorOptions& options, std::ost
   if (!stats) return std::unexpected(stats.error());
   if (!failure.empty()) return Fail(Errc::kInternal, "JSON serialization failed: " + failure);
   out.flush();
-  if (!out) return std::unexpected(Error(Errc::kUnavailable, "output stream failed while writing (disk full?)"));
+  if (!out)
+    return std::unexpected(
+        Error(Errc::kUnavailable, "output stream failed while writing (disk full?)"));
   return stats;
 }
 
@@ -700,7 +751,8 @@ Result<std::vector<DemandSeries>> DemandHistory(const GeneratorOptions& options,
     DemandSeries series;
     series.item_id = item.id;
     series.site_id = world.sites[static_cast<std::size_t>(item.site)].id;
-    if (item.family >= 0 && !item.intermittent) series.family = world.families[static_cast<std::size_t>(item.family)].id;
+    if (item.family >= 0 && !item.intermittent)
+      series.family = world.families[static_cast<std::size_t>(item.family)].id;
     series.intermittent = item.intermittent;
     series.first_week = detail::WeekStart(world, -n);
     series.weekly_quantities = world.History(index, n);
@@ -717,7 +769,8 @@ Result<std::chrono::sys_days> ParseDate(std::string_view text, std::string_view 
   if (std::sscanf(copy.c_str(), "%d-%u-%u%c", &y, &m, &d, &tail) != 3) {
     return InvalidField(field, "must be a date YYYY-MM-DD", text);
   }
-  const std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}};
+  const std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{m},
+                                        std::chrono::day{d}};
   if (!ymd.ok()) return InvalidField(field, "is not a calendar date", text);
   return sys_days{ymd};
 }

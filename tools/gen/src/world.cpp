@@ -20,11 +20,17 @@ std::string Numbered(const char* prefix, int number, int width) {
   return buffer;
 }
 
-double RoundTo(double value, double step) { return std::round(value / step) * step; }
-double CeilTo(double value, double step) { return std::ceil(value / step - 1e-9) * step; }
+double RoundTo(double value, double step) {
+  return std::round(value / step) * step;
+}
+double CeilTo(double value, double step) {
+  return std::ceil(value / step - 1e-9) * step;
+}
 
 // Splits `total` over `parts` as evenly as possible; part k gets the k-th share.
-int Share(int total, int parts, int k) { return total / parts + (k < total % parts ? 1 : 0); }
+int Share(int total, int parts, int k) {
+  return total / parts + (k < total % parts ? 1 : 0);
+}
 
 // Western Easter Sunday (anonymous Gregorian computus).
 sys_days EasterSunday(int y) {
@@ -48,10 +54,13 @@ sys_days NthWeekday(int y, unsigned m, unsigned wd, int n) {
     return sys_days{std::chrono::year{y} / std::chrono::month{m} /
                     std::chrono::weekday_indexed{weekday, static_cast<unsigned>(n)}};
   }
-  return sys_days{std::chrono::year{y} / std::chrono::month{m} / std::chrono::weekday_last{weekday}};
+  return sys_days{std::chrono::year{y} / std::chrono::month{m} /
+                  std::chrono::weekday_last{weekday}};
 }
 
-unsigned IsoWeekday(sys_days day) { return std::chrono::weekday{day}.iso_encoding(); }
+unsigned IsoWeekday(sys_days day) {
+  return std::chrono::weekday{day}.iso_encoding();
+}
 
 // Public holidays of a plant's country falling on the calendar's working days in [from, to).
 std::vector<sys_days> Holidays(bool us, const std::vector<int>& weekdays, sys_days from,
@@ -67,14 +76,14 @@ std::vector<sys_days> Holidays(bool us, const std::vector<int>& weekdays, sys_da
     if (us) {
       all.push_back(NthWeekday(y, 5, 1, -1));  // Memorial Day
       all.push_back(Ymd(y, 7, 4));
-      all.push_back(NthWeekday(y, 9, 1, 1));   // Labor Day
+      all.push_back(NthWeekday(y, 9, 1, 1));  // Labor Day
       const sys_days thanksgiving = NthWeekday(y, 11, 4, 4);
       all.push_back(thanksgiving);
       all.push_back(thanksgiving + days{1});
     } else {
       const sys_days easter = EasterSunday(y);
-      all.push_back(easter - days{2});   // Good Friday
-      all.push_back(easter + days{1});   // Easter Monday
+      all.push_back(easter - days{2});  // Good Friday
+      all.push_back(easter + days{1});  // Easter Monday
       all.push_back(Ymd(y, 5, 1));
       all.push_back(easter + days{39});  // Ascension
       all.push_back(easter + days{50});  // Whit Monday
@@ -85,7 +94,8 @@ std::vector<sys_days> Holidays(bool us, const std::vector<int>& weekdays, sys_da
   std::vector<sys_days> result;
   for (sys_days day : all) {
     const auto wd = static_cast<int>(IsoWeekday(day));
-    if (day >= from && day < to && std::find(weekdays.begin(), weekdays.end(), wd) != weekdays.end()) {
+    if (day >= from && day < to &&
+        std::find(weekdays.begin(), weekdays.end(), wd) != weekdays.end()) {
       result.push_back(day);
     }
   }
@@ -94,12 +104,13 @@ std::vector<sys_days> Holidays(bool us, const std::vector<int>& weekdays, sys_da
   return result;
 }
 
-constexpr const char* kPlantCities[] = {"Stuttgart", "Graz", "Greenville", "Brno", "Porto", "Monterrey"};
+constexpr const char* kPlantCities[] = {"Stuttgart", "Graz",  "Greenville",
+                                        "Brno",      "Porto", "Monterrey"};
 constexpr const char* kDcCities[] = {"Rotterdam", "Memphis", "Lyon", "Singapore"};
-constexpr const char* kFamilyNames[] = {"PUMP", "VALVE", "MOTOR", "GEARBOX", "FAN", "BRAKE",
-                                        "SENSOR", "FILTER", "HEATER", "DRIVE", "SEAL", "LOCK"};
-constexpr const char* kPartsCenters[] = {"Machining", "Stamping", "Molding", "Welding", "Paint",
-                                         "Heat treat"};
+constexpr const char* kFamilyNames[] = {"PUMP",   "VALVE",  "MOTOR",  "GEARBOX", "FAN",  "BRAKE",
+                                        "SENSOR", "FILTER", "HEATER", "DRIVE",   "SEAL", "LOCK"};
+constexpr const char* kPartsCenters[] = {"Machining", "Stamping", "Molding",
+                                         "Welding",   "Paint",    "Heat treat"};
 constexpr const char* kAssemblyCenters[] = {"Assembly", "Test", "Packing"};
 constexpr const char* kChannels[] = {"AFTERMARKET", "ECOM", "RETAIL"};
 constexpr int kPackSizes[] = {5, 10, 12, 25, 50, 100};
@@ -203,11 +214,15 @@ void BuildNetwork(World& w) {
       wc.overtime_cost_per_hour = RoundTo(wc.regular_cost_per_hour * 1.5, 0.5);
       wc.subcontract_allowed = rng.Chance(0.3);
       if (wc.subcontract_allowed) {
-        wc.subcontract_cost_per_hour = RoundTo(wc.regular_cost_per_hour * rng.Uniform(1.6, 2.6), 0.5);
+        wc.subcontract_cost_per_hour =
+            RoundTo(wc.regular_cost_per_hour * rng.Uniform(1.6, 2.6), 0.5);
       }
-      // Tight work centers: every seventh runs at or above capacity on expected demand.
-      wc.target_utilization = (wc_number % 7 == 3) ? rng.Uniform(0.95, 1.15) : rng.Uniform(0.55, 0.85);
-      w.sites[static_cast<std::size_t>(p)].work_centers.push_back(static_cast<int>(w.work_centers.size()));
+      // Utilization 60–110 % over the horizon: most work centers at 60–88 % of their capacity on
+      // expected demand, every seventh a bottleneck at 95–108 % (lot sizes add peaks on top).
+      wc.target_utilization =
+          (wc_number % 7 == 3) ? rng.Uniform(0.95, 1.08) : rng.Uniform(0.6, 0.88);
+      w.sites[static_cast<std::size_t>(p)].work_centers.push_back(
+          static_cast<int>(w.work_centers.size()));
       w.work_centers.push_back(std::move(wc));
       ++wc_number;
     }
@@ -232,8 +247,11 @@ void BuildPlantItems(World& w) {
       item.site = p;
       item.level = 0;
       item.type = sop::v1::ITEM_TYPE_MAKE;
-      item.family = site.families.empty() ? -1 : site.families[static_cast<std::size_t>(k) % site.families.size()];
-      const std::string family_name = item.family >= 0 ? w.families[static_cast<std::size_t>(item.family)].id : "FG";
+      item.family = site.families.empty()
+                        ? -1
+                        : site.families[static_cast<std::size_t>(k) % site.families.size()];
+      const std::string family_name =
+          item.family >= 0 ? w.families[static_cast<std::size_t>(item.family)].id : "FG";
       item.description = family_name + " model " + std::to_string(k + 1);
       site.level_items[0].push_back(static_cast<int>(w.items.size()));
       w.items.push_back(std::move(item));
@@ -256,9 +274,11 @@ void BuildPlantItems(World& w) {
         item.type = buy ? sop::v1::ITEM_TYPE_BUY : sop::v1::ITEM_TYPE_MAKE;
         const bool raw = buy && rng.Chance(0.2);
         item.unit_of_measure = raw ? "KG" : "EA";
-        item.description = std::string(buy ? (raw ? "Raw material " : "Purchased part ") : "Subassembly ") +
-                           std::to_string(k + 1) + " L" + std::to_string(level);
-        site.level_items[static_cast<std::size_t>(level)].push_back(static_cast<int>(w.items.size()));
+        item.description =
+            std::string(buy ? (raw ? "Raw material " : "Purchased part ") : "Subassembly ") +
+            std::to_string(k + 1) + " L" + std::to_string(level);
+        site.level_items[static_cast<std::size_t>(level)].push_back(
+            static_cast<int>(w.items.size()));
         w.items.push_back(std::move(item));
       }
     }
@@ -272,25 +292,31 @@ void BuildPlantItems(World& w) {
       const int common = std::max(1, n_children / 10);
       std::vector<int> made;
       for (int parent : parents) {
-        if (w.items[static_cast<std::size_t>(parent)].type == sop::v1::ITEM_TYPE_MAKE) made.push_back(parent);
+        if (w.items[static_cast<std::size_t>(parent)].type == sop::v1::ITEM_TYPE_MAKE)
+          made.push_back(parent);
       }
       std::vector<char> used(children.size(), 0);
       const int window = std::max(4, n_children / std::max(1, static_cast<int>(made.size())) * 3);
       for (std::size_t k = 0; k < made.size(); ++k) {
         ItemDef& parent = w.items[static_cast<std::size_t>(made[k])];
         const int lines = std::min(n_children, level == 0 ? rng.Int(3, 6) : rng.Int(2, 4));
-        const int centre = static_cast<int>(static_cast<double>(k) / static_cast<double>(made.size()) * n_children);
-        for (int attempt = 0; static_cast<int>(parent.bom.size()) < lines && attempt < lines * 4; ++attempt) {
-          int pick = rng.Chance(0.25) ? rng.Int(0, common - 1)
-                                      : std::clamp(centre + rng.Int(-window, window), 0, n_children - 1);
+        const int centre = static_cast<int>(static_cast<double>(k) /
+                                            static_cast<double>(made.size()) * n_children);
+        for (int attempt = 0; static_cast<int>(parent.bom.size()) < lines && attempt < lines * 4;
+             ++attempt) {
+          int pick = rng.Chance(0.25)
+                         ? rng.Int(0, common - 1)
+                         : std::clamp(centre + rng.Int(-window, window), 0, n_children - 1);
           const int child = children[static_cast<std::size_t>(pick)];
-          if (std::any_of(parent.bom.begin(), parent.bom.end(), [&](const BomLineDef& l) { return l.component == child; })) {
+          if (std::any_of(parent.bom.begin(), parent.bom.end(),
+                          [&](const BomLineDef& l) { return l.component == child; })) {
             continue;
           }
           BomLineDef line;
           line.component = child;
           const bool kg = w.items[static_cast<std::size_t>(child)].unit_of_measure == "KG";
-          line.quantity_per = kg ? RoundTo(rng.Uniform(0.2, 3.0), 0.05) : static_cast<double>(rng.Chance(0.7) ? 1 : rng.Int(2, 6));
+          line.quantity_per = kg ? RoundTo(rng.Uniform(0.2, 3.0), 0.05)
+                                 : static_cast<double>(rng.Chance(0.7) ? 1 : rng.Int(2, 6));
           line.scrap_fraction = rng.Chance(0.3) ? RoundTo(rng.Uniform(0.01, 0.05), 0.005) : 0.0;
           parent.bom.push_back(line);
           used[static_cast<std::size_t>(pick)] = 1;
@@ -298,7 +324,8 @@ void BuildPlantItems(World& w) {
       }
       for (int c = 0; c < n_children; ++c) {
         if (used[static_cast<std::size_t>(c)] || made.empty()) continue;
-        const auto k = static_cast<std::size_t>(static_cast<double>(c) / n_children * static_cast<double>(made.size()));
+        const auto k = static_cast<std::size_t>(static_cast<double>(c) / n_children *
+                                                static_cast<double>(made.size()));
         BomLineDef line;
         line.component = children[static_cast<std::size_t>(c)];
         line.quantity_per = 1.0;
@@ -314,7 +341,8 @@ void BuildPlantItems(World& w) {
         const auto it = std::find(children.begin(), children.end(), old_line.component);
         const auto pos = static_cast<std::size_t>(it - children.begin());
         const int successor = children[(pos + 1) % children.size()];
-        if (std::any_of(parent.bom.begin(), parent.bom.end(), [&](const BomLineDef& l) { return l.component == successor; })) {
+        if (std::any_of(parent.bom.begin(), parent.bom.end(),
+                        [&](const BomLineDef& l) { return l.component == successor; })) {
           continue;
         }
         old_line.effective_to_week = change_week;
@@ -329,7 +357,8 @@ void BuildPlantItems(World& w) {
     // subassemblies through the parts-making centres.
     std::vector<int> parts_wcs, assembly_wcs;
     for (int wc : site.work_centers) {
-      (w.work_centers[static_cast<std::size_t>(wc)].assembly ? assembly_wcs : parts_wcs).push_back(wc);
+      (w.work_centers[static_cast<std::size_t>(wc)].assembly ? assembly_wcs : parts_wcs)
+          .push_back(wc);
     }
     if (parts_wcs.empty()) parts_wcs = assembly_wcs;
     if (assembly_wcs.empty()) assembly_wcs = parts_wcs;
@@ -339,7 +368,8 @@ void BuildPlantItems(World& w) {
         if (item.type != sop::v1::ITEM_TYPE_MAKE) continue;
         const auto& pool = item.level == 0 ? assembly_wcs : parts_wcs;
         if (pool.empty()) continue;
-        const int steps = std::min(static_cast<int>(pool.size()), item.level == 0 ? rng.Int(1, 3) : rng.Int(1, 2));
+        const int steps = std::min(static_cast<int>(pool.size()),
+                                   item.level == 0 ? rng.Int(1, 3) : rng.Int(1, 2));
         const int first = rng.Int(0, static_cast<int>(pool.size()) - 1);
         for (int s = 0; s < steps; ++s) {
           RoutingStepDef step;
@@ -361,8 +391,10 @@ void BuildDcItems(World& w) {
   std::vector<int> finished, spare_candidates;
   for (int i = 0; i < static_cast<int>(w.items.size()); ++i) {
     const ItemDef& item = w.items[static_cast<std::size_t>(i)];
-    if (item.level == 0) finished.push_back(i);
-    else if (item.level <= 2) spare_candidates.push_back(i);
+    if (item.level == 0)
+      finished.push_back(i);
+    else if (item.level <= 2)
+      spare_candidates.push_back(i);
   }
   for (int d = 0; d < spec.distribution_centers; ++d) {
     const int site = spec.plants + d;
@@ -389,7 +421,8 @@ void BuildDcItems(World& w) {
     const std::size_t n = spare_candidates.size();
     for (int k = 0; k < spares; ++k) {
       const std::size_t pick = (static_cast<std::size_t>(k) * n / static_cast<std::size_t>(spares) +
-                                static_cast<std::size_t>(d) * 7) % n;
+                                static_cast<std::size_t>(d) * 7) %
+                               n;
       add_copy(spare_candidates[pick], true);
     }
   }
@@ -409,11 +442,13 @@ void BuildDemandAndParameters(World& w) {
     if (item.source_item >= 0) dc_copies[static_cast<std::size_t>(item.source_item)].push_back(i);
   }
   double dc_weight_sum = 0.0;
-  for (int d = 0; d < spec.distribution_centers; ++d) dc_weight_sum += spec.distribution_centers - d;
+  for (int d = 0; d < spec.distribution_centers; ++d)
+    dc_weight_sum += spec.distribution_centers - d;
   for (int i = 0; i < n_items; ++i) {
     ItemDef& item = w.items[static_cast<std::size_t>(i)];
     if (item.source_item >= 0 || item.level != 0) continue;
-    const double family_median = item.family >= 0 ? w.families[static_cast<std::size_t>(item.family)].median_weekly : 20.0;
+    const double family_median =
+        item.family >= 0 ? w.families[static_cast<std::size_t>(item.family)].median_weekly : 20.0;
     const double base = family_median * std::exp(0.8 * rng.Normal());
     const bool oem = rng.Chance(0.3) || spec.distribution_centers == 0;
     const double oem_share = spec.distribution_centers == 0 ? 1.0 : 0.4;
@@ -424,7 +459,8 @@ void BuildDemandAndParameters(World& w) {
       ItemDef& dc_item = w.items[static_cast<std::size_t>(copy)];
       if (dc_item.intermittent) continue;
       const int d = dc_item.site - spec.plants;
-      dc_item.own_weekly_mean = base * (oem ? 1.0 - oem_share : 1.0) * (spec.distribution_centers - d) / dc_weight_sum;
+      dc_item.own_weekly_mean =
+          base * (oem ? 1.0 - oem_share : 1.0) * (spec.distribution_centers - d) / dc_weight_sum;
       dc_item.noise_cv = rng.Uniform(0.15, 0.45);
       dc_item.forecast_bias = rng.Uniform(0.9, 1.1);
     }
@@ -442,7 +478,8 @@ void BuildDemandAndParameters(World& w) {
   // Expected demand: DC demand lands on the source plant, then flows down the BOM level by level.
   for (ItemDef& item : w.items) item.expected_weekly = item.own_weekly_mean;
   for (const ItemDef& item : w.items) {
-    if (item.source_item >= 0) w.items[static_cast<std::size_t>(item.source_item)].expected_weekly += item.own_weekly_mean;
+    if (item.source_item >= 0)
+      w.items[static_cast<std::size_t>(item.source_item)].expected_weekly += item.own_weekly_mean;
   }
   for (int p = 0; p < spec.plants; ++p) {
     for (const auto& level_items : w.sites[static_cast<std::size_t>(p)].level_items) {
@@ -467,11 +504,14 @@ void BuildDemandAndParameters(World& w) {
         } else {
           double material = 0.0;
           for (const BomLineDef& line : item.bom) {
-            material += w.items[static_cast<std::size_t>(line.component)].unit_cost * line.quantity_per;
+            material +=
+                w.items[static_cast<std::size_t>(line.component)].unit_cost * line.quantity_per;
           }
-          item.unit_cost = RoundTo(material * params.Uniform(1.1, 1.35) + params.Uniform(1.0, 15.0), 0.01);
+          item.unit_cost =
+              RoundTo(material * params.Uniform(1.1, 1.35) + params.Uniform(1.0, 15.0), 0.01);
         }
-        if (item.level == 0) item.unit_price = RoundTo(item.unit_cost * params.Uniform(1.3, 1.9), 0.01);
+        if (item.level == 0)
+          item.unit_price = RoundTo(item.unit_cost * params.Uniform(1.3, 1.9), 0.01);
       }
     }
   }
@@ -481,19 +521,23 @@ void BuildDemandAndParameters(World& w) {
     if (item.source_item >= 0) {
       const ItemDef& origin = w.items[static_cast<std::size_t>(item.source_item)];
       item.unit_cost = RoundTo(origin.unit_cost * 1.03, 0.01);
-      item.unit_price = item.intermittent ? RoundTo(origin.unit_cost * params.Uniform(2.0, 3.5), 0.01)
-                                          : origin.unit_price;
+      item.unit_price = item.intermittent
+                            ? RoundTo(origin.unit_cost * params.Uniform(2.0, 3.5), 0.01)
+                            : origin.unit_price;
     }
     switch (item.type) {
       case sop::v1::ITEM_TYPE_BUY: {
         const int supplier = n_suppliers == 0 ? -1 : params.Int(0, n_suppliers - 1);
         item.supplier = supplier;
-        const double quoted = supplier < 0 ? 28.0 : w.suppliers[static_cast<std::size_t>(supplier)].quoted_lead_time_days;
+        const double quoted =
+            supplier < 0 ? 28.0
+                         : w.suppliers[static_cast<std::size_t>(supplier)].quoted_lead_time_days;
         item.lead_time_days = std::max(3.0, quoted + 7.0 * params.Int(-1, 1));
         break;
       }
       case sop::v1::ITEM_TYPE_MAKE:
-        item.lead_time_days = item.level == 0 ? 7.0 * params.Int(1, 2) : static_cast<double>(params.Int(5, 14));
+        item.lead_time_days =
+            item.level == 0 ? 7.0 * params.Int(1, 2) : static_cast<double>(params.Int(5, 14));
         if (params.Chance(0.2)) item.yield = RoundTo(params.Uniform(0.95, 0.99), 0.01);
         if (params.Chance(0.4)) {
           item.frozen_fence_days = params.Chance(0.75) ? 7.0 : 14.0;
@@ -510,13 +554,15 @@ void BuildDemandAndParameters(World& w) {
       item.policy = sop::v1::LOT_SIZING_POLICY_LOT_FOR_LOT;
     } else if (u < 0.7) {
       item.policy = sop::v1::LOT_SIZING_POLICY_FIXED_ORDER_QUANTITY;
-      item.fixed_order_quantity = std::max(1.0, CeilTo(mean * params.Uniform(2.0, 6.0), mean > 20 ? 10.0 : 1.0));
+      item.fixed_order_quantity =
+          std::max(1.0, CeilTo(mean * params.Uniform(2.0, 6.0), mean > 20 ? 10.0 : 1.0));
     } else {
       item.policy = sop::v1::LOT_SIZING_POLICY_PERIODS_OF_SUPPLY;
       item.periods_of_supply = params.Int(2, 4);
     }
     if (item.policy != sop::v1::LOT_SIZING_POLICY_FIXED_ORDER_QUANTITY) {
-      if (params.Chance(0.2)) item.minimum_order_quantity = std::ceil(mean * params.Uniform(1.0, 3.0));
+      if (params.Chance(0.2))
+        item.minimum_order_quantity = std::ceil(mean * params.Uniform(1.0, 3.0));
       if (item.type == sop::v1::ITEM_TYPE_BUY && params.Chance(0.3)) {
         int pack = kPackSizes[params.Int(0, static_cast<int>(std::size(kPackSizes)) - 1)];
         while (pack > 5 && pack > mean * 4) pack /= 2;
@@ -524,10 +570,12 @@ void BuildDemandAndParameters(World& w) {
       }
       if (params.Chance(0.05)) {
         item.maximum_order_quantity = std::max(item.minimum_order_quantity, std::ceil(mean * 8.0));
-        if (item.order_multiple > 0) item.maximum_order_quantity = CeilTo(item.maximum_order_quantity, item.order_multiple);
+        if (item.order_multiple > 0)
+          item.maximum_order_quantity = CeilTo(item.maximum_order_quantity, item.order_multiple);
       }
     }
-    const double ss_chance = item.level == 0 ? (item.site >= spec.plants ? 0.6 : 0.3) : (item.intermittent ? 0.5 : 0.25);
+    const double ss_chance =
+        item.level == 0 ? (item.site >= spec.plants ? 0.6 : 0.3) : (item.intermittent ? 0.5 : 0.25);
     if (params.Chance(ss_chance)) item.safety_stock = std::ceil(mean * params.Uniform(0.5, 2.0));
   }
   // Work-center capacity from expected load: machines so that the centre runs near its
@@ -540,20 +588,27 @@ void BuildDemandAndParameters(World& w) {
     }
   }
   for (auto& wc : w.work_centers) {
-    const double hours = w.calendars[static_cast<std::size_t>(wc.calendar)].NominalHoursPerWeek() * wc.efficiency;
+    const double hours =
+        w.calendars[static_cast<std::size_t>(wc.calendar)].NominalHoursPerWeek() * wc.efficiency;
     if (wc.expected_load_hours <= 0.0 || hours <= 0.0) continue;
-    wc.machines = std::max(1, static_cast<int>(std::ceil(wc.expected_load_hours / (wc.target_utilization * hours))));
+    wc.machines = std::max(
+        1, static_cast<int>(std::ceil(wc.expected_load_hours / (wc.target_utilization * hours))));
     wc.machines = std::min(wc.machines, 40);
   }
   std::vector<double> scale(w.work_centers.size(), 1.0);
   for (std::size_t k = 0; k < w.work_centers.size(); ++k) {
     const auto& wc = w.work_centers[k];
-    const double hours = w.calendars[static_cast<std::size_t>(wc.calendar)].NominalHoursPerWeek() * wc.efficiency;
-    if (wc.expected_load_hours > 0.0) scale[k] = wc.target_utilization * wc.machines * hours / wc.expected_load_hours;
+    const double hours =
+        w.calendars[static_cast<std::size_t>(wc.calendar)].NominalHoursPerWeek() * wc.efficiency;
+    if (wc.expected_load_hours > 0.0)
+      scale[k] = wc.target_utilization * wc.machines * hours / wc.expected_load_hours;
   }
   for (ItemDef& item : w.items) {
     for (RoutingStepDef& step : item.routing) {
-      step.run_hours_per_unit = std::max(0.0001, RoundTo(step.run_hours_per_unit * scale[static_cast<std::size_t>(step.work_center)], 0.0001));
+      step.run_hours_per_unit = std::max(
+          0.0001,
+          RoundTo(step.run_hours_per_unit * scale[static_cast<std::size_t>(step.work_center)],
+                  0.0001));
     }
   }
 }
@@ -566,7 +621,9 @@ double CalendarDef::NominalHoursPerWeek() const {
   return per_day * static_cast<double>(weekdays.size());
 }
 
-sys_days WeekStart(const World& world, int week) { return world.options.plan_start + days{7 * week}; }
+sys_days WeekStart(const World& world, int week) {
+  return world.options.plan_start + days{7 * week};
+}
 
 double World::MeanDemand(const ItemDef& item, int week) const {
   if (item.intermittent) return item.own_weekly_mean;
@@ -576,8 +633,10 @@ double World::MeanDemand(const ItemDef& item, int week) const {
     factor *= std::max(0.2, 1.0 + family.trend_per_year * week / 52.0);
     const auto ymd = std::chrono::year_month_day{WeekStart(*this, week)};
     const sys_days new_year{ymd.year() / std::chrono::January / 1};
-    const double year_fraction = static_cast<double>((WeekStart(*this, week) - new_year).count()) / 365.25;
-    factor *= 1.0 + family.amplitude * std::sin(2.0 * std::numbers::pi * (year_fraction - family.phase));
+    const double year_fraction =
+        static_cast<double>((WeekStart(*this, week) - new_year).count()) / 365.25;
+    factor *=
+        1.0 + family.amplitude * std::sin(2.0 * std::numbers::pi * (year_fraction - family.phase));
   }
   return item.own_weekly_mean * factor;
 }
@@ -612,7 +671,8 @@ World BuildWorld(const GeneratorOptions& options) {
   World w;
   w.options = options;
   w.spec = SpecFor(options.scale);
-  w.history_weeks = options.history_weeks < 0 ? w.spec.default_history_weeks : options.history_weeks;
+  w.history_weeks =
+      options.history_weeks < 0 ? w.spec.default_history_weeks : options.history_weeks;
   BuildNetwork(w);
   BuildPlantItems(w);
   BuildDcItems(w);
