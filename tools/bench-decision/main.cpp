@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <string>
@@ -33,7 +34,8 @@ using Clock = std::chrono::steady_clock;
 using namespace sop::planning;
 
 constexpr std::string_view kUsage =
-    R"(usage: sop-bench-decision --scale S|L [--seed N] [--threads N] [--changes N] [--json]
+    R"(usage: sop-bench-decision --scale S|L [--seed N] [--threads N] [--engine-copies N]
+                          [--changes N] [--json]
 
 Generates a manufacturer, plans it (netting + pegging), and measures the decision core: full
 ranking of the base exceptions, five seed scenarios side by side (shift on the tightest work
@@ -44,6 +46,8 @@ changes. Prints one JSON object.
   --scale S|L    generator scale
   --seed N       generator and change seed (default 1)
   --threads N    scenario threads (default 2)
+  --engine-copies N
+                 copies of the base engine the netting scenarios share (default 1)
   --changes N    sales-order changes for the re-rank figures (default 500)
   --json         accepted for symmetry; the output is always JSON
 )";
@@ -61,6 +65,14 @@ double PeakRssMib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+// The 1-minute load average (the machine may be shared: wall figures depend on it).
+double LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1.0;
+  in >> load;
+  return load;
 }
 
 double Since(Clock::time_point start) {
@@ -106,6 +118,7 @@ int main(int argc, char** argv) {
   sop::gen::GeneratorOptions gen_options;
   gen_options.history_weeks = 0;
   int threads = 2;
+  int engine_copies = 1;
   int changes = 500;
   bool have_scale = false;
   for (int i = 1; i < argc; ++i) {
@@ -114,7 +127,8 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     } else if (arg == "--json") {
-    } else if (arg == "--scale" || arg == "--seed" || arg == "--threads" || arg == "--changes") {
+    } else if (arg == "--scale" || arg == "--seed" || arg == "--threads" || arg == "--changes" ||
+               arg == "--engine-copies") {
       if (i + 1 >= argc) return Usage(std::string(arg) + ": missing value");
       const std::string_view value = argv[++i];
       if (arg == "--scale") {
@@ -128,6 +142,9 @@ int main(int argc, char** argv) {
       } else if (arg == "--threads") {
         if (!ParseNumber(value, threads) || threads < 1)
           return Usage("--threads: not a positive integer");
+      } else if (arg == "--engine-copies") {
+        if (!ParseNumber(value, engine_copies) || engine_copies < 1)
+          return Usage("--engine-copies: not a positive integer");
       } else if (!ParseNumber(value, changes) || changes < 0) {
         return Usage("--changes: not a non-negative integer");
       }
@@ -137,6 +154,7 @@ int main(int argc, char** argv) {
   }
   if (!have_scale) return Usage("--scale is required");
 
+  const double load_at_start = LoadAverage();
   auto start = Clock::now();
   sop::codec::SnapshotAssembler assembler;
   auto stats =
@@ -158,6 +176,7 @@ int main(int argc, char** argv) {
 
   ScenarioOptions options;
   options.threads = threads;
+  options.engine_copies = engine_copies;
   start = Clock::now();
   const double base_cpu_start = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
   ScenarioEvaluator evaluator(engine, {}, options);
@@ -227,6 +246,9 @@ int main(int argc, char** argv) {
   std::cout.precision(6);
   std::cout << "{\"scale\":\"" << sop::gen::ToString(gen_options.scale)
             << "\",\"seed\":" << gen_options.seed << ",\"threads\":" << threads
+            << ",\"engine_copies\":" << engine_copies
+            << ",\"load_average_1m_start\":" << load_at_start
+            << ",\"load_average_1m_end\":" << LoadAverage()
             << ",\"item_sites\":" << engine.snapshot().item_site_count()
             << ",\"sales_orders\":" << orders.size()
             << ",\"work_centers\":" << engine.snapshot().work_centers.size()
