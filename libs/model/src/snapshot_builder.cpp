@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <optional>
 
 #include "sop/model/text.hpp"
 
@@ -41,31 +43,57 @@ void SnapshotBuilder::AddOnHand(std::string item_id, std::string site_id, double
 }
 
 void SnapshotBuilder::AddScheduledReceipt(ScheduledReceiptRecord receipt) {
-  auto key = receipt.receipt_id;
-  receipts_[key] = std::move(receipt);
+  auto [it, inserted] = receipt_index_.try_emplace(receipt.receipt_id, receipts_.size());
+  if (inserted) {
+    receipts_.push_back(std::move(receipt));
+  } else {
+    receipts_[it->second] = std::move(receipt);
+  }
 }
 
 void SnapshotBuilder::CloseScheduledReceipt(const std::string& receipt_id) {
-  if (auto it = receipts_.find(receipt_id); it != receipts_.end()) it->second.quantity = 0.0;
+  if (auto it = receipt_index_.find(receipt_id); it != receipt_index_.end()) {
+    receipts_[it->second].quantity = 0.0;
+  }
 }
 
 void SnapshotBuilder::AddSalesOrder(SalesOrderRecord order) {
-  auto key = order.order_id;
-  sales_orders_[key] = std::move(order);
+  auto [it, inserted] = sales_order_index_.try_emplace(order.order_id, sales_orders_.size());
+  if (inserted) {
+    sales_orders_.push_back(std::move(order));
+  } else {
+    sales_orders_[it->second] = std::move(order);
+  }
 }
 
 void SnapshotBuilder::CancelSalesOrder(const std::string& order_id) {
-  if (auto it = sales_orders_.find(order_id); it != sales_orders_.end()) it->second.quantity = 0.0;
+  if (auto it = sales_order_index_.find(order_id); it != sales_order_index_.end()) {
+    sales_orders_[it->second].quantity = 0.0;
+  }
 }
+
+namespace {
+
+// The value of `bucket` in a bucket-sorted list, inserted as 0 when missing.
+double& BucketValue(std::vector<std::pair<Bucket, double>>& values, Bucket bucket) {
+  if (values.empty() || values.back().first < bucket)
+    return values.emplace_back(bucket, 0.0).second;
+  auto it = std::lower_bound(values.begin(), values.end(), bucket,
+                             [](const auto& entry, Bucket b) { return entry.first < b; });
+  if (it == values.end() || it->first != bucket) it = values.insert(it, {bucket, 0.0});
+  return it->second;
+}
+
+}  // namespace
 
 void SnapshotBuilder::SetForecast(std::string item_id, std::string site_id, Bucket bucket,
                                   double quantity) {
-  forecast_[Key{std::move(site_id), std::move(item_id)}][bucket] = quantity;
+  BucketValue(forecast_[Key{std::move(site_id), std::move(item_id)}], bucket) = quantity;
 }
 
 void SnapshotBuilder::AddForecast(std::string item_id, std::string site_id, Bucket bucket,
                                   double delta) {
-  forecast_[Key{std::move(site_id), std::move(item_id)}][bucket] += delta;
+  BucketValue(forecast_[Key{std::move(site_id), std::move(item_id)}], bucket) += delta;
 }
 
 namespace {
@@ -399,98 +427,122 @@ BuildResult SnapshotBuilder::Build() {
   }
 
   // Scheduled receipts.
-  for (auto& [id, rec] : receipts_) {
-    const std::string subject = Subject(rec.item_id, rec.site_id);
-    auto item = s.FindItemSite(rec.item_id, rec.site_id);
+  // In id order: indices follow ids, which net change and the engine's sales-order sort use.
+  auto by_id = [](const auto& records, auto id_of) {
+    std::vector<std::uint32_t> order(records.size());
+    for (std::uint32_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return id_of(records[a]) < id_of(records[b]);
+    });
+    return order;
+  };
+  std::string key_buffer;
+  auto find_item_site = [&](const std::string& item_id,
+                            const std::string& site_id) -> std::optional<ItemSiteIndex> {
+    // ItemSiteKey into a reused buffer: one lookup per order line without an allocation.
+    key_buffer.assign(item_id).push_back('\x1f');
+    key_buffer.append(site_id);
+    if (auto index = s.item_site_keys.Find(key_buffer)) return ItemSiteIndex(*index);
+    return std::nullopt;
+  };
+  for (std::uint32_t k :
+       by_id(receipts_, [](const auto& r) -> const std::string& { return r.receipt_id; })) {
+    auto& rec = receipts_[k];
+    const std::string& id = rec.receipt_id;
+    auto subject = [&] { return Subject(rec.item_id, rec.site_id); };
+    auto item = find_item_site(rec.item_id, rec.site_id);
     if (!item) {
-      report(FindingType::kDataQuality, kNoItemSite, subject, "receipt_id",
+      report(FindingType::kDataQuality, kNoItemSite, subject(), "receipt_id",
              Format("receipt '{}' for an item not planned at this site: ignored", id));
       continue;
     }
     if (!(rec.quantity >= 0.0) || !Finite(rec.quantity)) {
-      report(FindingType::kDataQuality, *item, subject, "quantity",
+      report(FindingType::kDataQuality, *item, subject(), "quantity",
              Format("receipt '{}' quantity {} not >= 0: ignored", id, rec.quantity));
       continue;
     }
     if (rec.due_bucket >= H) {
       report(
-          FindingType::kOutsideHorizon, *item, subject, "due_bucket",
+          FindingType::kOutsideHorizon, *item, subject(), "due_bucket",
           Format("receipt '{}' due in bucket {} beyond the horizon: ignored", id, rec.due_bucket),
           rec.due_bucket, rec.quantity);
       continue;
     }
     ScheduledReceipt r;
-    r.id = id;
+    s.receipt_ids.Intern(id);
+    r.id = std::move(rec.receipt_id);
     r.kind = rec.kind;
     r.item_site = *item;
     r.due_bucket = std::max<Bucket>(0, rec.due_bucket);
     r.start_bucket = std::clamp<Bucket>(rec.start_bucket, 0, r.due_bucket);
     r.quantity = rec.quantity;
     if (auto from = s.site_ids.Find(rec.from_site_id)) r.from_site = SiteIndex(*from);
-    s.receipt_ids.Intern(id);
     s.receipts.push_back(std::move(r));
   }
 
   // Sales orders.
-  for (auto& [id, rec] : sales_orders_) {
-    const std::string subject = Subject(rec.item_id, rec.site_id);
-    auto item = s.FindItemSite(rec.item_id, rec.site_id);
+  for (std::uint32_t k :
+       by_id(sales_orders_, [](const auto& r) -> const std::string& { return r.order_id; })) {
+    auto& rec = sales_orders_[k];
+    const std::string& id = rec.order_id;
+    auto subject = [&] { return Subject(rec.item_id, rec.site_id); };
+    auto item = find_item_site(rec.item_id, rec.site_id);
     if (!item) {
-      report(FindingType::kDataQuality, kNoItemSite, subject, "order_id",
+      report(FindingType::kDataQuality, kNoItemSite, subject(), "order_id",
              Format("sales order '{}' for an item not planned at this site: ignored", id));
       continue;
     }
     if (!(rec.quantity >= 0.0) || !Finite(rec.quantity)) {
-      report(FindingType::kDataQuality, *item, subject, "quantity",
+      report(FindingType::kDataQuality, *item, subject(), "quantity",
              Format("sales order '{}' quantity {} not >= 0: ignored", id, rec.quantity));
       continue;
     }
     if (rec.due_bucket >= H) {
-      report(FindingType::kOutsideHorizon, *item, subject, "due_bucket",
+      report(FindingType::kOutsideHorizon, *item, subject(), "due_bucket",
              Format("sales order '{}' due in bucket {} beyond the horizon: ignored", id,
                     rec.due_bucket),
              rec.due_bucket, rec.quantity);
       continue;
     }
     SalesOrder so;
-    so.id = id;
-    so.customer_id = rec.customer_id;
-    so.channel = rec.channel;
+    s.sales_order_ids.Intern(id);
+    so.id = std::move(rec.order_id);
+    so.customer_id = std::move(rec.customer_id);
+    so.channel = std::move(rec.channel);
     so.priority = rec.priority;
     so.item_site = *item;
     so.due_bucket = std::max<Bucket>(0, rec.due_bucket);
     so.quantity = rec.quantity;
     so.unit_price = Finite(rec.unit_price) ? rec.unit_price : 0.0;
-    s.sales_order_ids.Intern(id);
     s.sales_orders.push_back(std::move(so));
   }
 
   // Forecast.
   s.forecast.assign(n * uH, 0.0);
   // In (key, bucket) order, as the findings and the sums into bucket 0 always were.
-  std::vector<const std::pair<const Key, std::map<Bucket, double>>*> forecast_keys;
+  std::vector<const std::pair<const Key, BucketValues>*> forecast_keys;
   forecast_keys.reserve(forecast_.size());
   for (const auto& entry : forecast_) forecast_keys.push_back(&entry);
   std::sort(forecast_keys.begin(), forecast_keys.end(),
             [](const auto* a, const auto* b) { return a->first < b->first; });
   for (const auto* entry : forecast_keys) {
     const auto& key = entry->first;
-    const std::string subject = Subject(key.second, key.first);
-    auto item = s.FindItemSite(key.second, key.first);
+    auto subject = [&] { return Subject(key.second, key.first); };
+    auto item = find_item_site(key.second, key.first);
     for (const auto& [bucket, quantity] : entry->second) {
       if (!item) {
-        report(FindingType::kDataQuality, kNoItemSite, subject, "forecast",
+        report(FindingType::kDataQuality, kNoItemSite, subject(), "forecast",
                "forecast of an item not planned at this site: ignored");
         continue;
       }
       if (!(quantity >= 0.0) || !Finite(quantity)) {
-        report(FindingType::kDataQuality, *item, subject, "forecast",
+        report(FindingType::kDataQuality, *item, subject(), "forecast",
                Format("forecast {} in bucket {} not >= 0: ignored", quantity, bucket), bucket);
         continue;
       }
       if (bucket >= H) {
         if (quantity > 0.0) {
-          report(FindingType::kOutsideHorizon, *item, subject, "forecast",
+          report(FindingType::kOutsideHorizon, *item, subject(), "forecast",
                  Format("forecast in bucket {} beyond the horizon: ignored", bucket), bucket,
                  quantity);
         }

@@ -77,8 +77,12 @@ class SnapshotBuilder {
   std::map<Key, std::vector<RoutingStepRecord>> routings_;
   std::map<std::string, WorkCenterRecord> work_centers_;
   std::map<Key, double> on_hand_;
-  std::map<std::string, ScheduledReceiptRecord> receipts_;
-  std::map<std::string, SalesOrderRecord> sales_orders_;
+  // Receipts and sales orders (400,000 and 600,000 at L) in arrival order with a hashed index by
+  // id (a later record replaces an earlier one in place); Build visits them in id order.
+  std::vector<ScheduledReceiptRecord> receipts_;
+  std::unordered_map<std::string, std::size_t> receipt_index_;
+  std::vector<SalesOrderRecord> sales_orders_;
+  std::unordered_map<std::string, std::size_t> sales_order_index_;
   struct KeyHash {
     std::size_t operator()(const Key& key) const noexcept {
       const std::size_t a = std::hash<std::string>{}(key.first);
@@ -88,7 +92,9 @@ class SnapshotBuilder {
   };
   /// Forecast by item-site, then bucket: hashed by key (one lookup per event instead of a
   /// descent through a tree of item-site × bucket string keys), put in key order at Build.
-  std::unordered_map<Key, std::map<Bucket, double>, KeyHash> forecast_;
+  /// A bucket list is sorted by bucket; events usually come in bucket order (append).
+  using BucketValues = std::vector<std::pair<Bucket, double>>;
+  std::unordered_map<Key, BucketValues, KeyHash> forecast_;
 };
 
 }  // namespace sop::model
