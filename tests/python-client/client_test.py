@@ -25,7 +25,9 @@ Exit status 0 = every check passed.
 """
 
 import argparse
+import collections
 import datetime as dt
+import hashlib
 import os
 import re
 import shutil
@@ -95,6 +97,35 @@ def wait_until(what, predicate, timeout, interval=0.05):
         timeout, what, "" if last_error is None else " (last error: %r)" % (last_error,)))
 
 
+# Test secrets: the services see only their SHA-256 (tokens file written by Stack.start).
+PLANNER_TOKEN = "py-planner-6c1e"
+READER_TOKEN = "py-reader-42d0"
+TOKENS = [(PLANNER_TOKEN, "anna.planner", "planner,integration"),
+          (READER_TOKEN, "rita", "reader")]
+
+
+def bearer_channel(grpc, address, token):
+    """A channel whose every call carries "authorization: Bearer <token>"."""
+    details = collections.namedtuple(
+        "Details", ("method", "timeout", "metadata", "credentials", "wait_for_ready",
+                    "compression"))
+
+    class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor):
+        def _with_token(self, call_details):
+            metadata = list(call_details.metadata or []) + [("authorization", "Bearer " + token)]
+            return details(call_details.method, call_details.timeout, metadata,
+                           call_details.credentials, call_details.wait_for_ready,
+                           call_details.compression)
+
+        def intercept_unary_unary(self, continuation, call_details, request):
+            return continuation(self._with_token(call_details), request)
+
+        def intercept_stream_unary(self, continuation, call_details, request_iterator):
+            return continuation(self._with_token(call_details), request_iterator)
+
+    return grpc.intercept_channel(grpc.insecure_channel(address), Bearer())
+
+
 class Stack:
     """sop-devbroker + redis-server + the service processes."""
 
@@ -114,6 +145,12 @@ class Stack:
                                lambda: self._alive(broker) and os.path.exists(bootstrap_file)
                                and open(bootstrap_file).read().strip(), STARTUP_TIMEOUT)
         redis_port = self._start_redis(work)
+        # The platform call policy (libs/auth): only SHA-256 hashes of the tokens in the file.
+        tokens_file = os.path.join(work, "tokens")
+        with open(tokens_file, "w") as out:
+            for token, principal, roles in TOKENS:
+                out.write("sha256:%s  %s  %s\n" % (hashlib.sha256(token.encode()).hexdigest(),
+                                                   principal, roles))
         for name, binary in self.args.service:
             env = os.environ.copy()
             env.update({
@@ -128,6 +165,7 @@ class Stack:
                 "SOP_KAFKA_SESSION_TIMEOUT_MS": "6000",
                 "SOP_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
                 "SOP_KAFKA_FETCH_WAIT_MAX_MS": "50",
+                "SOP_AUTH_TOKENS_FILE": tokens_file,
             })
             process = self._spawn(name, [binary], env)
             pattern = re.compile(r'"msg":"listening".*?"grpc_port":([0-9]+)')
@@ -336,7 +374,8 @@ class Client:
         self.grpc = grpc
         self.pb = pb
         self.stack = stack
-        self.channels = {name: grpc.insecure_channel(address)
+        # Every call as the planner: the services run with a tokens file (reads need a token too).
+        self.channels = {name: bearer_channel(grpc, address, PLANNER_TOKEN)
                          for name, address in stack.grpc.items()}
         self.instance = Instance(pb)
 
@@ -573,6 +612,35 @@ class Client:
                                                       timeout=10),
                       grpc.StatusCode.NOT_FOUND, ["NOPE"], "GetSupplyPlan of an unknown site")
 
+    # -- the platform call policy ----------------------------------------------------------------
+
+    @check("auth: no token -> UNAUTHENTICATED, a reader's Replan -> PERMISSION_DENIED")
+    def auth(self):
+        grpc = self.grpc
+        mp = self.pb.mrp_pb2
+        address = self.stack.grpc["mrp"]
+        anonymous = grpc.insecure_channel(address)
+        reader = bearer_channel(grpc, address, READER_TOKEN)
+        try:
+            nobody = self.pb.mrp_pb2_grpc.MrpStub(anonymous)
+            expect_status(grpc, lambda: nobody.Replan(mp.ReplanRequest(site_id="P1"), timeout=10),
+                          grpc.StatusCode.UNAUTHENTICATED, ["missing bearer token"],
+                          "Replan without a token")
+            expect_status(grpc, lambda: nobody.GetPlan(
+                mp.GetPlanRequest(item_id="FG1", site_id="P1"), timeout=10),
+                grpc.StatusCode.UNAUTHENTICATED, ["missing bearer token"],
+                "GetPlan without a token (reads are not open)")
+            rita = self.pb.mrp_pb2_grpc.MrpStub(reader)
+            expect_status(grpc, lambda: rita.Replan(mp.ReplanRequest(site_id="P1"), timeout=10),
+                          grpc.StatusCode.PERMISSION_DENIED,
+                          ["principal 'rita' needs role planner or supply_lead"],
+                          "Replan by a reader")
+            plan = rita.GetPlan(mp.GetPlanRequest(item_id="FG1", site_id="P1"), timeout=10)
+            expect_eq(plan.plan.item_id, "FG1", "a reader reads the plan")
+        finally:
+            anonymous.close()
+            reader.close()
+
     # -- capacity and exceptions (when running) -------------------------------------------------
 
     @check("capacity: GetLoad and EvaluateScenarios answer; errors name the field / site")
@@ -677,6 +745,7 @@ def main():
         client.supply_plan()
         client.replan()
         client.mrp_errors()
+        client.auth()
         if "capacity" in stack.grpc:
             client.capacity()
         if "exceptions" in stack.grpc:
