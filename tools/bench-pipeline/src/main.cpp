@@ -447,9 +447,13 @@ int RunIngestion(const Options& options) {
 // --mode replay (and the first part of --mode latency)
 // ---------------------------------------------------------------------------------------------
 
-// The fewest facts (events for ingestion) any running service has consumed.
-double SlowestConsumer(const stack::Stack& stack) {
-  double slowest = -1;
+// The fewest facts (events for ingestion) any running service has consumed, and which one.
+struct Slowest {
+  double consumed = 0;
+  std::string service{};
+};
+Slowest SlowestConsumer(const stack::Stack& stack) {
+  Slowest slowest{-1, {}};
   for (const auto& endpoint : stack.Endpoints().services) {
     if (endpoint.pid <= 0) continue;
     const auto text = stack.Scrape(endpoint.name);
@@ -458,9 +462,10 @@ double SlowestConsumer(const stack::Stack& stack) {
                                 ? SumSamples(*text, "sop_ingestion_consumed_total")
                                 : SumSamples(*text, "sop_" + endpoint.kind + "_consumed_total",
                                              "topic=\"sop.facts.v1\"");
-    if (slowest < 0 || consumed < slowest) slowest = consumed;
+    if (slowest.consumed < 0 || consumed < slowest.consumed) slowest = {consumed, endpoint.name};
   }
-  return std::max(0.0, slowest);
+  slowest.consumed = std::max(0.0, slowest.consumed);
+  return slowest;
 }
 
 struct ReplayFigures {
@@ -472,6 +477,13 @@ struct ReplayFigures {
   double settle_detected_seconds = 0;
   std::map<std::string, double> consumed{};
   std::map<std::string, double> cpu_seconds{};  // per service process, production → settled
+  // Per service: seconds production was held back because it was the slowest consumer (more
+  // than `window` behind): who paced the replay.
+  std::map<std::string, double> paced_seconds{};
+  // Per service: first event produced → it had consumed every event (ingestion) / fact.
+  std::map<std::string, double> caught_up_seconds{};
+  // Per service: first event produced → its consumed count (all topics) last moved.
+  std::map<std::string, double> last_consumed_seconds{};
   double exceptions_open = -1;
 };
 
@@ -505,11 +517,12 @@ ReplayFigures Replay(const Options& options, stack::Stack& stack,
     for (; next < end; ++next) sender.Send(records[next]);
     // Pace: the embedded broker keeps ~5 MiB per partition, so no consumer may fall further
     // behind than `window` events.
-    for (;;) {
-      const double slowest = SlowestConsumer(stack);
+    for (auto held_since = Clock::now();; held_since = Clock::now()) {
+      const Slowest slowest_now = SlowestConsumer(stack);
+      const double slowest = slowest_now.consumed;
       if (Clock::now() >= progress) {
-        Say("replay: %.0f s: %zu produced, %.0f through the slowest consumer\n",
-            Seconds(Clock::now() - start), next, slowest);
+        Say("replay: %.0f s: %zu produced, %.0f through the slowest consumer (%s)\n",
+            Seconds(Clock::now() - start), next, slowest, slowest_now.service.c_str());
         progress = Clock::now() + 10s;
       }
       if (static_cast<double>(next) - slowest <= static_cast<double>(options.window)) break;
@@ -520,6 +533,7 @@ ReplayFigures Replay(const Options& options, stack::Stack& stack,
             " (logs in " + options.dir.string() + ")");
       }
       std::this_thread::sleep_for(50ms);  // metrics poll interval while paced
+      figures.paced_seconds[slowest_now.service] += Seconds(Clock::now() - held_since);
     }
   }
   sender.FlushOrDie();
@@ -545,6 +559,45 @@ ReplayFigures Replay(const Options& options, stack::Stack& stack,
     settle.min_consumed[endpoint.name] =
         endpoint.kind == "ingestion" ? figures.events : figures.facts;
   }
+  // Per service, from the first event produced: when it had consumed every event (ingestion) /
+  // fact, and when its consumed count (all topics: facts, and forecast updates downstream) last
+  // moved. The last service to stop consuming is the replay's bottleneck. Followed until every
+  // count stood still for the settle quiet period (then WaitSettled confirms).
+  {
+    std::map<std::string, double> last_count;
+    auto last_move = Clock::now();
+    const auto deadline = start + options.timeout;
+    while (Clock::now() < deadline) {
+      bool moved = false;
+      bool all_caught_up = true;
+      for (const auto& endpoint : stack.Endpoints().services) {
+        const auto text = stack.Scrape(endpoint.name);
+        if (!text) {
+          all_caught_up = false;
+          continue;
+        }
+        const auto now = Clock::now();
+        const double facts = endpoint.kind == "ingestion"
+                                 ? SumSamples(*text, "sop_ingestion_consumed_total")
+                                 : SumSamples(*text, "sop_" + endpoint.kind + "_consumed_total",
+                                              "topic=\"sop.facts.v1\"");
+        if (facts >= settle.min_consumed[endpoint.name]) {
+          figures.caught_up_seconds.try_emplace(endpoint.name, Seconds(now - start));
+        } else {
+          all_caught_up = false;
+        }
+        const double all = SumSamples(*text, "sop_" + endpoint.kind + "_consumed_total");
+        if (!last_count.contains(endpoint.name) || all != last_count[endpoint.name]) {
+          last_count[endpoint.name] = all;
+          figures.last_consumed_seconds[endpoint.name] = Seconds(now - start);
+          moved = true;
+        }
+      }
+      if (moved) last_move = Clock::now();
+      if (all_caught_up && Clock::now() - last_move >= settle.quiet) break;
+      std::this_thread::sleep_for(100ms);  // metrics poll interval
+    }
+  }
   const auto report = Must(stack.WaitSettled(settle), "settle");
   const auto settled = Clock::now();
   figures.settle_detected_seconds = Seconds(settled - start);
@@ -563,7 +616,14 @@ ReplayFigures Replay(const Options& options, stack::Stack& stack,
       figures.settled_seconds, figures.settle_detected_seconds, Seconds(settle.quiet),
       figures.facts, figures.dead_letters, figures.exceptions_open);
   for (const auto& [name, value] : figures.cpu_seconds) {
-    Say("replay:   %-12s %.1f CPU-s\n", name.c_str(), value);
+    auto at = [&](const std::map<std::string, double>& figure, double none) {
+      const auto it = figure.find(name);
+      return it == figure.end() ? none : it->second;
+    };
+    Say("replay:   %-12s %.1f CPU-s, had every fact at %.1f s, last consumed at %.1f s, held "
+        "production back %.1f s\n",
+        name.c_str(), value, at(figures.caught_up_seconds, -1),
+        at(figures.last_consumed_seconds, -1), at(figures.paced_seconds, 0));
   }
   return figures;
 }
@@ -583,6 +643,15 @@ void ReplayJson(Json& json, const ReplayFigures& figures) {
   json.Close();
   json.Open("cpu_seconds");
   for (const auto& [name, value] : figures.cpu_seconds) json.Num(name, value);
+  json.Close();
+  json.Open("caught_up_seconds");
+  for (const auto& [name, value] : figures.caught_up_seconds) json.Num(name, value);
+  json.Close();
+  json.Open("last_consumed_seconds");
+  for (const auto& [name, value] : figures.last_consumed_seconds) json.Num(name, value);
+  json.Close();
+  json.Open("paced_seconds");
+  for (const auto& [name, value] : figures.paced_seconds) json.Num(name, value);
   json.Close();
 }
 
