@@ -32,7 +32,8 @@ NettingEngine TwoPlants() {
     b.AddWorkCenter(wc);
   }
   b.SetRouting("FG", "P1", {model::RoutingStepRecord{10, "LINE-2", 0.0, 1.0}});
-  for (Bucket t = 2; t <= 4; ++t) b.AddSalesOrder(testing::Order("SO-" + std::to_string(t), "C", 1, "FG", t, 15, 50));
+  for (Bucket t = 2; t <= 4; ++t)
+    b.AddSalesOrder(testing::Order("SO-" + std::to_string(t), "C", 1, "FG", t, 15, 50));
   return testing::Run(b);
 }
 
@@ -64,9 +65,9 @@ TEST(DecisionScenario, AShiftOnLine2RemovesItsOverloadAndAddsItsCost) {
   EXPECT_DOUBLE_EQ(out->kpis.extra_capacity_cost, 10 * 8 * 25.0);
   EXPECT_DOUBLE_EQ(out->kpis.overtime_cost, 0.0);
   EXPECT_EQ(out->appeared, std::vector<std::string>{});
-  EXPECT_EQ(out->disappeared, (std::vector<std::string>{"BOTTLENECK:LINE-2", "CAPACITY_OVERLOAD:LINE-2#1",
-                                                        "CAPACITY_OVERLOAD:LINE-2#2",
-                                                        "CAPACITY_OVERLOAD:LINE-2#3"}));
+  EXPECT_EQ(out->disappeared,
+            (std::vector<std::string>{"BOTTLENECK:LINE-2", "CAPACITY_OVERLOAD:LINE-2#1",
+                                      "CAPACITY_OVERLOAD:LINE-2#2", "CAPACITY_OVERLOAD:LINE-2#3"}));
   // Overtime paid only when used: 5 h in each of 3 buckets.
   Scenario overtime{"overtime", {ExtraCapacity{"LINE-2", 0, 10, 8.0, 25.0, true}}};
   EXPECT_DOUBLE_EQ(evaluator.Evaluate(overtime)->kpis.extra_capacity_cost, 3 * 5 * 25.0);
@@ -75,17 +76,20 @@ TEST(DecisionScenario, AShiftOnLine2RemovesItsOverloadAndAddsItsCost) {
 TEST(DecisionScenario, MovingVolumeShiftsLoadBetweenPlants) {
   auto engine = TwoPlants();
   ScenarioEvaluator evaluator(engine, {});
-  Scenario move{"move 40 % to P2", {MoveVolume{"FAM", "P1", "P2", 0.4, {{"LINE-2", "LINE-9"}}, 1.25}}};
+  Scenario move{"move 40 % to P2",
+                {MoveVolume{"FAM", "P1", "P2", 0.4, {{"LINE-2", "LINE-9"}}, 1.25}}};
   auto out = evaluator.Evaluate(move);
   ASSERT_TRUE(out.has_value()) << out.error().ToString();
   EXPECT_DOUBLE_EQ(out->load_by_work_center[0], 45.0 * 0.6);
   EXPECT_DOUBLE_EQ(out->load_by_work_center[1], 45.0 * 0.4 * 1.25);
   EXPECT_DOUBLE_EQ(out->kpis.overload_hours, 0.0);  // 9 h at P1, 7.5 h at P2 per bucket
   EXPECT_NEAR(out->kpis.move_cost, 18.0 * 1.25 * 35.0 - 18.0 * 40.0, 1e-9);
-  EXPECT_EQ(evaluator.Evaluate(Scenario{"bad", {MoveVolume{"FAM", "P1", "P2", 0.4, {{"LINE-2", "NOPE"}}}}})
-                .error()
-                .code(),
-            Errc::kNotFound);
+  EXPECT_EQ(
+      evaluator
+          .Evaluate(Scenario{"bad", {MoveVolume{"FAM", "P1", "P2", 0.4, {{"LINE-2", "NOPE"}}}}})
+          .error()
+          .code(),
+      Errc::kNotFound);
 }
 
 TEST(DecisionScenario, SubcontractingTheStepRemovesItsLoadAtACostPerUnit) {
@@ -102,7 +106,8 @@ TEST(DecisionScenario, DemandPlusTwentyPercentRaisesRevenueAndLoadAndLeavesTheBa
   auto engine = TwoPlants();
   const auto before = engine.plan().planned_receipts;
   ScenarioEvaluator evaluator(engine, {});
-  auto out = evaluator.Evaluate(Scenario{"FAM +20%", {DemandMultiplier{"FAM", "", "", 0, 10, 1.2}}});
+  auto out =
+      evaluator.Evaluate(Scenario{"FAM +20%", {DemandMultiplier{"FAM", "", "", 0, 10, 1.2}}});
   ASSERT_TRUE(out.has_value());
   EXPECT_NEAR(out->kpis.revenue, 1.2 * 2250.0, 1e-9);
   EXPECT_NEAR(out->kpis.load_hours, 1.2 * 45.0, 1e-9);
@@ -122,19 +127,27 @@ TEST(DecisionScenario, ParallelEvaluationIsIndependentOfTheThreadCount) {
   one.threads = 1;
   ScenarioOptions two;
   two.threads = 2;
-  auto serial = ScenarioEvaluator(engine, {}, one).EvaluateAll(scenarios);
+  ScenarioOptions copies = two;  // the two netting scenarios on their own engine copies
+  copies.engine_copies = 2;
+  const ScenarioEvaluator single(engine, {}, one);
+  auto serial = single.EvaluateAll(scenarios);
   auto parallel = ScenarioEvaluator(engine, {}, two).EvaluateAll(scenarios);
+  auto two_copies = ScenarioEvaluator(engine, {}, copies).EvaluateAll(scenarios);
   ASSERT_EQ(serial.size(), 4u);
   EXPECT_EQ(serial[3].error().code(), Errc::kNotFound);
   EXPECT_EQ(parallel[3].error().code(), Errc::kNotFound);
   for (std::size_t k = 0; k < 3; ++k) {
-    ASSERT_TRUE(serial[k].has_value() && parallel[k].has_value());
-    EXPECT_EQ(serial[k]->name, parallel[k]->name);
-    EXPECT_EQ(serial[k]->kpis.gross_margin, parallel[k]->kpis.gross_margin);
-    EXPECT_EQ(serial[k]->kpis.overload_hours, parallel[k]->kpis.overload_hours);
-    ASSERT_EQ(serial[k]->exceptions.size(), parallel[k]->exceptions.size());
-    for (std::size_t e = 0; e < serial[k]->exceptions.size(); ++e) {
-      EXPECT_EQ(serial[k]->exceptions[e].id, parallel[k]->exceptions[e].id);
+    auto fresh = single.Evaluate(scenarios[k]);  // its own copy of the base engine
+    for (const auto* other : {&parallel[k], &two_copies[k], &fresh}) {
+      ASSERT_TRUE(serial[k].has_value() && other->has_value());
+      EXPECT_EQ(serial[k]->name, (*other)->name);
+      EXPECT_EQ(serial[k]->kpis.gross_margin, (*other)->kpis.gross_margin);
+      EXPECT_EQ(serial[k]->kpis.overload_hours, (*other)->kpis.overload_hours);
+      ASSERT_EQ(serial[k]->exceptions.size(), (*other)->exceptions.size());
+      for (std::size_t e = 0; e < serial[k]->exceptions.size(); ++e) {
+        EXPECT_EQ(serial[k]->exceptions[e].id, (*other)->exceptions[e].id);
+        EXPECT_EQ(serial[k]->exceptions[e].score.total, (*other)->exceptions[e].score.total);
+      }
     }
   }
 }
