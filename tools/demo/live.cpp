@@ -644,7 +644,7 @@ constexpr int kExceptionWait = 15;  // seconds an exception delta is waited for
 void LiveChanges(const stack::StackEndpoints& endpoints, bus::Producer& producer,
                  CauseWatcher& watcher, const std::vector<LiveChange>& changes, bool exceptions) {
   std::printf(
-      "\n## 6. Live changes — ERP event produced → plan delta (sop.plan.v1) → exception "
+      "\n## 7. Live changes — ERP event produced → plan delta (sop.plan.v1) → exception "
       "delta (sop.exceptions.v1)\n\n");
   (void)endpoints;
   for (const auto& change : changes) {
@@ -804,7 +804,10 @@ int RunLive(int argc, char** argv) {
   // and takes longer than the 5 s default on a busy machine; services without the setting
   // ignore the variable. During the replay the stateful services snapshot at most every 10 s
   // instead of at every batch end (a restart would replay at most 10 s more from Kafka).
-  stack_options.extra_env = {"SOP_REDIS_TIMEOUT=30s", "SOP_SNAPSHOT_INTERVAL=10s"};
+  // The workflow assembles the reconciliation pack from Capacity.EvaluateScenarios on the whole
+  // manufacturer: give its calls to the other services a minute.
+  stack_options.extra_env = {"SOP_REDIS_TIMEOUT=30s", "SOP_SNAPSHOT_INTERVAL=10s",
+                             "SOP_WORKFLOW_SOURCE_DEADLINE=60s"};
   auto stack = stack::Stack::Start(stack_options);
   if (!stack) {
     std::fprintf(stderr, "sop-demo: %s\n", stack.error().ToString().c_str());
@@ -923,6 +926,7 @@ int RunLive(int argc, char** argv) {
   std::optional<sop::v1::ScenarioKpis> base;
   if (!g_stop.load()) base = Scenarios(clients);
   if (!g_stop.load()) KpiSummary(base, clients);
+  if (!g_stop.load()) RunSopCycle(endpoints);
   std::fflush(stdout);
 
   if (!g_stop.load() && watcher->ok()) {
