@@ -212,8 +212,17 @@ void Reconciliation(const ArtifactSources& sources, const AssemblyScope& scope,
   doc.tables.push_back(std::move(impact));
   for (std::size_t i = 0; i < gaps.size(); ++i) {
     const std::string id = "T" + std::to_string(i + 1);
+    // Components have no family: name the first short component instead.
+    const std::string subject =
+        !gaps[i].family().empty() ? gaps[i].family()
+        : gaps[i].items_size() > 0
+            ? "components (" + gaps[i].items(0) +
+                  (gaps[i].items_size() > 1 ? " +" + std::to_string(gaps[i].items_size() - 1)
+                                            : std::string()) +
+                  ")"
+            : std::string("components");
     TradeOff trade_off{id,
-                       gaps[i].family() + " at " + gaps[i].site_id() + " short " +
+                       subject + " at " + gaps[i].site_id() + " short " +
                            Number(gaps[i].shortage_quantity()) + " in bucket " +
                            std::to_string(gaps[i].bucket()) + " (revenue at risk " +
                            Number(gaps[i].revenue_at_risk()) + ")",
