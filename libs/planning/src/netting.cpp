@@ -119,18 +119,28 @@ void NettingEngine::ZeroCyclicRows() {
 
 void NettingEngine::SortSalesOrders(ItemSiteIndex item_site) {
   auto& list = sales_orders_by_item_[Idx(item_site)];
+  if (list.size() < 2) return;
   const auto& orders = snapshot_.sales_orders;
   // NETTING.md: consumption takes sales orders by due bucket, then priority, then id. Pegging
-  // within a bucket uses priority then id, which the same order gives.
-  std::sort(list.begin(), list.end(), [&](std::int32_t a, std::int32_t b) {
-    const auto& x = orders[static_cast<std::size_t>(a)];
-    const auto& y = orders[static_cast<std::size_t>(b)];
+  // within a bucket uses priority then id, which the same order gives. The keys are read once
+  // per order: the order records are large and scattered, and comparing through them cost a
+  // cache miss per comparison. Ids are unique, so the order is total and the result unique.
+  auto& keys = scratch_sales_order_keys_;
+  keys.clear();
+  for (auto index : list) {
+    const auto& so = orders[static_cast<std::size_t>(index)];
+    keys.push_back(SalesOrderKey{so.due_bucket, PriorityRank(so.priority), index});
+  }
+  std::sort(keys.begin(), keys.end(), [&](const SalesOrderKey& x, const SalesOrderKey& y) {
     if (x.due_bucket != y.due_bucket) return x.due_bucket < y.due_bucket;
-    auto rx = PriorityRank(x.priority), ry = PriorityRank(y.priority);
-    if (rx != ry) return rx < ry;
-    if (static_cast<std::size_t>(std::max(a, b)) < ids_sorted_prefix_) return a < b;
-    return x.id < y.id;
+    if (x.rank != y.rank) return x.rank < y.rank;
+    if (static_cast<std::size_t>(std::max(x.index, y.index)) < ids_sorted_prefix_) {
+      return x.index < y.index;
+    }
+    return orders[static_cast<std::size_t>(x.index)].id <
+           orders[static_cast<std::size_t>(y.index)].id;
   });
+  for (std::size_t k = 0; k < keys.size(); ++k) list[k] = keys[k].index;
 }
 
 void NettingEngine::RecomputeScheduledReceipts(ItemSiteIndex item_site) {

@@ -113,6 +113,12 @@ class NettingEngine {
   std::vector<double> scratch_gross_;
   std::vector<PlannedOrder> scratch_orders_;
   std::vector<model::Finding> scratch_findings_;
+  struct SalesOrderKey {
+    Bucket due_bucket;
+    std::int32_t rank;   ///< priority, unset last
+    std::int32_t index;  ///< into snapshot_.sales_orders
+  };
+  std::vector<SalesOrderKey> scratch_sales_order_keys_;
   std::vector<std::vector<ItemSiteIndex>> levels_;
   struct DemandElement {
     PegDemand ref;
