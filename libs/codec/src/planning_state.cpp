@@ -1,7 +1,9 @@
 #include "sop/codec/planning_state.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -18,6 +20,22 @@ constexpr std::string_view kLegacyMagic = "sop-mrp-partition-v1\n";  // services
 constexpr char kFactRecord = 'F';
 constexpr char kForecastRecord = 'P';
 constexpr char kConsensusRecord = 'C';
+constexpr char kExternalRecord = 'X';   // a TransferDemand received (supplying partition)
+constexpr char kPublishedRecord = 'T';  // a TransferDemand published (demanding partition)
+
+bool Newer(const sop::v1::TransferDemand& a, const sop::v1::TransferDemand& b) {
+  return std::pair(a.epoch(), a.sequence()) > std::pair(b.epoch(), b.sequence());
+}
+
+/// The external item-site a change would modify, if any (none for cancels and closes: those name
+/// documents, which external item-sites never have).
+std::optional<model::ItemSiteIndex> ChangedItemSite(const planning::Change& change) {
+  if (const auto* so = std::get_if<planning::UpsertSalesOrder>(&change)) return so->order.item_site;
+  if (const auto* r = std::get_if<planning::UpsertReceipt>(&change)) return r->receipt.item_site;
+  if (const auto* f = std::get_if<planning::SetForecast>(&change)) return f->item_site;
+  if (const auto* h = std::get_if<planning::SetOnHand>(&change)) return h->item_site;
+  return std::nullopt;
+}
 
 void AppendRecord(std::string& out, char kind, std::string_view bytes) {
   out.push_back(kind);
@@ -419,10 +437,17 @@ Result<bool> PlanningState::ApplyFact(const PartitionKey& key, std::string_view 
   if (envelope.event_id().empty()) {
     return InvalidField("fact.envelope.event_id", "must not be empty", "");
   }
+  if (envelope.has_transfer_demand()) return ApplyTransferDemand(key, fact);
   Partition& partition = partitions_[key];
   if (partition.event_ids.contains(envelope.event_id())) {
     ++stats_.duplicates;
     return false;
+  }
+  if (!envelope.site().empty() && !partition.sites.contains(envelope.site())) {
+    // A site planned from now on: vectors it demands from a supplier planned here were taken as
+    // external transfer demand so far; the netting engine computes them now.
+    if (!PlansSite(envelope.site()) && DemandsExternally(envelope.site())) rebuild_ = true;
+    partition.sites.insert(envelope.site());
   }
   partition.facts.emplace_back(fact_bytes);
   partition.event_ids.insert(envelope.event_id());
@@ -440,6 +465,7 @@ Result<bool> PlanningState::ApplyFact(const PartitionKey& key, std::string_view 
   if (reassemble_) return true;
 
   history_->Apply(envelope);
+  NoteTransferItem(key, envelope);
   std::vector<ModelUpdate> updates;
   assembler_->Apply(envelope, &updates);
   if (IsMasterData(envelope)) {
@@ -462,6 +488,10 @@ Result<bool> PlanningState::ApplyFact(const PartitionKey& key, std::string_view 
       if (HasForecastOverride(model::ItemSiteKey(forecast->item_id, forecast->site_id))) continue;
     }
     std::optional<planning::Change> change = ToChange(engine_->snapshot(), update);
+    if (change) {
+      // A fact never changes an external item-site (its site is not planned here).
+      if (auto target = ChangedItemSite(*change); target && IsExternal(*target)) continue;
+    }
     auto replanned = change ? engine_->Apply(*change)
                             : Result<std::vector<model::ItemSiteIndex>>(
                                   Fail(Errc::kFailedPrecondition, "not a net change"));
@@ -518,7 +548,8 @@ Status PlanningState::ApplyForecast(const PartitionKey& key, std::string_view up
     return {};
   }
   const auto item_site = engine_->snapshot().FindItemSite(update.item_id(), update.site_id());
-  if (!item_site) return {};  // not planned here (yet): applied at the next rebuild
+  if (!item_site) return {};              // not planned here (yet): applied at the next rebuild
+  if (IsExternal(*item_site)) return {};  // the demanding site is planned elsewhere
   std::vector<model::ItemSiteIndex> touched;
   std::vector<char> seen(engine_->snapshot().item_site_count(), 0);
   const auto horizon = engine_->snapshot().H();
@@ -548,8 +579,14 @@ Status PlanningState::ApplyForecast(const PartitionKey& key, std::string_view up
   return {};
 }
 
-void PlanningState::NoteNetChange(std::span<const model::ItemSiteIndex> item_sites,
+void PlanningState::NoteNetChange(std::span<const model::ItemSiteIndex> all_item_sites,
                                   const sop::v1::Cause& cause) {
+  std::vector<model::ItemSiteIndex> planned;
+  planned.reserve(all_item_sites.size());
+  for (model::ItemSiteIndex i : all_item_sites) {
+    if (!IsExternal(i)) planned.push_back(i);
+  }
+  const std::span<const model::ItemSiteIndex> item_sites(planned);
   ++version_;
   changed_marks_.resize(engine_->snapshot().item_site_count(), 0);
   for (model::ItemSiteIndex i : item_sites) changed_marks_[static_cast<std::size_t>(i.value())] = 1;
@@ -570,6 +607,7 @@ PlanChanges PlanningState::Rebuild(const sop::v1::Cause& cause, bool full) {
 void PlanningState::Reassemble() {
   assembler_ = std::make_unique<SnapshotAssembler>();
   history_ = std::make_unique<History>();
+  transfer_items_.clear();
   sop::v1::Fact fact;
   // Partitions in key order, facts in their applied order: within a site the stream order is
   // preserved (one site is one partition), which is all the assembler's semantics need.
@@ -577,6 +615,7 @@ void PlanningState::Reassemble() {
     for (const std::string& bytes : partition.facts) {
       if (!fact.ParseFromString(bytes)) continue;
       history_->Apply(fact.envelope());
+      NoteTransferItem(key, fact.envelope());
       assembler_->Apply(fact.envelope());
     }
   }
@@ -602,11 +641,15 @@ void PlanningState::RebuildImpl(const sop::v1::Cause& cause, bool full) {
     engine_.reset();  // no PlanningSettings yet: nothing to plan
     findings_.clear();
     changed_keys_.clear();
+    external_index_.clear();
     return;
   }
   findings_ = std::move(built->findings);
   ApplyForecastOverrides(built->snapshot);
+  const std::size_t previous_external = external_begin_;
+  AddExternalDemands(built->snapshot);
   std::unique_ptr<planning::NettingEngine> previous = std::move(engine_);
+  const std::size_t previous_external_begin = previous_external;
   engine_ = std::make_unique<planning::NettingEngine>(
       std::move(built->snapshot), planning::NettingPolicy{.pegging = options_.pegging});
   engine_->RunFull();
@@ -619,14 +662,16 @@ void PlanningState::RebuildImpl(const sop::v1::Cause& cause, bool full) {
   std::vector<model::ItemSiteIndex> changed;
   changed.reserve(snapshot.item_site_count());
   changed_marks_.assign(snapshot.item_site_count(), 0);
-  for (std::size_t i = 0; i < snapshot.item_site_count(); ++i) {
+  for (std::size_t i = 0; i < external_begin_; ++i) {
     const model::ItemSiteIndex item_site(static_cast<std::int32_t>(i));
     const auto& is = snapshot.item_sites[i];
     const std::string& site_id = snapshot.sites[static_cast<std::size_t>(is.site.value())].id;
     if (!all) {
       // Master data changes touch few item-sites: report only records that differ.
       const auto before = previous->snapshot().FindItemSite(is.item_id, site_id);
-      if (before && SameRecord(*engine_, item_site, *previous, *before)) {
+      const bool was_external =
+          before && static_cast<std::size_t>(before->value()) >= previous_external_begin;
+      if (before && !was_external && SameRecord(*engine_, item_site, *previous, *before)) {
         if (changed_keys_.contains(model::ItemSiteKey(is.item_id, site_id))) changed_marks_[i] = 1;
         continue;
       }
@@ -722,6 +767,12 @@ std::string PlanningState::SerializePartition(const PartitionKey& key) const {
     }
     AppendRecord(out, kConsensusRecord, periods.SerializeAsString());
   }
+  for (const auto& [transfer_key, demand] : it->second.external) {
+    AppendRecord(out, kExternalRecord, demand.SerializeAsString());
+  }
+  for (const auto& [transfer_key, demand] : it->second.published) {
+    AppendRecord(out, kPublishedRecord, demand.SerializeAsString());
+  }
   return out;
 }
 
@@ -766,6 +817,7 @@ Status PlanningState::RestorePartition(const PartitionKey& key, std::string_view
         return Fail(Errc::kDataLoss, where + "a fact does not parse");
       }
       state.event_ids.insert(fact.envelope().event_id());
+      if (!fact.envelope().site().empty()) state.sites.insert(fact.envelope().site());
       state.facts.emplace_back(record);
     } else if (kind == kForecastRecord || kind == kConsensusRecord) {
       if (!update.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
@@ -776,6 +828,19 @@ Status PlanningState::RestorePartition(const PartitionKey& key, std::string_view
             std::string(record);
       }
       merge(update);
+    } else if (kind == kExternalRecord || kind == kPublishedRecord) {
+      sop::v1::TransferDemand demand;
+      if (!demand.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
+        return Fail(Errc::kDataLoss, where + "a transfer demand does not parse");
+      }
+      const std::string transfer_key =
+          TransferKey(demand.item_id(), demand.supplying_site_id(), demand.demanding_site_id());
+      if (kind == kExternalRecord) {
+        state.external[transfer_key] = std::move(demand);
+      } else {
+        state.restored_epoch = std::max(state.restored_epoch, demand.epoch());
+        state.published[transfer_key] = std::move(demand);
+      }
     } else {
       return Fail(Errc::kDataLoss,
                   where + "unknown record kind " + std::to_string(static_cast<int>(kind)));
@@ -785,6 +850,7 @@ Status PlanningState::RestorePartition(const PartitionKey& key, std::string_view
   stats_.facts_applied +=
       static_cast<std::int64_t>(state.facts.size()) - static_cast<std::int64_t>(slot.facts.size());
   slot = std::move(state);
+  slot.republish = true;  // what this replica's predecessor published last may be lost
   reassemble_ = true;
   return {};
 }
@@ -827,8 +893,286 @@ PlanningStats PlanningState::stats() const {
     out.forecasts += static_cast<std::int64_t>(partition.forecasts.size());
   }
   if (engine_ != nullptr) {
-    out.item_sites = static_cast<std::int64_t>(engine_->snapshot().item_site_count());
-    out.planned_orders = static_cast<std::int64_t>(engine_->plan().PlannedOrderCount());
+    const std::size_t n = engine_->snapshot().item_site_count();
+    std::size_t external_orders = 0;
+    for (std::size_t i = external_begin_; i < n; ++i) {
+      external_orders += engine_->plan().orders[i].size();
+    }
+    out.item_sites = static_cast<std::int64_t>(external_begin_);
+    out.planned_orders =
+        static_cast<std::int64_t>(engine_->plan().PlannedOrderCount() - external_orders);
+    out.transfer_demands = static_cast<std::int64_t>(n - external_begin_);
+  }
+  return out;
+}
+
+}  // namespace sop::codec
+
+namespace sop::codec {
+
+std::string PlanningState::TransferKey(std::string_view item_id, std::string_view supplying_site_id,
+                                       std::string_view demanding_site_id) {
+  std::string key(item_id);
+  key.push_back('\x1f');
+  key.append(supplying_site_id);
+  key.push_back('\x1f');
+  key.append(demanding_site_id);
+  return key;
+}
+
+bool PlanningState::PlansSite(std::string_view site_id) const {
+  for (const auto& [key, partition] : partitions_) {
+    if (partition.sites.find(std::string(site_id)) != partition.sites.end()) return true;
+  }
+  return false;
+}
+
+bool PlanningState::DemandsExternally(std::string_view site_id) const {
+  for (const auto& [key, partition] : partitions_) {
+    for (const auto& [transfer_key, demand] : partition.external) {
+      if (demand.demanding_site_id() == site_id) return true;
+    }
+  }
+  return false;
+}
+
+bool PlanningState::GridMatches(const sop::v1::TransferDemand& demand) const {
+  const auto& g = grid();
+  return g && demand.plan_start().seconds() == g->plan_start().time_since_epoch().count() &&
+         demand.horizon_buckets() == g->buckets() && demand.bucket_days() == g->BucketDays() &&
+         demand.release_quantities_size() <= g->buckets();
+}
+
+void PlanningState::NoteTransferItem(const PartitionKey& key, const sop::v1::Envelope& envelope) {
+  if (!envelope.has_item()) return;
+  const auto& item = envelope.item();
+  const std::string& site = item.site_id().empty() ? envelope.site() : item.site_id();
+  const std::string item_site_key = model::ItemSiteKey(item.item_id(), site);
+  if (item.type() == sop::v1::ITEM_TYPE_TRANSFER && !item.source_site_id().empty() &&
+      item.source_site_id() != site && !item.item_id().empty()) {
+    transfer_items_[item_site_key] = {item.item_id(), site, item.source_site_id(), key};
+  } else {
+    transfer_items_.erase(item_site_key);
+  }
+}
+
+Result<bool> PlanningState::ApplyTransferDemand(const PartitionKey& key,
+                                                const sop::v1::Fact& fact) {
+  const sop::v1::Envelope& envelope = fact.envelope();
+  const sop::v1::TransferDemand& demand = envelope.transfer_demand();
+  if (demand.item_id().empty()) {
+    return InvalidField("transfer_demand.item_id", "must not be empty", "");
+  }
+  if (demand.demanding_site_id().empty()) {
+    return InvalidField("transfer_demand.demanding_site_id", "must not be empty", "");
+  }
+  if (demand.supplying_site_id() != envelope.site() || demand.supplying_site_id().empty()) {
+    return InvalidField("transfer_demand.supplying_site_id",
+                        "must equal the envelope's site '" + envelope.site() + "'",
+                        demand.supplying_site_id());
+  }
+  if (demand.supplying_site_id() == demand.demanding_site_id()) {
+    return InvalidField("transfer_demand.demanding_site_id", "must differ from the supplying site",
+                        demand.demanding_site_id());
+  }
+  for (int b = 0; b < demand.release_quantities_size(); ++b) {
+    const double q = demand.release_quantities(b);
+    if (!std::isfinite(q) || q < 0.0) {
+      return InvalidField("transfer_demand.release_quantities[" + std::to_string(b) + "]",
+                          "must be finite and >= 0", Format("{}", q));
+    }
+  }
+  const std::string transfer_key =
+      TransferKey(demand.item_id(), demand.supplying_site_id(), demand.demanding_site_id());
+  Partition& partition = partitions_[key];
+  auto held = partition.external.find(transfer_key);
+  if (held != partition.external.end() && !Newer(demand, held->second)) {
+    ++stats_.duplicates;  // a re-delivery (equal version) or a stale vector (smaller one)
+    return false;
+  }
+  const bool had_vector =
+      held != partition.external.end() && held->second.release_quantities_size() > 0;
+  partition.external[transfer_key] = demand;
+  partition.dirty = true;
+
+  sop::v1::Cause cause;
+  cause.set_event_id(envelope.event_id());
+  *cause.mutable_ingested_at() = fact.ingested_at();
+  cause.set_description("transfer demand " + demand.item_id() + " " + demand.supplying_site_id() +
+                        " → " + demand.demanding_site_id());
+  last_cause_ = cause;
+
+  // Planned here anyway (the engine computes it), or nothing planned yet: kept only.
+  if (PlansSite(demand.demanding_site_id())) return true;
+  if (reassemble_ || rebuild_ || engine_ == nullptr) {
+    if (engine_ != nullptr) rebuild_ = true;
+    return true;
+  }
+  auto existing = external_index_.find(transfer_key);
+  const bool wanted = demand.release_quantities_size() > 0 && GridMatches(demand);
+  if (existing == external_index_.end()) {
+    // A new external item-site (if its supplier is planned here) is a structural change.
+    if (wanted && engine_->snapshot().FindItemSite(demand.item_id(), demand.supplying_site_id())) {
+      rebuild_ = true;
+    }
+    return true;
+  }
+  if (!wanted || !had_vector) {
+    rebuild_ = true;  // the external item-site goes away
+    return true;
+  }
+  // Net change: the external item-site's forecast is the vector; only changed buckets move.
+  const model::ItemSiteIndex item_site = existing->second;
+  const std::span<const double> row = engine_->snapshot().Forecast(item_site);
+  std::vector<planning::Change> changes;
+  for (std::size_t b = 0; b < row.size(); ++b) {
+    const int index = static_cast<int>(b);
+    const double q =
+        index < demand.release_quantities_size() ? demand.release_quantities(index) : 0.0;
+    if (q != row[b]) {
+      changes.emplace_back(planning::SetForecast{item_site, static_cast<model::Bucket>(b), q});
+    }
+  }
+  if (changes.empty()) return true;
+  auto replanned = engine_->ApplyAll(changes);
+  if (!replanned) {
+    rebuild_ = true;
+    return true;
+  }
+  ++stats_.net_changes;
+  NoteNetChange(*replanned, cause);
+  return true;
+}
+
+void PlanningState::AddExternalDemands(model::Snapshot& snapshot) {
+  external_index_.clear();
+  external_begin_ = snapshot.item_site_count();
+  external_site_begin_ = snapshot.sites.size();
+  const auto horizon = static_cast<std::size_t>(snapshot.H());
+  for (const auto& [key, partition] : partitions_) {
+    for (const auto& [transfer_key, demand] : partition.external) {
+      if (demand.release_quantities_size() == 0 || !GridMatches(demand)) continue;
+      if (PlansSite(demand.demanding_site_id())) continue;
+      const auto source = snapshot.FindItemSite(demand.item_id(), demand.supplying_site_id());
+      if (!source || snapshot.FindItemSite(demand.item_id(), demand.demanding_site_id())) continue;
+      std::int32_t site = 0;
+      if (auto found = snapshot.site_ids.Find(demand.demanding_site_id())) {
+        site = *found;
+      } else {
+        site = snapshot.site_ids.Intern(demand.demanding_site_id());
+        snapshot.sites.push_back(model::Site{demand.demanding_site_id(),
+                                             "planned by another replica",
+                                             model::SiteKind::kDistributionCenter});
+      }
+      const auto& supplier = snapshot.item_sites[static_cast<std::size_t>(source->value())];
+      model::ItemSite external;
+      external.item_id = demand.item_id();
+      external.site = model::SiteIndex(site);
+      external.description = "transfer demand of " + demand.demanding_site_id();
+      external.kind = model::ItemKind::kTransfer;
+      external.unit_cost = supplier.unit_cost;
+      external.unit_price = demand.unit_price();
+      external.family = supplier.family;
+      external.source_site = supplier.site;
+      external.source = *source;
+      const auto index = static_cast<std::int32_t>(snapshot.item_sites.size());
+      snapshot.item_sites.push_back(std::move(external));
+      snapshot.item_site_keys.Intern(
+          model::ItemSiteKey(demand.item_id(), demand.demanding_site_id()));
+      snapshot.bom_offsets.push_back(snapshot.bom_offsets.back());
+      snapshot.routing_offsets.push_back(snapshot.routing_offsets.back());
+      snapshot.forecast.resize(snapshot.forecast.size() + horizon, 0.0);
+      for (int b = 0; b < demand.release_quantities_size(); ++b) {
+        snapshot.forecast[static_cast<std::size_t>(index) * horizon + static_cast<std::size_t>(b)] =
+            demand.release_quantities(b);
+      }
+      external_index_[transfer_key] = model::ItemSiteIndex(index);
+    }
+  }
+}
+
+std::vector<sop::v1::Envelope> PlanningState::TakeTransferDemands() {
+  std::vector<sop::v1::Envelope> out;
+  if (engine_ == nullptr || rebuild_pending() || !grid()) return out;
+  const model::Snapshot& snapshot = engine_->snapshot();
+  const planning::Plan& plan = engine_->plan();
+  const BucketGrid& g = *grid();
+  const std::int64_t now = now_ms_ ? now_ms_()
+                                   : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count();
+  auto publish = [&](Partition& partition, const std::string& transfer_key,
+                     sop::v1::TransferDemand demand) {
+    if (partition.epoch == 0) partition.epoch = std::max(now, partition.restored_epoch + 1);
+    auto previous = partition.published.find(transfer_key);
+    const bool same_epoch =
+        previous != partition.published.end() && previous->second.epoch() == partition.epoch;
+    demand.set_epoch(partition.epoch);
+    demand.set_sequence(same_epoch ? previous->second.sequence() + 1 : 1);
+    sop::v1::Envelope& envelope = out.emplace_back();
+    envelope.set_event_id(Format("mrp:transfer-demand:{}:{}>{}:{}.{}", demand.item_id(),
+                                 demand.supplying_site_id(), demand.demanding_site_id(),
+                                 demand.epoch(), demand.sequence()));
+    envelope.set_source_system("sop-mrp");
+    envelope.set_site(demand.supplying_site_id());
+    *envelope.mutable_transfer_demand() = demand;
+    partition.published[transfer_key] = std::move(demand);
+    partition.dirty = true;
+    ++stats_.transfer_demands_published;
+  };
+  std::set<std::pair<PartitionKey, std::string>> current;
+  for (const auto& [item_site_key, item] : transfer_items_) {
+    auto owner = partitions_.find(item.partition);
+    if (owner == partitions_.end()) continue;
+    Partition& partition = owner->second;
+    const std::string transfer_key = TransferKey(item.item_id, item.source_site_id, item.site_id);
+    current.emplace(item.partition, transfer_key);
+    sop::v1::TransferDemand demand;
+    demand.set_item_id(item.item_id);
+    demand.set_supplying_site_id(item.source_site_id);
+    demand.set_demanding_site_id(item.site_id);
+    demand.mutable_plan_start()->set_seconds(g.plan_start().time_since_epoch().count());
+    demand.set_horizon_buckets(g.buckets());
+    demand.set_bucket_days(g.BucketDays());
+    if (auto index = snapshot.FindItemSite(item.item_id, item.site_id);
+        index && !IsExternal(*index)) {
+      const auto row = plan.Row(plan.planned_releases, *index);
+      if (std::any_of(row.begin(), row.end(), [](double q) { return q != 0.0; })) {
+        demand.mutable_release_quantities()->Add(row.begin(), row.end());
+      }
+      demand.set_unit_price(
+          snapshot.item_sites[static_cast<std::size_t>(index->value())].unit_price);
+    }
+    auto previous = partition.published.find(transfer_key);
+    if (previous == partition.published.end()) {
+      if (demand.release_quantities_size() > 0) publish(partition, transfer_key, std::move(demand));
+      continue;
+    }
+    const sop::v1::TransferDemand& last = previous->second;
+    const bool same =
+        last.plan_start().seconds() == demand.plan_start().seconds() &&
+        last.horizon_buckets() == demand.horizon_buckets() &&
+        last.bucket_days() == demand.bucket_days() && last.unit_price() == demand.unit_price() &&
+        std::equal(last.release_quantities().begin(), last.release_quantities().end(),
+                   demand.release_quantities().begin(), demand.release_quantities().end());
+    if (!same || (partition.republish && demand.release_quantities_size() > 0)) {
+      publish(partition, transfer_key, std::move(demand));
+    }
+  }
+  // Item-sites that stopped being transfer items (or moved to another source): one empty vector.
+  for (auto& [key, partition] : partitions_) {
+    std::vector<std::string> gone;
+    for (const auto& [transfer_key, last] : partition.published) {
+      if (last.release_quantities_size() > 0 && !current.contains({key, transfer_key})) {
+        gone.push_back(transfer_key);
+      }
+    }
+    for (const std::string& transfer_key : gone) {
+      sop::v1::TransferDemand demand = partition.published[transfer_key];
+      demand.clear_release_quantities();
+      publish(partition, transfer_key, std::move(demand));
+    }
+    partition.republish = false;
   }
   return out;
 }

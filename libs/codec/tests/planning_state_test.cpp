@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -509,6 +510,288 @@ TEST(PlanningStateHistory, ConsensusForecastInForceWinsAndSurvivesASnapshot) {
   ASSERT_NE(restored.engine(), nullptr);
   ExpectHandWorkedHistory(restored, 120.0);
   EXPECT_EQ(restored.stats().forecasts, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-replica transfer demand
+// ---------------------------------------------------------------------------------------------
+
+// One partition per site (sorted site ids), as if every site hashed to its own partition.
+PartitionKey SitePartition(const std::string& site) {
+  return {"sop.facts.v1", site == "P1"    ? 0
+                          : site == "P2"  ? 1
+                          : site == "P3"  ? 2
+                          : site == "DC1" ? 3
+                                          : 4};
+}
+
+std::string FactOf(const sop::v1::Envelope& envelope) {
+  sop::v1::Fact fact;
+  *fact.mutable_envelope() = envelope;
+  fact.mutable_ingested_at()->set_seconds(1'800'000'000);
+  return fact.SerializeAsString();
+}
+
+// A replica planning `sites`: fed the facts of those sites only.
+struct Replica {
+  std::set<std::string> sites;
+  PlanningState state;
+
+  void FeedOwn(const std::vector<sop::v1::Envelope>& events) {
+    for (const auto& e : events) {
+      if (!sites.contains(e.site())) continue;
+      auto applied = state.ApplyFact(SitePartition(e.site()), FactOf(e));
+      ASSERT_TRUE(applied.has_value()) << applied.error().ToString();
+    }
+  }
+};
+
+// Lets the replicas exchange TransferDemand facts (each goes to the replica planning its
+// supplying site, as sop.facts.v1 keyed by site does) until none is published; returns the
+// rounds it took and every fact delivered.
+int Exchange(std::vector<Replica*> replicas, std::vector<std::string>* delivered = nullptr) {
+  for (int round = 1; round <= 10; ++round) {
+    std::size_t sent = 0;
+    for (Replica* from : replicas) {
+      from->state.Flush();
+      for (const auto& envelope : from->state.TakeTransferDemands()) {
+        for (Replica* to : replicas) {
+          if (!to->sites.contains(envelope.site())) continue;
+          const std::string bytes = FactOf(envelope);
+          auto applied = to->state.ApplyFact(SitePartition(envelope.site()), bytes);
+          EXPECT_TRUE(applied.has_value()) << applied.error().ToString();
+          if (delivered != nullptr) delivered->push_back(bytes);
+          ++sent;
+        }
+      }
+    }
+    if (sent == 0) return round;
+  }
+  return -1;
+}
+
+// Compares every item-site of the reference with the replica that plans its site.
+int UnionMismatches(const std::vector<Replica*>& replicas, const planning::NettingEngine& expected,
+                    int* compared = nullptr) {
+  const auto& es = expected.snapshot();
+  int mismatches = 0;
+  for (std::size_t i = 0; i < es.item_site_count(); ++i) {
+    const auto& is = es.item_sites[i];
+    const std::string& site = es.sites[static_cast<std::size_t>(is.site.value())].id;
+    const Replica* owner = nullptr;
+    for (const Replica* r : replicas) {
+      if (r->sites.contains(site)) owner = r;
+    }
+    if (owner == nullptr || owner->state.engine() == nullptr) return -1;
+    const auto& engine = *owner->state.engine();
+    auto ai = engine.snapshot().FindItemSite(is.item_id, site);
+    if (!ai || owner->state.IsExternal(*ai)) return -1;
+    const model::ItemSiteIndex ei(static_cast<std::int32_t>(i));
+    bool same = engine.plan().orders[static_cast<std::size_t>(ai->value())].size() ==
+                    expected.plan().orders[i].size() &&
+                engine.plan().low_level_code[static_cast<std::size_t>(ai->value())] ==
+                    expected.plan().low_level_code[i];
+    for (auto rows : {&planning::Plan::gross_requirements, &planning::Plan::projected_available,
+                      &planning::Plan::planned_receipts, &planning::Plan::planned_releases}) {
+      auto e = expected.plan().Row(expected.plan().*rows, ei);
+      auto a = engine.plan().Row(engine.plan().*rows, *ai);
+      for (std::size_t b = 0; b < e.size(); ++b) {
+        if (std::abs(e[b] - a[b]) > 1e-9 * std::max(1.0, std::abs(e[b]))) same = false;
+      }
+    }
+    if (!same) ++mismatches;
+    if (compared != nullptr) ++*compared;
+  }
+  return mismatches;
+}
+
+TEST(PlanningStateTransfers, TwoReplicasSplittingTheSitesPlanLikeOne) {
+  const auto expected = Direct(Events());
+  // Plants supply both DCs; each replica holds one DC whose supplier sits on the other one.
+  Replica a;
+  a.sites = {"P1", "DC2"};
+  Replica b;
+  b.sites = {"P2", "P3", "DC1"};
+  a.FeedOwn(Events());
+  b.FeedOwn(Events());
+  a.state.Flush();
+  b.state.Flush();
+  int compared = 0;
+  EXPECT_GT(UnionMismatches({&a, &b}, *expected), 0) << "without transfer demand they differ";
+
+  std::vector<std::string> delivered;
+  const int rounds = Exchange({&a, &b}, &delivered);
+  // Plants supply DCs only (a DAG of depth one): the vectors settle in the first exchange, the
+  // second publishes nothing.
+  EXPECT_EQ(rounds, 2);
+  EXPECT_EQ(UnionMismatches({&a, &b}, *expected, &compared), 0);
+  EXPECT_EQ(compared, static_cast<int>(expected->snapshot().item_site_count()));
+  // Planned orders: each replica's own ones add up to the one-replica plan.
+  EXPECT_EQ(a.state.stats().planned_orders + b.state.stats().planned_orders,
+            static_cast<std::int64_t>(expected->plan().PlannedOrderCount()));
+  EXPECT_EQ(a.state.stats().item_sites + b.state.stats().item_sites,
+            static_cast<std::int64_t>(expected->snapshot().item_site_count()));
+  EXPECT_GT(a.state.stats().transfer_demands, 0);
+  EXPECT_GT(b.state.stats().transfer_demands, 0);
+
+  // Every fact delivered again (a re-delivery) or an older version: nothing changes.
+  const auto version_a = a.state.version();
+  const auto version_b = b.state.version();
+  for (const std::string& bytes : delivered) {
+    sop::v1::Fact fact;
+    ASSERT_TRUE(fact.ParseFromString(bytes));
+    Replica& to = a.sites.contains(fact.envelope().site()) ? a : b;
+    auto applied = to.state.ApplyFact(SitePartition(fact.envelope().site()), bytes);
+    ASSERT_TRUE(applied.has_value());
+    EXPECT_FALSE(*applied) << fact.envelope().event_id();
+  }
+  EXPECT_FALSE(a.state.rebuild_pending());
+  EXPECT_FALSE(b.state.rebuild_pending());
+  EXPECT_EQ(a.state.version(), version_a);
+  EXPECT_EQ(b.state.version(), version_b);
+  EXPECT_EQ(Exchange({&a, &b}), 1);
+  EXPECT_EQ(UnionMismatches({&a, &b}, *expected), 0);
+}
+
+TEST(PlanningStateTransfers, OneStateOwningEverySiteIgnoresTransferDemandFacts) {
+  // Capacity and exceptions run one replica: they receive mrp's TransferDemand facts and must
+  // not count that demand a second time.
+  const auto expected = Direct(Events());
+  Replica dc;
+  dc.sites = {"DC1", "DC2"};
+  dc.FeedOwn(Events());
+  dc.state.Flush();
+  const auto demands = dc.state.TakeTransferDemands();
+  ASSERT_GT(demands.size(), 100u);
+
+  PlanningState all;
+  Feed(all, Events());
+  all.Flush();
+  ASSERT_EQ(Mismatches(*all.engine(), *expected), 0);
+  const auto version = all.version();
+  for (const auto& envelope : demands) {
+    auto applied = all.ApplyFact(SitePartition(envelope.site()), FactOf(envelope));
+    ASSERT_TRUE(applied.has_value());
+    EXPECT_TRUE(*applied);  // kept (it would count once the DC moved elsewhere), not planned
+  }
+  EXPECT_FALSE(all.rebuild_pending());
+  EXPECT_EQ(all.version(), version);
+  const PlanChanges changes = all.Flush();
+  EXPECT_TRUE(changes.item_sites.empty());
+  EXPECT_EQ(Mismatches(*all.engine(), *expected), 0);
+  EXPECT_EQ(all.stats().transfer_demands, 0);
+  // A full rebuild (e.g. after a restore) ignores them too.
+  all.Rebuild({}, /*full=*/true);
+  EXPECT_EQ(Mismatches(*all.engine(), *expected), 0);
+  EXPECT_EQ(all.engine()->plan().PlannedOrderCount(), expected->plan().PlannedOrderCount());
+}
+
+TEST(PlanningStateTransfers, VersionOrderingBadVectorsAndSnapshots) {
+  Replica dc;
+  dc.sites = {"DC1"};
+  dc.FeedOwn(Events());
+  dc.state.set_clock([] { return std::int64_t{5'000}; });
+  dc.state.Flush();
+  auto first = dc.state.TakeTransferDemands();
+  ASSERT_FALSE(first.empty());
+  const sop::v1::Envelope sample = first.front();
+  const auto& demand = sample.transfer_demand();
+  EXPECT_EQ(sample.site(), demand.supplying_site_id());
+  EXPECT_EQ(demand.demanding_site_id(), "DC1");
+  EXPECT_EQ(demand.epoch(), 5'000);
+  EXPECT_EQ(demand.sequence(), 1);
+  EXPECT_EQ(sample.event_id(), "mrp:transfer-demand:" + demand.item_id() + ":" +
+                                   demand.supplying_site_id() + ">DC1:5000.1");
+  EXPECT_TRUE(dc.state.TakeTransferDemands().empty()) << "unchanged vectors are not repeated";
+
+  // A restored owner publishes every vector once more, in a greater epoch (even with a clock
+  // behind the previous owner's).
+  PlanningState restored;
+  restored.set_clock([] { return std::int64_t{1'000}; });
+  ASSERT_TRUE(
+      restored
+          .RestorePartition(SitePartition("DC1"), dc.state.SerializePartition(SitePartition("DC1")))
+          .has_value());
+  restored.Flush();
+  auto again = restored.TakeTransferDemands();
+  EXPECT_EQ(again.size(), first.size());
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(again.front().transfer_demand().epoch(), 5'001);
+  EXPECT_EQ(again.front().transfer_demand().sequence(), 1);
+
+  // The supplier: a newer version replaces, an equal or older one changes nothing.
+  const std::string supplier = demand.supplying_site_id();
+  Replica plant;
+  plant.sites = {supplier};
+  plant.FeedOwn(Events());
+  plant.state.Flush();
+  auto apply = [&](const sop::v1::Envelope& e) {
+    auto applied = plant.state.ApplyFact(SitePartition(supplier), FactOf(e));
+    EXPECT_TRUE(applied.has_value()) << applied.error().ToString();
+    return applied.value_or(false);
+  };
+  const sop::v1::Envelope* newer = nullptr;
+  for (const auto& e : again) {
+    if (e.transfer_demand().item_id() == demand.item_id() && e.site() == supplier) newer = &e;
+  }
+  ASSERT_NE(newer, nullptr);
+  EXPECT_TRUE(apply(*newer));
+  EXPECT_FALSE(apply(*newer));  // duplicate
+  EXPECT_FALSE(apply(sample));  // older epoch: stale
+  plant.state.Flush();
+  EXPECT_EQ(plant.state.stats().transfer_demands, 1);
+  const auto gross = [&] {
+    const auto& engine = *plant.state.engine();
+    const auto i = engine.snapshot().FindItemSite(demand.item_id(), supplier);
+    auto row = engine.plan().Row(engine.plan().gross_requirements, *i);
+    return std::vector<double>(row.begin(), row.end());
+  };
+  const auto with_demand = gross();
+
+  // Bad vectors are rejected naming the field and the value.
+  sop::v1::Envelope bad = *newer;
+  bad.mutable_transfer_demand()->set_sequence(99);
+  bad.mutable_transfer_demand()->set_release_quantities(0, -3.0);
+  auto rejected = plant.state.ApplyFact(SitePartition(supplier), FactOf(bad));
+  ASSERT_FALSE(rejected.has_value());
+  EXPECT_NE(rejected.error().message().find("transfer_demand.release_quantities[0]"),
+            std::string::npos);
+  EXPECT_NE(rejected.error().message().find("-3"), std::string::npos);
+  bad = *newer;
+  bad.set_site("P9");
+  rejected = plant.state.ApplyFact(SitePartition(supplier), FactOf(bad));
+  ASSERT_FALSE(rejected.has_value());
+  EXPECT_NE(rejected.error().message().find("transfer_demand.supplying_site_id"),
+            std::string::npos);
+
+  // The held vector survives a snapshot of the supplier's partition.
+  PlanningState plant_restored;
+  ASSERT_TRUE(plant_restored
+                  .RestorePartition(SitePartition(supplier),
+                                    plant.state.SerializePartition(SitePartition(supplier)))
+                  .has_value());
+  plant_restored.Flush();
+  EXPECT_EQ(plant_restored.stats().transfer_demands, 1);
+  {
+    const auto& engine = *plant_restored.engine();
+    const auto i = engine.snapshot().FindItemSite(demand.item_id(), supplier);
+    auto row = engine.plan().Row(engine.plan().gross_requirements, *i);
+    EXPECT_EQ(std::vector<double>(row.begin(), row.end()), with_demand);
+  }
+
+  // An emptied vector removes the demand: the supplier's gross requirements drop by it.
+  sop::v1::Envelope emptied = *newer;
+  emptied.mutable_transfer_demand()->set_sequence(2);
+  emptied.mutable_transfer_demand()->clear_release_quantities();
+  EXPECT_TRUE(apply(emptied));
+  plant.state.Flush();
+  EXPECT_EQ(plant.state.stats().transfer_demands, 0);
+  const auto without = gross();
+  double removed = 0.0;
+  for (std::size_t k = 0; k < without.size(); ++k) removed += with_demand[k] - without[k];
+  double vector = 0.0;
+  for (double q : newer->transfer_demand().release_quantities()) vector += q;
+  EXPECT_NEAR(removed, vector, 1e-6 * std::max(1.0, vector));
 }
 
 }  // namespace

@@ -68,13 +68,33 @@ std::vector<sop::v1::PlanDelta> MrpPlanner::Flush() {
   return std::exchange(pending_, {});
 }
 
+std::vector<sop::v1::Fact> MrpPlanner::TakeTransferDemands() {
+  std::vector<sop::v1::Envelope> envelopes = state_.TakeTransferDemands();
+  std::vector<sop::v1::Fact> out;
+  out.reserve(envelopes.size());
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now);
+  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now - seconds);
+  for (sop::v1::Envelope& envelope : envelopes) {
+    sop::v1::Fact& fact = out.emplace_back();
+    for (auto* stamp : {envelope.mutable_occurred_at(), envelope.mutable_produced_at(),
+                        fact.mutable_ingested_at()}) {
+      stamp->set_seconds(seconds.count());
+      stamp->set_nanos(static_cast<std::int32_t>(nanos.count()));
+    }
+    fact.set_ingestion_instance("sop-mrp");
+    *fact.mutable_envelope() = std::move(envelope);
+  }
+  return out;
+}
+
 Result<ReplanSummary> MrpPlanner::Replan(std::string_view site, const sop::v1::Cause& cause,
                                          std::vector<sop::v1::PlanDelta>* deltas) {
   const auto start = std::chrono::steady_clock::now();
   // Check the site first when a plan exists, so a bad request does not swallow the deltas of a
   // rebuild it triggered.
   if (!site.empty() && state_.engine() != nullptr && !state_.reassemble_pending() &&
-      !state_.engine()->snapshot().site_ids.Find(site)) {
+      !state_.PlansSite(site)) {
     return Fail(Errc::kNotFound, "site '" + std::string(site) + "' is not planned by this replica");
   }
   state_.Rebuild(cause, /*full=*/true);
@@ -83,7 +103,7 @@ Result<ReplanSummary> MrpPlanner::Replan(std::string_view site, const sop::v1::C
     return Fail(Errc::kFailedPrecondition,
                 "no plan: no PlanningSettings fact has been applied on this replica");
   }
-  if (!site.empty() && !engine->snapshot().site_ids.Find(site)) {
+  if (!site.empty() && !state_.PlansSite(site)) {
     // (Only after a reassembly: the rebuilt plan's deltas stay pending for the next Flush.)
     return Fail(Errc::kNotFound, "site '" + std::string(site) + "' is not planned by this replica");
   }
@@ -259,7 +279,7 @@ Result<sop::v1::ItemSitePlan> MrpPlanner::GetPlan(std::string_view item_id,
                 "no plan yet: no PlanningSettings fact has been applied on this replica");
   }
   const auto item_site = state_.engine()->snapshot().FindItemSite(item_id, site_id);
-  if (!item_site) {
+  if (!item_site || state_.IsExternal(*item_site)) {
     return Fail(Errc::kNotFound, "item '" + std::string(item_id) + "' is not planned at site '" +
                                      std::string(site_id) + "' by this replica");
   }
@@ -279,7 +299,7 @@ Result<std::vector<sop::v1::SupplyGap>> MrpPlanner::GetSupplyPlan(std::string_vi
   std::optional<std::int32_t> site_filter;
   if (!site.empty()) {
     auto found = snapshot.site_ids.Find(site);
-    if (!found) {
+    if (!found || !state_.PlansSite(site)) {
       return Fail(Errc::kNotFound,
                   "site '" + std::string(site) + "' is not planned by this replica");
     }
@@ -290,6 +310,7 @@ Result<std::vector<sop::v1::SupplyGap>> MrpPlanner::GetSupplyPlan(std::string_vi
   const std::int32_t horizon = snapshot.H();
   for (std::size_t i = 0; i < snapshot.item_site_count(); ++i) {
     const model::ItemSite& is = snapshot.item_sites[i];
+    if (state_.IsExternal(model::ItemSiteIndex(static_cast<std::int32_t>(i)))) continue;
     if (site_filter && is.site.value() != *site_filter) continue;
     if (!family.empty() && is.family != family) continue;
     const model::ItemSiteIndex item_site(static_cast<std::int32_t>(i));
@@ -362,6 +383,8 @@ PlannerStats MrpPlanner::stats() const {
   out.full_runs = stats.full_runs;
   out.item_sites = stats.item_sites;
   out.planned_orders = stats.planned_orders;
+  out.transfer_demands = stats.transfer_demands;
+  out.transfer_demands_published = stats.transfer_demands_published;
   return out;
 }
 

@@ -23,6 +23,16 @@ struct MrpService::Probe {
                        .WithLabels()),
         planned_orders(
             metrics.AddGauge({"sop_mrp_plan_planned_orders", "Planned orders in the current plan."})
+                .WithLabels()),
+        transfer_demands(metrics
+                             .AddGauge({"sop_mrp_external_transfer_demands",
+                                        "Transfer-demand vectors of sites planned by other "
+                                        "replicas, planned on this replica's suppliers."})
+                             .WithLabels()),
+        transfer_demands_published(
+            metrics
+                .AddCounter({"sop_mrp_transfer_demands_published_total",
+                             "TransferDemand facts handed to the producer (sop.facts.v1)."})
                 .WithLabels()) {}
 
   runtime::Counter full_runs;
@@ -30,6 +40,8 @@ struct MrpService::Probe {
   runtime::Gauge facts;
   runtime::Gauge item_sites;
   runtime::Gauge planned_orders;
+  runtime::Gauge transfer_demands;
+  runtime::Counter transfer_demands_published;
 };
 
 namespace {
@@ -63,6 +75,14 @@ class MrpService::State final : public host::PartitionedState {
   std::vector<bus::OutgoingMessage> EndBatch() override {
     const auto full_runs_before = planner_.stats().full_runs;
     auto messages = ToMessages(planner_.Flush());
+    // The transfer requirements of this replica's DC item-sites, to the supplying site's
+    // partition of sop.facts.v1 (once per batch: a vector changes with most facts of a site).
+    for (const sop::v1::Fact& fact : planner_.TakeTransferDemands()) {
+      messages.push_back({.topic = std::string(bus::kFactsTopic),
+                          .key = fact.envelope().site(),
+                          .value = fact.SerializeAsString()});
+      probe_.transfer_demands_published.Increment();
+    }
     const PlannerStats stats = planner_.stats();
     probe_.full_runs.Increment(static_cast<double>(stats.full_runs - full_runs_before));
     UpdateGauges();
@@ -97,6 +117,7 @@ class MrpService::State final : public host::PartitionedState {
     probe_.facts.Set(static_cast<double>(stats.facts_applied));
     probe_.item_sites.Set(static_cast<double>(stats.item_sites));
     probe_.planned_orders.Set(static_cast<double>(stats.planned_orders));
+    probe_.transfer_demands.Set(static_cast<double>(stats.transfer_demands));
   }
 
   MrpPlanner& planner() { return planner_; }

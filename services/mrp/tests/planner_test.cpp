@@ -7,7 +7,10 @@
 
 #include <cmath>
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mrp_test_support.hpp"
@@ -349,6 +352,156 @@ TEST_F(MrpPlannerTest, FullRunIsPublishedInDeltasUnderTheByteBound) {
     EXPECT_LT(delta.ByteSizeLong(), 900'000u);
   }
   std::printf("full run: %zu deltas, %zu bytes\n", deltas.size(), total);
+}
+
+// Two replicas owning different sites (partition = site), exchanging TransferDemand facts as
+// sop.facts.v1 would carry them (keyed by the supplying site): the union of what they publish is
+// the one-replica plan; re-delivered transfer demand changes nothing; a DC's changed sales order
+// reaches its plant's plan by net change.
+class TwoPlanners {
+ public:
+  TwoPlanners() {
+    a_sites_ = {"P1", "DC2"};  // each replica holds a DC whose plant is on the other one
+    for (const auto& e : Events()) Deliver(FactBytes(e, sequence_++));
+  }
+
+  MrpPlanner& Owner(const std::string& site) { return a_sites_.contains(site) ? a_ : b_; }
+  static PartitionKey Partition(const std::string& site) {
+    return {"sop.facts.v1", static_cast<std::int32_t>(std::hash<std::string>{}(site) % 97)};
+  }
+  Result<bool> Deliver(const std::string& fact_bytes) {
+    sop::v1::Fact fact;
+    EXPECT_TRUE(fact.ParseFromString(fact_bytes));
+    return Owner(fact.envelope().site()).ApplyFact(Partition(fact.envelope().site()), fact_bytes);
+  }
+  // End of batch on both, transfer demand delivered, until nothing is published; returns the
+  // rounds (the last one publishes nothing).
+  int Settle() {
+    for (int round = 1; round <= 10; ++round) {
+      std::size_t sent = 0;
+      for (MrpPlanner* planner : {&a_, &b_}) {
+        Collect(planner->Flush());
+        for (const sop::v1::Fact& fact : planner->TakeTransferDemands()) {
+          const std::string bytes = fact.SerializeAsString();
+          delivered_.push_back(bytes);
+          auto applied = Deliver(bytes);
+          EXPECT_TRUE(applied.has_value() && *applied);
+          ++sent;
+        }
+      }
+      for (MrpPlanner* planner : {&a_, &b_}) Collect(planner->Flush());
+      if (sent == 0) return round;
+    }
+    return -1;
+  }
+  void Collect(std::vector<sop::v1::PlanDelta> deltas) {
+    for (auto& delta : deltas) {
+      for (auto& record : *delta.mutable_item_sites()) {
+        // A replica publishes records of its own sites only (never an external item-site).
+        EXPECT_EQ(&Owner(record.site_id()), a_sites_.contains(delta.site_id()) ? &a_ : &b_);
+        ++records_;
+        latest_[{record.item_id(), record.site_id()}] = std::move(record);
+      }
+    }
+  }
+  // Item-sites of the reference whose latest published record differs (or is missing).
+  int Mismatches(const planning::NettingEngine& expected) const {
+    const auto& snapshot = expected.snapshot();
+    int mismatches = 0;
+    for (std::size_t i = 0; i < snapshot.item_site_count(); ++i) {
+      const auto& is = snapshot.item_sites[i];
+      auto it =
+          latest_.find({is.item_id, snapshot.sites[static_cast<std::size_t>(is.site.value())].id});
+      if (it == latest_.end() ||
+          !RecordMatches(it->second, expected.plan(),
+                         model::ItemSiteIndex(static_cast<std::int32_t>(i))) ||
+          it->second.low_level_code() != expected.plan().low_level_code[i]) {
+        ++mismatches;
+      }
+    }
+    return mismatches;
+  }
+
+  MrpPlanner a_, b_;
+  std::set<std::string> a_sites_;
+  std::int64_t sequence_ = 0;
+  std::vector<std::string> delivered_;
+  std::map<std::pair<std::string, std::string>, sop::v1::ItemSitePlan> latest_;
+  std::size_t records_ = 0;
+};
+
+TEST_F(MrpPlannerTest, TwoReplicasOwningDifferentSitesPublishTheOneReplicaPlan) {
+  TwoPlanners two;
+  const auto expected = Direct(Events());
+  EXPECT_EQ(two.Settle(), 2);  // plants supply DCs: one exchange settles, the next sends nothing
+  EXPECT_EQ(two.Mismatches(*expected), 0);
+  EXPECT_EQ(two.latest_.size(), expected->snapshot().item_site_count());
+  EXPECT_EQ(two.a_.stats().planned_orders + two.b_.stats().planned_orders,
+            static_cast<std::int64_t>(expected->plan().PlannedOrderCount()));
+  EXPECT_GT(two.a_.stats().transfer_demands, 0);
+  EXPECT_GT(two.b_.stats().transfer_demands, 0);
+  // An external item-site is not a planning answer of the replica that holds it.
+  sop::v1::TransferDemand sample;
+  for (const std::string& bytes : two.delivered_) {
+    sop::v1::Fact fact;
+    ASSERT_TRUE(fact.ParseFromString(bytes));
+    const auto& demand = fact.envelope().transfer_demand();
+    if (&two.Owner(demand.supplying_site_id()) != &two.Owner(demand.demanding_site_id())) {
+      sample = demand;
+      break;
+    }
+  }
+  ASSERT_FALSE(sample.item_id().empty());
+  auto& supplier = two.Owner(sample.supplying_site_id());
+  auto external = supplier.GetPlan(sample.item_id(), sample.demanding_site_id());
+  ASSERT_FALSE(external.has_value());
+  EXPECT_EQ(external.error().code(), Errc::kNotFound);
+  EXPECT_EQ(supplier.GetSupplyPlan(sample.demanding_site_id(), "").error().code(), Errc::kNotFound);
+  EXPECT_TRUE(supplier.GetPlan(sample.item_id(), sample.supplying_site_id()).has_value());
+
+  // Every TransferDemand delivered again: nothing applied, nothing planned, nothing published.
+  const auto versions = std::pair(two.a_.plan_version(), two.b_.plan_version());
+  for (const std::string& bytes : two.delivered_) {
+    auto applied = two.Deliver(bytes);
+    ASSERT_TRUE(applied.has_value());
+    EXPECT_FALSE(*applied);
+  }
+  EXPECT_TRUE(two.a_.Flush().empty());
+  EXPECT_TRUE(two.b_.Flush().empty());
+  EXPECT_TRUE(two.a_.TakeTransferDemands().empty());
+  EXPECT_TRUE(two.b_.TakeTransferDemands().empty());
+  EXPECT_EQ(std::pair(two.a_.plan_version(), two.b_.plan_version()), versions);
+
+  // A larger sales order at a DC: the DC re-plans it by net change, its plant receives one
+  // changed vector and re-plans by net change too (a few records, not a rebuild).
+  const sop::v1::Envelope* order = nullptr;
+  for (const auto& e : Events()) {
+    if (e.has_sales_order() && e.sales_order().quantity() > 0 && e.site().starts_with("DC") &&
+        &two.Owner(e.site()) != &two.a_) {
+      order = &e;
+      break;
+    }
+  }
+  ASSERT_NE(order, nullptr);
+  sop::v1::Envelope changed = *order;
+  changed.set_event_id("test:dc-so-change:1");
+  changed.mutable_sales_order()->set_quantity(changed.sales_order().quantity() + 5'000.0);
+  ASSERT_TRUE(two.Deliver(FactBytes(changed, 2'000'000)).value_or(false));
+  const auto full_runs = two.a_.stats().full_runs + two.b_.stats().full_runs;
+  const std::size_t records_before = two.records_;
+  EXPECT_FALSE(two.b_.rebuild_pending());  // net change on the DC
+  two.Collect(two.b_.Flush());
+  auto demands = two.b_.TakeTransferDemands();
+  ASSERT_EQ(demands.size(), 1u);
+  EXPECT_EQ(demands[0].envelope().transfer_demand().item_id(), changed.sales_order().item_id());
+  ASSERT_TRUE(two.Deliver(demands[0].SerializeAsString()).value_or(false));
+  EXPECT_FALSE(two.a_.rebuild_pending());  // net change on the plant
+  EXPECT_EQ(two.Settle(), 1);
+  EXPECT_EQ(two.a_.stats().full_runs + two.b_.stats().full_runs, full_runs);
+  EXPECT_LT(two.records_ - records_before, 200u);
+  auto events = Events();
+  events.push_back(changed);
+  EXPECT_EQ(two.Mismatches(*Direct(events)), 0);
 }
 
 }  // namespace

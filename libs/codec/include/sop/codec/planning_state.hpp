@@ -23,11 +23,35 @@
 /// ForecastUpdate of an item-site, 'C' a ForecastUpdate holding every consensus period ever
 /// received for an item-site (the forecast in force for past buckets, for BuildHistory).
 /// RestorePartition also reads the earlier "sop-mrp-partition-v1\n" snapshots (F and P only).
+/// Two more kinds hold cross-replica transfer demand (below): 'X' the latest sop.v1.TransferDemand
+/// received on the partition per (item, supplying site, demanding site), 'T' the latest one this
+/// replica published for a demanding item-site whose facts are in the partition.
+///
+/// Cross-replica transfer demand (DESIGN.md: "Inter-site supply travels as dependent-demand facts
+/// to the supplying site's partition"). The sites a state *plans* are those it holds facts of.
+/// - Publishing (mrp): TakeTransferDemands() gives, for every planned item-site whose ItemMaster
+///   is a TRANSFER item from another site, its planned-release vector (NETTING.md transfer
+///   demand) whenever it changed since it was last published, as a TransferDemand envelope keyed
+///   by the supplying site, versioned (epoch, sequence) as events.proto defines.
+/// - Receiving: a TransferDemand fact (never stored in the fact log; de-duplicated by version,
+///   the greater (epoch, sequence) replaces the held one) is planned only when this state does
+///   not plan the demanding site (when it does, the netting engine computes that demand itself
+///   and the fact is only kept). It enters the plan as an *external* item-site appended to the
+///   snapshot: item@demanding site, a transfer item from the supplying site with lead time 0,
+///   lot-for-lot, no stock, whose forecast is the vector. Its planned releases are then exactly
+///   the vector, so the supplier's gross requirements, low-level code (when the demanding
+///   item-site is at level 0), net change and pegging (to a forecast of the demanding item-site at
+///   its unit price) work as for an internal transfer. External item-sites are never reported:
+///   not in PlanChanges, listener callbacks or stats; IsExternal() tells queries to skip them.
+///   A changed vector is net change on the external item-site; a new, emptied or no longer
+///   external one (the demanding site's facts arrived) is a rebuild.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -96,13 +120,15 @@ class PlanningListener {
 
 /// Counters for metrics and tests.
 struct PlanningStats {
-  std::int64_t facts_applied = 0;   ///< facts held (all owned partitions)
-  std::int64_t duplicates = 0;      ///< re-delivered facts skipped
-  std::int64_t forecasts = 0;       ///< consensus forecasts held (item-sites, all partitions)
-  std::int64_t net_changes = 0;     ///< facts and forecasts planned by net change
-  std::int64_t full_runs = 0;       ///< rebuilds (full regenerative runs)
-  std::int64_t item_sites = 0;      ///< item-sites in the current plan
-  std::int64_t planned_orders = 0;  ///< planned orders in the current plan
+  std::int64_t facts_applied = 0;     ///< facts held (all owned partitions)
+  std::int64_t duplicates = 0;        ///< re-delivered facts skipped
+  std::int64_t forecasts = 0;         ///< consensus forecasts held (item-sites, all partitions)
+  std::int64_t net_changes = 0;       ///< facts and forecasts planned by net change
+  std::int64_t full_runs = 0;         ///< rebuilds (full regenerative runs)
+  std::int64_t item_sites = 0;        ///< item-sites in the current plan
+  std::int64_t planned_orders = 0;    ///< planned orders in the current plan
+  std::int64_t transfer_demands = 0;  ///< external item-sites planned from TransferDemand facts
+  std::int64_t transfer_demands_published = 0;  ///< TransferDemand envelopes handed out
 };
 
 /// The planning picture of one replica (see the file comment).
@@ -122,10 +148,16 @@ class PlanningState {
   PlanningState& operator=(const PlanningState&) = delete;
 
   void set_listener(PlanningListener* listener) noexcept { listener_ = listener; }
+  /// The wall clock (milliseconds since the Unix epoch) for the epoch of published transfer
+  /// demand; default: the system clock. For tests.
+  void set_clock(std::function<std::int64_t()> now_ms) { now_ms_ = std::move(now_ms); }
 
   /// Applies one sop.v1.Fact (wire bytes) of `partition`. Returns false when its event id was
-  /// already applied to that partition (a re-delivery: nothing changes). INVALID_ARGUMENT if the
-  /// bytes do not parse ("fact") or carry no event id ("fact.envelope.event_id").
+  /// already applied to that partition (a re-delivery: nothing changes), or for a TransferDemand
+  /// whose (epoch, sequence) is not greater than the one held. INVALID_ARGUMENT if the bytes do
+  /// not parse ("fact") or carry no event id ("fact.envelope.event_id"), or for a TransferDemand
+  /// naming no item or site, a supplying site other than the envelope's, or a negative or
+  /// non-finite quantity (the field and the value are named).
   Result<bool> ApplyFact(const PartitionKey& partition, std::string_view fact_bytes);
   /// Applies one sop.v1.ForecastUpdate (wire bytes): its consensus layer replaces the forecast
   /// of the item-site in the buckets it names (and wins over DemandForecast facts), and its
@@ -194,6 +226,24 @@ class PlanningState {
 
   PlanningStats stats() const;
 
+  /// Whether `item_site` of the current snapshot is an external item-site (transfer demand of a
+  /// site planned elsewhere, see the file comment); such item-sites are never a planning answer.
+  bool IsExternal(model::ItemSiteIndex item_site) const noexcept {
+    return engine_ != nullptr && static_cast<std::size_t>(item_site.value()) >= external_begin_;
+  }
+  /// Whether `site_id` is planned here (this state holds facts of it).
+  bool PlansSite(std::string_view site_id) const;
+  /// TransferDemand envelopes (site = supplying site, event id and version set, no timestamps)
+  /// for the transfer vectors of planned item-sites that changed since they were last handed out
+  /// (every one once after its partition was restored, an empty vector once for an item-site
+  /// that stopped being a transfer item). Nothing while a rebuild is pending or before a plan
+  /// exists: call it after Flush(). The partitions concerned become dirty (snapshot them after
+  /// the envelopes are published).
+  std::vector<sop::v1::Envelope> TakeTransferDemands();
+  /// The key of a transfer vector: item, supplying site, demanding site.
+  static std::string TransferKey(std::string_view item_id, std::string_view supplying_site_id,
+                                 std::string_view demanding_site_id);
+
  private:
   /// One owned partition's state.
   struct ConsensusHistory {
@@ -207,12 +257,31 @@ class PlanningState {
     std::map<std::string, ConsensusHistory> consensus;  ///< item-site key → periods ever seen
     std::vector<std::string> new_event_ids;
     bool dirty = false;
+    std::set<std::string> sites;  ///< envelope sites of the facts held
+    /// TransferKey → the latest TransferDemand received on this (supplying) partition.
+    std::map<std::string, sop::v1::TransferDemand> external;
+    /// TransferKey → the latest TransferDemand published for a demanding item-site of this
+    /// partition (an empty vector once the item-site stopped being a transfer item).
+    std::map<std::string, sop::v1::TransferDemand> published;
+    std::int64_t restored_epoch = 0;  ///< the greatest epoch in the restored 'T' records
+    std::int64_t epoch = 0;           ///< of this ownership (0 until the first publication)
+    bool republish = false;           ///< restored: publish every vector once
+  };
+  /// A TRANSFER item of a planned site (from its latest ItemMaster).
+  struct TransferItem {
+    std::string item_id, site_id, source_site_id;
+    PartitionKey partition;
   };
   class History;  // fact-derived history (shipments, forecasts, purchase orders), in .cpp
 
   void RebuildImpl(const sop::v1::Cause& cause, bool full);
   void Reassemble();
   void ApplyToAssembler(const sop::v1::Fact& fact);
+  Result<bool> ApplyTransferDemand(const PartitionKey& key, const sop::v1::Fact& fact);
+  void NoteTransferItem(const PartitionKey& key, const sop::v1::Envelope& envelope);
+  bool DemandsExternally(std::string_view site_id) const;
+  bool GridMatches(const sop::v1::TransferDemand& demand) const;
+  void AddExternalDemands(model::Snapshot& snapshot);
   void NoteNetChange(std::span<const model::ItemSiteIndex> item_sites, const sop::v1::Cause& cause);
   PlanChanges TakeChanges();
   bool HasForecastOverride(const std::string& item_site_key) const;
@@ -220,6 +289,7 @@ class PlanningState {
 
   PlanningStateOptions options_;
   PlanningListener* listener_ = nullptr;
+  std::function<std::int64_t()> now_ms_;
   std::map<PartitionKey, Partition> partitions_;
   std::unique_ptr<SnapshotAssembler> assembler_;
   std::unique_ptr<History> history_;
@@ -236,6 +306,11 @@ class PlanningState {
   std::vector<char> changed_marks_;
   bool changed_rebuilt_ = false;
   bool changed_all_ = false;
+  // Cross-replica transfer demand (see the file comment).
+  std::map<std::string, TransferItem> transfer_items_;          ///< ItemSiteKey → transfer item
+  std::map<std::string, model::ItemSiteIndex> external_index_;  ///< TransferKey → item-site
+  std::size_t external_begin_ = 0;       ///< item-sites from here on are external
+  std::size_t external_site_begin_ = 0;  ///< sites from here on exist only for external ones
 };
 
 }  // namespace sop::codec

@@ -54,12 +54,14 @@ struct ReplanSummary {
 
 /// Counters for metrics and tests.
 struct PlannerStats {
-  std::int64_t facts_applied = 0;   ///< facts held (all owned partitions)
-  std::int64_t duplicates = 0;      ///< re-delivered facts skipped
-  std::int64_t net_changes = 0;     ///< facts planned by net change
-  std::int64_t full_runs = 0;       ///< rebuilds + full regenerative runs
-  std::int64_t item_sites = 0;      ///< item-sites in the current plan
-  std::int64_t planned_orders = 0;  ///< planned orders in the current plan
+  std::int64_t facts_applied = 0;     ///< facts held (all owned partitions)
+  std::int64_t duplicates = 0;        ///< re-delivered facts skipped
+  std::int64_t net_changes = 0;       ///< facts planned by net change
+  std::int64_t full_runs = 0;         ///< rebuilds + full regenerative runs
+  std::int64_t item_sites = 0;        ///< item-sites in the current plan
+  std::int64_t planned_orders = 0;    ///< planned orders in the current plan
+  std::int64_t transfer_demands = 0;  ///< external item-sites (other replicas' transfer demand)
+  std::int64_t transfer_demands_published = 0;
 };
 
 /// The mrp state of one replica (see the file comment).
@@ -87,6 +89,10 @@ class MrpPlanner {
   /// Performs the pending full rebuild, if any, and returns every delta produced since the
   /// last call (net-change deltas in fact order, then the full run's deltas).
   std::vector<sop::v1::PlanDelta> Flush();
+  /// The transfer requirements of the planned DC (transfer) item-sites that changed since the
+  /// last call, as sop.v1.Fact messages with a TransferDemand (key: the supplying site; see
+  /// codec::PlanningState::TakeTransferDemands). Call after Flush(), at the end of a batch.
+  std::vector<sop::v1::Fact> TakeTransferDemands();
   /// A full regenerative run now (rebuilding the snapshot from the facts). `site` empty: all.
   /// NOT_FOUND for a site this replica has no facts for; FAILED_PRECONDITION before settings.
   Result<ReplanSummary> Replan(std::string_view site, const sop::v1::Cause& cause,
