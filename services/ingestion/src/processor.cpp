@@ -79,8 +79,19 @@ IngestionProbe::IngestionProbe(runtime::MetricsRegistry& metrics)
                               .WithLabels()),
       state_ids_(metrics
                      .AddGauge({"sop_ingestion_state_event_ids",
-                                "Applied event ids held in memory (the de-duplication set)."})
-                     .WithLabels()) {}
+                                "Event ids held in the de-duplication windows."})
+                     .WithLabels()),
+      dedup_evicted_(metrics
+                         .AddCounter({"sop_ingestion_dedup_evicted_total",
+                                      "Event ids that left a de-duplication window (by count "
+                                      "or age): beyond it a duplicate is decided again."})
+                         .WithLabels()),
+      dedup_window_seconds_(
+          metrics
+              .AddGauge({"sop_ingestion_dedup_window_seconds",
+                         "Record time the smallest partition window covers (newest - oldest "
+                         "id held): a duplicate sent back further may be decided again."})
+              .WithLabels()) {}
 
 runtime::Counter IngestionProbe::ConsumedCounter(std::int32_t partition) const {
   return consumed_family_.WithLabels({std::to_string(partition)});
@@ -322,8 +333,22 @@ Status Processor::Checkpoint(const Key& key, Owned& owned) {
 
 void Processor::UpdateStateGauge() {
   std::size_t ids = 0;
-  for (const auto& [key, owned] : owned_) ids += owned.state.applied_ids.size();
+  double span_seconds = -1;
+  for (auto& [key, owned] : owned_) {
+    const DedupWindow& window = owned.state.applied_ids;
+    ids += window.size();
+    if (window.evicted() > owned.evicted_reported) {
+      probe_.OnDedupEvicted(window.evicted() - owned.evicted_reported);
+      owned.evicted_reported = window.evicted();
+    }
+    if (window.oldest_ms() != DedupWindow::kUnknownTime &&
+        window.newest_ms() != DedupWindow::kUnknownTime) {
+      const double span = static_cast<double>(window.newest_ms() - window.oldest_ms()) / 1e3;
+      if (span_seconds < 0 || span < span_seconds) span_seconds = span;
+    }
+  }
   probe_.SetStateIds(static_cast<double>(ids));
+  probe_.SetDedupWindowSeconds(std::max(0.0, span_seconds));
 }
 
 void Processor::OnAssigned(std::span<bus::AssignedPartition> partitions) {

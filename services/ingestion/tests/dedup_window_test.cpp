@@ -64,6 +64,7 @@ TEST(DedupWindow, ForgetsIdsOlderThanTheAgeBehindTheNewestTime) {
   EXPECT_FALSE(window.Contains("t0"));
   EXPECT_TRUE(window.Contains("t30"));
   EXPECT_EQ(window.size(), 3u);
+  EXPECT_EQ(window.oldest_ms(), kT0 + 30'000);  // the span held: 31 s
   // A late record (older timestamp) does not move the horizon back.
   window.Insert("late", kT0 + 10'000);
   EXPECT_EQ(window.newest_ms(), kT0 + 61'000);

@@ -40,14 +40,14 @@ inline bus::KafkaConfig ConsumerConfig(const std::string& bootstrap) {
 // One ingestion replica wired like main.cpp (minus signals and the metrics exposer).
 struct Instance {
   Instance(const std::string& bootstrap, store::RedisStoreOptions redis, const std::string& group,
-           runtime::Logger& logger)
+           runtime::Logger& logger, DedupRetention dedup = {})
       : metrics(std::make_unique<runtime::MetricsRegistry>()),
         store(std::make_unique<store::RedisStore>(redis)) {
     producer = std::move(*bus::Producer::Create(ProducerConfig(bootstrap)));
     probe = std::make_unique<IngestionProbe>(*metrics);
     processor = std::make_unique<Processor>(
-        ProcessorOptions{.instance = "test", .checkpoint_interval = 200ms}, *producer, *store,
-        *probe, logger);
+        ProcessorOptions{.instance = "test", .checkpoint_interval = 200ms, .dedup = dedup},
+        *producer, *store, *probe, logger);
     auto created = bus::Consumer::Create(
         ConsumerConfig(bootstrap),
         {.group_id = group,
@@ -85,10 +85,11 @@ struct Instance {
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(server->port()); }
   double Metric(const std::string& needle) const {
-    const std::string text = metrics->SerializeText();
-    const auto at = text.find(needle + " ");
+    // The sample line, not the "# HELP <name> ..." line before it.
+    const std::string text = "\n" + metrics->SerializeText();
+    const auto at = text.find("\n" + needle + " ");
     if (at == std::string::npos) return -1;
-    return std::stod(text.substr(at + needle.size() + 1));
+    return std::stod(text.substr(at + 1 + needle.size() + 1));
   }
 
   std::unique_ptr<runtime::MetricsRegistry> metrics;

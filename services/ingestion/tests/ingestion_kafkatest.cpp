@@ -132,9 +132,10 @@ class IngestionKafkaTest : public ::testing::Test {
         [](Result<bus::DeliveryReport> report) { EXPECT_TRUE(report); });
   }
 
-  std::unique_ptr<Instance> NewInstance(const std::string& group = "sop-ingestion") {
+  std::unique_ptr<Instance> NewInstance(const std::string& group = "sop-ingestion",
+                                        DedupRetention dedup = {}) {
     return std::make_unique<Instance>(broker_->bootstrap_servers(), redis_.StoreOptions(), group,
-                                      logger_);
+                                      logger_, dedup);
   }
 
   runtime::Logger logger_{"sop-ingestion-test", runtime::LogLevel::kWarn};
@@ -354,6 +355,61 @@ TEST_F(IngestionKafkaTest, RestartedInstanceResumesFromSnapshotWithoutRepublishi
   ASSERT_TRUE(facts_.WaitFor({"so:new"}, 30s));
   EXPECT_EQ(facts_.total(), first.size() + 1);
   for (const auto& [id, n] : facts_.counts()) EXPECT_EQ(n, 1) << id;
+}
+
+// The bounded window through the real parts: 202 events of one site into windows of 50 ids.
+// The final snapshot in Redis holds exactly the newest 50 (the state stays bounded, whatever
+// was decided before); the metrics count 152 evicted ids. A new instance (new group, same Redis)
+// restores the window: a replayed event inside it publishes nothing, one from beyond it becomes
+// a fact again (the documented limit: beyond the window only the facts' own idempotence holds).
+TEST_F(IngestionKafkaTest, TheDedupWindowStaysBoundedInTheSnapshotAndDropsDuplicatesInsideIt) {
+  const DedupRetention window{.max_ids = 50, .max_age = std::chrono::hours(1)};
+  std::vector<sop::v1::Envelope> events;
+  sop::v1::Envelope site;
+  site.set_event_id("s:P1");
+  site.set_site("P1");
+  site.mutable_site_master()->set_site_id("P1");
+  sop::v1::Envelope item;
+  item.set_event_id("i:P1:FG");
+  item.set_site("P1");
+  item.mutable_item()->set_site_id("P1");
+  item.mutable_item()->set_item_id("FG");
+  events = {site, item};
+  for (int i = 0; i < 200; ++i)
+    events.push_back(SalesOrder("so:" + std::to_string(i), "P1", "FG", i));
+  std::int32_t partition = -1;
+  {
+    auto instance = NewInstance("group-w1", window);
+    for (const auto& e : events) Produce("P1", e.SerializeAsString());
+    ASSERT_TRUE(source_->Flush(10s));
+    ASSERT_TRUE(facts_.WaitTotal(events.size(), 30s));
+    instance->Stop();  // revocation + final snapshot
+    EXPECT_EQ(instance->Metric("sop_ingestion_dedup_evicted_total"), 152);
+    // Every record of site P1 is on one partition: find its snapshot.
+    for (std::int32_t p = 0; p < 6 && partition < 0; ++p) {
+      auto stored = instance->store->GetSnapshot(
+          instance->processor->SnapshotName(std::string(bus::kErpEventsTopic), p));
+      ASSERT_TRUE(stored) << stored.error().ToString();
+      if (!*stored) continue;
+      partition = p;
+      auto state = PartitionState::Decode((*stored)->state, window);
+      ASSERT_TRUE(state) << state.error().ToString();
+      EXPECT_EQ(state->applied_ids.size(), 50u);
+      EXPECT_TRUE(state->applied_ids.Contains("so:150"));
+      EXPECT_FALSE(state->applied_ids.Contains("so:149"));
+      EXPECT_EQ(state->master.item_count(), 1u);  // master data is not part of the window
+    }
+  }
+  ASSERT_GE(partition, 0);
+  auto restarted = NewInstance("group-w2", window);
+  Produce("P1", events[2 + 199].SerializeAsString());  // so:199, inside the window
+  Produce("P1", events[2 + 0].SerializeAsString());    // so:0, beyond it
+  Produce("P1", SalesOrder("so:new", "P1", "FG", 1).SerializeAsString());
+  ASSERT_TRUE(source_->Flush(10s));
+  ASSERT_TRUE(facts_.WaitFor({"so:new"}, 30s));
+  EXPECT_EQ(facts_.total(), events.size() + 2);  // so:0 again and so:new
+  EXPECT_EQ(facts_.counts().at("so:0"), 2);
+  EXPECT_EQ(facts_.counts().at("so:199"), 1);
 }
 
 }  // namespace

@@ -58,6 +58,11 @@ class DedupWindow {
   std::uint64_t evicted() const noexcept { return evicted_; }
   /// The newest decision time seen (kUnknownTime before any).
   std::int64_t newest_ms() const noexcept { return newest_ms_; }
+  /// The decision time of the oldest id held (kUnknownTime if none or unknown). With
+  /// newest_ms(): the span of record time the window covers.
+  std::int64_t oldest_ms() const noexcept {
+    return entries_.empty() ? kUnknownTime : entries_.front().at_ms;
+  }
 
   /// The held ids, oldest first, with their decision times.
   template <class Visit>

@@ -50,6 +50,10 @@ class IngestionProbe {
   }
   void SetLag(std::int32_t partition, double lag);
   void SetStateIds(double ids) const { state_ids_.Set(ids); }
+  void OnDedupEvicted(std::uint64_t ids) const {
+    dedup_evicted_.Increment(static_cast<double>(ids));
+  }
+  void SetDedupWindowSeconds(double seconds) const { dedup_window_seconds_.Set(seconds); }
 
  private:
   runtime::CounterFamily consumed_family_;
@@ -65,6 +69,8 @@ class IngestionProbe {
   runtime::Histogram processing_seconds_;
   runtime::Histogram checkpoint_seconds_;
   runtime::Gauge state_ids_;
+  runtime::Counter dedup_evicted_;
+  runtime::Gauge dedup_window_seconds_;
 };
 
 /// Tuning of the processor.
@@ -139,6 +145,7 @@ class Processor : public bus::ConsumerListener {
     std::int64_t unsnapshotted = 0;
     std::chrono::steady_clock::time_point dirty_since{};
     std::optional<runtime::Counter> consumed{};
+    std::uint64_t evicted_reported = 0;  ///< state.applied_ids.evicted() already counted
   };
   using Key = std::pair<std::string, std::int32_t>;
 
