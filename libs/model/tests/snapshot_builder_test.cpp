@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "sop/model/id_dictionary.hpp"
 #include "sop/model/text.hpp"
 
 namespace sop::model {
@@ -197,6 +198,27 @@ TEST(ModelBuilder, HorizonLongerThanPegsCanStoreIsClampedAndNamed) {
   ASSERT_FALSE(status.has_value());
   EXPECT_NE(status.error().message().find("horizon.buckets"), std::string::npos);
   EXPECT_NE(status.error().message().find("40000"), std::string::npos);
+}
+
+TEST(ModelIdDictionary, InternsInOrderFindsAndKeepsIndicesWhileGrowing) {
+  IdDictionary d;
+  EXPECT_FALSE(d.Find("SO-1").has_value());  // empty table
+  constexpr int kIds = 50'000;
+  for (int i = 0; i < kIds; ++i) ASSERT_EQ(d.Intern("SO-" + std::to_string(i)), i);
+  EXPECT_EQ(d.size(), kIds);
+  EXPECT_EQ(d.Intern("SO-123"), 123);  // known: same index, nothing added
+  EXPECT_EQ(d.size(), kIds);
+  for (int i = 0; i < kIds; i += 7) {
+    ASSERT_EQ(d.Find("SO-" + std::to_string(i)), i);
+    ASSERT_EQ(d.Name(i), "SO-" + std::to_string(i));
+  }
+  EXPECT_FALSE(d.Find("SO-50000").has_value());
+  EXPECT_FALSE(d.Find("").has_value());
+  EXPECT_EQ(d.Intern(""), kIds);  // the empty id is an id like any other
+  EXPECT_EQ(d.Find(""), kIds);
+  IdDictionary copy = d;
+  EXPECT_EQ(copy.Intern("new"), kIds + 1);
+  EXPECT_FALSE(d.Find("new").has_value());
 }
 
 TEST(ModelText, FormatSubstitutesArgumentsInOrder) {

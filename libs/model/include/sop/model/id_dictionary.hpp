@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <unordered_map>  // (kept for includers that relied on it)
 #include <vector>
 
 namespace sop::model {
@@ -25,14 +25,22 @@ class IdDictionary {
   std::int32_t size() const noexcept { return static_cast<std::int32_t>(names_.size()); }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
+  // Open addressing with linear probing over a power-of-two table at most half full; a slot
+  // keeps 32 bits of the id's hash so that a probe compares strings only on a likely match.
+  // (std::unordered_map with a custom hash does not cache hash codes in libstdc++: each lookup
+  // rehashed the strings of the nodes it walked — the largest cost of building an L snapshot.)
+  struct Slot {
+    std::uint32_t tag = 0;
+    std::int32_t index = -1;  ///< −1 = empty
   };
+  static std::uint64_t HashOf(std::string_view id) noexcept;
+  /// The slot holding `id`, or the empty slot where it would go. Requires a non-empty table.
+  std::size_t Probe(std::string_view id, std::uint64_t hash) const noexcept;
+  void Grow();
+
   std::vector<std::string> names_;
-  std::unordered_map<std::string, std::int32_t, Hash, std::equal_to<>> index_;
+  std::vector<std::uint64_t> hashes_;  ///< per index, for growing without rehashing strings
+  std::vector<Slot> slots_;
 };
 
 }  // namespace sop::model
