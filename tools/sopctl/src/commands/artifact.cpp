@@ -110,7 +110,11 @@ void Markdown(std::ostream& out, const sop::v1::Artifact& artifact) {
 }
 
 int Run(CommandContext& context) {
+  // Global --token / --workflow (or SOPCTL_TOKEN / SOPCTL_WORKFLOW) first; the command's own
+  // --token / --workflow override them.
   Options options;
+  options.token = context.token;
+  options.address = context.services.at("workflow").address;
   std::map<std::string, std::string> flags;
   std::vector<std::string> words;
   std::string problem = ParseOptions(context.args, options);

@@ -24,10 +24,12 @@ struct Options {
 
 /// Splits --token/--workflow off `args`; an error text on a missing value.
 std::string ParseOptions(const std::vector<std::string>& args, Options& options) {
+  // Defaults: what the caller put into `options` (sopctl's global options), then the
+  // environment, then localhost:50056.
   const char* env_token = std::getenv("SOPCTL_TOKEN");
   const char* env_address = std::getenv("SOPCTL_WORKFLOW");
-  options.token = env_token ? env_token : "";
-  options.address = env_address ? env_address : "localhost:50056";
+  if (options.token.empty() && env_token != nullptr) options.token = env_token;
+  if (options.address.empty()) options.address = env_address ? env_address : "localhost:50056";
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--token" || args[i] == "--workflow") {
       if (i + 1 >= args.size()) return args[i] + " needs a value";
@@ -177,7 +179,11 @@ void PrintCycle(CommandContext& context, const sop::v1::Cycle& cycle) {
 }
 
 int Run(CommandContext& context) {
+  // Global --token / --workflow (or SOPCTL_TOKEN / SOPCTL_WORKFLOW) first; the command's own
+  // --token / --workflow override them.
   Options options;
+  options.token = context.token;
+  options.address = context.services.at("workflow").address;
   if (auto problem = ParseOptions(context.args, options); !problem.empty()) {
     return Usage(context, problem);
   }
