@@ -10,6 +10,8 @@
 #include <stdexcept>
 
 #include "sop/auth/grpc_auth.hpp"
+#include "sop/runtime/grpc_server.hpp"
+#include "sop/runtime/log.hpp"
 #include "sop/sopctl/command.hpp"
 
 namespace sop::sopctl {
@@ -49,36 +51,9 @@ const Command* CommandRegistry::Find(std::string_view name) const {
 }
 
 std::string JsonEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  for (const char ch : text) {
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(ch) < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(ch));
-          out += buffer;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out;
+  std::string quoted;
+  runtime::AppendJsonString(quoted, text);
+  return quoted.substr(1, quoted.size() - 2);
 }
 
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
@@ -139,26 +114,11 @@ int PrintJson(CommandContext& context, std::string_view command,
 }
 
 std::string StatusText(const grpc::Status& status) {
-  static constexpr std::string_view kNames[] = {"OK",
-                                                "CANCELLED",
-                                                "UNKNOWN",
-                                                "INVALID_ARGUMENT",
-                                                "DEADLINE_EXCEEDED",
-                                                "NOT_FOUND",
-                                                "ALREADY_EXISTS",
-                                                "PERMISSION_DENIED",
-                                                "RESOURCE_EXHAUSTED",
-                                                "FAILED_PRECONDITION",
-                                                "ABORTED",
-                                                "OUT_OF_RANGE",
-                                                "UNIMPLEMENTED",
-                                                "INTERNAL",
-                                                "UNAVAILABLE",
-                                                "DATA_LOSS",
-                                                "UNAUTHENTICATED"};
-  const auto code = static_cast<std::size_t>(status.error_code());
-  const std::string name =
-      code < std::size(kNames) ? std::string(kNames[code]) : "CODE_" + std::to_string(code);
+  const int code = static_cast<int>(status.error_code());
+  // GrpcCodeName says UNKNOWN past the last code; a newer server's code is shown by number.
+  const std::string name = code >= 0 && code <= static_cast<int>(grpc::StatusCode::UNAUTHENTICATED)
+                               ? std::string(runtime::GrpcCodeName(code))
+                               : "CODE_" + std::to_string(code);
   return name + ": " + status.error_message();
 }
 

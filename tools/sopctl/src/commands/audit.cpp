@@ -7,23 +7,7 @@
 #include <charconv>
 #include <ostream>
 
-#include "sop/sopctl/command.hpp"
-#include "sop/v1/workflow.grpc.pb.h"
-
-namespace sop::sopctl::workflow_client {
-// Defined in cycle.cpp.
-struct Options {
-  std::string token;
-  std::string address;
-  std::vector<std::string> rest;
-};
-std::string ParseOptions(const std::vector<std::string>& args, Options& options);
-std::unique_ptr<sop::v1::Workflow::Stub> Stub(const Options& options);
-void Prepare(grpc::ClientContext& call, const CommandContext& context, const Options& options);
-std::string Flags(const std::vector<std::string>& rest, std::map<std::string, std::string>& flags,
-                  std::vector<std::string>& positional);
-std::string Json(const google::protobuf::Message& message);
-}  // namespace sop::sopctl::workflow_client
+#include "workflow_client.hpp"
 
 namespace sop::sopctl {
 namespace {

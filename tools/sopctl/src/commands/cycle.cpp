@@ -1,7 +1,6 @@
 // sopctl cycle open|status|submit|sign|send-back|decide|commit|move-meeting: the S&OP cycle
 // (sop.v1.Workflow). Also defines the workflow client helpers the audit, artifact and
-// change-request commands share (declared in each of those files; sopctl's include/ is not
-// part of the workflow work, so there is no shared header yet).
+// change-request commands share (workflow_client.hpp).
 
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
@@ -10,19 +9,10 @@
 #include <cstdlib>
 #include <ostream>
 
-#include "sop/sopctl/command.hpp"
-#include "sop/v1/workflow.grpc.pb.h"
+#include "workflow_client.hpp"
 
 namespace sop::sopctl::workflow_client {
 
-/// Options every workflow command takes after its own name.
-struct Options {
-  std::string token;    ///< --token or $SOPCTL_TOKEN
-  std::string address;  ///< --workflow or $SOPCTL_WORKFLOW or localhost:50056
-  std::vector<std::string> rest;
-};
-
-/// Splits --token/--workflow off `args`; an error text on a missing value.
 std::string ParseOptions(const std::vector<std::string>& args, Options& options) {
   // Defaults: what the caller put into `options` (sopctl's global options), then the
   // environment, then localhost:50056.

@@ -93,6 +93,7 @@ struct CommandRegistrar {
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 /// Output helpers shared by the commands.
+/// `text` escaped for a JSON string literal (without the quotes; runtime::AppendJsonString).
 std::string JsonEscape(std::string_view text);
 /// Prints rows as an aligned table with a header line (for people).
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
