@@ -170,6 +170,16 @@ double CpuSeconds(pid_t pid) {
   return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// True while `pid` runs (not exited, not a zombie waiting to be reaped).
+bool Running(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (pid <= 0 || !std::getline(in, text)) return false;
+  const std::size_t close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z' &&
+         text[close + 2] != 'X';
+}
+
 double Percentile(std::vector<double> sorted, double q) {
   if (sorted.empty()) return -1;
   std::sort(sorted.begin(), sorted.end());
@@ -456,6 +466,10 @@ Slowest SlowestConsumer(const stack::Stack& stack) {
   Slowest slowest{-1, {}};
   for (const auto& endpoint : stack.Endpoints().services) {
     if (endpoint.pid <= 0) continue;
+    if (!Running(endpoint.pid)) {
+      Die(endpoint.name + " (pid " + std::to_string(endpoint.pid) + ") is no longer running; log " +
+          endpoint.log.string());
+    }
     const auto text = stack.Scrape(endpoint.name);
     if (!text) continue;
     const double consumed = endpoint.kind == "ingestion"
@@ -571,6 +585,10 @@ ReplayFigures Replay(const Options& options, stack::Stack& stack,
       bool moved = false;
       bool all_caught_up = true;
       for (const auto& endpoint : stack.Endpoints().services) {
+        if (!Running(endpoint.pid)) {
+          Die("replay: " + endpoint.name + " (pid " + std::to_string(endpoint.pid) +
+              ") is no longer running; log " + endpoint.log.string());
+        }
         const auto text = stack.Scrape(endpoint.name);
         if (!text) {
           all_caught_up = false;
@@ -598,6 +616,9 @@ ReplayFigures Replay(const Options& options, stack::Stack& stack,
       std::this_thread::sleep_for(100ms);  // metrics poll interval
     }
   }
+  settle.timeout = std::max<std::chrono::milliseconds>(
+      10s, options.timeout -
+               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start));
   const auto report = Must(stack.WaitSettled(settle), "settle");
   const auto settled = Clock::now();
   figures.settle_detected_seconds = Seconds(settled - start);
