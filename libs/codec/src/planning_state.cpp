@@ -1,6 +1,7 @@
 #include "sop/codec/planning_state.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -20,8 +21,63 @@ constexpr std::string_view kLegacyMagic = "sop-mrp-partition-v1\n";  // services
 constexpr char kFactRecord = 'F';
 constexpr char kForecastRecord = 'P';
 constexpr char kConsensusRecord = 'C';
+constexpr char kShipmentRecord = 'S';   // an item-site's shipment history, compacted
 constexpr char kExternalRecord = 'X';   // a TransferDemand received (supplying partition)
 constexpr char kPublishedRecord = 'T';  // a TransferDemand published (demanding partition)
+
+void AppendU32(std::string& out, std::uint32_t value) {
+  for (int shift = 0; shift < 32; shift += 8)
+    out.push_back(static_cast<char>((value >> shift) & 0xffU));
+}
+void AppendU64(std::string& out, std::uint64_t value) {
+  for (int shift = 0; shift < 64; shift += 8)
+    out.push_back(static_cast<char>((value >> shift) & 0xffU));
+}
+void AppendBytes(std::string& out, std::string_view bytes) {
+  AppendU32(out, static_cast<std::uint32_t>(bytes.size()));
+  out.append(bytes);
+}
+
+/// Reads what AppendU32/U64/Bytes wrote; false once the input is too short.
+struct Reader {
+  std::string_view in;
+  bool U64(std::uint64_t& value) {
+    if (in.size() < 8) return false;
+    value = 0;
+    for (int k = 0; k < 8; ++k) {
+      value |=
+          static_cast<std::uint64_t>(static_cast<unsigned char>(in[static_cast<std::size_t>(k)]))
+          << (8 * k);
+    }
+    in.remove_prefix(8);
+    return true;
+  }
+  bool U32(std::uint32_t& value) {
+    if (in.size() < 4) return false;
+    value = 0;
+    for (int k = 0; k < 4; ++k) {
+      value |=
+          static_cast<std::uint32_t>(static_cast<unsigned char>(in[static_cast<std::size_t>(k)]))
+          << (8 * k);
+    }
+    in.remove_prefix(4);
+    return true;
+  }
+  bool Bytes(std::string& value) {
+    std::uint32_t length = 0;
+    if (!U32(length) || in.size() < length) return false;
+    value.assign(in.substr(0, length));
+    in.remove_prefix(length);
+    return true;
+  }
+};
+
+/// A shipment History takes (the assembler only counts shipments): kept compactly.
+bool IsCompactShipment(const sop::v1::Envelope& envelope) {
+  if (!envelope.has_shipment()) return false;
+  const auto& s = envelope.shipment();
+  return std::isfinite(s.quantity()) && s.quantity() >= 0.0 && s.has_shipped_at();
+}
 
 bool Newer(const sop::v1::TransferDemand& a, const sop::v1::TransferDemand& b) {
   return std::pair(a.epoch(), a.sequence()) > std::pair(b.epoch(), b.sequence());
@@ -185,10 +241,7 @@ class PlanningState::History {
       case P::kShipment: {
         const auto& s = e.shipment();
         if (!std::isfinite(s.quantity()) || s.quantity() < 0.0 || !s.has_shipped_at()) return;
-        auto& series = shipments_[model::ItemSiteKey(s.item_id(), s.site_id())];
-        series.item_id = s.item_id();
-        series.site_id = s.site_id();
-        series.shipped.emplace_back(s.shipped_at().seconds(), s.quantity());
+        AddShipment(s.item_id(), s.site_id(), s.shipped_at().seconds(), s.quantity());
         return;
       }
       case P::kDemandForecast: {
@@ -285,6 +338,14 @@ class PlanningState::History {
       default:
         return;
     }
+  }
+
+  void AddShipment(const std::string& item_id, const std::string& site_id, std::int64_t at,
+                   double quantity) {
+    auto& series = shipments_[model::ItemSiteKey(item_id, site_id)];
+    series.item_id = item_id;
+    series.site_id = site_id;
+    series.shipped.emplace_back(at, quantity);
   }
 
   /// Fills `out` against `snapshot` and `grid`. `consensus`: item-site key → period start →
@@ -449,7 +510,18 @@ Result<bool> PlanningState::ApplyFact(const PartitionKey& key, std::string_view 
     if (!PlansSite(envelope.site()) && DemandsExternally(envelope.site())) rebuild_ = true;
     partition.sites.insert(envelope.site());
   }
-  partition.facts.emplace_back(fact_bytes);
+  if (IsCompactShipment(envelope)) {
+    // History only: kept as (id, shipped at, quantity); the assembler merely counts shipments.
+    const auto& s = envelope.shipment();
+    auto& series = partition.shipments[model::ItemSiteKey(s.item_id(), s.site_id())];
+    series.item_id = s.item_id();
+    series.site_id = s.site_id();
+    series.event_ids.push_back(envelope.event_id());
+    series.shipped.emplace_back(s.shipped_at().seconds(), s.quantity());
+    ++partition.shipment_count;
+  } else {
+    partition.facts.emplace_back(fact_bytes);
+  }
   partition.event_ids.insert(envelope.event_id());
   partition.new_event_ids.push_back(envelope.event_id());
   partition.dirty = true;
@@ -618,6 +690,11 @@ void PlanningState::Reassemble() {
       NoteTransferItem(key, fact.envelope());
       assembler_->Apply(fact.envelope());
     }
+    for (const auto& [item_site, series] : partition.shipments) {
+      for (const auto& [at, quantity] : series.shipped) {
+        history_->AddShipment(series.item_id, series.site_id, at, quantity);
+      }
+    }
   }
   reassemble_ = false;
 }
@@ -752,6 +829,19 @@ std::string PlanningState::SerializePartition(const PartitionKey& key) const {
   auto it = partitions_.find(key);
   if (it == partitions_.end()) return out;
   for (const std::string& fact : it->second.facts) AppendRecord(out, kFactRecord, fact);
+  std::string record;
+  for (const auto& [item_site, series] : it->second.shipments) {
+    record.clear();
+    AppendBytes(record, series.item_id);
+    AppendBytes(record, series.site_id);
+    AppendU32(record, static_cast<std::uint32_t>(series.shipped.size()));
+    for (std::size_t k = 0; k < series.shipped.size(); ++k) {
+      AppendBytes(record, series.event_ids[k]);
+      AppendU64(record, static_cast<std::uint64_t>(series.shipped[k].first));
+      AppendU64(record, std::bit_cast<std::uint64_t>(series.shipped[k].second));
+    }
+    AppendRecord(out, kShipmentRecord, record);
+  }
   for (const auto& [item_site, update] : it->second.forecasts) {
     AppendRecord(out, kForecastRecord, update);
   }
@@ -828,6 +918,26 @@ Status PlanningState::RestorePartition(const PartitionKey& key, std::string_view
             std::string(record);
       }
       merge(update);
+    } else if (kind == kShipmentRecord) {
+      Reader reader{record};
+      Partition::Shipments series;
+      std::uint32_t count = 0;
+      if (!reader.Bytes(series.item_id) || !reader.Bytes(series.site_id) || !reader.U32(count)) {
+        return Fail(Errc::kDataLoss, where + "a shipment history does not parse");
+      }
+      for (std::uint32_t k = 0; k < count; ++k) {
+        std::string id;
+        std::uint64_t at = 0, quantity = 0;
+        if (!reader.Bytes(id) || !reader.U64(at) || !reader.U64(quantity)) {
+          return Fail(Errc::kDataLoss, where + "a shipment history does not parse");
+        }
+        state.event_ids.insert(id);
+        series.event_ids.push_back(std::move(id));
+        series.shipped.emplace_back(static_cast<std::int64_t>(at), std::bit_cast<double>(quantity));
+      }
+      if (!series.site_id.empty()) state.sites.insert(series.site_id);
+      state.shipment_count += count;
+      state.shipments[model::ItemSiteKey(series.item_id, series.site_id)] = std::move(series);
     } else if (kind == kExternalRecord || kind == kPublishedRecord) {
       sop::v1::TransferDemand demand;
       if (!demand.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
@@ -847,8 +957,8 @@ Status PlanningState::RestorePartition(const PartitionKey& key, std::string_view
     }
   }
   auto& slot = partitions_[key];
-  stats_.facts_applied +=
-      static_cast<std::int64_t>(state.facts.size()) - static_cast<std::int64_t>(slot.facts.size());
+  stats_.facts_applied += static_cast<std::int64_t>(state.facts.size()) + state.shipment_count -
+                          static_cast<std::int64_t>(slot.facts.size()) - slot.shipment_count;
   slot = std::move(state);
   slot.republish = true;  // what this replica's predecessor published last may be lost
   reassemble_ = true;
@@ -858,7 +968,8 @@ Status PlanningState::RestorePartition(const PartitionKey& key, std::string_view
 void PlanningState::DropPartition(const PartitionKey& key) {
   auto it = partitions_.find(key);
   if (it == partitions_.end()) return;
-  stats_.facts_applied -= static_cast<std::int64_t>(it->second.facts.size());
+  stats_.facts_applied -=
+      static_cast<std::int64_t>(it->second.facts.size()) + it->second.shipment_count;
   partitions_.erase(it);
   reassemble_ = true;
 }

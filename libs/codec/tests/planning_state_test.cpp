@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iostream>
+#include <limits>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -792,6 +794,99 @@ TEST(PlanningStateTransfers, VersionOrderingBadVectorsAndSnapshots) {
   double vector = 0.0;
   for (double q : newer->transfer_demand().release_quantities()) vector += q;
   EXPECT_NEAR(removed, vector, 1e-6 * std::max(1.0, vector));
+}
+
+TEST(PlanningState, ShipmentHistoryIsSnapshottedCompactlyAndRestoresTheSameHistory) {
+  gen::GeneratorOptions options;
+  options.scale = gen::Scale::kS;
+  options.seed = 7;
+  options.history_weeks = 26;
+  auto events = gen::GenerateAll(options);
+  ASSERT_TRUE(events.has_value());
+  PlanningState state;
+  PlanningState without;  // the same facts but the shipments, to size their share
+  std::size_t shipment_fact_bytes = 0;
+  std::int64_t shipments = 0;
+  for (const auto& e : *events) {
+    const std::string bytes = FactOf(e);
+    if (e.has_shipment()) {
+      shipment_fact_bytes += bytes.size() + 5;  // what a record of the whole fact costs
+      ++shipments;
+    } else {
+      ASSERT_TRUE(without.ApplyFact(SitePartition(e.site()), bytes).has_value());
+    }
+    ASSERT_TRUE(state.ApplyFact(SitePartition(e.site()), bytes).has_value());
+  }
+  ASSERT_GT(shipments, 10'000);
+  // A consensus forecast in force for the past weeks of the shipped item-sites, so that the
+  // history compares actuals against it.
+  std::set<std::pair<std::string, std::string>> shipped;
+  std::int64_t earliest = std::numeric_limits<std::int64_t>::max();
+  for (const auto& e : *events) {
+    if (!e.has_shipment()) continue;
+    shipped.emplace(e.shipment().item_id(), e.shipment().site_id());
+    earliest = std::min(earliest, e.shipment().shipped_at().seconds());
+  }
+  for (const auto& [item, site] : shipped) {
+    sop::v1::ForecastUpdate update;
+    update.set_item_id(item);
+    update.set_site_id(site);
+    for (std::int64_t week = 0; week < 30; ++week) {
+      auto* period = update.add_periods();
+      period->mutable_period_start()->set_seconds(earliest + week * 7 * 86'400);
+      period->set_consensus(10.0);
+      period->set_bucket(-1);
+    }
+    ASSERT_TRUE(
+        state.ApplyForecast({"sop.forecast.v1", 0}, update.SerializeAsString()).has_value());
+    ASSERT_TRUE(
+        without.ApplyForecast({"sop.forecast.v1", 0}, update.SerializeAsString()).has_value());
+  }
+  state.Flush();
+  const auto history = state.BuildHistory();
+  ASSERT_GT(history.forecast_actuals.size(), 1'000u);
+
+  PlanningState restored;
+  std::size_t snapshot_bytes = 0;
+  for (const auto& key : state.Partitions()) {
+    const std::string bytes = state.SerializePartition(key);
+    snapshot_bytes += bytes.size();
+    ASSERT_TRUE(restored.RestorePartition(key, bytes).has_value());
+  }
+  std::size_t without_bytes = 0;
+  for (const auto& key : without.Partitions()) {
+    without_bytes += without.SerializePartition(key).size();
+  }
+  const std::size_t compact_bytes = snapshot_bytes - without_bytes;
+  std::cout << "[ info ] S, 26 weeks of history, " << events->size() << " facts: " << shipments
+            << " shipments take " << compact_bytes
+            << " snapshot bytes (as fact records: " << shipment_fact_bytes << "); all partitions "
+            << snapshot_bytes << " bytes\n";
+  EXPECT_LT(compact_bytes, shipment_fact_bytes / 2);
+  restored.Flush();
+  EXPECT_EQ(restored.stats().facts_applied, state.stats().facts_applied);
+  EXPECT_EQ(Mismatches(*restored.engine(), *state.engine()), 0);
+  const auto again = restored.BuildHistory();
+  ASSERT_EQ(again.forecast_actuals.size(), history.forecast_actuals.size());
+  for (std::size_t k = 0; k < history.forecast_actuals.size(); ++k) {
+    EXPECT_EQ(again.forecast_actuals[k].item_site.value(),
+              history.forecast_actuals[k].item_site.value());
+    EXPECT_EQ(again.forecast_actuals[k].bucket, history.forecast_actuals[k].bucket);
+    EXPECT_EQ(again.forecast_actuals[k].actual, history.forecast_actuals[k].actual);
+    EXPECT_EQ(again.forecast_actuals[k].forecast, history.forecast_actuals[k].forecast);
+  }
+  // A shipment delivered again after the restore is still recognized by its event id.
+  for (const auto& e : *events) {
+    if (!e.has_shipment()) continue;
+    auto applied = restored.ApplyFact(SitePartition(e.site()), FactOf(e));
+    ASSERT_TRUE(applied.has_value());
+    EXPECT_FALSE(*applied);
+    break;
+  }
+  // Restoring the compact form and snapshotting again gives the same bytes.
+  for (const auto& key : state.Partitions()) {
+    EXPECT_EQ(restored.SerializePartition(key), state.SerializePartition(key));
+  }
 }
 
 }  // namespace

@@ -23,6 +23,9 @@
 /// ForecastUpdate of an item-site, 'C' a ForecastUpdate holding every consensus period ever
 /// received for an item-site (the forecast in force for past buckets, for BuildHistory).
 /// RestorePartition also reads the earlier "sop-mrp-partition-v1\n" snapshots (F and P only).
+/// 'S' holds the shipment history of one item-site compactly (shipments are history only: kept
+/// as event id, shipped at, quantity instead of whole facts; [u32 LE length][bytes] for item id,
+/// site id, then a u32 count of [id][i64 LE seconds][f64 LE quantity]).
 /// Two more kinds hold cross-replica transfer demand (below): 'X' the latest sop.v1.TransferDemand
 /// received on the partition per (item, supplying site, demanding site), 'T' the latest one this
 /// replica published for a demanding item-site whose facts are in the partition.
@@ -251,7 +254,15 @@ class PlanningState {
     std::map<std::int64_t, double> by_period_start;  ///< period start (s) → consensus
   };
   struct Partition {
-    std::vector<std::string> facts;  ///< Fact bytes in applied order
+    std::vector<std::string> facts;  ///< Fact bytes in applied order (shipments: below)
+    struct Shipments {
+      std::string item_id, site_id;
+      std::vector<std::string> event_ids;
+      std::vector<std::pair<std::int64_t, double>> shipped;  ///< (shipped at s, quantity)
+    };
+    /// Valid Shipment facts, compacted (history only): ItemSiteKey → series in applied order.
+    std::map<std::string, Shipments> shipments;
+    std::int64_t shipment_count = 0;
     std::unordered_set<std::string> event_ids;
     std::map<std::string, std::string> forecasts;       ///< item-site key → ForecastUpdate bytes
     std::map<std::string, ConsensusHistory> consensus;  ///< item-site key → periods ever seen
