@@ -7,6 +7,7 @@
 #include <exception>
 #include <thread>
 
+#include "sop/auth/server_auth.hpp"
 #include "sop/bus/consumer.hpp"
 #include "sop/bus/kafka_config.hpp"
 #include "sop/bus/producer.hpp"
@@ -31,6 +32,7 @@ constexpr int kConfigErrorExitCode = 64;
 void DeclareSettings(sop::runtime::ConfigSchema& schema) {
   using sop::runtime::SettingSpec;
   sop::runtime::AddServiceSettings(schema);
+  sop::auth::AddServerAuthSettings(schema);
   schema.Add(
       SettingSpec::String("redis.host", "Redis host for state snapshots.").Default("127.0.0.1"));
   schema.Add(SettingSpec::Int("redis.port", "Redis port.").Default("6379").Min("1").Max("65535"));
@@ -102,6 +104,12 @@ int Run(const sop::runtime::Config& config) {
 
   MetricsRegistry metrics;
   metrics.AddProcessMetrics(kService, kVersion);
+  // The platform call policy (libs/auth) on every call, before any handler; nullptr = dev mode.
+  auto auth_processor = sop::auth::ServerAuthFromConfig(config, "ingestion", logger, metrics);
+  if (!auth_processor) {
+    logger.Error("invalid configuration", {{"error", auth_processor.error().message()}});
+    return kConfigErrorExitCode;
+  }
   Lifecycle lifecycle(logger);
   auto exposer = MetricsExposer::Start(metrics, config.GetString("metrics.host"),
                                        static_cast<int>(config.GetInt("metrics.port")));
@@ -178,9 +186,10 @@ int Run(const sop::runtime::Config& config) {
       {.decision_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
            config.GetDuration("ingestion.submit.timeout"))},
       **producer, processor);
-  auto server = GrpcServer::Builder(GrpcOptionsFromConfig(config), logger, metrics)
-                    .AddService(&service)
-                    .Start();
+  GrpcServerOptions grpc_options = GrpcOptionsFromConfig(config);
+  grpc_options.auth_processor = std::move(*auth_processor);
+  auto server =
+      GrpcServer::Builder(std::move(grpc_options), logger, metrics).AddService(&service).Start();
   if (!server) {
     logger.Error("grpc server failed", {{"error", server.error().ToString()}});
     return 1;

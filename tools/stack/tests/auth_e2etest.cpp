@@ -1,6 +1,7 @@
-// The platform call policy on the real service binaries: sop::stack starts sop-mrp and
-// sop-exceptions with its generated tokens file (RunServiceMain installs the check), and their
-// write calls are tried over real gRPC channels as no one, as a reader and as a planner.
+// The platform call policy on the real service binaries: sop::stack starts sop-ingestion,
+// sop-mrp and sop-exceptions with its generated tokens file (RunServiceMain, and ingestion's own
+// main, install the check), and their write calls are tried over real gRPC channels as no one,
+// as a reader and as a planner.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 #include "sop/auth/grpc_auth.hpp"
 #include "sop/stack/stack.hpp"
 #include "sop/v1/exceptions.grpc.pb.h"
+#include "sop/v1/ingestion.grpc.pb.h"
 #include "sop/v1/mrp.grpc.pb.h"
 
 namespace sop::stack {
@@ -35,7 +37,7 @@ class AuthE2eTest : public ::testing::Test {
     StackOptions options;
     options.dir = std::filesystem::path(SOP_STACK_TEST_RUN_DIR) / "auth";
     std::filesystem::remove_all(options.dir);
-    options.services = {"mrp", "exceptions"};
+    options.services = {"ingestion", "mrp", "exceptions"};
     options.partitions = 2;
     options.start_timeout = 30s;
     options.stop_timeout = 15s;
@@ -82,6 +84,16 @@ class AuthE2eTest : public ::testing::Test {
     request.set_reason("seen");
     sop::v1::AcknowledgeResponse response;
     return stub->Acknowledge(&context, request, &response);
+  }
+
+  /// Ingestion.Submit (client streaming) of no events.
+  grpc::Status SubmitNothing(const std::string& who, sop::v1::SubmitSummary& summary) {
+    auto stub = sop::v1::Ingestion::NewStub(Channel("ingestion", who));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    auto writer = stub->Submit(&context, &summary);
+    writer->WritesDone();
+    return writer->Finish();
   }
 
   double Metric(const std::string& service, const std::string& series) {
@@ -155,6 +167,29 @@ TEST_F(AuthE2eTest, MrpReplanAndExceptionsAcknowledgeNeedTheirRoles) {
     EXPECT_EQ(mrp_log.find(token), std::string::npos) << who;
     EXPECT_EQ(Slurp(stack_->Endpoints().Find("exceptions")->log).find(token), std::string::npos);
   }
+}
+
+TEST_F(AuthE2eTest, IngestionSubmitNeedsAnIntegrationOrPlannerRole) {
+  sop::v1::SubmitSummary summary;
+  EXPECT_EQ(SubmitNothing("", summary).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  const auto reader = SubmitNothing("rita", summary);
+  EXPECT_EQ(reader.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(reader.error_message(),
+            "/sop.v1.Ingestion/Submit: principal 'rita' needs role integration or planner, has "
+            "'reader'");
+  // A planner's empty stream reaches the handler: nothing received, nothing accepted.
+  const auto planner = SubmitNothing("pat", summary);
+  EXPECT_TRUE(planner.ok()) << planner.error_message();
+  EXPECT_EQ(summary.received(), 0);
+  EXPECT_EQ(summary.accepted(), 0);
+  EXPECT_EQ(Metric("ingestion",
+                   "sop_ingestion_auth_denied_total{code=\"UNAUTHENTICATED\",method=\"/sop.v1."
+                   "Ingestion/Submit\"}"),
+            1);
+  EXPECT_EQ(Metric("ingestion",
+                   "sop_ingestion_auth_denied_total{code=\"PERMISSION_DENIED\",method=\"/sop."
+                   "v1.Ingestion/Submit\"}"),
+            1);
 }
 
 }  // namespace
