@@ -238,8 +238,7 @@ Result<bool> ExceptionsState::Apply(const bus::Message& message) {
     if (!applied) return std::unexpected(applied.error());
     if (*applied) {
       NoteCause(message.value);
-      detection_pending_ = true;
-      ++changes_since_detection_;
+      NoteChange();
     }
     return *applied;
   }
@@ -252,11 +251,22 @@ Result<bool> ExceptionsState::Apply(const bus::Message& message) {
         first_pending_cause_ = update.cause();
       }
     }
-    detection_pending_ = true;
-    ++changes_since_detection_;
+    NoteChange();
     return true;
   }
   return InvalidField("topic", "not consumed by the exceptions service", message.topic);
+}
+
+void ExceptionsState::NoteChange() {
+  const bool first = !detection_pending_;
+  detection_pending_ = true;
+  ++changes_since_detection_;
+  // Background: the first change after a merge gets its detection when the interval allows,
+  // announced by the worker, rather than at the next batch end (up to batch.max under a steady
+  // stream). While one runs, its merge starts the next.
+  if (first && worker_ && !in_flight_ && progress_.full_detections > 0 && !worker_->Stopped()) {
+    worker_->WakeAt(last_start_ + options_.full_detection_interval);
+  }
 }
 
 void ExceptionsState::OnNetChange(const planning::NettingEngine& engine,

@@ -139,6 +139,9 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
   /// else asks the worker to announce itself when it does.
   std::vector<bus::OutgoingMessage> StartWhenDue(bool now_anyway);
   void ObserveFull();
+  /// A fact or forecast changed the plan: a full detection is due (background: the worker is
+  /// asked to announce it when the interval allows).
+  void NoteChange();
   /// The redetector of `engine` (made on first use), or nullptr without reuse_reach.
   planning::MaterialRedetector* RedetectorFor(const planning::NettingEngine& engine);
   void ResetRedetector();
