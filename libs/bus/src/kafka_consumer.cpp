@@ -359,8 +359,11 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const KafkaConfig& config,
       !status) {
     return std::unexpected(status.error());
   }
-  if (auto status = RequireAbsentOr(config, "partition.assignment.strategy", "cooperative-sticky",
-                                    "the consumer uses the cooperative protocol");
+  const char* strategy = options.co_partitioned ? "range" : "cooperative-sticky";
+  if (auto status =
+          RequireAbsentOr(config, "partition.assignment.strategy", strategy,
+                          options.co_partitioned ? "co-partitioned topics are assigned by range"
+                                                 : "the consumer uses the cooperative protocol");
       !status) {
     return std::unexpected(status.error());
   }
@@ -371,8 +374,9 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const KafkaConfig& config,
   effective.Set("enable.partition.eof", "false");
   // Cooperative rebalancing: members keep their partitions during a rebalance, and revoked
   // partitions are committed while the group is stable (an eager revocation commits while the
-  // group is already rebalancing, which brokers such as the embedded mock refuse).
-  effective.Set("partition.assignment.strategy", "cooperative-sticky");
+  // group is already rebalancing, which brokers such as the embedded mock refuse). Co-partitioned
+  // topics need "range" (partition k of every topic to the same member), which is eager.
+  effective.Set("partition.assignment.strategy", strategy);
 
   auto consumer = std::make_unique<KafkaConsumer>(std::move(options));
   if (auto status = consumer->Open(effective); !status) return std::unexpected(status.error());

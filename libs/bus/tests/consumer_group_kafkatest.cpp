@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -281,6 +282,82 @@ TEST(ConsumerGroup, ListenerChosenStartOffsetIsHonouredAndLagCountsWhatIsLeft) {
   ASSERT_TRUE(offsets.WaitUntil([](const auto& all) { return all.size() >= 8; }, 30s));
   (*consumer)->Stop();
   EXPECT_EQ(offsets.Get(), (std::vector<std::int64_t>{2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+// Records which partitions of which topic a member holds.
+class TopicAssignment : public ConsumerListener {
+ public:
+  void OnAssigned(std::span<AssignedPartition> partitions) override {
+    held.Update([&](auto& current) {
+      for (const auto& partition : partitions)
+        current.emplace(partition.topic, partition.partition);
+    });
+  }
+  void OnRevoked(std::span<const TopicPartition> partitions) override {
+    held.Update([&](auto& current) {
+      for (const auto& partition : partitions)
+        current.erase({partition.topic, partition.partition});
+    });
+  }
+  // The partition numbers held of `topic`.
+  static std::set<int> Of(const std::set<std::pair<std::string, int>>& held,
+                          std::string_view topic) {
+    std::set<int> numbers;
+    for (const auto& [name, partition] : held)
+      if (name == topic) numbers.insert(partition);
+    return numbers;
+  }
+  Watched<std::set<std::pair<std::string, int>>> held;
+};
+
+TEST(ConsumerGroup, CoPartitionedMembersHoldTheSamePartitionsOfEveryTopic) {
+  const std::string facts(kFactsTopic);
+  const std::string forecast(kForecastTopic);
+  auto broker = EmbeddedBroker::Start({.brokers = 1, .partitions = 6, .topics = {facts, forecast}});
+  ASSERT_TRUE(broker.has_value()) << broker.error().ToString();
+  std::array<TopicAssignment, 2> listeners;
+  std::array<std::unique_ptr<Consumer>, 2> members;
+  auto start = [&](int member) {
+    auto consumer =
+        Consumer::Create(ConsumerConfig((*broker)->bootstrap_servers()),
+                         ConsumerOptions{.group_id = "co-partitioned",
+                                         .topics = {facts, forecast},
+                                         .handler = [](const Message&) -> Status { return {}; },
+                                         .on_rejected = testing::Reject,
+                                         .listener = &listeners[static_cast<std::size_t>(member)],
+                                         .co_partitioned = true});
+    ASSERT_TRUE(consumer.has_value()) << consumer.error().ToString();
+    ASSERT_TRUE((*consumer)->Start());
+    members[static_cast<std::size_t>(member)] = std::move(*consumer);
+  };
+  // The first member settles alone with all twelve partitions; then the second joins, which is
+  // when cooperative-sticky may hand it every partition of one topic.
+  start(0);
+  ASSERT_TRUE(listeners[0].held.WaitUntil([](const auto& held) { return held.size() == 12; }, 30s));
+  start(1);
+  // Settled: both members hold partitions and every partition is held once. Each wait returns
+  // as soon as its own member's assignment changes, so the loop re-checks both.
+  auto settled = [&] {
+    const auto first = listeners[0].held.Get();
+    const auto second = listeners[1].held.Get();
+    return !first.empty() && !second.empty() && first.size() + second.size() == 12;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!settled() && std::chrono::steady_clock::now() < deadline) {
+    listeners[1].held.WaitUntil([](const auto& held) { return !held.empty(); }, 200ms);
+    listeners[0].held.WaitUntil([](const auto& held) { return held.size() < 12; }, 200ms);
+  }
+  ASSERT_TRUE(settled());
+  // Each member holds the same partition numbers of both topics.
+  std::set<std::pair<std::string, int>> all;
+  for (auto& listener : listeners) {
+    const auto held = listener.held.Get();
+    EXPECT_EQ(TopicAssignment::Of(held, facts), TopicAssignment::Of(held, forecast));
+    EXPECT_EQ(TopicAssignment::Of(held, facts).size(), 3u);
+    all.insert(held.begin(), held.end());
+  }
+  EXPECT_EQ(all.size(), 12u);
+  for (auto& member : members) member->Stop();
 }
 
 }  // namespace

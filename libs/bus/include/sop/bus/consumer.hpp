@@ -69,12 +69,22 @@ struct ConsumerOptions {
   std::chrono::milliseconds retry_backoff_max{5'000};
   /// How long one poll waits for messages; bounds how fast Stop() is noticed.
   std::chrono::milliseconds poll_timeout{100};
+  /// The topics are partitioned alike (same key, same partition count; e.g. sop.facts.v1 and
+  /// sop.forecast.v1 by site) and a member must hold partition k of every topic or none: the
+  /// consumer then uses the eager "range" assignor instead of cooperative-sticky, which balances
+  /// the partition count over all topics together and can give one member every facts partition
+  /// and another every forecast partition. Costs of eager: every rebalance revokes every
+  /// partition, and the revocation's commit may be refused while the group rebalances (the
+  /// embedded broker does); use it only where the start offsets come from elsewhere (the
+  /// listener sets them from a snapshot, as sop::host does).
+  bool co_partitioned = false;
 };
 
 /// A member of a Kafka consumer group that calls a handler for each message and commits the
 /// offset only after the handler (or the reject decision) succeeded.
 ///
-/// Protocol: cooperative rebalancing (cooperative-sticky). Members keep their partitions while
+/// Protocol: cooperative rebalancing (cooperative-sticky), or eager "range" for
+/// ConsumerOptions::co_partitioned. Members keep their partitions while
 /// the group rebalances; a partition that moves is first revoked from its owner, which commits
 /// the handled offsets synchronously before giving it up, so the next owner starts right after
 /// the last handled message: no message is handled twice by one group after a rebalance or a
