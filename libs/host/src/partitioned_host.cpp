@@ -163,6 +163,7 @@ Result<std::unique_ptr<PartitionedHost>> PartitionedHost::Start(HostOptions opti
   bus::ConsumerOptions consumer_options;
   consumer_options.group_id = self.options_.group_id;
   consumer_options.topics = self.options_.topics;
+  consumer_options.co_partitioned = self.options_.co_partitioned;
   consumer_options.handler = [&self](const bus::Message& message) { return self.Handle(message); };
   consumer_options.on_rejected = [&self](const bus::Message& message, const Error& error) {
     return self.Reject(message, error);

@@ -13,6 +13,7 @@ Result<std::unique_ptr<CapacityService>> CapacityService::Start(host::HostOption
   std::unique_ptr<CapacityService> service(new CapacityService());
   service->state_ = std::make_unique<CapacityState>(options.state, &metrics);
   host.topics = {std::string(bus::kFactsTopic), std::string(bus::kForecastTopic)};
+  host.co_partitioned = true;  // a site's facts and forecasts on the same replica
   auto started = host::PartitionedHost::Start(std::move(host), *service->state_, logger, metrics);
   if (!started) return std::unexpected(started.error());
   service->host_ = std::move(*started);

@@ -138,6 +138,7 @@ Result<std::unique_ptr<ExceptionsService>> ExceptionsService::Start(
   if (host_options.topics.empty()) {
     host_options.topics = {state_options.facts_topic, state_options.forecast_topic};
   }
+  host_options.co_partitioned = true;  // a site's facts and forecasts on the same replica
   std::unique_ptr<ExceptionsService> service(
       new ExceptionsService(std::move(state_options), host_options.redis, metrics));
   ExceptionsService& self = *service;

@@ -187,6 +187,7 @@ Result<std::unique_ptr<MrpService>> MrpService::Start(host::HostOptions host,
   std::unique_ptr<MrpService> service(new MrpService(std::move(planner), logger, metrics));
   host.service = "mrp";
   host.topics = {std::string(bus::kFactsTopic), std::string(bus::kForecastTopic)};
+  host.co_partitioned = true;  // a site's facts and forecasts on the same replica
   auto started = host::PartitionedHost::Start(std::move(host), *service->state_, logger, metrics);
   if (!started) return std::unexpected(started.error());
   service->host_ = std::move(*started);

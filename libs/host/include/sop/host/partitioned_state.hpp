@@ -111,6 +111,11 @@ struct HostOptions {
   std::map<std::string, std::string> producer_defaults{{"compression.type", "lz4"}};
   std::string group_id;             ///< the consumer group
   std::vector<std::string> topics;  ///< consumed topics
+  /// The topics are partitioned alike (by site) and the state joins them per partition, e.g.
+  /// the facts and the forecasts of a site: partition k of every topic goes to one replica
+  /// (bus::ConsumerOptions::co_partitioned, the eager range assignor; every rebalance then
+  /// revokes and restores every partition from its snapshot).
+  bool co_partitioned = false;
   store::RedisStoreOptions redis;
   std::string instance;  ///< this replica's name in logs
   /// A batch ends when no message arrived for `batch_quiet`, or `batch_max` after it began.
