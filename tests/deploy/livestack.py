@@ -85,7 +85,10 @@ class LiveStack:
         for service, endpoint in self.endpoints.items():
             if service in ("ingestion", "forecasting", "mrp", "capacity", "exceptions"):
                 command += [f"--{service}", endpoint["grpc"]]
-        result = subprocess.run(command + list(args), capture_output=True, text=True, timeout=120)
+        # The stack's services enforce the call policy: calls go as its planner principal.
+        env = dict(os.environ, SOPCTL_TOKEN=(self.dir / "pat.token").read_text().strip())
+        result = subprocess.run(command + list(args), capture_output=True, text=True, timeout=120,
+                                env=env)
         if check and result.returncode != 0:
             raise StackError(f"sopctl {' '.join(args)} exited {result.returncode}: "
                              f"{result.stderr.strip()} {result.stdout.strip()[:500]}")

@@ -153,13 +153,14 @@ def main(argv):
             except livestack.StackError:
                 check(f"{promql} == {want:.0f}", False, f"(got {prometheus.value(promql)})")
 
+        # sop.facts.v1 also carries mrp's own TransferDemand facts (cross-replica supply), so a
+        # facts consumer has consumed the events sent plus those.
+        own_facts = "sum(sop_mrp_transfer_demands_published_total)"
         counters = [
             "sum(sop_ingestion_events_total)",
             "sum(sop_ingestion_processing_seconds_count)",
-            'sum(sop_forecasting_consumed_total{topic="sop.facts.v1"})',
-            'sum(sop_mrp_consumed_total{topic="sop.facts.v1"})',
-        ] + [f'sum(sop_{s}_consumed_total{{topic="sop.facts.v1"}})' for s in ("capacity", "exceptions")
-             if s in running]
+        ] + [f'sum(sop_{s}_consumed_total{{topic="sop.facts.v1"}}) - {own_facts}'
+             for s in ("forecasting", "mrp", "capacity", "exceptions") if s in running]
         latency = "sum(sop_exceptions_event_to_exception_seconds_count)"
         # Part 1: the series appear with exactly the events sent.
         stack.sopctl("ingest", str(work / "part1.jsonl"), "--batch", "40000")
