@@ -4,6 +4,7 @@ every built service on free loopback ports), events through `sopctl ingest`, /me
 Everything started here is stopped by stop() (SIGTERM to sop-stack, which stops the services,
 redis and the broker; SIGKILL after a deadline). Waits are conditions with deadlines.
 """
+import ctypes
 import json
 import os
 import pathlib
@@ -28,6 +29,14 @@ def wait_for(what, predicate, timeout, interval=0.2):
         if time.monotonic() > deadline:
             raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def _stop_with_parent():
+    """In the child before exec: SIGTERM when this test process dies, even by SIGKILL (a ctest
+    timeout), so sop-stack stops its services in order instead of outliving the test."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def http_get(url, timeout=5):
@@ -58,7 +67,8 @@ class LiveStack:
         self.stderr = open(self.work / "sop-stack.err", "w")
         self.process = subprocess.Popen(
             [self.binary("tools/stack/sop-stack"), "up", "--dir", str(self.dir)],
-            stdout=self.stdout, stderr=self.stderr, start_new_session=True)
+            stdout=self.stdout, stderr=self.stderr, start_new_session=True,
+            preexec_fn=_stop_with_parent)
 
         def ready():
             if self.process.poll() is not None:
