@@ -18,6 +18,29 @@
 namespace sop::exceptions {
 namespace {
 
+// Counts the state's detection-ready announcements; tests wait for the n-th with a deadline.
+class DetectionSignal {
+ public:
+  explicit DetectionSignal(ExceptionsState& state) {
+    state.set_detection_ready([this] {
+      {
+        std::lock_guard lock(mutex_);
+        ++ready_;
+      }
+      cv_.notify_all();
+    });
+  }
+  bool WaitFor(int n, std::chrono::seconds deadline) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, deadline, [&] { return ready_ >= n; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int ready_ = 0;
+};
+
 using namespace sop::exceptions::testing;
 
 bus::Message FactMessage(const sop::v1::Envelope& envelope, std::int64_t sequence,
@@ -277,20 +300,8 @@ TEST_F(ExceptionsStateS, BackgroundFullDetectionWithConcurrentNetChangesSettlesT
   StateOptions options;
   options.background_detection = true;
   ExceptionsState state(options);
-  std::mutex mutex;
-  std::condition_variable cv;
-  int ready = 0;
-  state.set_detection_ready([&] {
-    {
-      std::lock_guard lock(mutex);
-      ++ready;
-    }
-    cv.notify_all();
-  });
-  const auto wait_ready = [&](int n) {
-    std::unique_lock lock(mutex);
-    return cv.wait_for(lock, std::chrono::seconds(60), [&] { return ready >= n; });
-  };
+  DetectionSignal detections(state);
+  const auto wait_ready = [&](int n) { return detections.WaitFor(n, std::chrono::seconds(60)); };
   // Merges announced results until `full` detections are in. An announcement can also be the
   // worker asking for a due detection (the first change after a merge): TakeDetected then
   // returns nothing while one is in flight.
@@ -478,20 +489,8 @@ TEST(ExceptionsState, BackgroundDetectionKeepsTheIntervalBetweenStartsThenSettle
   options.background_detection = true;
   options.full_detection_interval = std::chrono::milliseconds(400);
   ExceptionsState state(options);
-  std::mutex mutex;
-  std::condition_variable cv;
-  int ready = 0;
-  state.set_detection_ready([&] {
-    {
-      std::lock_guard lock(mutex);
-      ++ready;
-    }
-    cv.notify_all();
-  });
-  const auto wait_ready = [&](int n) {
-    std::unique_lock lock(mutex);
-    return cv.wait_for(lock, std::chrono::seconds(30), [&] { return ready >= n; });
-  };
+  DetectionSignal detections(state);
+  const auto wait_ready = [&](int n) { return detections.WaitFor(n, std::chrono::seconds(30)); };
 
   const auto plant = SharedComponentPlant();
   const auto t0 = std::chrono::steady_clock::now();
@@ -541,20 +540,8 @@ TEST(ExceptionsState, BackgroundDetectionOfAChangeStartsWhenDueWithoutABatchEnd)
   options.background_detection = true;
   options.full_detection_interval = std::chrono::milliseconds(300);
   ExceptionsState state(options);
-  std::mutex mutex;
-  std::condition_variable cv;
-  int ready = 0;
-  state.set_detection_ready([&] {
-    {
-      std::lock_guard lock(mutex);
-      ++ready;
-    }
-    cv.notify_all();
-  });
-  const auto wait_ready = [&](int n) {
-    std::unique_lock lock(mutex);
-    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return ready >= n; });
-  };
+  DetectionSignal detections(state);
+  const auto wait_ready = [&](int n) { return detections.WaitFor(n, std::chrono::seconds(10)); };
   const auto plant = SharedComponentPlant();
   Feed(state, plant);
   EXPECT_TRUE(state.EndBatch().empty());
