@@ -383,6 +383,10 @@ class StackImpl final : public Stack {
     if (options_.partitions < 1 || options_.partitions > 64) {
       return InvalidField("partitions", "must be 1..64", std::to_string(options_.partitions));
     }
+    if (options_.fetch_wait_max_ms < 1 || options_.fetch_wait_max_ms > 10'000) {
+      return InvalidField("fetch_wait_max_ms", "must be 1..10000",
+                          std::to_string(options_.fetch_wait_max_ms));
+    }
     const std::set<std::string> requested(options_.services.begin(), options_.services.end());
     for (const auto& kind : KnownServices()) {
       if (!requested.empty() && !requested.contains(kind.name)) continue;
@@ -547,7 +551,7 @@ class StackImpl final : public Stack {
       // A local group: members notice each other quickly, fetches answer quickly.
       env.push_back("SOP_KAFKA_SESSION_TIMEOUT_MS=6000");
       env.push_back("SOP_KAFKA_HEARTBEAT_INTERVAL_MS=300");
-      env.push_back("SOP_KAFKA_FETCH_WAIT_MAX_MS=50");
+      env.push_back("SOP_KAFKA_FETCH_WAIT_MAX_MS=" + std::to_string(options_.fetch_wait_max_ms));
       env.push_back("SOP_KAFKA_LOG__LEVEL=3");
     }
     env.insert(env.end(), options_.extra_env.begin(), options_.extra_env.end());

@@ -60,6 +60,10 @@ struct StackOptions {
   /// Kafka client settings for fast local groups (session timeout, heartbeat, fetch wait),
   /// passed as SOP_KAFKA_* variables; set false to use librdkafka's defaults.
   bool fast_kafka = true;
+  /// With fast_kafka: fetch.wait.max.ms of every service's consumers. The embedded broker
+  /// (librdkafka's mock cluster) answers an empty fetch only after this whole wait, so each
+  /// Kafka hop of a change can add up to this much latency; lower costs more idle fetches.
+  std::int32_t fetch_wait_max_ms = 50;
   /// One redis-server per service kind (its replicas share it) instead of one for all: a
   /// service writing large snapshots then cannot stall another's checkpoints (Redis runs one
   /// command at a time).
