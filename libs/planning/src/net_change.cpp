@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <utility>
 
 #include "sop/model/text.hpp"
 #include "sop/planning/netting.hpp"
@@ -296,9 +297,24 @@ Result<std::vector<ItemSiteIndex>> NettingEngine::ApplyAll(std::span<const Chang
   for (const auto& change : changes) {
     if (auto status = Validate(change); !status) return std::unexpected(status.error());
   }
-  std::vector<ItemSiteIndex> dirty;
-  bool structural = false;
-  for (const auto& change : changes) ApplyInput(change, dirty, structural);
+  for (const auto& change : changes) ApplyInput(change, staged_dirty_, staged_structural_);
+  staged_ = true;
+  return Commit();
+}
+
+Status NettingEngine::Stage(const Change& change) {
+  if (!ran_) return Fail(Errc::kFailedPrecondition, "net change before a full run");
+  if (auto status = Validate(change); !status) return status;
+  ApplyInput(change, staged_dirty_, staged_structural_);
+  staged_ = true;
+  return {};
+}
+
+Result<std::vector<ItemSiteIndex>> NettingEngine::Commit() {
+  if (!ran_) return Fail(Errc::kFailedPrecondition, "net change before a full run");
+  std::vector<ItemSiteIndex> dirty = std::exchange(staged_dirty_, {});
+  const bool structural = std::exchange(staged_structural_, false);
+  staged_ = false;
 
   std::vector<ItemSiteIndex> touched;
   if (structural) {

@@ -22,7 +22,8 @@ struct NettingPolicy {
 /// Plans one snapshot. Owns its copy of the snapshot (net-change events modify it) and the plan.
 ///
 /// Usage: `NettingEngine engine(std::move(snapshot), policy); engine.RunFull();` then any number
-/// of `engine.Apply(change)`; `engine.plan()` is always the result a full regenerative run over
+/// of `engine.Apply(change)` (or of `engine.Stage(change)` followed by one `engine.Commit()`);
+/// after each Apply/Commit `engine.plan()` is the result a full regenerative run over
 /// `engine.snapshot()` would give (bitwise: both run the same per-item computation in the same
 /// order of inputs).
 ///
@@ -51,6 +52,30 @@ class NettingEngine {
   /// the same batch creates; on an error nothing changes. Same result as applying them one by
   /// one; returns the re-netted item-sites in the order they were netted.
   Result<std::vector<ItemSiteIndex>> ApplyAll(std::span<const Change> changes);
+
+  /// Coalesced net change, for a stream of changes planned once per batch: Stage validates one
+  /// change against the current snapshot (which includes what is already staged, so a change
+  /// may name an order an earlier staged change created) and applies it to the inputs only,
+  /// accumulating the item-sites to re-net and whether the BOM/transfer structure changed; a
+  /// rejected change (INVALID_ARGUMENT / NOT_FOUND / OUT_OF_RANGE naming the field, or
+  /// FAILED_PRECONDITION before a RunFull) changes nothing. Commit then re-plans everything
+  /// staged in one propagation (restructuring once if any staged change was structural; each
+  /// item-site netted at most once) and returns the re-netted item-sites in the order they were
+  /// netted, exactly as ApplyAll of the same changes would; with nothing staged it returns an
+  /// empty list. Apply/ApplyAll commit what is staged together with their own changes.
+  ///
+  /// Between Stage and Commit, plan() is stale (the last committed plan, except that the
+  /// scheduled-receipt rows of staged receipts already moved) while snapshot() holds the staged
+  /// inputs: do not read the plan against the snapshot then, and do not call EndDemands or
+  /// ShortageEndDemands (they combine both). A RunFull meanwhile plans the staged inputs too (they
+  /// are in the snapshot); the Commit after it then only re-nets the staged item-sites again.
+  Status Stage(const Change& change);
+  /// Whether changes are staged and not yet committed.
+  bool staged() const noexcept { return staged_; }
+  /// Item-sites whose inputs staged changes touched directly (unordered, may repeat); empty when
+  /// nothing is staged.
+  std::span<const ItemSiteIndex> staged_item_sites() const noexcept { return staged_dirty_; }
+  Result<std::vector<ItemSiteIndex>> Commit();
 
   const Plan& plan() const noexcept { return plan_; }
   const model::Snapshot& snapshot() const noexcept { return snapshot_; }
@@ -93,6 +118,10 @@ class NettingEngine {
   NettingPolicy policy_;
   Plan plan_;
   bool ran_ = false;
+  // Staged net change (Stage/Commit): item-sites to re-net, structural flag.
+  std::vector<ItemSiteIndex> staged_dirty_;
+  bool staged_structural_ = false;
+  bool staged_ = false;
 
   // Derived structure (CSR): consumers of each item-site (BOM parents with the line, and the
   // item-sites it supplies by transfer), sales orders and receipts per item-site.
