@@ -36,6 +36,11 @@ bool Changed(const sop::v1::PlanningException& before, const sop::v1::PlanningEx
          before.explanation() != after.explanation();
 }
 
+bool SameReferences(const planning::RankingWeights& a, const planning::RankingWeights& b) {
+  return a.revenue_reference == b.revenue_reference && a.margin_reference == b.margin_reference &&
+         a.breadth_reference == b.breadth_reference;
+}
+
 // Page tokens: "<16 hex digits: bits of the score>/<exception id>" of the last exception of the
 // previous page. A cursor, not an offset, so pages stay consistent while the list changes.
 std::string MakeToken(double score, std::string_view id) {
@@ -116,6 +121,31 @@ sop::v1::Severity ToProto(planning::Severity severity) noexcept {
   return sop::v1::SEVERITY_UNSPECIFIED;
 }
 
+namespace {
+
+void SetScore(const planning::ScoreComponents& score, sop::v1::PlanningException& out) {
+  out.set_score(score.total);
+  auto* components = out.mutable_score_components();
+  components->set_revenue_at_risk(score.revenue);
+  components->set_margin_at_risk(score.margin);
+  components->set_customer_priority(score.priority);
+  components->set_time_to_impact(score.time);
+  components->set_breadth(score.breadth);
+  components->set_severity(score.severity);
+}
+
+bool ReferencesMoved(const planning::RankingWeights& in_use,
+                     const planning::RankingWeights& detected, double tolerance) {
+  auto moved = [&](double before, double after) {
+    return std::abs(after - before) > tolerance * std::abs(before);
+  };
+  return moved(in_use.revenue_reference, detected.revenue_reference) ||
+         moved(in_use.margin_reference, detected.margin_reference) ||
+         moved(in_use.breadth_reference, detected.breadth_reference);
+}
+
+}  // namespace
+
 sop::v1::PlanningException ToProto(const planning::Exception& e,
                                    const planning::NettingEngine& engine,
                                    std::size_t max_affected_demands) {
@@ -149,14 +179,7 @@ sop::v1::PlanningException ToProto(const planning::Exception& e,
   out.set_quantity(e.quantity);
   out.set_revenue_at_risk(e.revenue_at_risk);
   out.set_margin_at_risk(e.margin_at_risk);
-  out.set_score(e.score.total);
-  auto* components = out.mutable_score_components();
-  components->set_revenue_at_risk(e.score.revenue);
-  components->set_margin_at_risk(e.score.margin);
-  components->set_customer_priority(e.score.priority);
-  components->set_time_to_impact(e.score.time);
-  components->set_breadth(e.score.breadth);
-  components->set_severity(e.score.severity);
+  SetScore(e.score, out);
   out.set_explanation(e.explanation);
   out.set_subject(e.subject);
   for (const std::string& customer : e.customers) out.add_customer_ids(customer);
@@ -227,7 +250,17 @@ Result<Acknowledgement> Acknowledgement::Decode(std::string_view bytes) {
 }
 
 ExceptionBook::ExceptionBook(BookOptions options)
-    : options_(std::move(options)), ranker_(options_.weights) {}
+    : options_(std::move(options)), weights_(options_.weights), ranker_(weights_) {}
+
+bool ExceptionBook::AdoptReferences(const planning::RankingWeights& detected) {
+  if (options_.reference_percentile <= 0.0) return false;
+  if (references_set_ && !ReferencesMoved(weights_, detected, options_.reference_tolerance)) {
+    return false;
+  }
+  weights_ = detected;
+  references_set_ = true;
+  return true;
+}
 
 bool ExceptionBook::Store(sop::v1::PlanningException proto) {
   auto [it, inserted] = protos_.try_emplace(proto.exception_id());
@@ -244,9 +277,15 @@ FullDetection DetectFull(const BookOptions& options, const planning::NettingEngi
   full.exceptions = planning::DetectExceptions(engine, capacity, history, options.detection);
   full.timings.detect_seconds = Since(detect_start);
   const auto rank_start = Clock::now();
+  full.weights = options.weights;
+  if (options.reference_percentile > 0.0) {
+    auto scaled =
+        planning::ScaleReferences(full.exceptions, options.weights, options.reference_percentile);
+    if (scaled) full.weights = *scaled;  // a percentile outside (0, 1]: the fixed references
+  }
   full.protos.reserve(full.exceptions.size());
   for (planning::Exception& e : full.exceptions) {
-    planning::Score(e, options.weights);
+    planning::Score(e, full.weights);
     full.protos.push_back(ToProto(e, engine, options.max_affected_demands));
   }
   full.timings.rank_seconds = Since(rank_start);
@@ -265,6 +304,16 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
     planning::MaterialRedetector* redetector) {
   timings_ = full.timings;
   const auto merge_start = Clock::now();
+  // The references in use: the detection's own when they are the first or moved beyond the
+  // tolerance (everything is re-scored, so every exception is published again), else the book's
+  // (the detection's exceptions are re-scored with them: a few multiplications each).
+  AdoptReferences(full.weights);
+  if (!SameReferences(weights_, full.weights)) {
+    for (std::size_t i = 0; i < full.exceptions.size(); ++i) {
+      planning::Score(full.exceptions[i], weights_);
+      SetScore(full.exceptions[i].score, full.protos[i]);
+    }
+  }
   // The re-detected item-sites' material exceptions come from the current plan.
   std::vector<std::string> in_scope;
   std::vector<planning::Exception> fresh;
@@ -286,7 +335,7 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
     protos.push_back(std::move(full.protos[i]));
   }
   for (planning::Exception& e : fresh) {
-    planning::Score(e, options_.weights);
+    planning::Score(e, weights_);
     protos.push_back(ToProto(e, *engine, options_.max_affected_demands));
     detected.push_back(std::move(e));
   }
@@ -307,6 +356,7 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
   std::vector<sop::v1::PlanningException> removed;
   removed.reserve(previous.size());
   for (auto& [id, proto] : previous) removed.push_back(std::move(proto));
+  if (!SameReferences(ranker_.weights(), weights_)) ranker_ = planning::Ranker(weights_);
   ranker_.Reset(std::move(detected));
   timings_.rank_seconds += Since(merge_start);
   return MakeDeltas(upserted, std::move(removed), cause);
@@ -327,7 +377,7 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Update(
   std::set<std::string> found;
   std::vector<std::string> upserted;
   for (planning::Exception& e : detected) {
-    planning::Score(e, options_.weights);
+    planning::Score(e, weights_);
     found.insert(e.id);
     if (Store(ToProto(e, engine, options_.max_affected_demands))) upserted.push_back(e.id);
     ranker_.Upsert(std::move(e));
@@ -351,6 +401,7 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Clear(const sop::v1::Cause& 
   for (auto& [id, proto] : protos_) removed.push_back(std::move(proto));
   protos_.clear();
   ranker_.Reset({});
+  references_set_ = false;  // the next plan's first full detection sets them again
   return MakeDeltas({}, std::move(removed), cause);
 }
 

@@ -45,22 +45,23 @@ model::SalesOrderRecord Order(std::string id, std::string customer, std::int32_t
 // Component C1 (frozen for the whole horizon, no stock) feeds HI (price 100, cost 40) and LO
 // (price 30, cost 25); C2 feeds LO2 only. SO-HI (CUST-A, priority 1) 10 HI, SO-LO (CUST-B) 10 LO
 // and SO-LO2 (CUST-C) 20 LO2 are due in bucket 4: C1 is 20 short from bucket 3, C2 20.
-planning::NettingEngine Plant() {
+// `money` multiplies every cost and price (the same plant in another currency unit).
+planning::NettingEngine Plant(double money = 1.0) {
   model::Horizon horizon;
   horizon.buckets = 10;
   model::SnapshotBuilder b(horizon);
   b.AddSite(model::SiteRecord{"P1", "Plant 1", model::SiteKind::kPlant});
-  b.AddItem(Item("HI", model::ItemKind::kMake, 40, 100, 1, 0, "PUMPS"));
-  b.AddItem(Item("LO", model::ItemKind::kMake, 25, 30, 1, 0, "PUMPS"));
-  b.AddItem(Item("LO2", model::ItemKind::kMake, 25, 30, 1, 0, "VALVES"));
-  b.AddItem(Item("C1", model::ItemKind::kBuy, 10, 0, 2, 10, ""));
-  b.AddItem(Item("C2", model::ItemKind::kBuy, 10, 0, 2, 10, ""));
+  b.AddItem(Item("HI", model::ItemKind::kMake, 40 * money, 100 * money, 1, 0, "PUMPS"));
+  b.AddItem(Item("LO", model::ItemKind::kMake, 25 * money, 30 * money, 1, 0, "PUMPS"));
+  b.AddItem(Item("LO2", model::ItemKind::kMake, 25 * money, 30 * money, 1, 0, "VALVES"));
+  b.AddItem(Item("C1", model::ItemKind::kBuy, 10 * money, 0, 2, 10, ""));
+  b.AddItem(Item("C2", model::ItemKind::kBuy, 10 * money, 0, 2, 10, ""));
   b.SetBom("HI", "P1", {model::BomLineRecord{"C1", 1.0}});
   b.SetBom("LO", "P1", {model::BomLineRecord{"C1", 1.0}});
   b.SetBom("LO2", "P1", {model::BomLineRecord{"C2", 1.0}});
-  b.AddSalesOrder(Order("SO-HI", "CUST-A", 1, "HI", 4, 10, 100));
-  b.AddSalesOrder(Order("SO-LO", "CUST-B", 2, "LO", 4, 10, 30));
-  b.AddSalesOrder(Order("SO-LO2", "CUST-C", 2, "LO2", 4, 20, 30));
+  b.AddSalesOrder(Order("SO-HI", "CUST-A", 1, "HI", 4, 10, 100 * money));
+  b.AddSalesOrder(Order("SO-LO", "CUST-B", 2, "LO", 4, 10, 30 * money));
+  b.AddSalesOrder(Order("SO-LO2", "CUST-C", 2, "LO2", 4, 20, 30 * money));
   auto built = b.Build();
   planning::NettingEngine engine(std::move(built.snapshot));
   engine.RunFull();
@@ -224,6 +225,128 @@ TEST(ExceptionBook, LargeOrderReRanksIncrementallyLikeAFullDetection) {
   ASSERT_EQ(reconciled[0].upserts_size(), 1);
   EXPECT_EQ(reconciled[0].upserts(0).exception_id(), "ORDER_AT_RISK:SO-BIG");
   EXPECT_EQ(RankerIds(f.book.ranker()), RankerIds(full.ranker()));
+}
+
+BookOptions Scaled() {
+  BookOptions options;
+  options.reference_percentile = kDefaultReferencePercentile;
+  return options;
+}
+
+planning::CapacityPlan Capacity(const planning::NettingEngine& engine) {
+  return planning::RoughCut(engine.snapshot(), engine.plan());
+}
+
+// The six exceptions of Plant() carry revenue 1300 (SHORTAGE and SHARED_COMPONENT of C1), 1000
+// (SO-HI), 600 (SHORTAGE of C2, SO-LO2), 300 (SO-LO); margin 650, 650, 600, 100, 100, 50; end
+// demands 2, 2, 1, 1, 1, 1. The p90 (nearest rank: the ⌈0.9 × 6⌉ = 6th smallest) references
+// are 1300, 650 and 2.
+TEST(ExceptionBook, ScaledReferencesAreTheP90OfAFullDetectionByHand) {
+  planning::NettingEngine engine = Plant();
+  ExceptionBook book(Scaled());
+  book.Refresh(engine, Capacity(engine), {}, CauseOf("E-1"));
+  EXPECT_DOUBLE_EQ(book.weights().revenue_reference, 1300.0);
+  EXPECT_DOUBLE_EQ(book.weights().margin_reference, 650.0);
+  EXPECT_DOUBLE_EQ(book.weights().breadth_reference, 2.0);
+
+  // SHARED_COMPONENT:C1: revenue 1300/(1300+1300), margin 650/(650+650), priority 1 → 1, bucket
+  // 3 of 26 → 23/26, 2 end demands → 2/(2+2), red → 1.
+  auto shared = book.Get("SHARED_COMPONENT:C1@P1");
+  ASSERT_TRUE(shared.has_value());
+  const auto& s = shared->score_components();
+  EXPECT_DOUBLE_EQ(s.revenue_at_risk(), 0.5);
+  EXPECT_DOUBLE_EQ(s.margin_at_risk(), 0.5);
+  EXPECT_DOUBLE_EQ(s.breadth(), 0.5);
+  EXPECT_NEAR(shared->score(),
+              0.30 * 0.5 + 0.25 * 0.5 + 0.15 * 1.0 + 0.15 * 23.0 / 26.0 + 0.05 * 0.5 + 0.10 * 1.0,
+              1e-12);
+  // SO-HI: revenue 1000/2300, margin 600/1250, one end demand 1/3.
+  auto hi = book.Get("ORDER_AT_RISK:SO-HI");
+  ASSERT_TRUE(hi.has_value());
+  EXPECT_DOUBLE_EQ(hi->score_components().revenue_at_risk(), 1000.0 / 2300.0);
+  EXPECT_DOUBLE_EQ(hi->score_components().margin_at_risk(), 600.0 / 1250.0);
+  EXPECT_DOUBLE_EQ(hi->score_components().breadth(), 1.0 / 3.0);
+}
+
+// The same plant in a unit 1000 times smaller: fixed references (10,000 / 3,000) saturate the
+// money components of the top exceptions (> 0.99, the top two scores within 0.01 of each other
+// on revenue); the scaled ones do not move (1300000 / 650000 / 2 give the plain plant's scores).
+TEST(ExceptionBook, ScaledTopScoresSpreadWhereFixedReferencesSaturate) {
+  planning::NettingEngine plain = Plant();
+  planning::NettingEngine large = Plant(1000.0);
+  ExceptionBook fixed;
+  fixed.Refresh(large, Capacity(large), {}, CauseOf("E-1"));
+  ExceptionBook scaled(Scaled());
+  scaled.Refresh(large, Capacity(large), {}, CauseOf("E-1"));
+  ExceptionBook reference(Scaled());
+  reference.Refresh(plain, Capacity(plain), {}, CauseOf("E-1"));
+  EXPECT_DOUBLE_EQ(scaled.weights().revenue_reference, 1'300'000.0);
+  EXPECT_DOUBLE_EQ(scaled.weights().margin_reference, 650'000.0);
+
+  const auto* fixed_top = fixed.ranker().Top(2)[0];
+  const auto* fixed_second = fixed.ranker().Top(2)[1];
+  EXPECT_GT(fixed_top->score.revenue, 0.99);  // 1.3 M / (1.3 M + 10,000)
+  EXPECT_GT(fixed_top->score.margin, 0.99);
+  EXPECT_LT(fixed_top->score.revenue - fixed_second->score.revenue, 0.01);
+
+  for (const auto* e : scaled.ranker().Top(scaled.size())) {
+    EXPECT_LE(e->score.revenue, 0.5) << e->id;  // nothing above the p90 (1300 / 1.3 M)
+    EXPECT_LT(e->score.total, 0.7) << e->id;
+    EXPECT_NEAR(e->score.total, reference.ranker().Find(e->id)->score.total, 1e-12) << e->id;
+  }
+  EXPECT_EQ(RankerIds(scaled.ranker()), RankerIds(reference.ranker()));
+  // Fixed: the six scores lie within 0.45 of each other above 0.55; scaled: they spread wider.
+  const auto spread = [](const ExceptionBook& book) {
+    const auto top = book.ranker().Top(book.size());
+    return top.front()->score.total - top.back()->score.total;
+  };
+  EXPECT_GT(spread(scaled), spread(fixed));
+}
+
+// References change only when a full detection's percentile moved by more than the tolerance
+// (10 %): SO-LO 10 → 11 moves the C1 revenue p90 from 1300 to 1330 (2.3 %): kept, and the
+// incremental update scores with them; a 500-unit order moves it to 16,300: re-computed.
+TEST(ExceptionBook, ReferencesMoveOnlyBeyondTheTolerance) {
+  planning::NettingEngine engine = Plant();
+  ExceptionBook book(Scaled());
+  book.Refresh(engine, Capacity(engine), {}, CauseOf("E-1"));
+  const model::SalesOrder lo = engine.snapshot().sales_orders[1];
+  ASSERT_EQ(lo.id, "SO-LO");
+  model::SalesOrder more = lo;
+  more.quantity = 11;
+  auto touched = engine.Apply(planning::UpsertSalesOrder{more});
+  ASSERT_TRUE(touched.has_value());
+  book.Update(engine, *touched, CauseOf("E-2"));
+  auto shortage = book.Get("SHORTAGE:C1@P1");
+  ASSERT_TRUE(shortage.has_value());
+  EXPECT_DOUBLE_EQ(shortage->revenue_at_risk(), 1330.0);
+  EXPECT_DOUBLE_EQ(shortage->score_components().revenue_at_risk(), 1330.0 / (1330.0 + 1300.0));
+  auto settled = book.Refresh(engine, Capacity(engine), {}, CauseOf("E-2"));
+  EXPECT_DOUBLE_EQ(book.weights().revenue_reference, 1300.0);  // 1330 is within 10 %
+  EXPECT_DOUBLE_EQ(book.weights().margin_reference, 650.0);    // 600 + 55: within 10 %
+  // Published: only what the change made different (SO-LO at risk 11, not every exception).
+  std::size_t upserts = 0;
+  for (const auto& delta : settled) upserts += static_cast<std::size_t>(delta.upserts_size());
+  EXPECT_EQ(upserts, 1u);
+
+  model::SalesOrder big;
+  big.id = "SO-BIG";
+  big.customer_id = "CUST-D";
+  big.priority = 1;
+  big.item_site = lo.item_site;
+  big.due_bucket = 5;
+  big.quantity = 500;
+  big.unit_price = 30;
+  touched = engine.Apply(planning::UpsertSalesOrder{big});
+  ASSERT_TRUE(touched.has_value());
+  book.Update(engine, *touched, CauseOf("E-3"));
+  EXPECT_DOUBLE_EQ(book.weights().revenue_reference, 1300.0);  // increments keep them
+  auto moved = book.Refresh(engine, Capacity(engine), {}, CauseOf("E-3"));
+  // Revenues now 16,330 (C1 twice), 15,000 (SO-BIG), 1000, 600 (twice), 330: p90 = 16,330.
+  EXPECT_DOUBLE_EQ(book.weights().revenue_reference, 16'330.0);
+  upserts = 0;
+  for (const auto& delta : moved) upserts += static_cast<std::size_t>(delta.upserts_size());
+  EXPECT_EQ(upserts, book.size());  // every score changed: every exception published again
 }
 
 TEST(ExceptionBook, CancelledOrderResolvesItsExceptions) {

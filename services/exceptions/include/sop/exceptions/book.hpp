@@ -31,10 +31,25 @@
 
 namespace sop::exceptions {
 
+/// The percentile the service scales its score references to (BookOptions::reference_percentile).
+inline constexpr double kDefaultReferencePercentile = 0.9;
+
 /// Thresholds, weights and message bounds of the book.
 struct BookOptions {
   planning::DetectionPolicy detection;
+  /// The weights and the fixed references; with `reference_percentile` > 0 the revenue, margin
+  /// and breadth references are replaced by the book's scaled ones.
   planning::RankingWeights weights;
+  /// Scaled score references (planning::ScaleReferences): a full detection's revenue, margin and
+  /// breadth references are this percentile (nearest rank, in (0, 1]) of its positive values, so
+  /// the top scores spread instead of saturating at 1.00. 0 = the fixed references of `weights`.
+  /// The service sets kDefaultReferencePercentile.
+  double reference_percentile = 0.0;
+  /// The references in use change only on the first full detection (after construction or
+  /// Clear) and on a full detection whose percentile moved by more than this fraction of the
+  /// reference in use: new references re-score every exception, which publishes an upsert for
+  /// each. Incremental updates always score with the references in use.
+  double reference_tolerance = 0.10;
   /// Affected demands (sales orders) carried per published exception, largest revenue first;
   /// `customer_ids`, `end_demands` and `revenue_at_risk` always count all of them.
   std::size_t max_affected_demands = 10;
@@ -85,6 +100,9 @@ sop::v1::PlanningException ToProto(const planning::Exception& exception,
 struct FullDetection {
   std::vector<planning::Exception> exceptions;
   std::vector<sop::v1::PlanningException> protos;
+  /// The weights the scores use: `options.weights` with the references scaled to this
+  /// detection's percentile (BookOptions::reference_percentile > 0).
+  planning::RankingWeights weights;
   BookTimings timings;
 };
 
@@ -153,6 +171,9 @@ class ExceptionBook {
   }
   OpenCounts Counts() const;
   const BookTimings& timings() const noexcept { return timings_; }
+  /// The weights every exception is scored with now (scaled references once a full detection
+  /// set them; see BookOptions::reference_percentile).
+  const planning::RankingWeights& weights() const noexcept { return weights_; }
 
  private:
   /// Records the new proto of an exception; true when it must be published (new or changed).
@@ -162,7 +183,13 @@ class ExceptionBook {
                                                   std::vector<sop::v1::PlanningException> removed,
                                                   const sop::v1::Cause& cause) const;
 
+  /// Takes a full detection's references when they are the first or moved beyond the
+  /// tolerance; true when the references in use changed.
+  bool AdoptReferences(const planning::RankingWeights& detected);
+
   BookOptions options_;
+  planning::RankingWeights weights_;  ///< scores use these (ranker_ too)
+  bool references_set_ = false;       ///< weights_ hold a full detection's references
   planning::Ranker ranker_;
   std::unordered_map<std::string, sop::v1::PlanningException> protos_;
   std::unordered_map<std::string, Acknowledgement> acks_;
