@@ -1,6 +1,7 @@
 #include "sop/forecasting/forecaster.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <span>
 #include <utility>
@@ -178,6 +179,101 @@ sop::v1::Severity DeviationSeverity(double deviation) {
   return sop::v1::SEVERITY_INFO;
 }
 
+std::vector<sop::v1::CustomerForecastRow> SplitByCustomer(
+    const CustomerDaily& by_customer, const sop::v1::ForecastUpdate& forecast,
+    const std::vector<sop::v1::AdjustmentRecord>& adjustments,
+    const sop::v1::PlanningSettings& settings) {
+  const auto plan_day = static_cast<std::int32_t>(
+      std::chrono::floor<days>(ToSeconds(settings.plan_start())).time_since_epoch().count());
+  const std::int32_t first_day = plan_day - kMixWindowDays;
+  struct Row {
+    CustomerChannel key;
+    double window_quantity = 0.0;
+    double share = 0.0;
+  };
+  std::vector<Row> rows;
+  double total = 0.0;
+  for (const auto& [key, daily] : by_customer) {
+    double quantity = 0.0;
+    for (auto it = daily.lower_bound(first_day); it != daily.end() && it->first < plan_day; ++it) {
+      quantity += it->second;
+    }
+    if (quantity <= 0.0) continue;  // nothing (net) shipped to it in the window
+    rows.push_back({key, quantity, 0.0});
+    total += quantity;
+  }
+  if (rows.empty()) {
+    rows.push_back({{std::string(kUnassignedCustomer), ""}, 0.0, 1.0});
+  } else {
+    for (Row& row : rows) row.share = row.window_quantity / total;
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    if (a.window_quantity != b.window_quantity) return a.window_quantity > b.window_quantity;
+    return a.key < b.key;
+  });
+
+  // Layers per row and bucket: 0 sales, 1 marketing, 2 consensus-layer deltas.
+  const codec::BucketGrid grid = PlanGrid(settings);
+  const auto horizon = static_cast<std::size_t>(grid.buckets());
+  std::vector<std::vector<std::array<double, 3>>> layers(
+      rows.size(), std::vector<std::array<double, 3>>(horizon, {0.0, 0.0, 0.0}));
+  for (const auto& record : adjustments) {
+    const Seconds t = ToSeconds(record.period_start());
+    if (grid.IsPastDue(t) || grid.IsOutsideHorizon(t)) continue;
+    const auto b = static_cast<std::size_t>(grid.BucketOf(t));
+    const std::size_t layer = record.layer() == sop::v1::FORECAST_LAYER_SALES       ? 0
+                              : record.layer() == sop::v1::FORECAST_LAYER_MARKETING ? 1
+                                                                                    : 2;
+    std::vector<std::size_t> matched;
+    double matched_share = 0.0;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      if (!record.customer_id().empty() && rows[r].key.first != record.customer_id()) continue;
+      if (!record.channel().empty() && rows[r].key.second != record.channel()) continue;
+      matched.push_back(r);
+      matched_share += rows[r].share;
+    }
+    if (matched.empty()) {
+      // Names a customer/channel that bought nothing in the window: a row of its own.
+      rows.push_back(
+          {{record.customer_id().empty() ? std::string(kUnassignedCustomer) : record.customer_id(),
+            record.channel()},
+           0.0,
+           0.0});
+      layers.emplace_back(horizon, std::array<double, 3>{0.0, 0.0, 0.0});
+      matched.push_back(rows.size() - 1);
+    }
+    for (std::size_t r : matched) {
+      const double part = matched_share > 0.0 ? rows[r].share / matched_share
+                                              : 1.0 / static_cast<double>(matched.size());
+      layers[r][b][layer] += record.quantity_delta() * part;
+    }
+  }
+
+  std::vector<sop::v1::CustomerForecastRow> out;
+  out.reserve(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    sop::v1::CustomerForecastRow row;
+    row.set_customer_id(rows[r].key.first);
+    row.set_channel(rows[r].key.second);
+    row.set_share(rows[r].share);
+    row.set_window_quantity(rows[r].window_quantity);
+    for (const auto& period : forecast.periods()) {
+      auto* split = row.add_periods();
+      *split->mutable_period_start() = period.period_start();
+      split->set_bucket(period.bucket());
+      const double statistical = period.statistical() * rows[r].share;
+      const auto b = static_cast<std::size_t>(period.bucket());
+      const auto& deltas = b < horizon ? layers[r][b] : std::array<double, 3>{0.0, 0.0, 0.0};
+      split->set_statistical(statistical);
+      split->set_sales_adjustment(deltas[0]);
+      split->set_marketing_adjustment(deltas[1]);
+      split->set_consensus(statistical + deltas[0] + deltas[1] + deltas[2]);
+    }
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
 Forecaster::Forecaster(ForecasterOptions options) : options_(options) {}
 
 sop::v1::Cause Forecaster::CauseOf(const sop::v1::Envelope& envelope, Seconds ingested_at) {
@@ -282,8 +378,11 @@ Result<bool> Forecaster::ApplyEnvelope(const PartitionKey& key, const sop::v1::E
       const std::string& site = shipment.site_id().empty() ? envelope.site() : shipment.site_id();
       ItemSite& item_site = ItemSiteOf(partition, shipment.item_id(), site);
       const auto day = std::chrono::floor<days>(ToSeconds(shipment.shipped_at()));
-      item_site.daily[static_cast<std::int32_t>(day.time_since_epoch().count())] +=
-          shipment.quantity();
+      const auto day_number = static_cast<std::int32_t>(day.time_since_epoch().count());
+      item_site.daily[day_number] += shipment.quantity();
+      item_site.by_customer[{shipment.customer_id().empty() ? std::string(kUnassignedCustomer)
+                                                            : shipment.customer_id(),
+                             shipment.channel()}][day_number] += shipment.quantity();
       dirty_[{key, ItemSiteKey(shipment.item_id(), site)}] = CauseOf(envelope, ingested_at);
       break;
     }
@@ -300,6 +399,8 @@ Result<bool> Forecaster::ApplyEnvelope(const PartitionKey& key, const sop::v1::E
       record.set_quantity_delta(a.quantity_delta());
       record.set_owner(a.owner());
       record.set_reason(a.reason());
+      record.set_customer_id(a.customer_id());
+      record.set_channel(a.channel());
       SetTimestamp(record.mutable_recorded_at(), ingested_at);
       item_site.adjustments.push_back(std::move(record));
       dirty_[{key, ItemSiteKey(a.item_id(), a.site_id())}] = CauseOf(envelope, ingested_at);
@@ -352,6 +453,8 @@ Result<sop::v1::AdjustmentRecord> Forecaster::Adjust(const sop::v1::ForecastAdju
     record.set_quantity_delta(adjustment.quantity_delta());
     record.set_owner(adjustment.owner());
     record.set_reason(adjustment.reason());
+    record.set_customer_id(adjustment.customer_id());
+    record.set_channel(adjustment.channel());
     SetTimestamp(record.mutable_recorded_at(), now);
     item_site.adjustments.push_back(record);
     sop::v1::Cause cause;
@@ -450,7 +553,8 @@ std::vector<sop::v1::ForecastUpdate> Forecaster::Reforecast(Seconds now) {
 }
 
 Result<sop::v1::GetForecastResponse> Forecaster::GetForecast(std::string_view item_id,
-                                                             std::string_view site_id) const {
+                                                             std::string_view site_id,
+                                                             bool split_by_customer) const {
   const std::string name = ItemSiteKey(item_id, site_id);
   for (const auto& [key, partition] : partitions_) {
     auto it = partition.item_sites.find(name);
@@ -481,6 +585,13 @@ Result<sop::v1::GetForecastResponse> Forecaster::GetForecast(std::string_view it
     }
     for (const auto& record : item_site.adjustments) *response.add_history() = record;
     for (double q : item_site.history) response.add_history_actuals(q);
+    if (split_by_customer && partition.settings) {
+      for (auto& row : SplitByCustomer(item_site.by_customer, *item_site.forecast,
+                                       item_site.adjustments, *partition.settings)) {
+        *response.add_customer_rows() = std::move(row);
+      }
+      response.set_mix_window_days(kMixWindowDays);
+    }
     return response;
   }
   return Fail(Errc::kNotFound, "item-site " + name + ": not held by this replica");
@@ -611,9 +722,19 @@ std::string Forecaster::SerializePartition(const PartitionKey& key) const {
         out->add_shipment_quantities(quantity);
       }
       for (const auto& record : item_site.adjustments) *out->add_adjustments() = record;
+      for (const auto& [customer, daily] : item_site.by_customer) {
+        auto* shipments = out->add_customers();
+        shipments->set_customer_id(customer.first);
+        shipments->set_channel(customer.second);
+        for (const auto& [day, quantity] : daily) {
+          shipments->add_shipment_days(day);
+          shipments->add_shipment_quantities(quantity);
+        }
+      }
     }
-    partition.event_ids.ForEach([&](std::string_view id, std::int64_t /*at_ms*/) {
+    partition.event_ids.ForEach([&](std::string_view id, std::int64_t at_ms) {
       state.add_applied_event_ids(std::string(id));
+      state.add_applied_event_times_ms(at_ms);
     });
   }
   return state.SerializeAsString();
@@ -639,13 +760,29 @@ Status Forecaster::RestorePartition(const PartitionKey& key, std::string_view by
       item_site.daily[in.shipment_days(i)] += in.shipment_quantities(i);
     }
     item_site.adjustments.assign(in.adjustments().begin(), in.adjustments().end());
+    for (const auto& customer : in.customers()) {
+      if (customer.shipment_days_size() != customer.shipment_quantities_size()) {
+        return Fail(Errc::kDataLoss, "snapshot item-site " + in.item_id() + "@" + in.site_id() +
+                                         " customer " + customer.customer_id() +
+                                         ": shipment days and quantities differ in length");
+      }
+      auto& daily = item_site.by_customer[{customer.customer_id(), customer.channel()}];
+      for (int i = 0; i < customer.shipment_days_size(); ++i) {
+        daily[customer.shipment_days(i)] += customer.shipment_quantities(i);
+      }
+    }
   }
   // Oldest first, as written; read unbounded, then the retention keeps the newest.
   partition.event_ids =
       ingestion::DedupWindow({.max_ids = static_cast<std::size_t>(state.applied_event_ids_size()),
                               .max_age = options_.applied_ids.max_age});
-  for (const auto& id : state.applied_event_ids()) {
-    partition.event_ids.Insert(id, ingestion::DedupWindow::kUnknownTime);
+  // Snapshots written before applied_event_times_ms existed carry no times: those ids leave
+  // the window by count only.
+  const bool timed = state.applied_event_times_ms_size() == state.applied_event_ids_size();
+  for (int i = 0; i < state.applied_event_ids_size(); ++i) {
+    partition.event_ids.Insert(
+        state.applied_event_ids(i),
+        timed ? state.applied_event_times_ms(i) : ingestion::DedupWindow::kUnknownTime);
   }
   partition.event_ids.SetRetention(options_.applied_ids);
   DropPartition(key);

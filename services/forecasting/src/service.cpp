@@ -190,8 +190,10 @@ Result<sop::v1::GetForecastResponse> ForecastingService::GetForecast(
     const sop::v1::GetForecastRequest& request) const {
   if (request.item_id().empty()) return Fail(Errc::kInvalidArgument, "item_id: required");
   if (request.site_id().empty()) return Fail(Errc::kInvalidArgument, "site_id: required");
-  return host_->WithStateConst(
-      [&] { return state_->forecaster().GetForecast(request.item_id(), request.site_id()); });
+  return host_->WithStateConst([&] {
+    return state_->forecaster().GetForecast(request.item_id(), request.site_id(),
+                                            request.split_by_customer());
+  });
 }
 
 Result<sop::v1::AdjustForecastResponse> ForecastingService::AdjustForecast(

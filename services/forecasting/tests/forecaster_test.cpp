@@ -385,5 +385,225 @@ TEST(ForecastingAccuracy, SeverityThresholdsAreTenAndTwentyFivePercent) {
   EXPECT_EQ(DeviationSeverity(-0.2501), sop::v1::SEVERITY_RED);
 }
 
+// ---- customer/channel split ---------------------------------------------------------------
+
+sop::v1::Envelope CustomerShipment(const std::string& id, const std::string& item, Seconds shipped,
+                                   double quantity, const std::string& customer,
+                                   const std::string& channel) {
+  sop::v1::Envelope e = Shipment(id, item, "P1", shipped, quantity);
+  e.mutable_shipment()->set_customer_id(customer);
+  e.mutable_shipment()->set_channel(channel);
+  return e;
+}
+
+// 52 weeks of 100 a week: C1 (OEM) 60, C2 (RETAIL) 30, C3 (RETAIL) 10 every week → window
+// quantities 3,120 / 1,560 / 520, shares 0.6 / 0.3 / 0.1. Before that, C4 bought the 100 a week
+// (weeks −60 .. −53): history, but outside the 52-week window, so not a row. Flat demand of 100
+// → the statistical forecast is 100 a week, so per week the rows are 60 / 30 / 10.
+void ShipMix(Forecaster& forecaster, const std::string& item) {
+  for (int w = 0; w < 8; ++w) {
+    ASSERT_TRUE(forecaster.ApplyEnvelope(
+        kPartition,
+        CustomerShipment(item + "-C4-" + std::to_string(w), item,
+                         Seconds(kPlanStart - weeks(60 - w) + days(2)), 100.0, "C4", "OEM"),
+        kNow));
+  }
+  for (int w = 0; w < 52; ++w) {
+    const Seconds t = Seconds(kPlanStart - weeks(52 - w) + days(2));
+    for (auto [customer, channel, q] : std::vector<std::tuple<std::string, std::string, double>>{
+             {"C1", "OEM", 60.0}, {"C2", "RETAIL", 30.0}, {"C3", "RETAIL", 10.0}}) {
+      ASSERT_TRUE(
+          forecaster.ApplyEnvelope(kPartition,
+                                   CustomerShipment(item + "-" + customer + "-" + std::to_string(w),
+                                                    item, t, q, customer, channel),
+                                   kNow));
+    }
+  }
+}
+
+const sop::v1::CustomerForecastRow* Row(const sop::v1::GetForecastResponse& response,
+                                        const std::string& customer) {
+  for (const auto& row : response.customer_rows()) {
+    if (row.customer_id() == customer) return &row;
+  }
+  return nullptr;
+}
+
+TEST(ForecastingSplit, SharesComeFromTheLast52WeeksAndRowsAddUpToTheItemSite) {
+  Forecaster forecaster;
+  ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Settings("P1"), kNow).has_value());
+  ShipMix(forecaster, "FG1");
+  // Sales +20 for C2 in week 1 (that row only); marketing +50 for everyone in week 2 (30 / 15 /
+  // 5); consensus −10 for the RETAIL channel in week 0 (C2 −7.5, C3 −2.5 by their 0.3 : 0.1).
+  auto c2 = Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 1, 20.0, "sam", "C2 promo");
+  c2.set_customer_id("C2");
+  c2.set_channel("RETAIL");
+  ASSERT_TRUE(forecaster.Adjust(c2, kNow));
+  ASSERT_TRUE(forecaster.Adjust(
+      Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_MARKETING, 2, 50.0, "mia", "campaign"),
+      kNow));
+  auto retail =
+      Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_CONSENSUS, 0, -10.0, "dana", "retail");
+  retail.set_channel("RETAIL");
+  ASSERT_TRUE(forecaster.Adjust(retail, kNow));
+  forecaster.Reforecast(kNow);
+
+  auto plain = forecaster.GetForecast("FG1", "P1");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->customer_rows_size(), 0);  // only when asked
+  auto split = forecaster.GetForecast("FG1", "P1", /*split_by_customer=*/true);
+  ASSERT_TRUE(split.has_value());
+  EXPECT_EQ(split->mix_window_days(), 364);
+  ASSERT_EQ(split->customer_rows_size(), 3);               // C4 is outside the window
+  EXPECT_EQ(split->customer_rows(0).customer_id(), "C1");  // largest first
+  EXPECT_EQ(split->customer_rows(1).customer_id(), "C2");
+  EXPECT_EQ(split->customer_rows(2).customer_id(), "C3");
+  const auto& c1_row = *Row(*split, "C1");
+  const auto& c2_row = *Row(*split, "C2");
+  const auto& c3_row = *Row(*split, "C3");
+  EXPECT_EQ(c1_row.channel(), "OEM");
+  EXPECT_EQ(c2_row.channel(), "RETAIL");
+  EXPECT_DOUBLE_EQ(c1_row.window_quantity(), 3'120.0);
+  EXPECT_DOUBLE_EQ(c2_row.window_quantity(), 1'560.0);
+  EXPECT_DOUBLE_EQ(c3_row.window_quantity(), 520.0);
+  EXPECT_DOUBLE_EQ(c1_row.share(), 0.6);
+  EXPECT_DOUBLE_EQ(c2_row.share(), 0.3);
+  EXPECT_DOUBLE_EQ(c3_row.share(), 0.1);
+
+  const auto& total = split->forecast();
+  ASSERT_EQ(total.periods_size(), 26);
+  EXPECT_NEAR(total.periods(0).statistical(), 100.0, 1e-9);
+  // Week 0: statistical 60 / 30 / 10, consensus-layer −7.5 on C2 and −2.5 on C3.
+  EXPECT_NEAR(c1_row.periods(0).statistical(), 60.0, 1e-9);
+  EXPECT_NEAR(c2_row.periods(0).statistical(), 30.0, 1e-9);
+  EXPECT_NEAR(c3_row.periods(0).statistical(), 10.0, 1e-9);
+  EXPECT_NEAR(c1_row.periods(0).consensus(), 60.0, 1e-9);
+  EXPECT_NEAR(c2_row.periods(0).consensus(), 22.5, 1e-9);
+  EXPECT_NEAR(c3_row.periods(0).consensus(), 7.5, 1e-9);
+  // Week 1: C2's sales +20 on C2 only.
+  EXPECT_DOUBLE_EQ(c1_row.periods(1).sales_adjustment(), 0.0);
+  EXPECT_DOUBLE_EQ(c2_row.periods(1).sales_adjustment(), 20.0);
+  EXPECT_DOUBLE_EQ(c3_row.periods(1).sales_adjustment(), 0.0);
+  EXPECT_NEAR(c2_row.periods(1).consensus(), 50.0, 1e-9);
+  // Week 2: marketing +50 spread 30 / 15 / 5.
+  EXPECT_NEAR(c1_row.periods(2).marketing_adjustment(), 30.0, 1e-9);
+  EXPECT_NEAR(c2_row.periods(2).marketing_adjustment(), 15.0, 1e-9);
+  EXPECT_NEAR(c3_row.periods(2).marketing_adjustment(), 5.0, 1e-9);
+  EXPECT_NEAR(c1_row.periods(2).consensus(), 90.0, 1e-9);
+  // Every period, every layer: the rows add up to the item-site.
+  for (int b = 0; b < total.periods_size(); ++b) {
+    double statistical = 0.0, sales = 0.0, marketing = 0.0, consensus = 0.0;
+    for (const auto& row : split->customer_rows()) {
+      ASSERT_EQ(row.periods_size(), total.periods_size());
+      statistical += row.periods(b).statistical();
+      sales += row.periods(b).sales_adjustment();
+      marketing += row.periods(b).marketing_adjustment();
+      consensus += row.periods(b).consensus();
+    }
+    EXPECT_NEAR(statistical, total.periods(b).statistical(), 1e-9) << "bucket " << b;
+    EXPECT_NEAR(sales, total.periods(b).sales_adjustment(), 1e-9) << "bucket " << b;
+    EXPECT_NEAR(marketing, total.periods(b).marketing_adjustment(), 1e-9) << "bucket " << b;
+    EXPECT_NEAR(consensus, total.periods(b).consensus(), 1e-9) << "bucket " << b;
+  }
+  EXPECT_NEAR(total.periods(0).consensus(), 90.0, 1e-9);
+  EXPECT_NEAR(total.periods(1).consensus(), 120.0, 1e-9);
+  EXPECT_NEAR(total.periods(2).consensus(), 150.0, 1e-9);
+}
+
+TEST(ForecastingSplit, NoShipmentsInTheWindowIsOneUnassignedRow) {
+  Forecaster forecaster;
+  ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Settings("P1"), kNow).has_value());
+  // History only before the window (weeks −70 .. −59): a forecast, but no mix.
+  for (int w = 0; w < 12; ++w) {
+    ASSERT_TRUE(forecaster.ApplyEnvelope(
+        kPartition,
+        CustomerShipment("old-" + std::to_string(w), "FG9",
+                         Seconds(kPlanStart - weeks(70 - w) + days(1)), 10.0, "C1", "OEM"),
+        kNow));
+  }
+  forecaster.Reforecast(kNow);
+  auto split = forecaster.GetForecast("FG9", "P1", true);
+  ASSERT_TRUE(split.has_value());
+  ASSERT_EQ(split->customer_rows_size(), 1);
+  const auto& row = split->customer_rows(0);
+  EXPECT_EQ(row.customer_id(), "(unassigned)");
+  EXPECT_EQ(row.channel(), "");
+  EXPECT_DOUBLE_EQ(row.share(), 1.0);
+  EXPECT_DOUBLE_EQ(row.window_quantity(), 0.0);
+  for (int b = 0; b < split->forecast().periods_size(); ++b) {
+    EXPECT_DOUBLE_EQ(row.periods(b).statistical(), split->forecast().periods(b).statistical());
+  }
+
+  // The pure function on an item-site that never shipped: the same single row.
+  const auto rows = SplitByCustomer({}, split->forecast(), {}, Settings("P1").planning_settings());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].customer_id(), "(unassigned)");
+  EXPECT_DOUBLE_EQ(rows[0].share(), 1.0);
+}
+
+TEST(ForecastingSplit, AnAdjustmentForACustomerWithoutHistoryGetsARowOfItsOwn) {
+  Forecaster forecaster;
+  ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Settings("P1"), kNow).has_value());
+  ShipMix(forecaster, "FG1");
+  // A new customer C9 (no shipments): +40 sales in week 3 lands on a C9 row with share 0.
+  sop::v1::Envelope fact;
+  fact.set_event_id("fa-c9");
+  fact.set_site("P1");
+  *fact.mutable_forecast_adjustment() =
+      Adjustment("FG1", "P1", sop::v1::FORECAST_LAYER_SALES, 3, 40.0, "sam", "new account");
+  fact.mutable_forecast_adjustment()->set_customer_id("C9");
+  fact.mutable_forecast_adjustment()->set_channel("ONLINE");
+  ASSERT_TRUE(*forecaster.ApplyEnvelope(kPartition, fact, kNow));
+  forecaster.Reforecast(kNow);
+  auto split = forecaster.GetForecast("FG1", "P1", true);
+  ASSERT_TRUE(split.has_value());
+  ASSERT_EQ(split->customer_rows_size(), 4);
+  const auto& c9 = split->customer_rows(3);  // no volume: last
+  EXPECT_EQ(c9.customer_id(), "C9");
+  EXPECT_EQ(c9.channel(), "ONLINE");
+  EXPECT_DOUBLE_EQ(c9.share(), 0.0);
+  EXPECT_DOUBLE_EQ(c9.periods(3).statistical(), 0.0);
+  EXPECT_DOUBLE_EQ(c9.periods(3).sales_adjustment(), 40.0);
+  EXPECT_DOUBLE_EQ(c9.periods(3).consensus(), 40.0);
+  EXPECT_DOUBLE_EQ(Row(*split, "C1")->periods(3).sales_adjustment(), 0.0);
+  EXPECT_NEAR(split->forecast().periods(3).consensus(), 140.0, 1e-9);
+  // The adjustment record keeps whom it was for.
+  ASSERT_EQ(split->history_size(), 1);
+  EXPECT_EQ(split->history(0).customer_id(), "C9");
+  EXPECT_EQ(split->history(0).channel(), "ONLINE");
+}
+
+TEST(ForecastingSplit, ASnapshotKeepsTheMixAndTheIdsAges) {
+  Forecaster forecaster({.applied_ids = {.max_ids = 1'000, .max_age = hours(24)}});
+  ASSERT_TRUE(forecaster.ApplyEnvelope(kPartition, Settings("P1"), kNow).has_value());
+  ShipMix(forecaster, "FG1");
+  forecaster.Reforecast(kNow);
+  const auto before = forecaster.GetForecast("FG1", "P1", true);
+  ASSERT_TRUE(before.has_value());
+  sop::v1::ForecastingPartitionState snapshot;
+  ASSERT_TRUE(snapshot.ParseFromString(forecaster.SerializePartition(kPartition)));
+  ASSERT_EQ(snapshot.applied_event_times_ms_size(), snapshot.applied_event_ids_size());
+  EXPECT_EQ(snapshot.applied_event_times_ms(0),
+            duration_cast<milliseconds>(kNow.time_since_epoch()).count());
+
+  Forecaster restored({.applied_ids = {.max_ids = 1'000, .max_age = hours(24)}});
+  ASSERT_TRUE(restored.RestorePartition(kPartition, forecaster.SerializePartition(kPartition)));
+  restored.Reforecast(kNow);
+  const auto after = restored.GetForecast("FG1", "P1", true);
+  ASSERT_TRUE(after.has_value());
+  ASSERT_EQ(after->customer_rows_size(), 3);
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(after->customer_rows(r).customer_id(), before->customer_rows(r).customer_id());
+    EXPECT_DOUBLE_EQ(after->customer_rows(r).share(), before->customer_rows(r).share());
+  }
+  // The restored ids kept their ingestion time: a fact ingested 25 h later ages them all out
+  // (before this field they stayed until 1,000 newer ids had arrived).
+  EXPECT_EQ(restored.stats().applied_ids, 165);  // settings + 8 + 52 × 3 shipments
+  ASSERT_TRUE(*restored.ApplyEnvelope(
+      kPartition, Shipment("late", "FG1", "P1", Seconds(kPlanStart - days(1)), 1.0),
+      kNow + hours(25)));
+  EXPECT_EQ(restored.stats().applied_ids, 1);
+}
+
 }  // namespace
 }  // namespace sop::forecasting

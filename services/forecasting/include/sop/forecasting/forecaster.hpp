@@ -67,6 +67,29 @@ int SeasonLength(const sop::v1::PlanningSettings& settings);
 /// Severity of a forecast deviation (fraction): amber above 10 %, red above 25 %.
 sop::v1::Severity DeviationSeverity(double deviation);
 
+/// The trailing window of the customer/channel mix: the 52 weeks (364 days) before the plan
+/// start.
+inline constexpr std::int32_t kMixWindowDays = 364;
+/// The customer of shipments that name none, and of the single row of an item-site without
+/// shipments in the mix window.
+inline constexpr std::string_view kUnassignedCustomer = "(unassigned)";
+
+/// Shipped quantity per day (days since epoch) of one customer/channel.
+using CustomerChannel = std::pair<std::string, std::string>;
+using CustomerDaily = std::map<CustomerChannel, std::map<std::int32_t, double>>;
+
+/// The forecast split by customer/channel (CustomerForecastRow in forecasting.proto): shares of
+/// the days in [plan start − kMixWindowDays, plan start) of `by_customer`; statistical × share
+/// per period of `forecast`; each adjustment of `adjustments` inside the horizon spread over the
+/// rows it matches (same customer if it names one, same channel if it names one) by their
+/// shares, or onto a new zero-share row when it names a customer/channel without shipments in
+/// the window. Rows sorted by window quantity, largest first (then customer, channel).
+/// Per period the rows add up to the forecast's statistical, sales, marketing and consensus.
+std::vector<sop::v1::CustomerForecastRow> SplitByCustomer(
+    const CustomerDaily& by_customer, const sop::v1::ForecastUpdate& forecast,
+    const std::vector<sop::v1::AdjustmentRecord>& adjustments,
+    const sop::v1::PlanningSettings& settings);
+
 /// All forecasting state of one replica, per owned partition.
 ///
 /// Threads: not thread-safe; the service serializes every call with one mutex.
@@ -97,10 +120,12 @@ class Forecaster {
   /// item-site, generated at `now`.
   std::vector<sop::v1::ForecastUpdate> Reforecast(Seconds now);
 
-  /// Layers side by side with owners and the adjustment history. NOT_FOUND for an unknown
+  /// Layers side by side with owners and the adjustment history, and with
+  /// `split_by_customer` the customer/channel rows (SplitByCustomer). NOT_FOUND for an unknown
   /// item-site; FAILED_PRECONDITION when it has no forecast yet.
   Result<sop::v1::GetForecastResponse> GetForecast(std::string_view item_id,
-                                                   std::string_view site_id) const;
+                                                   std::string_view site_id,
+                                                   bool split_by_customer = false) const;
   /// Accuracy rows by SKU, family or site: the statistical forecast made `lookback` buckets
   /// before the plan start (history up to then only) against the actuals since.
   Result<sop::v1::GetAccuracyResponse> GetAccuracy(
@@ -111,8 +136,8 @@ class Forecaster {
   /// The partition holding an item-site, if any.
   std::optional<PartitionKey> PartitionOf(std::string_view item_id, std::string_view site_id) const;
 
-  /// The applied event ids are written oldest first (the window's order; their times are not
-  /// part of the format, so restored ids leave the window by count only).
+  /// The applied event ids are written oldest first (the window's order) with their ingestion
+  /// times, so restored ids leave the window by count and by age as before the restart.
   std::string SerializePartition(const PartitionKey& key) const;
   /// Replaces the state of `key` with a snapshot; all its item-sites are re-forecast next.
   Status RestorePartition(const PartitionKey& key, std::string_view bytes);
@@ -129,6 +154,7 @@ class Forecaster {
     std::string site_id;
     std::string family;
     std::map<std::int32_t, double> daily;  // days since epoch → shipped quantity
+    CustomerDaily by_customer;             // the same shipments per customer/channel
     std::vector<sop::v1::AdjustmentRecord> adjustments;
     std::optional<sop::v1::ForecastUpdate> forecast;  // last published
     std::vector<double> history;                      // what the last forecast saw
