@@ -4,6 +4,7 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <tuple>
 #include <unordered_map>
@@ -552,8 +553,6 @@ Result<bool> PlanningState::ApplyFact(const PartitionKey& key, std::string_view 
     return true;
   }
 
-  std::vector<model::ItemSiteIndex> touched;
-  std::vector<char> seen(engine_->snapshot().item_site_count(), 0);
   for (const ModelUpdate& update : updates) {
     if (const auto* forecast = std::get_if<ForecastSet>(&update)) {
       // A consensus forecast from sop.forecast.v1 wins over the fact's statistical one.
@@ -564,27 +563,16 @@ Result<bool> PlanningState::ApplyFact(const PartitionKey& key, std::string_view 
       // A fact never changes an external item-site (its site is not planned here).
       if (auto target = ChangedItemSite(*change); target && IsExternal(*target)) continue;
     }
-    auto replanned = change ? engine_->Apply(*change)
-                            : Result<std::vector<model::ItemSiteIndex>>(
-                                  Fail(Errc::kFailedPrecondition, "not a net change"));
-    if (!replanned) {
+    if (!change || !engine_->Stage(*change)) {
       // Something the engine cannot take incrementally (master data, an item the snapshot does
-      // not plan): the rebuild takes it in. What earlier updates of this fact already re-netted
-      // is reported now, because the rebuild only reports what differs from this plan.
-      if (!touched.empty()) NoteNetChange(touched, cause);
+      // not plan): the rebuild takes it in, with everything staged so far (it reports what
+      // differs from the last committed plan).
       rebuild_ = true;
       return true;
     }
-    for (model::ItemSiteIndex item_site : *replanned) {
-      auto& mark = seen[static_cast<std::size_t>(item_site.value())];
-      if (mark == 0) {
-        mark = 1;
-        touched.push_back(item_site);
-      }
-    }
   }
   ++stats_.net_changes;
-  NoteNetChange(touched, cause);
+  NoteStaged(cause);
   return true;
 }
 
@@ -622,24 +610,13 @@ Status PlanningState::ApplyForecast(const PartitionKey& key, std::string_view up
   const auto item_site = engine_->snapshot().FindItemSite(update.item_id(), update.site_id());
   if (!item_site) return {};              // not planned here (yet): applied at the next rebuild
   if (IsExternal(*item_site)) return {};  // the demanding site is planned elsewhere
-  std::vector<model::ItemSiteIndex> touched;
-  std::vector<char> seen(engine_->snapshot().item_site_count(), 0);
   const auto horizon = engine_->snapshot().H();
   for (const auto& period : update.periods()) {
     if (period.bucket() < 0 || period.bucket() >= horizon) continue;
-    auto replanned = engine_->Apply(
-        planning::SetForecast{*item_site, period.bucket(), std::max(0.0, period.consensus())});
-    if (!replanned) {
-      if (!touched.empty()) NoteNetChange(touched, update.cause());
-      rebuild_ = true;
+    if (!engine_->Stage(planning::SetForecast{*item_site, period.bucket(),
+                                              std::max(0.0, period.consensus())})) {
+      rebuild_ = true;  // the rebuild takes in what is staged
       return {};
-    }
-    for (model::ItemSiteIndex i : *replanned) {
-      auto& mark = seen[static_cast<std::size_t>(i.value())];
-      if (mark == 0) {
-        mark = 1;
-        touched.push_back(i);
-      }
     }
   }
   ++stats_.net_changes;
@@ -647,8 +624,54 @@ Status PlanningState::ApplyForecast(const PartitionKey& key, std::string_view up
   if (cause.description().empty()) {
     cause.set_description("consensus forecast " + update.item_id() + "@" + update.site_id());
   }
-  NoteNetChange(touched, cause);
+  NoteStaged(cause);
   return {};
+}
+
+void PlanningState::NoteStaged(const sop::v1::Cause& cause) {
+  if (pending_events_ == 0) {
+    pending_cause_ = cause;
+    pending_cause_.clear_event_ids();
+    pending_cause_.clear_event_count();
+  } else if (cause.has_ingested_at()) {
+    const auto& at = cause.ingested_at();
+    const auto& earliest = pending_cause_.ingested_at();
+    if (!pending_cause_.has_ingested_at() ||
+        std::pair(at.seconds(), at.nanos()) < std::pair(earliest.seconds(), earliest.nanos())) {
+      *pending_cause_.mutable_ingested_at() = at;
+    }
+  }
+  if (static_cast<int>(pending_ids_.size()) < kMaxCauseEventIds) {
+    pending_ids_.push_back(cause.event_id());
+  }
+  ++pending_events_;
+}
+
+void PlanningState::ClearStaged() {
+  pending_events_ = 0;
+  pending_cause_.Clear();
+  pending_ids_.clear();
+}
+
+bool PlanningState::CommitNetChange() {
+  if (pending_events_ == 0 || engine_ == nullptr || rebuild_pending()) return false;
+  auto replanned = engine_->Commit();
+  if (!replanned) {
+    // Only before a full run, which an engine here always had: rebuild to be safe.
+    rebuild_ = true;
+    return false;
+  }
+  sop::v1::Cause cause = std::move(pending_cause_);
+  if (pending_events_ > 1) {
+    for (std::string& id : pending_ids_) cause.add_event_ids(std::move(id));
+    cause.set_description(cause.description() + Format(" (+{} more events)", pending_events_ - 1));
+  }
+  cause.set_event_count(static_cast<std::int32_t>(
+      std::min<std::int64_t>(pending_events_, std::numeric_limits<std::int32_t>::max())));
+  ClearStaged();
+  ++stats_.net_change_commits;
+  NoteNetChange(*replanned, cause);
+  return true;
 }
 
 void PlanningState::NoteNetChange(std::span<const model::ItemSiteIndex> all_item_sites,
@@ -667,7 +690,11 @@ void PlanningState::NoteNetChange(std::span<const model::ItemSiteIndex> all_item
 
 PlanChanges PlanningState::Flush() {
   // A changed partition set can add or remove whole sites: report those in full.
-  if (rebuild_ || reassemble_) RebuildImpl(last_cause_, /*full=*/reassemble_);
+  if (rebuild_ || reassemble_) {
+    RebuildImpl(last_cause_, /*full=*/reassemble_);
+  } else {
+    CommitNetChange();
+  }
   return TakeChanges();
 }
 
@@ -702,6 +729,20 @@ void PlanningState::Reassemble() {
 void PlanningState::RebuildImpl(const sop::v1::Cause& cause, bool full) {
   if (reassemble_) Reassemble();
   rebuild_ = false;
+  // Staged net change is discarded with the engine: the new plan includes its inputs, and its
+  // item-sites are compared with the last committed plan below. Item-sites whose inputs a staged
+  // change touched directly are reported even when their rows come out equal (the old engine's
+  // snapshot already holds the staged on-hand, which the comparison reads).
+  std::unordered_set<std::string> staged_keys;
+  if (engine_ != nullptr && engine_->staged()) {
+    const model::Snapshot& before = engine_->snapshot();
+    for (model::ItemSiteIndex i : engine_->staged_item_sites()) {
+      const auto& is = before.item_sites[static_cast<std::size_t>(i.value())];
+      staged_keys.insert(model::ItemSiteKey(
+          is.item_id, before.sites[static_cast<std::size_t>(is.site.value())].id));
+    }
+  }
+  ClearStaged();
   // Net-change marks refer to the engine about to be replaced: keep them by key.
   if (engine_ != nullptr) {
     const model::Snapshot& before = engine_->snapshot();
@@ -748,8 +789,10 @@ void PlanningState::RebuildImpl(const sop::v1::Cause& cause, bool full) {
       const auto before = previous->snapshot().FindItemSite(is.item_id, site_id);
       const bool was_external =
           before && static_cast<std::size_t>(before->value()) >= previous_external_begin;
-      if (before && !was_external && SameRecord(*engine_, item_site, *previous, *before)) {
-        if (changed_keys_.contains(model::ItemSiteKey(is.item_id, site_id))) changed_marks_[i] = 1;
+      const std::string key = model::ItemSiteKey(is.item_id, site_id);
+      if (before && !was_external && !staged_keys.contains(key) &&
+          SameRecord(*engine_, item_site, *previous, *before)) {
+        if (changed_keys_.contains(key)) changed_marks_[i] = 1;
         continue;
       }
     }
@@ -1145,13 +1188,14 @@ Result<bool> PlanningState::ApplyTransferDemand(const PartitionKey& key,
     }
   }
   if (changes.empty()) return true;
-  auto replanned = engine_->ApplyAll(changes);
-  if (!replanned) {
-    rebuild_ = true;
-    return true;
+  for (const planning::Change& change : changes) {
+    if (!engine_->Stage(change)) {
+      rebuild_ = true;  // the rebuild takes in what is staged
+      return true;
+    }
   }
   ++stats_.net_changes;
-  NoteNetChange(*replanned, cause);
+  NoteStaged(cause);
   return true;
 }
 
@@ -1204,7 +1248,7 @@ void PlanningState::AddExternalDemands(model::Snapshot& snapshot) {
 
 std::vector<sop::v1::Envelope> PlanningState::TakeTransferDemands() {
   std::vector<sop::v1::Envelope> out;
-  if (engine_ == nullptr || rebuild_pending() || !grid()) return out;
+  if (engine_ == nullptr || rebuild_pending() || net_change_pending() || !grid()) return out;
   const model::Snapshot& snapshot = engine_->snapshot();
   const planning::Plan& plan = engine_->plan();
   const BucketGrid& g = *grid();

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <limits>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -210,10 +211,13 @@ TEST(PlanningState, ChangedSalesOrderIsReportedByNetChangeAndMatchesAFullRun) {
   changed.set_event_id(changed.event_id() + ":changed");
   changed.mutable_sales_order()->set_quantity(changed.sales_order().quantity() + 250.0);
   ASSERT_TRUE(state.ApplyFact(KeyOf(changed), FactBytes(changed)).value());
-  EXPECT_FALSE(state.rebuild_pending());  // planned by net change at once
-  EXPECT_EQ(state.version(), 2);
+  EXPECT_FALSE(state.rebuild_pending());  // staged for net change
+  EXPECT_TRUE(state.net_change_pending());
+  EXPECT_EQ(state.version(), 1);
 
-  const PlanChanges changes = state.Flush();
+  const PlanChanges changes = state.Flush();  // commits the staged net change
+  EXPECT_FALSE(state.net_change_pending());
+  EXPECT_EQ(state.version(), 2);
   EXPECT_FALSE(changes.rebuilt);
   EXPECT_FALSE(changes.all);
   const auto item_site = state.snapshot()->FindItemSite(changed.sales_order().item_id(),
@@ -235,13 +239,14 @@ TEST(PlanningState, RebuildReportsNetChangesBeforeItAndOnlyTheRecordsItChanged) 
   state.Flush();
   const std::size_t item_sites = state.snapshot()->item_site_count();
 
-  // A net change, then master data (a full rebuild) before the next Flush: the rebuild's diff
-  // against the net-changed plan would miss the sales order's item-site, so PlanChanges must
-  // carry it across the rebuild (by item and site, as indices change).
+  // A committed net change, then master data (a full rebuild) before the next Flush: the
+  // rebuild's diff against the net-changed plan would miss the sales order's item-site, so
+  // PlanChanges must carry it across the rebuild (by item and site, as indices change).
   sop::v1::Envelope order = SomeSalesOrder();
   order.set_event_id(order.event_id() + ":changed");
   order.mutable_sales_order()->set_quantity(order.sales_order().quantity() + 250.0);
   ASSERT_TRUE(state.ApplyFact(KeyOf(order), FactBytes(order)).value());
+  ASSERT_TRUE(state.CommitNetChange());
   sop::v1::Envelope item;
   for (const auto& e : Events()) {
     if (e.has_item() && e.item().type() == sop::v1::ITEM_TYPE_MAKE &&
@@ -887,6 +892,242 @@ TEST(PlanningState, ShipmentHistoryIsSnapshottedCompactlyAndRestoresTheSameHisto
   for (const auto& key : state.Partitions()) {
     EXPECT_EQ(restored.SerializePartition(key), state.SerializePartition(key));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coalesced net change: facts staged, one step per CommitNetChange
+// ---------------------------------------------------------------------------------------------
+
+struct Step {
+  bool rebuild = false;
+  std::vector<model::ItemSiteIndex> item_sites;
+  sop::v1::Cause cause;
+  std::int64_t version = 0;
+};
+
+class Recorder final : public PlanningListener {
+ public:
+  void OnNetChange(const planning::NettingEngine&, std::span<const model::ItemSiteIndex> item_sites,
+                   const sop::v1::Cause& cause, std::int64_t version) override {
+    steps.push_back({false, {item_sites.begin(), item_sites.end()}, cause, version});
+  }
+  void OnRebuild(const planning::NettingEngine&, std::span<const model::ItemSiteIndex> item_sites,
+                 const sop::v1::Cause& cause, bool, std::int64_t version) override {
+    steps.push_back({true, {item_sites.begin(), item_sites.end()}, cause, version});
+  }
+  std::vector<Step> steps;
+};
+
+// `count` distinct open sales orders of the instance, each changed (+10 × k units, new event id).
+std::vector<sop::v1::Envelope> ChangedSalesOrders(std::size_t count) {
+  std::vector<sop::v1::Envelope> out;
+  std::set<std::string> seen;
+  for (const auto& e : Events()) {
+    if (!e.has_sales_order() || e.sales_order().quantity() <= 0) continue;
+    if (!seen.insert(e.sales_order().order_id() + ":" + std::to_string(e.sales_order().line()))
+             .second) {
+      continue;
+    }
+    sop::v1::Envelope changed = e;
+    changed.set_event_id("test:so-change:" + std::to_string(out.size()));
+    changed.mutable_sales_order()->set_quantity(e.sales_order().quantity() +
+                                                10.0 * static_cast<double>(out.size() + 1));
+    out.push_back(std::move(changed));
+    if (out.size() == count) break;
+  }
+  return out;
+}
+
+TEST(PlanningStateCoalescing, NFactsThenOneCommitAreOneStepPlanningLikeOneByOne) {
+  PlanningState coalesced;
+  PlanningState one_by_one;
+  Feed(coalesced, Events());
+  Feed(one_by_one, Events());
+  coalesced.Flush();
+  one_by_one.Flush();
+  Recorder recorder;
+  coalesced.set_listener(&recorder);
+  Recorder single;
+  one_by_one.set_listener(&single);
+
+  const std::vector<sop::v1::Envelope> changes = ChangedSalesOrders(12);
+  ASSERT_EQ(changes.size(), 12u);
+  // Ingested at 1,800,000,100 − k: the last one is the earliest.
+  for (std::size_t k = 0; k < changes.size(); ++k) {
+    const std::string bytes = FactBytes(changes[k], 100 - static_cast<std::int64_t>(k));
+    ASSERT_TRUE(coalesced.ApplyFact(KeyOf(changes[k]), bytes).value());
+    ASSERT_TRUE(one_by_one.ApplyFact(KeyOf(changes[k]), bytes).value());
+    ASSERT_TRUE(one_by_one.CommitNetChange());
+  }
+  EXPECT_TRUE(coalesced.net_change_pending());
+  EXPECT_TRUE(recorder.steps.empty());  // nothing planned until the commit
+  EXPECT_EQ(coalesced.version(), 1);
+  ASSERT_TRUE(coalesced.CommitNetChange());
+  EXPECT_FALSE(coalesced.net_change_pending());
+  EXPECT_FALSE(coalesced.CommitNetChange());  // nothing left
+
+  ASSERT_EQ(recorder.steps.size(), 1u);
+  const Step& step = recorder.steps.front();
+  EXPECT_FALSE(step.rebuild);
+  EXPECT_EQ(step.version, 2);
+  EXPECT_EQ(coalesced.version(), 2);
+  EXPECT_EQ(one_by_one.version(), 13);
+  EXPECT_EQ(single.steps.size(), 12u);
+  EXPECT_EQ(coalesced.stats().net_changes, 12);
+  EXPECT_EQ(coalesced.stats().net_change_commits, 1);
+
+  // The cause: the first event, the earliest ingestion, every id in applied order.
+  EXPECT_EQ(step.cause.event_id(), "test:so-change:0");
+  EXPECT_EQ(step.cause.event_count(), 12);
+  ASSERT_EQ(step.cause.event_ids_size(), 12);
+  for (int k = 0; k < 12; ++k) {
+    EXPECT_EQ(step.cause.event_ids(k), "test:so-change:" + std::to_string(k));
+  }
+  EXPECT_EQ(step.cause.ingested_at().seconds(), 1'800'000'000 + 100 - 11);
+  EXPECT_EQ(step.cause.description(),
+            single.steps.front().cause.description() + " (+11 more events)");
+  EXPECT_EQ(single.steps.front().cause.event_count(), 1);
+  EXPECT_EQ(single.steps.front().cause.event_ids_size(), 0);
+
+  // The step re-netted the union of what the single steps did, each item-site once.
+  std::set<std::int32_t> union_single;
+  for (const Step& s : single.steps) {
+    for (auto i : s.item_sites) union_single.insert(i.value());
+  }
+  std::set<std::int32_t> coalesced_set;
+  for (auto i : step.item_sites) EXPECT_TRUE(coalesced_set.insert(i.value()).second);
+  for (const auto& e : changes) {
+    const auto item_site =
+        coalesced.snapshot()->FindItemSite(e.sales_order().item_id(), e.sales_order().site_id());
+    ASSERT_TRUE(item_site.has_value());
+    EXPECT_TRUE(coalesced_set.contains(item_site->value()));
+  }
+  EXPECT_LE(coalesced_set.size(), union_single.size());
+  std::size_t total_single = 0;
+  for (const Step& s : single.steps) total_single += s.item_sites.size();
+  std::cout << "[ coalesce ] 12 sales-order changes: " << step.item_sites.size()
+            << " item-sites re-netted in one step, " << total_single << " in 12 steps\n";
+
+  EXPECT_EQ(Mismatches(*coalesced.engine(), *one_by_one.engine()), 0);
+  std::vector<sop::v1::Envelope> all = Events();
+  all.insert(all.end(), changes.begin(), changes.end());
+  EXPECT_EQ(Mismatches(*coalesced.engine(), *Direct(all)), 0);
+  // Flush with nothing staged: no step, nothing changed since the commit's marks are taken.
+  const PlanChanges flushed = coalesced.Flush();
+  EXPECT_EQ(flushed.version, 2);
+  EXPECT_EQ(recorder.steps.size(), 1u);
+  coalesced.set_listener(nullptr);
+  one_by_one.set_listener(nullptr);
+}
+
+TEST(PlanningStateCoalescing, ACauseListsAtMost256Ids) {
+  PlanningState state;
+  Feed(state, Events());
+  state.Flush();
+  Recorder recorder;
+  state.set_listener(&recorder);
+  const std::vector<sop::v1::Envelope> changes = ChangedSalesOrders(300);
+  ASSERT_EQ(changes.size(), 300u);
+  for (std::size_t k = 0; k < changes.size(); ++k) {
+    ASSERT_TRUE(state.ApplyFact(KeyOf(changes[k]), FactBytes(changes[k], 500)).value());
+  }
+  state.Flush();  // commits
+  ASSERT_EQ(recorder.steps.size(), 1u);
+  const sop::v1::Cause& cause = recorder.steps.front().cause;
+  EXPECT_EQ(cause.event_count(), 300);
+  ASSERT_EQ(cause.event_ids_size(), PlanningState::kMaxCauseEventIds);
+  EXPECT_EQ(cause.event_ids(255), "test:so-change:255");
+  EXPECT_NE(cause.description().find("(+299 more events)"), std::string::npos)
+      << cause.description();
+  state.set_listener(nullptr);
+}
+
+TEST(PlanningStateCoalescing, AFactForcingARebuildMidBatchFoldsTheStagedWorkIntoTheRebuild) {
+  PlanningState state;
+  Feed(state, Events());
+  state.Flush();
+  Recorder recorder;
+  state.set_listener(&recorder);
+
+  const std::vector<sop::v1::Envelope> changes = ChangedSalesOrders(3);
+  ASSERT_TRUE(state.ApplyFact(KeyOf(changes[0]), FactBytes(changes[0], 1)).value());
+  ASSERT_TRUE(state.ApplyFact(KeyOf(changes[1]), FactBytes(changes[1], 2)).value());
+  // An on-hand change staged too: its rows must be reported by the rebuild although the old
+  // engine's snapshot already holds the new balance.
+  sop::v1::Envelope count;
+  for (const auto& e : Events()) {
+    if (e.has_inventory_snapshot()) {
+      count = e;
+      break;
+    }
+  }
+  ASSERT_TRUE(count.has_inventory_snapshot());
+  count.set_event_id("test:count:mid-batch");
+  count.mutable_inventory_snapshot()->set_on_hand(count.inventory_snapshot().on_hand() + 1000.0);
+  count.mutable_inventory_snapshot()->mutable_as_of()->set_seconds(
+      count.inventory_snapshot().as_of().seconds() + 86'400);
+  ASSERT_TRUE(state.ApplyFact(KeyOf(count), FactBytes(count, 2)).value());
+  ASSERT_TRUE(state.net_change_pending());
+  // Master data in the middle of the batch: a full rebuild becomes pending.
+  sop::v1::Envelope item;
+  for (const auto& e : Events()) {
+    if (e.has_item() && e.item().type() == sop::v1::ITEM_TYPE_MAKE) {
+      item = e;
+      break;
+    }
+  }
+  ASSERT_TRUE(item.has_item());
+  item.set_event_id("test:item-change:mid-batch");
+  item.mutable_item()->set_safety_stock(item.item().safety_stock() + 500.0);
+  ASSERT_TRUE(state.ApplyFact(KeyOf(item), FactBytes(item, 3)).value());
+  EXPECT_TRUE(state.rebuild_pending());
+  // A fact after it waits for the rebuild.
+  ASSERT_TRUE(state.ApplyFact(KeyOf(changes[2]), FactBytes(changes[2], 4)).value());
+  EXPECT_FALSE(state.CommitNetChange());  // the rebuild takes the staged work in
+  EXPECT_TRUE(recorder.steps.empty());
+
+  const PlanChanges changed = state.Flush();
+  ASSERT_EQ(recorder.steps.size(), 1u);
+  EXPECT_TRUE(recorder.steps.front().rebuild);
+  EXPECT_EQ(recorder.steps.front().version, 2);
+  EXPECT_TRUE(changed.rebuilt);
+  EXPECT_FALSE(state.net_change_pending());
+  EXPECT_EQ(state.version(), 2);
+  // Every changed sales order's item-site and the item is reported (against the last committed
+  // plan), by the listener and in PlanChanges.
+  auto reported = [&](const std::string& item_id, const std::string& site_id) {
+    const auto index = state.snapshot()->FindItemSite(item_id, site_id);
+    const auto& listed = recorder.steps.front().item_sites;
+    return index && std::find(listed.begin(), listed.end(), *index) != listed.end() &&
+           std::find(changed.item_sites.begin(), changed.item_sites.end(), *index) !=
+               changed.item_sites.end();
+  };
+  for (const auto& e : changes) {
+    EXPECT_TRUE(reported(e.sales_order().item_id(), e.sales_order().site_id())) << e.event_id();
+  }
+  EXPECT_TRUE(reported(item.item().item_id(), item.item().site_id()));
+  EXPECT_TRUE(reported(count.inventory_snapshot().item_id(), count.inventory_snapshot().site_id()));
+  std::vector<sop::v1::Envelope> all = Events();
+  all.insert(all.end(), changes.begin(), changes.begin() + 2);
+  all.push_back(count);
+  all.push_back(item);
+  all.push_back(changes[2]);
+  EXPECT_EQ(Mismatches(*state.engine(), *Direct(all)), 0);
+  // Rebuild() discards staged work the same way.
+  const std::vector<sop::v1::Envelope> more = ChangedSalesOrders(5);
+  sop::v1::Envelope again = more[4];
+  again.set_event_id("test:so-change:again");
+  again.mutable_sales_order()->set_quantity(again.sales_order().quantity() + 1.0);
+  ASSERT_TRUE(state.ApplyFact(KeyOf(again), FactBytes(again, 5)).value());
+  EXPECT_TRUE(state.net_change_pending());
+  state.Rebuild(sop::v1::Cause(), /*full=*/false);
+  EXPECT_FALSE(state.net_change_pending());
+  EXPECT_FALSE(state.CommitNetChange());
+  ASSERT_EQ(recorder.steps.size(), 2u);
+  EXPECT_TRUE(recorder.steps.back().rebuild);
+  all.push_back(again);
+  EXPECT_EQ(Mismatches(*state.engine(), *Direct(all)), 0);
+  state.set_listener(nullptr);
 }
 
 }  // namespace

@@ -6,17 +6,29 @@
 /// (their sop.v1.Fact wire bytes, in applied order, de-duplicated by event id) and the latest
 /// consensus forecast per item-site (sop.v1.ForecastUpdate bytes). It feeds every owned fact into
 /// one codec::SnapshotAssembler and plans the assembled snapshot with one planning::NettingEngine:
-/// a fact (or forecast) that maps to a planning::Change is re-planned by net change at once;
-/// anything else (master data, new PlanningSettings, a partition restored or dropped) marks a
-/// full rebuild, performed by Flush() (or Rebuild()). It also keeps the event history the
-/// decision core needs and no snapshot carries (BuildHistory()).
+/// a fact (or forecast) that maps to a planning::Change is *staged* on the engine
+/// (NettingEngine::Stage), and everything staged is re-planned by one net change at
+/// CommitNetChange() (or Flush()): a batch of facts costs one propagation, each shared component
+/// re-netted once, not once per fact. Anything else (master data, new PlanningSettings, a
+/// partition restored or dropped) marks a full rebuild, performed by Flush() (or Rebuild()); a
+/// rebuild replaces the engine with what is staged on it and reports every difference against the
+/// last *committed* plan. It also keeps the event history the decision core needs and no snapshot
+/// carries (BuildHistory()).
+///
+/// Between a staged fact and the next CommitNetChange()/Flush()/Rebuild() (net_change_pending()),
+/// engine()->plan() is the last committed plan while engine()->snapshot() already holds the staged
+/// inputs: readers of the plan (queries, copies, EndDemands) must commit first or wait.
 ///
 /// Consumers learn what changed in two ways:
 /// - Flush()/Rebuild() return the item-sites changed since the previous call (net change and
 ///   rebuild together), as indices into the current engine()'s snapshot, so a consumer
 ///   (capacity load, exception detection) re-derives only those;
-/// - an optional PlanningListener is told synchronously about each net change and each rebuild,
-///   while the engine is in exactly that state (mrp publishes one PlanDelta per step).
+/// - an optional PlanningListener is told synchronously about each committed net change and each
+///   rebuild, while the engine is in exactly that state (mrp publishes one PlanDelta per step).
+///   The Cause of a net change that planned several events names the first (event_id,
+///   description + " (+N more events)"), the earliest ingested_at, every event id in applied
+///   order in event_ids (at most kMaxCauseEventIds: a batch larger than that is still one step,
+///   its cause lists the first 256) and the number of events in event_count (1 for one event).
 ///
 /// Partition snapshot format (SerializePartition): the magic line "sop-planning-partition-v1\n",
 /// then records [kind: 1 byte][length: 4 bytes little endian][bytes]: 'F' a Fact, 'P' the latest
@@ -109,8 +121,9 @@ struct PlanChanges {
 class PlanningListener {
  public:
   virtual ~PlanningListener() = default;
-  /// One fact or forecast update was planned by net change: `item_sites` were re-netted (in
-  /// netting order, unique), `version` is the new plan version, `cause` names the event.
+  /// The facts and forecast updates staged since the previous step were planned by one net change
+  /// (CommitNetChange or Flush): `item_sites` were re-netted (in netting order, unique), `version`
+  /// is the new plan version, `cause` names the events (see the file comment).
   virtual void OnNetChange(const planning::NettingEngine& engine,
                            std::span<const model::ItemSiteIndex> item_sites,
                            const sop::v1::Cause& cause, std::int64_t version) = 0;
@@ -123,14 +136,15 @@ class PlanningListener {
 
 /// Counters for metrics and tests.
 struct PlanningStats {
-  std::int64_t facts_applied = 0;     ///< facts held (all owned partitions)
-  std::int64_t duplicates = 0;        ///< re-delivered facts skipped
-  std::int64_t forecasts = 0;         ///< consensus forecasts held (item-sites, all partitions)
-  std::int64_t net_changes = 0;       ///< facts and forecasts planned by net change
-  std::int64_t full_runs = 0;         ///< rebuilds (full regenerative runs)
-  std::int64_t item_sites = 0;        ///< item-sites in the current plan
-  std::int64_t planned_orders = 0;    ///< planned orders in the current plan
-  std::int64_t transfer_demands = 0;  ///< external item-sites planned from TransferDemand facts
+  std::int64_t facts_applied = 0;       ///< facts held (all owned partitions)
+  std::int64_t duplicates = 0;          ///< re-delivered facts skipped
+  std::int64_t forecasts = 0;           ///< consensus forecasts held (item-sites, all partitions)
+  std::int64_t net_changes = 0;         ///< facts and forecasts planned (staged) by net change
+  std::int64_t net_change_commits = 0;  ///< committed net changes (steps; ≤ net_changes)
+  std::int64_t full_runs = 0;           ///< rebuilds (full regenerative runs)
+  std::int64_t item_sites = 0;          ///< item-sites in the current plan
+  std::int64_t planned_orders = 0;      ///< planned orders in the current plan
+  std::int64_t transfer_demands = 0;    ///< external item-sites planned from TransferDemand facts
   std::int64_t transfer_demands_published = 0;  ///< TransferDemand envelopes handed out
 };
 
@@ -145,6 +159,9 @@ struct PlanningStats {
 /// must outlive it or be reset with set_listener(nullptr).
 class PlanningState {
  public:
+  /// At most this many ids in a coalesced step's Cause.event_ids.
+  static constexpr int kMaxCauseEventIds = 256;
+
   explicit PlanningState(PlanningStateOptions options = {});
   ~PlanningState();
   PlanningState(const PlanningState&) = delete;
@@ -168,12 +185,21 @@ class PlanningState {
   /// parse ("forecast_update") or name no item-site ("forecast_update.item_id/site_id").
   Status ApplyForecast(const PartitionKey& partition, std::string_view update_bytes);
 
+  /// Re-plans everything staged since the previous step in one net change: one OnNetChange with
+  /// the union of the re-netted item-sites and one version increment. Returns whether a step ran.
+  /// Nothing while a rebuild is pending (the rebuild takes the staged work in) or with nothing
+  /// staged.
+  bool CommitNetChange();
+  /// Facts or forecast updates are staged and not yet committed (CommitNetChange has work).
+  bool net_change_pending() const noexcept { return pending_events_ > 0; }
   /// Performs the pending full rebuild, if any (cause: the last fact applied; full when the
-  /// partitions changed), and returns what changed since the previous Flush()/Rebuild().
+  /// partitions changed; staged net change is discarded into it), else commits the staged net
+  /// change, and returns what changed since the previous Flush()/Rebuild().
   PlanChanges Flush();
   /// A full rebuild now, rebuilding the snapshot from the stored facts (a full regenerative
-  /// run); `full` reports every item-site as changed. With no PlanningSettings yet there is no
-  /// plan afterwards (engine() == nullptr) and nothing is reported.
+  /// run; staged net change is discarded into it); `full` reports every item-site as changed. With
+  /// no PlanningSettings yet there is no plan afterwards (engine() == nullptr) and nothing is
+  /// reported.
   PlanChanges Rebuild(const sop::v1::Cause& cause, bool full);
 
   /// The engine over the current snapshot; nullptr before the first build with settings.
@@ -185,7 +211,7 @@ class PlanningState {
   /// Findings of the last build: event findings (naming event id, field, value), conversion and
   /// model-builder findings. Empty before the first build.
   const std::vector<model::Finding>& findings() const noexcept { return findings_; }
-  /// Incremented by every net change and every rebuild; 0 before the first.
+  /// Incremented by every committed net change and every rebuild; 0 before the first.
   std::int64_t version() const noexcept { return version_; }
   /// A rebuild is pending (Flush() will run it).
   bool rebuild_pending() const noexcept { return rebuild_ || reassemble_; }
@@ -240,8 +266,8 @@ class PlanningState {
   /// for the transfer vectors of planned item-sites that changed since they were last handed out
   /// (every one once after its partition was restored, an empty vector once for an item-site
   /// that stopped being a transfer item). Nothing while a rebuild is pending or before a plan
-  /// exists: call it after Flush(). The partitions concerned become dirty (snapshot them after
-  /// the envelopes are published).
+  /// exists, nor while a net change is pending: call it after Flush(). The partitions concerned
+  /// become dirty (snapshot them after the envelopes are published).
   std::vector<sop::v1::Envelope> TakeTransferDemands();
   /// The key of a transfer vector: item, supplying site, demanding site.
   static std::string TransferKey(std::string_view item_id, std::string_view supplying_site_id,
@@ -294,6 +320,9 @@ class PlanningState {
   bool GridMatches(const sop::v1::TransferDemand& demand) const;
   void AddExternalDemands(model::Snapshot& snapshot);
   void NoteNetChange(std::span<const model::ItemSiteIndex> item_sites, const sop::v1::Cause& cause);
+  /// Records one event staged for the next CommitNetChange.
+  void NoteStaged(const sop::v1::Cause& cause);
+  void ClearStaged();
   PlanChanges TakeChanges();
   bool HasForecastOverride(const std::string& item_site_key) const;
   void ApplyForecastOverrides(model::Snapshot& snapshot) const;
@@ -309,6 +338,10 @@ class PlanningState {
   bool rebuild_ = false;     ///< the snapshot must be rebuilt from the assembler
   bool reassemble_ = false;  ///< the assembler must be rebuilt from the stored facts
   sop::v1::Cause last_cause_;
+  // Events staged since the last committed step (their cause, coalesced at commit).
+  std::int64_t pending_events_ = 0;
+  sop::v1::Cause pending_cause_;          ///< the first event's; ingested_at the earliest so far
+  std::vector<std::string> pending_ids_;  ///< at most kMaxCauseEventIds
   std::int64_t version_ = 0;
   PlanningStats stats_;
   // Changes since the last Flush/Rebuild: item-site keys touched by net change before the
