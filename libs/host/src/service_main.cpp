@@ -22,6 +22,34 @@ std::string MillisText(std::chrono::milliseconds value) {
   return std::to_string(value.count()) + "ms";
 }
 
+// The settings of a host::PartitionedHost service (ServiceKind::kPartitioned).
+void AddPartitionedHostSettings(runtime::ConfigSchema& schema, const ServiceSpec& spec) {
+  using runtime::SettingSpec;
+  schema.Add(SettingSpec::Duration("redis.timeout",
+                                   "Bound of one Redis command (a snapshot write carries the "
+                                   "whole partition state).")
+                 .Default("5s")
+                 .Min("10ms")
+                 .Max("60s"));
+  schema.Add(SettingSpec::Duration("snapshot.interval",
+                                   "Snapshot the state at most this often (0s: at the end of "
+                                   "every batch); a restart replays at most this much more.")
+                 .Default("0s")
+                 .Min("0s")
+                 .Max("10m"));
+  schema.Add(SettingSpec::Duration(spec.service + ".batch.quiet",
+                                   "End a batch (finish pending work, publish, snapshot) after "
+                                   "this long without a message.")
+                 .Default(MillisText(spec.batch_quiet))
+                 .Min("1ms")
+                 .Max("10s"));
+  schema.Add(SettingSpec::Duration(spec.service + ".batch.max",
+                                   "End a batch at the latest after this long.")
+                 .Default(MillisText(spec.batch_max))
+                 .Min("10ms")
+                 .Max("5m"));
+}
+
 }  // namespace
 
 void AddHostSettings(runtime::ConfigSchema& schema, const ServiceSpec& spec) {
@@ -41,32 +69,13 @@ void AddHostSettings(runtime::ConfigSchema& schema, const ServiceSpec& spec) {
   schema.Add(
       SettingSpec::String("redis.host", "Redis host for state snapshots.").Default("127.0.0.1"));
   schema.Add(SettingSpec::Int("redis.port", "Redis port.").Default("6379").Min("1").Max("65535"));
-  schema.Add(SettingSpec::Duration("redis.timeout",
-                                   "Bound of one Redis command (a snapshot write carries the "
-                                   "whole partition state).")
-                 .Default("5s")
-                 .Min("10ms")
-                 .Max("60s"));
-  schema.Add(SettingSpec::Duration("snapshot.interval",
-                                   "Snapshot the state at most this often (0s: at the end of "
-                                   "every batch); a restart replays at most this much more.")
-                 .Default("0s")
-                 .Min("0s")
-                 .Max("10m"));
-  schema.Add(SettingSpec::String("service.instance", "Name of this replica in logs.")
-                 .Default(spec.service + "-0"));
-  schema.Add(SettingSpec::Duration(spec.service + ".batch.quiet",
-                                   "End a batch (finish pending work, publish, snapshot) after "
-                                   "this long without a message.")
-                 .Default(MillisText(spec.batch_quiet))
-                 .Min("1ms")
-                 .Max("10s"));
-  schema.Add(SettingSpec::Duration(spec.service + ".batch.max",
-                                   "End a batch at the latest after this long.")
-                 .Default(MillisText(spec.batch_max))
-                 .Min("10ms")
-                 .Max("5m"));
+  schema.Add(
+      SettingSpec::String("service.instance", "Name of this replica.")
+          .Default(spec.default_instance.empty() ? spec.service + "-0" : spec.default_instance));
   auth::AddServerAuthSettings(schema);
+  if (spec.kind == ServiceKind::kPartitioned) {
+    AddPartitionedHostSettings(schema, spec);
+  }
   if (spec.add_settings) spec.add_settings(schema);
 }
 
@@ -94,8 +103,9 @@ Result<HostOptions> HostOptionsFromConfig(const runtime::Config& config, const S
   }
   options.redis.host = config.GetString("redis.host");
   options.redis.port = static_cast<int>(config.GetInt("redis.port"));
-  options.redis.command_timeout = Millis(config.GetDuration("redis.timeout"));
   options.instance = config.GetString("service.instance");
+  if (spec.kind == ServiceKind::kStandalone) return options;
+  options.redis.command_timeout = Millis(config.GetDuration("redis.timeout"));
   options.batch_quiet = Millis(config.GetDuration(spec.service + ".batch.quiet"));
   options.batch_max = Millis(config.GetDuration(spec.service + ".batch.max"));
   options.snapshot_interval = Millis(config.GetDuration("snapshot.interval"));
@@ -188,9 +198,10 @@ int Run(const ServiceSpec& spec, const runtime::Config& config) {
     logger.Info("draining", {{"drain_s", drain}});
     std::this_thread::sleep_for(drain);  // let load balancers see NOT_SERVING
   }
-  // Intake first: the consumer stops (commits), the last batch is published and snapshotted;
-  // then gRPC and the exposer (reverse start order; the service's second Stop is a no-op).
-  running.Stop();
+  // Partitioned: intake first (the consumer stops and commits, the last batch is published and
+  // snapshotted), then gRPC and the exposer (reverse start order; the service's second Stop is
+  // a no-op). Standalone: reverse start order, gRPC first (its calls feed the service).
+  if (spec.kind == ServiceKind::kPartitioned) running.Stop();
   lifecycle.StopAll();
   logger.Info("stopped", {{"exit_code", 0}});
   return 0;

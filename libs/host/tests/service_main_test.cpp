@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -166,6 +167,74 @@ TEST(ServiceMain, AnUnreadableTokensFileExits64BeforeTheServiceStarts) {
   EXPECT_FALSE(started);
   EXPECT_NE(log.find("auth.tokens-file: "), std::string::npos) << log;
   EXPECT_NE(log.find("/nonexistent/sop-tokens"), std::string::npos) << log;
+}
+
+ServiceSpec IngestionLikeSpec() {
+  ServiceSpec spec;
+  spec.binary = "sop-ingestion";
+  spec.service = "ingestion";
+  spec.grpc_port = 50051;
+  spec.metrics_port = 9461;
+  spec.group_id = "sop-ingestion";
+  spec.kind = ServiceKind::kStandalone;
+  spec.default_instance = "sop-ingestion";
+  spec.add_settings = [](runtime::ConfigSchema& schema) {
+    schema.Add(
+        runtime::SettingSpec::Duration("ingestion.submit.timeout", "Submit wait.").Default("30s"));
+  };
+  return spec;
+}
+
+TEST(ServiceMain, AStandaloneServiceGetsNoBatchOrSnapshotSettings) {
+  const ServiceSpec spec = IngestionLikeSpec();
+  runtime::ConfigSchema schema(spec.binary);
+  AddHostSettings(schema, spec);
+  std::vector<std::string> names;
+  for (const auto& setting : schema.settings()) names.push_back(setting.name);
+  for (const char* absent :
+       {"redis.timeout", "snapshot.interval", "ingestion.batch.quiet", "ingestion.batch.max"}) {
+    EXPECT_EQ(std::count(names.begin(), names.end(), absent), 0) << absent;
+  }
+  for (const char* present : {"redis.host", "redis.port", "service.instance", "auth.tokens-file",
+                              "grpc.port", "ingestion.submit.timeout"}) {
+    EXPECT_EQ(std::count(names.begin(), names.end(), present), 1) << present;
+  }
+
+  auto config = Load(spec, {"--kafka.bootstrap.servers=broker:9092", "--redis.port=6390"});
+  ASSERT_TRUE(config.has_value()) << config.error().ToString();
+  EXPECT_EQ(config->GetInt("grpc.port"), 50051);
+  EXPECT_EQ(config->GetInt("metrics.port"), 9461);
+  EXPECT_EQ(config->GetString("service.instance"), "sop-ingestion");
+  auto options = HostOptionsFromConfig(*config, spec);
+  ASSERT_TRUE(options.has_value()) << options.error().ToString();
+  EXPECT_EQ(options->service, "ingestion");
+  EXPECT_EQ(options->group_id, "sop-ingestion");
+  EXPECT_EQ(options->instance, "sop-ingestion");
+  EXPECT_EQ(options->redis.port, 6390);
+  // Not declared, so RedisStoreOptions' own bound stays (1 s), not the host's 5 s default.
+  EXPECT_EQ(options->redis.command_timeout, 1s);
+
+  auto unknown = Load(spec, {"--kafka.bootstrap.servers=a:1", "--ingestion.batch.quiet=5ms"});
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_NE(unknown.error().message().find("ingestion.batch.quiet"), std::string::npos);
+}
+
+TEST(ServiceMain, AStandaloneServiceWithoutBootstrapExits64) {
+  ServiceSpec spec = IngestionLikeSpec();
+  bool started = false;
+  spec.start = [&](ServiceContext&) -> Result<std::unique_ptr<RunningService>> {
+    started = true;
+    return Fail(Errc::kInternal, "must not start");
+  };
+  std::vector<std::string> args = {"sop-ingestion", "--grpc.port=0", "--metrics.port=0"};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(RunServiceMain(spec, static_cast<int>(args.size()), argv.data()), kConfigErrorExitCode);
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(started);
+  EXPECT_NE(log.find("kafka.bootstrap.servers"), std::string::npos) << log;
 }
 
 }  // namespace

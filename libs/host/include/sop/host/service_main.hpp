@@ -1,5 +1,5 @@
 #pragma once
-/// Runs a stateful service binary: the main() every sopstream service shares.
+/// Runs a service binary: the main() every sopstream service shares.
 ///
 /// RunServiceMain(spec, argc, argv):
 ///  1. declares the shared settings (runtime::AddServiceSettings, with this service's default
@@ -16,14 +16,18 @@
 ///  5. on SIGTERM/SIGINT: NOT_SERVING, `shutdown.drain`, the service's Stop (intake stops,
 ///     offsets are committed, the last batch published and snapshotted), gRPC shutdown,
 ///     exposer stop, exit 0. A second signal or `shutdown.timeout` forces exit 2.
+///     A ServiceKind::kStandalone service (ingestion) is stopped after gRPC instead: its calls
+///     feed its own pipeline, so in-flight calls finish while the pipeline still runs.
 ///
-/// Host settings (all services; each also as SOP_<NAME> in the environment):
+/// Host settings (each also as SOP_<NAME> in the environment; a kStandalone service declares
+/// only kafka.*, redis.host, redis.port, service.instance and auth.*):
 ///   kafka.bootstrap.servers  (pass-through, required)  kafka.group.id (pass-through, default
 ///                            the service's consumer group); every other kafka.* → librdkafka
 ///   redis.host      string   127.0.0.1
 ///   redis.port      int      6379   [1, 65535]
 ///   redis.timeout   duration 5s     [10ms, 60s]  bound of one Redis command
 ///   service.instance string  <service>-0        this replica's name in logs
+///                                               (spec.default_instance when set)
 ///   <service>.batch.quiet  duration  (spec.batch_quiet)  [1ms, 10s]
 ///   <service>.batch.max    duration  (spec.batch_max)    [10ms, 5m]
 ///   auth.tokens-file string  ""    bearer tokens (libs/auth); every call is checked against the
@@ -75,6 +79,18 @@ struct ServiceContext {
   HostOptions host;
 };
 
+/// What a service runs on (ServiceSpec::kind).
+enum class ServiceKind {
+  /// A host::PartitionedHost (mrp, capacity, exceptions, forecasting, workflow): every host
+  /// setting; Stop runs before gRPC stops (intake first).
+  kPartitioned,
+  /// Its own consumer and state (ingestion): no redis.timeout, snapshot.interval or
+  /// <service>.batch.* settings; ServiceContext::host carries service, kafka, group_id,
+  /// redis.host/port, instance and on_health_change (the rest keeps HostOptions' defaults and
+  /// is the service's to use or not). gRPC stops first, then the service's Stop.
+  kStandalone,
+};
+
 /// A service binary's description.
 struct ServiceSpec {
   std::string binary;             ///< "sop-mrp": logs, --help, sop_build_info
@@ -85,6 +101,9 @@ struct ServiceSpec {
   int grpc_port = 50051;    ///< default of grpc.port (services-common.md)
   int metrics_port = 9464;  ///< default of metrics.port
   std::string group_id;     ///< default consumer group, e.g. "sop-mrp"
+  ServiceKind kind = ServiceKind::kPartitioned;
+  /// Default of service.instance; empty: "<service>-0".
+  std::string default_instance;
   std::chrono::milliseconds batch_quiet{100};
   std::chrono::milliseconds batch_max{2000};
   /// Declares the service's own settings (names under `<service>.`).
@@ -99,7 +118,8 @@ struct ServiceSpec {
 void AddHostSettings(runtime::ConfigSchema& schema, const ServiceSpec& spec);
 
 /// HostOptions from a loaded config (INVALID_ARGUMENT naming kafka.bootstrap.servers when it is
-/// missing). Exposed for tests; RunServiceMain calls it.
+/// missing, kafka.group.id when it is empty); for a kStandalone spec only the settings it
+/// declares. Exposed for tests; RunServiceMain calls it.
 Result<HostOptions> HostOptionsFromConfig(const runtime::Config& config, const ServiceSpec& spec);
 
 /// Runs the binary described by `spec` (see the file comment); returns the exit code.
