@@ -809,6 +809,52 @@ std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
   return RedetectWith(engine, reach, item_sites, policy, ids_in_scope);
 }
 
+namespace detail {
+
+/// What each item-site puts at risk of which sales order, kept per item-site (to forget it when
+/// the item-site is re-detected) and per order (to rebuild the order's exception), and the
+/// current ORDER_AT_RISK exception of every order at risk.
+struct OrderRiskTracker {
+  using Notes = std::vector<std::pair<std::int32_t, double>>;
+  std::vector<Notes> by_item_site;  ///< (sales order, quantity), in detection order
+  std::vector<Notes> by_order;      ///< (item-site, quantity), item-sites ascending
+  std::vector<char> reached_mark;   ///< per item-site, scratch
+  std::vector<char> rebuild_mark;   ///< per order, scratch
+  std::vector<char> taken_mark;     ///< per order: rebuilt since the last take
+  std::vector<std::int32_t> taken;  ///< those orders
+  std::unordered_map<std::int32_t, Exception> current;
+
+  void Fit(std::size_t item_sites, std::size_t orders) {
+    if (by_item_site.size() < item_sites) {
+      by_item_site.resize(item_sites);
+      reached_mark.resize(item_sites, 0);
+    }
+    if (by_order.size() < orders) {
+      by_order.resize(orders);
+      rebuild_mark.resize(orders, 0);
+      taken_mark.resize(orders, 0);
+    }
+  }
+
+  // The ORDER_AT_RISK exception of `order` from its notes, summed in item order as a full
+  // detection does (NoteOrder + FinishOrdersAtRisk, shared with it).
+  void Rebuild(const model::Snapshot& snapshot, std::int32_t order) {
+    std::map<std::int32_t, OrderRisk> risk;
+    for (const auto& [item_site, quantity] : by_order[static_cast<std::size_t>(order)]) {
+      NoteOrder(risk, ItemSiteIndex(item_site), order, quantity);
+    }
+    std::vector<Exception> out;
+    FinishOrdersAtRisk(snapshot, risk, out, nullptr);
+    if (out.empty()) {
+      current.erase(order);
+    } else {
+      current.insert_or_assign(order, std::move(out.front()));
+    }
+  }
+};
+
+}  // namespace detail
+
 MaterialRedetector::MaterialRedetector(const NettingEngine& engine, DetectionPolicy policy)
     : engine_(&engine),
       policy_(policy),
@@ -828,13 +874,144 @@ void MaterialRedetector::Warm() {
 }
 
 void MaterialRedetector::Forget(std::span<const ItemSiteIndex> touched) {
-  reach_->Invalidate(touched);
+  if (orders_ == nullptr) {
+    reach_->Invalidate(touched);
+    return;
+  }
+  std::vector<ItemSiteIndex> reached;
+  reach_->Invalidate(touched, &reached);
+  FollowReached(reached, {}, nullptr);
 }
 
 std::vector<Exception> MaterialRedetector::Redetect(std::span<const ItemSiteIndex> touched,
                                                     std::vector<std::string>* ids_in_scope) {
-  reach_->Invalidate(touched);
-  return RedetectWith(*engine_, *reach_, touched, policy_, ids_in_scope);
+  if (orders_ == nullptr) {
+    reach_->Invalidate(touched);
+    return RedetectWith(*engine_, *reach_, touched, policy_, ids_in_scope);
+  }
+  std::vector<ItemSiteIndex> reached;
+  reach_->Invalidate(touched, &reached);
+  // The touched item-sites are among those reached: one detection each gives both their
+  // material exceptions and their order-at-risk record.
+  const auto& snapshot = engine_->snapshot();
+  std::vector<char> keep(snapshot.item_site_count(), 0);
+  for (auto i : touched) {
+    if (i.value() >= 0 && Idx(i) < keep.size()) keep[Idx(i)] = 1;
+  }
+  std::vector<Exception> out;
+  FollowReached(reached, keep, &out);
+  if (ids_in_scope != nullptr) {
+    for (auto i : touched) {
+      const auto name = snapshot.ItemSiteName(i);
+      for (auto type : {ExceptionType::kShortage, ExceptionType::kBelowSafetyStock,
+                        ExceptionType::kPastDueRelease, ExceptionType::kSharedComponent,
+                        ExceptionType::kExcessInventory, ExceptionType::kObsoleteInventory}) {
+        ids_in_scope->push_back(ExceptionId(type, name));
+      }
+    }
+  }
+  SortById(out);
+  return out;
+}
+
+void MaterialRedetector::FollowOrdersAtRisk() {
+  if (orders_ != nullptr) return;
+  const auto& snapshot = engine_->snapshot();
+  auto tracker = std::make_unique<detail::OrderRiskTracker>();
+  const auto n = snapshot.item_site_count();
+  tracker->Fit(n, snapshot.sales_orders.size());
+  std::vector<Exception> scratch;
+  for (std::size_t c = 0; c < n; ++c) {
+    const ItemSiteIndex i(static_cast<std::int32_t>(c));
+    DetectMaterial(*engine_, *reach_, i, policy_, scratch, nullptr, &tracker->by_item_site[c]);
+    scratch.clear();
+    for (const auto& [order, quantity] : tracker->by_item_site[c]) {
+      tracker->by_order[static_cast<std::size_t>(order)].emplace_back(i.value(), quantity);
+    }
+  }
+  for (std::size_t k = 0; k < tracker->by_order.size(); ++k) {
+    if (!tracker->by_order[k].empty()) tracker->Rebuild(snapshot, static_cast<std::int32_t>(k));
+  }
+  orders_ = std::move(tracker);
+}
+
+void MaterialRedetector::FollowReached(std::span<const ItemSiteIndex> reached,
+                                       std::span<const char> keep,
+                                       std::vector<Exception>* material) {
+  auto& t = *orders_;
+  const auto& snapshot = engine_->snapshot();
+  t.Fit(snapshot.item_site_count(), snapshot.sales_orders.size());
+  std::vector<std::int32_t> rebuild;
+  auto mark = [&](std::int32_t order) {
+    const auto k = static_cast<std::size_t>(order);
+    if (t.rebuild_mark[k]) return;
+    t.rebuild_mark[k] = 1;
+    rebuild.push_back(order);
+  };
+  // What the reached item-sites put at risk before: forgotten.
+  for (auto i : reached) {
+    t.reached_mark[Idx(i)] = 1;
+    for (const auto& [order, quantity] : t.by_item_site[Idx(i)]) mark(order);
+  }
+  for (auto order : rebuild) {
+    std::erase_if(t.by_order[static_cast<std::size_t>(order)], [&](const auto& note) {
+      return t.reached_mark[static_cast<std::size_t>(note.first)] != 0;
+    });
+  }
+  // … and now: re-detected on the current plan.
+  std::vector<Exception> scratch;
+  for (auto i : reached) {
+    auto& notes = t.by_item_site[Idx(i)];
+    notes.clear();
+    const bool kept = material != nullptr && Idx(i) < keep.size() && keep[Idx(i)];
+    DetectMaterial(*engine_, *reach_, i, policy_, kept ? *material : scratch, nullptr, &notes);
+    scratch.clear();
+    for (const auto& [order, quantity] : notes) {
+      mark(order);
+      t.by_order[static_cast<std::size_t>(order)].emplace_back(i.value(), quantity);
+    }
+  }
+  for (auto i : reached) t.reached_mark[Idx(i)] = 0;
+  for (auto order : rebuild) {
+    const auto k = static_cast<std::size_t>(order);
+    t.rebuild_mark[k] = 0;
+    std::stable_sort(t.by_order[k].begin(), t.by_order[k].end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    t.Rebuild(snapshot, order);
+    if (!t.taken_mark[k]) {
+      t.taken_mark[k] = 1;
+      t.taken.push_back(order);
+    }
+  }
+}
+
+std::vector<Exception> MaterialRedetector::TakeOrdersAtRisk(
+    std::vector<std::string>* ids_in_scope) {
+  std::vector<Exception> out;
+  if (orders_ == nullptr) return out;
+  auto& t = *orders_;
+  const auto& snapshot = engine_->snapshot();
+  for (auto order : t.taken) {
+    const auto k = static_cast<std::size_t>(order);
+    t.taken_mark[k] = 0;
+    if (ids_in_scope != nullptr) {
+      ids_in_scope->push_back(
+          ExceptionId(ExceptionType::kOrderAtRisk, snapshot.sales_orders[k].id));
+    }
+    if (auto it = t.current.find(order); it != t.current.end()) out.push_back(it->second);
+  }
+  t.taken.clear();
+  SortById(out);
+  return out;
+}
+
+std::vector<Exception> MaterialRedetector::OrdersAtRisk() const {
+  std::vector<Exception> out;
+  if (orders_ == nullptr) return out;
+  out.reserve(orders_->current.size());
+  for (const auto& [order, e] : orders_->current) out.push_back(e);
+  SortById(out);
+  return out;
 }
 
 }  // namespace sop::planning

@@ -70,7 +70,10 @@ class ReachIndex {
 
   /// Forgets the summaries of `item_sites` and of everything they consume transitively (whose
   /// pegs lead up through them): call after net change re-netted `item_sites`. Dense only.
-  void Invalidate(std::span<const ItemSiteIndex> item_sites) {
+  /// `reached` (optional) receives the item-sites forgotten (every one when the item-site count
+  /// changed and the index started over).
+  void Invalidate(std::span<const ItemSiteIndex> item_sites,
+                  std::vector<ItemSiteIndex>* reached = nullptr) {
     const auto n = plan_.orders.size();
     if (entries_.size() != n) {  // the item-site count changed: start over
       entries_.assign(n, {});
@@ -78,6 +81,11 @@ class ReachIndex {
       orders_arena_.clear();
       items_arena_.clear();
       garbage_ = 0;
+      if (reached != nullptr) {
+        reached->clear();
+        for (std::size_t c = 0; c < n; ++c)
+          reached->push_back(ItemSiteIndex(static_cast<std::int32_t>(c)));
+      }
       return;
     }
     if (invalid_mark_.size() != n) invalid_mark_.assign(n, 0);
@@ -107,6 +115,7 @@ class ReachIndex {
       entries_[c].clear();
       dense_pegs_[c] = Csr{};
     }
+    if (reached != nullptr) *reached = seen;
     // Summaries of forgotten orders stay in the arenas; start over when they dominate.
     const std::size_t used = orders_arena_.size() + items_arena_.size();
     if (garbage_ > (std::size_t{1} << 20) && 2 * garbage_ > used) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fixtures.hpp"
+#include "sop/planning/change.hpp"
 #include "sop/planning/ranking.hpp"
 #include "sop/planning/rough_cut.hpp"
 #include "sop/planning/scenario.hpp"
@@ -307,6 +308,66 @@ TEST(DecisionExceptions, ItemSiteRedetectionMatchesFullDetectionForThatItem) {
   EXPECT_EQ(Ids(partial), (std::vector<std::string>{"SHARED_COMPONENT:C1@P1", "SHORTAGE:C1@P1"}));
   EXPECT_EQ(scope.size(), 6u);
   EXPECT_DOUBLE_EQ(partial[1].revenue_at_risk, Get(full, "SHORTAGE:C1@P1").revenue_at_risk);
+}
+
+std::vector<Exception> OrdersAtRiskOf(const std::vector<Exception>& exceptions) {
+  std::vector<Exception> out;
+  for (const auto& e : exceptions) {
+    if (e.type == ExceptionType::kOrderAtRisk) out.push_back(e);
+  }
+  return out;
+}
+
+// SO-LO 10 → 25: C1 is 35 short and puts 25 of SO-LO (revenue 25 × 30 = 750, margin 25 × 5) and
+// 10 of SO-HI at risk; only the orders C1 and LO reach are rebuilt (SO-LO2 is C2's). Cancelling
+// SO-LO2 then resolves its order at risk (in scope, no exception).
+TEST(DecisionExceptions, FollowedOrdersAtRiskChangeWithNetChangeByHand) {
+  auto engine = SharedComponentPlant();
+  MaterialRedetector redetector(engine);
+  redetector.FollowOrdersAtRisk();
+  EXPECT_EQ(Ids(redetector.OrdersAtRisk()),
+            (std::vector<std::string>{"ORDER_AT_RISK:SO-HI", "ORDER_AT_RISK:SO-LO",
+                                      "ORDER_AT_RISK:SO-LO2"}));
+  std::vector<std::string> scope;
+  EXPECT_TRUE(redetector.TakeOrdersAtRisk(&scope).empty());  // nothing rebuilt yet
+  EXPECT_TRUE(scope.empty());
+
+  model::SalesOrder lo = engine.snapshot().sales_orders[1];
+  ASSERT_EQ(lo.id, "SO-LO");
+  lo.quantity = 25;
+  auto touched = engine.Apply(UpsertSalesOrder{lo});
+  ASSERT_TRUE(touched.has_value());
+  std::vector<std::string> material_scope;
+  const auto material = redetector.Redetect(*touched, &material_scope);
+  EXPECT_DOUBLE_EQ(Get(material, "SHORTAGE:C1@P1").quantity, 35.0);
+  auto changed = redetector.TakeOrdersAtRisk(&scope);
+  EXPECT_EQ(scope, (std::vector<std::string>{"ORDER_AT_RISK:SO-HI", "ORDER_AT_RISK:SO-LO"}));
+  ASSERT_EQ(Ids(changed), scope);
+  EXPECT_DOUBLE_EQ(changed[0].quantity, 10.0);
+  EXPECT_DOUBLE_EQ(changed[1].quantity, 25.0);
+  EXPECT_DOUBLE_EQ(changed[1].reference_quantity, 25.0);
+  EXPECT_DOUBLE_EQ(changed[1].revenue_at_risk, 750.0);
+  EXPECT_DOUBLE_EQ(changed[1].margin_at_risk, 125.0);
+  EXPECT_NE(changed[1].explanation.find("for 25 units of LO@P1"), std::string::npos)
+      << changed[1].explanation;
+
+  scope.clear();
+  touched = engine.Apply(CancelSalesOrder{"SO-LO2"});
+  ASSERT_TRUE(touched.has_value());
+  redetector.Redetect(*touched, nullptr);
+  EXPECT_TRUE(redetector.TakeOrdersAtRisk(&scope).empty());
+  EXPECT_EQ(scope, (std::vector<std::string>{"ORDER_AT_RISK:SO-LO2"}));
+
+  // What it follows is what a full detection finds, field by field.
+  const auto full =
+      OrdersAtRiskOf(DetectExceptions(engine, RoughCut(engine.snapshot(), engine.plan()), {}));
+  const auto followed = redetector.OrdersAtRisk();
+  ASSERT_EQ(Ids(followed), Ids(full));
+  for (std::size_t k = 0; k < full.size(); ++k) {
+    EXPECT_EQ(followed[k].quantity, full[k].quantity);
+    EXPECT_EQ(followed[k].revenue_at_risk, full[k].revenue_at_risk);
+    EXPECT_EQ(followed[k].explanation, full[k].explanation);
+  }
 }
 
 }  // namespace

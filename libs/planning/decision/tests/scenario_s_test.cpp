@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "sop/codec/assembler.hpp"
 #include "sop/gen/generator.hpp"
+#include "sop/planning/change.hpp"
 #include "sop/planning/scenario.hpp"
 #include "sop/planning/seed_scenarios.hpp"
 #include "sop/v1/events.pb.h"
@@ -170,6 +173,108 @@ TEST_F(DecisionScenarioS, RedetectionAcrossNetChangesEqualsAFreshDetection) {
     }
   }
   EXPECT_GT(compared, 20u) << "the changes should touch item-sites with exceptions";
+}
+
+// ORDER_AT_RISK followed through random net changes (sales orders up, down, new, cancelled;
+// receipts pushed out; forecasts changed) equals a full DetectExceptions's after every change —
+// the whole set (OrdersAtRisk) and the set folded from what TakeOrdersAtRisk hands out.
+TEST_F(DecisionScenarioS, FollowedOrdersAtRiskEqualAFullDetectionAfterEveryNetChange) {
+  NettingEngine engine(*engine_);
+  MaterialRedetector redetector(engine);
+  redetector.FollowOrdersAtRisk();
+  std::map<std::string, Exception> folded;
+  for (auto& e : redetector.OrdersAtRisk()) folded.emplace(e.id, std::move(e));
+  std::mt19937 random(20261123);
+  auto pick = [&](std::size_t size) {
+    return std::uniform_int_distribution<std::size_t>(0, size - 1)(random);
+  };
+  std::size_t rebuilt = 0, compared = 0, at_risk_changes = 0;
+  std::vector<std::pair<std::string, double>> before;  // (id, quantity) of the full set
+  for (const auto& [id, e] : folded) before.emplace_back(id, e.quantity);
+  for (int step = 0; step < 32; ++step) {
+    const auto& snapshot = engine.snapshot();
+    Change change;
+    // Half the order changes hit an order at risk now (its risk moves or resolves).
+    auto some_order = [&]() -> const model::SalesOrder& {
+      if (pick(2) == 0 || folded.empty()) {
+        return snapshot.sales_orders[pick(snapshot.sales_orders.size())];
+      }
+      auto it = std::next(folded.begin(), static_cast<std::ptrdiff_t>(pick(folded.size())));
+      return snapshot.sales_orders[static_cast<std::size_t>(it->second.sales_orders.front())];
+    };
+    switch (step % 6) {
+      case 0:
+      case 1: {  // a sales order up or down
+        auto order = some_order();
+        order.quantity = std::round(order.quantity * (step % 2 == 0 ? 2.5 : 0.3));
+        change = UpsertSalesOrder{order};
+        break;
+      }
+      case 2: {  // a new, large, early order for an item that has orders
+        auto order = some_order();
+        order.id = "SO-NEW-" + std::to_string(step);
+        order.quantity = std::round(order.quantity * 4.0 + 10.0);
+        order.due_bucket = std::min<Bucket>(order.due_bucket, 2);
+        change = UpsertSalesOrder{order};
+        break;
+      }
+      case 3:
+        change = CancelSalesOrder{some_order().id};
+        break;
+      case 4: {  // a receipt pushed out
+        auto receipt = snapshot.receipts[pick(snapshot.receipts.size())];
+        receipt.due_bucket = std::min(snapshot.H() - 1, receipt.due_bucket + 4);
+        change = UpsertReceipt{receipt};
+        break;
+      }
+      default: {  // forecast tripled in an early bucket of an item with orders
+        const auto& order = some_order();
+        const auto t = static_cast<Bucket>(pick(3));
+        const double now = snapshot.forecast[static_cast<std::size_t>(order.item_site.value()) *
+                                                 static_cast<std::size_t>(snapshot.H()) +
+                                             static_cast<std::size_t>(t)];
+        change = SetForecast{order.item_site, t, now * 3.0 + 50.0};
+        break;
+      }
+    }
+    auto touched = engine.Apply(change);
+    ASSERT_TRUE(touched.has_value()) << touched.error().ToString();
+    redetector.Redetect(*touched, nullptr);
+    std::vector<std::string> scope;
+    auto changed = redetector.TakeOrdersAtRisk(&scope);
+    rebuilt += scope.size();
+    for (const auto& id : scope) folded.erase(id);
+    for (auto& e : changed) folded.insert_or_assign(e.id, std::move(e));
+
+    std::vector<Exception> full;
+    for (auto& e : DetectExceptions(engine, RoughCut(engine.snapshot(), engine.plan()), {})) {
+      if (e.type == ExceptionType::kOrderAtRisk) full.push_back(std::move(e));
+    }
+    const auto followed = redetector.OrdersAtRisk();
+    ASSERT_EQ(followed.size(), full.size()) << "step " << step;
+    ASSERT_EQ(folded.size(), full.size()) << "step " << step;
+    std::vector<std::pair<std::string, double>> now;
+    for (std::size_t k = 0; k < full.size(); ++k) {
+      now.emplace_back(full[k].id, full[k].quantity);
+      ASSERT_EQ(followed[k].id, full[k].id) << "step " << step;
+      const auto& f = folded.at(full[k].id);
+      for (const Exception* e : {&followed[k], &f}) {
+        EXPECT_EQ(e->quantity, full[k].quantity) << full[k].id;
+        EXPECT_EQ(e->revenue_at_risk, full[k].revenue_at_risk) << full[k].id;
+        EXPECT_EQ(e->margin_at_risk, full[k].margin_at_risk) << full[k].id;
+        EXPECT_EQ(e->severity, full[k].severity) << full[k].id;
+        EXPECT_EQ(e->explanation, full[k].explanation) << full[k].id;
+      }
+      ++compared;
+    }
+    if (now != before) ++at_risk_changes;
+    before = std::move(now);
+  }
+  std::printf("orders at risk changed in %zu of 32 steps; %zu orders rebuilt; %zu compared\n",
+              at_risk_changes, rebuilt, compared);
+  EXPECT_GT(at_risk_changes, 10u) << "the changes should move the orders at risk";
+  EXPECT_GT(rebuilt, 32u);
+  EXPECT_GT(compared, 32u * 50u);
 }
 
 TEST_F(DecisionScenarioS, AddingAShiftOnTheTightestLineRemovesItsOverloadAndAddsItsCost) {

@@ -134,7 +134,8 @@ std::vector<Exception> DetectExceptions(const NettingEngine& engine, const Capac
 
 /// Re-detects only the material exceptions (shortage, below safety stock, past-due release,
 /// shared component, excess, obsolete) of `item_sites`, for incremental re-ranking after net
-/// change (order-at-risk, capacity, forecast and supplier exceptions need a full detection).
+/// change (capacity, forecast and supplier exceptions need a full detection; order-at-risk ones
+/// a full detection or a MaterialRedetector following them).
 /// `ids_in_scope` receives the ids those subjects could carry, so the caller can remove the ones
 /// that disappeared.
 std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
@@ -144,6 +145,7 @@ std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
 
 namespace detail {
 class ReachIndex;
+struct OrderRiskTracker;
 }  // namespace detail
 
 /// DetectItemSiteExceptions for a stream of net changes of one engine: keeps the end-demand
@@ -172,13 +174,38 @@ class MaterialRedetector {
   /// so the first re-detections after start do not pay for walking cold ancestors.
   void Warm();
   /// Forgets what `touched` reached without detecting (for changes whose exceptions are not
-  /// wanted now).
+  /// wanted now). When following orders at risk, their exceptions are still rebuilt (for the
+  /// next TakeOrdersAtRisk).
   void Forget(std::span<const ItemSiteIndex> touched);
 
+  /// Starts following ORDER_AT_RISK incrementally (no-op when already following): one material
+  /// pass over every item-site of the engine now (about the material part of a full detection)
+  /// records what each item-site puts at risk of which sales order. From then on Redetect and
+  /// Forget also re-detect that record for every item-site a change reached (the touched ones and
+  /// everything they consume: their reach moves with the change) and rebuild the ORDER_AT_RISK
+  /// exception of every sales order such an item-site reaches now or reached before — the
+  /// scenario evaluator's rule (README "Scenario evaluation"), summed in item order, so the
+  /// exceptions equal DetectExceptions's on the same plan.
+  void FollowOrdersAtRisk();
+  bool follows_orders_at_risk() const noexcept { return orders_ != nullptr; }
+  /// The ORDER_AT_RISK exceptions rebuilt since the last call (or since following started),
+  /// sorted by id; `ids_in_scope` receives the ORDER_AT_RISK ids of the sales orders rebuilt (an
+  /// id in scope without an exception returned is no longer at risk). Empty when not following.
+  std::vector<Exception> TakeOrdersAtRisk(std::vector<std::string>* ids_in_scope);
+  /// Every ORDER_AT_RISK exception of the engine's plan now, sorted by id. Empty when not
+  /// following.
+  std::vector<Exception> OrdersAtRisk() const;
+
  private:
+  // Re-detects the order-at-risk record of `reached` and rebuilds the orders it concerns;
+  // appends the material exceptions of the item-sites flagged in `keep` to `material`.
+  void FollowReached(std::span<const ItemSiteIndex> reached, std::span<const char> keep,
+                     std::vector<Exception>* material);
+
   const NettingEngine* engine_;
   DetectionPolicy policy_;
   std::unique_ptr<detail::ReachIndex> reach_;
+  std::unique_ptr<detail::OrderRiskTracker> orders_;  ///< null until FollowOrdersAtRisk
 };
 
 /// Only the capacity exceptions (CAPACITY_OVERLOAD, BOTTLENECK) of a capacity plan, sorted by
