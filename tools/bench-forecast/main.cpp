@@ -9,7 +9,6 @@
 // are held out, and accuracy on them is reported beside the timing as a sanity check.
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -18,11 +17,13 @@
 #include <fstream>
 #include <iostream>
 #include <numbers>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "sop/cli/args.hpp"
 #include "sop/forecast/engine.hpp"
 #include "sop/forecast/hierarchy.hpp"
 
@@ -39,48 +40,19 @@ struct Args {
   bool json = false;
 };
 
-[[noreturn]] void Usage(const std::string& problem) {
-  std::cerr << "sop-bench-forecast: " << problem << "\n"
-            << "usage: sop-bench-forecast [--series N] [--length L] [--horizon H] [--threads T]"
-               " [--seed S] [--json]\n";
-  std::exit(2);
-}
-
-long long ParseInt(std::string_view flag, std::string_view text, long long lo) {
-  long long value = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size() || value < lo) {
-    Usage(std::string(flag) + ": expected an integer >= " + std::to_string(lo) + ", got '" +
-          std::string(text) + "'");
-  }
-  return value;
-}
-
-Args ParseArgs(int argc, char** argv) {
-  Args args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view flag = argv[i];
-    auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) Usage(std::string(flag) + ": missing value");
-      return argv[++i];
-    };
-    if (flag == "--series") {
-      args.series = static_cast<int>(ParseInt(flag, value(), 1));
-    } else if (flag == "--length") {
-      args.length = static_cast<int>(ParseInt(flag, value(), 4));
-    } else if (flag == "--horizon") {
-      args.horizon = static_cast<int>(ParseInt(flag, value(), 1));
-    } else if (flag == "--threads") {
-      args.threads = static_cast<int>(ParseInt(flag, value(), 1));
-    } else if (flag == "--seed") {
-      args.seed = static_cast<std::uint64_t>(ParseInt(flag, value(), 0));
-    } else if (flag == "--json") {
-      args.json = true;
-    } else {
-      Usage("unknown flag '" + std::string(flag) + "'");
-    }
-  }
-  return args;
+/// The flags; nothing when the benchmark should run, else its exit code (--help, a bad flag).
+std::optional<int> ParseArgs(int argc, char** argv, Args& args) {
+  sop::cli::ArgParser parser(
+      "sop-bench-forecast",
+      "usage: sop-bench-forecast [--series N] [--length L] [--horizon H] [--threads T]"
+      " [--seed S] [--json]\n");
+  parser.Int("--series", &args.series, 1)
+      .Int("--length", &args.length, 4)
+      .Int("--horizon", &args.horizon, 1)
+      .Int("--threads", &args.threads, 1)
+      .Int("--seed", &args.seed, 0)
+      .Switch("--json", &args.json);
+  return parser.Parse(argc, argv);
 }
 
 /// Generates history + holdout for series `index` (deterministic in seed and index).
@@ -101,11 +73,12 @@ void GenerateSeries(std::uint64_t seed, std::size_t index, std::span<double> out
     const double noise = 0.1 + (kind < 0.45 ? 0.2 : 0.6) * unit(rng);
     for (std::size_t t = 0; t < n; ++t) {
       const double week = static_cast<double>(t);
-      const double season = 1.0 + amplitude * (std::sin(2.0 * std::numbers::pi * week / 52.0 +
-                                                        family_phase) +
-                                               0.3 * std::sin(4.0 * std::numbers::pi * week / 52.0));
+      const double season =
+          1.0 + amplitude * (std::sin(2.0 * std::numbers::pi * week / 52.0 + family_phase) +
+                             0.3 * std::sin(4.0 * std::numbers::pi * week / 52.0));
       const double mean = level * std::max(0.1, 1.0 + trend * week) * season;
-      out[t] = std::max(0.0, std::round(mean * std::exp(noise * normal(rng) - 0.5 * noise * noise)));
+      out[t] =
+          std::max(0.0, std::round(mean * std::exp(noise * normal(rng) - 0.5 * noise * noise)));
     }
   } else {
     // Spare part: demand occurs with probability p, log-normal size; 20% go obsolete.
@@ -132,7 +105,8 @@ double PeakRssMib() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Args args = ParseArgs(argc, argv);
+  Args args;
+  if (auto exit_code = ParseArgs(argc, argv, args)) return *exit_code;
   const auto series_count = static_cast<std::size_t>(args.series);
   const auto length = static_cast<std::size_t>(args.length);
   const auto horizon = static_cast<std::size_t>(args.horizon);
@@ -194,11 +168,13 @@ int main(int argc, char** argv) {
       double families = 0.0, sites = 0.0;
       for (const auto& f : reconciled->family) families += f[j];
       for (const auto& s : reconciled->site) sites += s[j];
-      level_gap = std::max(level_gap, std::abs(families - sites) / std::max(1.0, reconciled->total[j]));
+      level_gap =
+          std::max(level_gap, std::abs(families - sites) / std::max(1.0, reconciled->total[j]));
     }
   }
   const double peak_rss_mib = PeakRssMib();
-  const double per_second = wall_seconds > 0.0 ? static_cast<double>(series_count) / wall_seconds : 0.0;
+  const double per_second =
+      wall_seconds > 0.0 ? static_cast<double>(series_count) / wall_seconds : 0.0;
   if (args.json) {
     std::printf(
         "{\"series\":%zu,\"length\":%zu,\"horizon\":%zu,\"threads\":%d,\"wall_seconds\":%.3f,"
@@ -207,15 +183,17 @@ int main(int argc, char** argv) {
         "\"holdout_bias\":%.4f,\"holdout_coverage_p90\":%.4f,\"reconcile_seconds\":%.3f,"
         "\"reconcile_relative_gap\":%.2g}\n",
         series_count, length, horizon, args.threads, wall_seconds, per_second, peak_rss_mib,
-        generate_seconds, failed, negative, intermittent, volume > 0 ? 100.0 * abs_error / volume : 0.0,
-        volume > 0 ? bias / volume : 0.0, points > 0 ? covered / points : 0.0, reconcile_seconds,
-        level_gap);
+        generate_seconds, failed, negative, intermittent,
+        volume > 0 ? 100.0 * abs_error / volume : 0.0, volume > 0 ? bias / volume : 0.0,
+        points > 0 ? covered / points : 0.0, reconcile_seconds, level_gap);
   } else {
-    std::printf("%zu series x %zu weeks, horizon %zu: %.3f s wall, %.0f series/s, peak RSS %.1f MiB\n",
-                series_count, length, horizon, wall_seconds, per_second, peak_rss_mib);
-    std::printf("holdout: WMAPE %.2f%%, bias %+.2f%%, P90 coverage %.3f; %d intermittent, %d failed\n",
-                volume > 0 ? 100.0 * abs_error / volume : 0.0, volume > 0 ? 100.0 * bias / volume : 0.0,
-                points > 0 ? covered / points : 0.0, intermittent, failed);
+    std::printf(
+        "%zu series x %zu weeks, horizon %zu: %.3f s wall, %.0f series/s, peak RSS %.1f MiB\n",
+        series_count, length, horizon, wall_seconds, per_second, peak_rss_mib);
+    std::printf(
+        "holdout: WMAPE %.2f%%, bias %+.2f%%, P90 coverage %.3f; %d intermittent, %d failed\n",
+        volume > 0 ? 100.0 * abs_error / volume : 0.0, volume > 0 ? 100.0 * bias / volume : 0.0,
+        points > 0 ? covered / points : 0.0, intermittent, failed);
     std::printf("bottom-up reconciliation to 20 families x 5 sites: %.3f s, relative gap %.2g\n",
                 reconcile_seconds, level_gap);
   }

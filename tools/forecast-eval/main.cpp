@@ -23,12 +23,14 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "sop/cli/args.hpp"
 #include "sop/forecast/engine.hpp"
 #include "sop/forecast/metrics.hpp"
 
@@ -47,59 +49,36 @@ struct Args {
   std::string dump;  // per-series forecasts as CSV
 };
 
+constexpr std::string_view kProgram = "forecast-eval";
+constexpr std::string_view kUsage =
+    "usage: forecast-eval --data FILE [--json] [--holdout K] [--threads N]\n"
+    "                     [--method auto|naive|snaive|ses|holt|damped|theta|comb|ets|"
+    "croston|sba|tsb|adida] [--frequency M]\n"
+    "                     [--explain SERIES_ID] [--dump FILE]\n";
+
 [[noreturn]] void Usage(const std::string& problem) {
-  std::cerr << "forecast-eval: " << problem << "\n"
-            << "usage: forecast-eval --data FILE [--json] [--holdout K] [--threads N]\n"
-            << "                     [--method auto|naive|snaive|ses|holt|damped|theta|comb|ets|"
-               "croston|sba|tsb|adida] [--frequency M]\n"
-            << "                     [--explain SERIES_ID] [--dump FILE]\n";
-  std::exit(2);
+  sop::cli::ExitWithProblem(kProgram, kUsage, problem);
 }
 
-int ParseInt(std::string_view flag, std::string_view text, int lo) {
-  int value = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size() || value < lo) {
-    Usage(std::string(flag) + ": expected an integer >= " + std::to_string(lo) + ", got '" +
-          std::string(text) + "'");
-  }
-  return value;
-}
-
-Args ParseArgs(int argc, char** argv) {
-  Args args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view flag = argv[i];
-    auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) Usage(std::string(flag) + ": missing value");
-      return argv[++i];
-    };
-    if (flag == "--data") {
-      args.data = value();
-    } else if (flag == "--json") {
-      args.json = true;
-    } else if (flag == "--holdout") {
-      args.holdout = ParseInt(flag, value(), 1);
-    } else if (flag == "--threads") {
-      args.threads = ParseInt(flag, value(), 1);
-    } else if (flag == "--frequency") {
-      args.frequency = ParseInt(flag, value(), 1);
-    } else if (flag == "--method") {
-      auto method = fc::ParseMethod(value());
-      if (!method) Usage(method.error().ToString());
-      args.method = *method;
-    } else if (flag == "--explain") {
-      args.explain = value();
-    } else if (flag == "--dump") {
-      args.dump = value();
-    } else if (flag == "--help" || flag == "-h") {
-      Usage("help");
-    } else {
-      Usage("unknown flag '" + std::string(flag) + "'");
-    }
-  }
-  if (args.data.empty()) Usage("--data is required");
-  return args;
+/// The flags; nothing when the tool should run, else its exit code (--help, a bad flag).
+std::optional<int> ParseArgs(int argc, char** argv, Args& args) {
+  sop::cli::ArgParser parser(kProgram, kUsage);
+  parser.String("--data", &args.data)
+      .Switch("--json", &args.json)
+      .Int("--holdout", &args.holdout, 1)
+      .Int("--threads", &args.threads, 1)
+      .Int("--frequency", &args.frequency, 1)
+      .Value("--method",
+             [&args](std::string_view text) -> std::optional<std::string> {
+               auto method = fc::ParseMethod(text);
+               if (!method) return method.error().ToString();
+               args.method = *method;
+               return std::nullopt;
+             })
+      .String("--explain", &args.explain)
+      .String("--dump", &args.dump)
+      .Required("--data");
+  return parser.Parse(argc, argv);
 }
 
 struct Series {
@@ -294,7 +273,8 @@ void PrintExplanation(const Series& s, const fc::Forecast& f) {
 
 int main(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
-  const Args args = ParseArgs(argc, argv);
+  Args args;
+  if (auto exit_code = ParseArgs(argc, argv, args)) return *exit_code;
   bool has_test_rows = false;
   std::vector<Series> series = ReadSeries(args.data, has_test_rows);
   if (!has_test_rows && args.holdout == 0) {

@@ -27,10 +27,13 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "sop/cli/args.hpp"
 
 namespace {
 
@@ -42,49 +45,24 @@ struct Args {
   std::uint64_t seed = 1;
 };
 
+constexpr std::string_view kProgram = "forecast-sim";
+constexpr std::string_view kUsage =
+    "usage: forecast-sim --out FILE [--series N] [--length L] [--seed S] [--m3 M3_LONG.csv]\n";
+
 [[noreturn]] void Usage(const std::string& problem) {
-  std::cerr << "forecast-sim: " << problem << "\n"
-            << "usage: forecast-sim --out FILE [--series N] [--length L] [--seed S]"
-               " [--m3 M3_LONG.csv]\n";
-  std::exit(2);
+  sop::cli::ExitWithProblem(kProgram, kUsage, problem);
 }
 
-long long ParseInt(std::string_view flag, std::string_view text, long long lo) {
-  long long value = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size() || value < lo) {
-    Usage(std::string(flag) + ": expected an integer >= " + std::to_string(lo) + ", got '" +
-          std::string(text) + "'");
-  }
-  return value;
-}
-
-Args ParseArgs(int argc, char** argv) {
-  Args args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view flag = argv[i];
-    auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) Usage(std::string(flag) + ": missing value");
-      return argv[++i];
-    };
-    if (flag == "--out") {
-      args.out = value();
-    } else if (flag == "--m3") {
-      args.m3 = value();
-    } else if (flag == "--series") {
-      args.series = static_cast<int>(ParseInt(flag, value(), 1));
-    } else if (flag == "--length") {
-      args.length = static_cast<int>(ParseInt(flag, value(), 4));
-    } else if (flag == "--seed") {
-      args.seed = static_cast<std::uint64_t>(ParseInt(flag, value(), 0));
-    } else if (flag == "--help" || flag == "-h") {
-      Usage("help");
-    } else {
-      Usage("unknown flag '" + std::string(flag) + "'");
-    }
-  }
-  if (args.out.empty()) Usage("--out is required");
-  return args;
+/// The flags; nothing when the tool should run, else its exit code (--help, a bad flag).
+std::optional<int> ParseArgs(int argc, char** argv, Args& args) {
+  sop::cli::ArgParser parser(kProgram, kUsage);
+  parser.String("--out", &args.out)
+      .String("--m3", &args.m3)
+      .Int("--series", &args.series, 1)
+      .Int("--length", &args.length, 4)
+      .Int("--seed", &args.seed, 0)
+      .Required("--out");
+  return parser.Parse(argc, argv);
 }
 
 class Draw {
@@ -209,7 +187,8 @@ std::vector<double> Thinned(Draw& draw, const std::vector<double>& source, int l
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Args args = ParseArgs(argc, argv);
+  Args args;
+  if (auto exit_code = ParseArgs(argc, argv, args)) return *exit_code;
   std::vector<std::vector<double>> m3;
   if (!args.m3.empty()) m3 = ReadM3Monthly(args.m3);
   std::ofstream out(args.out, std::ios::binary);

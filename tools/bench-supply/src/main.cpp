@@ -7,15 +7,16 @@
 #include <time.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "sop/cli/args.hpp"
 #include "sop/codec/assembler.hpp"
 #include "sop/gen/generator.hpp"
 #include "sop/planning/netting.hpp"
@@ -73,17 +74,6 @@ double Percentile(std::vector<double> values, double p) {
   // Nearest rank: the smallest value with at least p of the samples at or below it.
   const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(values.size())));
   return values[std::min(values.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
-
-template <class T>
-bool ParseNumber(std::string_view text, T& value) {
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
-
-int Usage(const std::string& error) {
-  std::cerr << "sop-bench-supply: " << error << "\n\n" << kUsage;
-  return 2;
 }
 
 // How loaded the work centers are: the realism check of the generator's capacity sizing.
@@ -152,39 +142,23 @@ int main(int argc, char** argv) {
   int rccp_runs = 5;
   bool pegging = true;
   bool verify = false;
-  bool have_scale = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (arg == "--json") {
-    } else if (arg == "--no-pegging") {
-      pegging = false;
-    } else if (arg == "--verify") {
-      verify = true;
-    } else if (arg == "--scale" || arg == "--seed" || arg == "--changes" || arg == "--rccp-runs") {
-      if (i + 1 >= argc) return Usage(std::string(arg) + ": missing value");
-      const std::string_view value = argv[++i];
-      if (arg == "--scale") {
-        auto scale = sop::gen::ParseScale(value);
-        if (!scale) return Usage(scale.error().message());
-        gen_options.scale = *scale;
-        have_scale = true;
-      } else if (arg == "--seed") {
-        if (!ParseNumber(value, gen_options.seed))
-          return Usage("--seed: not a non-negative integer");
-      } else if (arg == "--changes") {
-        if (!ParseNumber(value, changes) || changes < 0)
-          return Usage("--changes: not a non-negative integer");
-      } else if (!ParseNumber(value, rccp_runs) || rccp_runs < 1) {
-        return Usage("--rccp-runs: not a positive integer");
-      }
-    } else {
-      return Usage("unknown option " + std::string(arg));
-    }
-  }
-  if (!have_scale) return Usage("--scale is required");
+  sop::cli::ArgParser parser("sop-bench-supply", kUsage);
+  parser
+      .Value("--scale",
+             [&gen_options](std::string_view value) -> std::optional<std::string> {
+               auto scale = sop::gen::ParseScale(value);
+               if (!scale) return scale.error().message();
+               gen_options.scale = *scale;
+               return std::nullopt;
+             })
+      .Int("--seed", &gen_options.seed, 0)
+      .Int("--changes", &changes, 0)
+      .Int("--rccp-runs", &rccp_runs, 1)
+      .Switch("--no-pegging", &pegging, false)
+      .Switch("--verify", &verify)
+      .Switch("--json", nullptr)  // accepted for symmetry; the output is always JSON
+      .Required("--scale");
+  if (auto exit_code = parser.Parse(argc, argv)) return *exit_code;
 
   // 1. Generate and convert, streaming: no envelope is kept.
   auto start = Clock::now();
