@@ -192,8 +192,12 @@ class KafkaConsumer final : public Consumer {
 
   void Revoke(const rd_kafka_topic_partition_list_t& partitions) {
     // Lost partitions (session timed out) may already belong to another member: committing
-    // them could overwrite its progress, so only partitions given up in order are committed.
-    if (!rd_kafka_assignment_lost(handle_.get())) CommitSync("revocation");
+    // them could overwrite its progress, so only partitions given up in order are committed
+    // (and their handled offsets are not even stored).
+    const bool lost = rd_kafka_assignment_lost(handle_.get()) != 0;
+    Drain(/*store_offsets=*/!lost);
+    handled_.clear();  // nothing undrained is left; a partition assigned again starts afresh
+    if (!lost) CommitSync("revocation");
     std::vector<TopicPartition> revoked;
     revoked.reserve(static_cast<std::size_t>(partitions.cnt));
     for (int index = 0; index < partitions.cnt; ++index) {
@@ -235,14 +239,26 @@ class KafkaConsumer final : public Consumer {
   void Run() {
     const int poll_ms = static_cast<int>(options_.poll_timeout.count());
     while (!StopRequested()) {
-      detail::MessagePtr record(rd_kafka_consumer_poll(handle_.get(), poll_ms));
-      if (!record) continue;
+      // With handled messages not yet drained, only look whether more are ready: a burst is
+      // drained once nothing more is (or at its limits), never while waiting for the next one.
+      const bool undrained = undrained_count_ > 0;
+      detail::MessagePtr record(rd_kafka_consumer_poll(handle_.get(), undrained ? 0 : poll_ms));
+      if (!record) {
+        if (undrained) Drain(/*store_offsets=*/true);
+        continue;
+      }
       if (record->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         HandleErrorEvent(*record);
         continue;
       }
       Process(*record);
+      if (undrained_count_ >= options_.drain_max_messages ||
+          (undrained_count_ > 0 &&
+           std::chrono::steady_clock::now() - undrained_since_ >= options_.drain_max_interval)) {
+        Drain(/*store_offsets=*/true);
+      }
     }
+    Drain(/*store_offsets=*/true);
     CommitSync("stop");
     // Leaves the group; the revocation callback runs from here (final commit, OnRevoked).
     rd_kafka_consumer_close(handle_.get());
@@ -269,7 +285,8 @@ class KafkaConsumer final : public Consumer {
   }
 
   void Process(const rd_kafka_message_t& record) {
-    const Message message = detail::ToMessage(record);
+    detail::CopyInto(record, message_);
+    const Message& message = message_;
     milliseconds backoff = options_.retry_backoff_initial;
     for (;;) {
       Status status = options_.handler(message);
@@ -285,29 +302,79 @@ class KafkaConsumer final : public Consumer {
         }
       }
       if (status) {
-        StoreOffset(message);
+        Handled(record);
         return;
       }
-      // Not committed: if we stop now the next owner handles this message again.
+      // Not committed: if we stop now the next owner handles this message again. What was
+      // handled before it is drained first rather than held back for the whole backoff.
+      Drain(/*store_offsets=*/true);
       if (WaitForStop(backoff)) return;
       backoff = std::min(backoff * 2, options_.retry_backoff_max);
     }
   }
 
-  void StoreOffset(const Message& message) {
-    detail::TopicPartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(list.get(), message.topic.c_str(), message.partition)
-        ->offset = message.offset + 1;
-    const rd_kafka_resp_err_t err = rd_kafka_offsets_store(handle_.get(), list.get());
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      Report(detail::ErrorFrom(err, "consumer: store offset of " + message.topic + "[" +
-                                        std::to_string(message.partition) + "]@" +
-                                        std::to_string(message.offset)));
+  // Records a successfully handled message: its partition's next offset is stored at the
+  // next drain. Allocates only for a partition seen for the first time.
+  void Handled(const rd_kafka_message_t& record) {
+    if (undrained_count_++ == 0) undrained_since_ = std::chrono::steady_clock::now();
+    for (HandledOffset& handled : handled_) {
+      if (handled.topic == record.rkt && handled.partition == record.partition) {
+        handled.next_offset = record.offset + 1;
+        handled.undrained = true;
+        return;
+      }
     }
-    std::lock_guard lock(state_mutex_);
-    auto position = positions_.find(TopicPartition{message.topic, message.partition});
-    if (position != positions_.end()) position->second = message.offset + 1;
+    handled_.push_back(HandledOffset{record.rkt, rd_kafka_topic_name(record.rkt), record.partition,
+                                     record.offset + 1, true});
   }
+
+  // The end of a burst: on_drained, then the handled offsets are stored (committed by the next
+  // auto-commit or sync commit) and the positions for Lag() move. Without `store_offsets`
+  // (lost partitions) the offsets are forgotten instead.
+  void Drain(bool store_offsets) {
+    if (undrained_count_ == 0) return;
+    undrained_count_ = 0;
+    if (options_.on_drained) options_.on_drained();
+    int count = 0;
+    for (const HandledOffset& handled : handled_) count += handled.undrained ? 1 : 0;
+    if (count == 0) return;
+    if (store_offsets) {
+      detail::TopicPartitionListPtr list(rd_kafka_topic_partition_list_new(count));
+      for (const HandledOffset& handled : handled_) {
+        if (!handled.undrained) continue;
+        rd_kafka_topic_partition_list_add(list.get(), handled.topic_name.c_str(), handled.partition)
+            ->offset = handled.next_offset;
+      }
+      const rd_kafka_resp_err_t err = rd_kafka_offsets_store(handle_.get(), list.get());
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // The per-partition errors name what was refused (e.g. a partition no longer assigned).
+        for (int index = 0; index < list->cnt; ++index) {
+          const rd_kafka_topic_partition_t& element = list->elems[index];
+          if (element.err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+          Report(detail::ErrorFrom(element.err, "consumer: store offset of " +
+                                                    std::string(element.topic) + "[" +
+                                                    std::to_string(element.partition) + "]@" +
+                                                    std::to_string(element.offset - 1)));
+        }
+      }
+      std::lock_guard lock(state_mutex_);
+      for (const HandledOffset& handled : handled_) {
+        if (!handled.undrained) continue;
+        auto position = positions_.find(TopicPartition{handled.topic_name, handled.partition});
+        if (position != positions_.end()) position->second = handled.next_offset;
+      }
+    }
+    for (HandledOffset& handled : handled_) handled.undrained = false;
+  }
+
+  /// The last handled offset of one partition since the last drain.
+  struct HandledOffset {
+    const rd_kafka_topic_t* topic = nullptr;  ///< librdkafka's handle: compared, not owned
+    std::string topic_name{};
+    std::int32_t partition = 0;
+    std::int64_t next_offset = 0;
+    bool undrained = false;
+  };
 
   ConsumerOptions options_;
   detail::HandlePtr handle_;
@@ -322,6 +389,12 @@ class KafkaConsumer final : public Consumer {
 
   mutable std::mutex state_mutex_;
   std::map<TopicPartition, std::optional<std::int64_t>> positions_;
+
+  // Consumer thread only.
+  Message message_;  ///< the record being handled (storage reused from record to record)
+  std::vector<HandledOffset> handled_;
+  std::size_t undrained_count_ = 0;  ///< messages handled since the last drain
+  std::chrono::steady_clock::time_point undrained_since_{};
 };
 
 Status RequireAbsentOr(const KafkaConfig& config, std::string_view key, std::string_view required,
@@ -341,6 +414,13 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const KafkaConfig& config,
   if (!options.handler) return InvalidField("consumer handler", "must be set", "");
   if (!options.on_rejected) {
     return InvalidField("consumer on_rejected", "must be set (nothing is dropped silently)", "");
+  }
+  if (options.drain_max_messages == 0) {
+    return InvalidField("consumer drain_max_messages", "must be > 0", "0");
+  }
+  if (options.drain_max_interval.count() <= 0) {
+    return InvalidField("consumer drain_max_interval", "must be > 0 ms",
+                        std::to_string(options.drain_max_interval.count()));
   }
   if (options.retry_backoff_initial.count() <= 0 ||
       options.retry_backoff_max < options.retry_backoff_initial) {

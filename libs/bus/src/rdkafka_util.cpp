@@ -124,23 +124,30 @@ Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr conf) {
   return HandlePtr(handle);
 }
 
-Message ToMessage(const rd_kafka_message_t& record) {
-  Message message;
-  message.topic = rd_kafka_topic_name(record.rkt);
+void CopyInto(const rd_kafka_message_t& record, Message& message) {
+  // assign() keeps a string's capacity, so a reused Message stops allocating once its buffers
+  // fit the records.
+  message.topic.assign(rd_kafka_topic_name(record.rkt));
   message.partition = record.partition;
   message.offset = record.offset;
   if (record.key != nullptr) {
-    message.key.emplace(static_cast<const char*>(record.key), record.key_len);
+    if (!message.key) message.key.emplace();
+    message.key->assign(static_cast<const char*>(record.key), record.key_len);
+  } else {
+    message.key.reset();
   }
   if (record.payload != nullptr) {
     message.value.assign(static_cast<const char*>(record.payload), record.len);
+  } else {
+    message.value.clear();
   }
   rd_kafka_timestamp_type_t timestamp_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
   const std::int64_t timestamp_ms = rd_kafka_message_timestamp(&record, &timestamp_type);
-  if (timestamp_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) {
-    message.timestamp =
-        std::chrono::system_clock::time_point(std::chrono::milliseconds(timestamp_ms));
-  }
+  message.timestamp =
+      timestamp_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+          ? std::chrono::system_clock::time_point(std::chrono::milliseconds(timestamp_ms))
+          : std::chrono::system_clock::time_point{};
+  std::size_t count = 0;
   rd_kafka_headers_t* headers = nullptr;
   // rd_kafka_message_headers takes a non-const message because it parses lazily; the record
   // itself is not modified in a way the caller can observe.
@@ -153,12 +160,18 @@ Message ToMessage(const rd_kafka_message_t& record) {
     for (std::size_t index = 0; rd_kafka_header_get_all(headers, index, &name, &value, &size) ==
                                 RD_KAFKA_RESP_ERR_NO_ERROR;
          ++index) {
-      Header header{name, {}};
-      if (value != nullptr) header.value.assign(static_cast<const char*>(value), size);
-      message.headers.push_back(std::move(header));
+      if (count == message.headers.size()) message.headers.emplace_back();
+      Header& header = message.headers[count++];
+      header.name.assign(name);
+      if (value != nullptr) {
+        header.value.assign(static_cast<const char*>(value), size);
+      } else {
+        header.value.clear();
+      }
     }
   }
-  return message;
+  // Shrinking keeps the vector's capacity; the surplus headers' strings are freed.
+  message.headers.resize(count);
 }
 
 rd_kafka_headers_t* ToRdHeaders(const std::vector<Header>& headers) {

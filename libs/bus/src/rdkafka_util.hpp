@@ -51,8 +51,10 @@ Result<ConfPtr> BuildConf(const KafkaConfig& config);
 /// Creates a client handle; takes ownership of `conf` on success and on failure.
 Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr conf);
 
-/// Copies a consumed record into a Message (payload, key, headers, timestamp).
-Message ToMessage(const rd_kafka_message_t& record);
+/// Copies a consumed record into `message` (topic, partition, offset, key, payload, headers,
+/// timestamp), reusing its strings' and headers' storage: on the consumer's hot path a reused
+/// Message stops allocating once its buffers have grown to the records' sizes.
+void CopyInto(const rd_kafka_message_t& record, Message& message);
 /// A newly allocated header list for producev (librdkafka takes ownership on success).
 rd_kafka_headers_t* ToRdHeaders(const std::vector<Header>& headers);
 

@@ -112,6 +112,23 @@ TEST(ConsumerSettings, RefusesAutomaticOffsetStore) {
   EXPECT_NE(consumer.error().message().find("enable.auto.offset.store"), std::string::npos);
 }
 
+TEST(ConsumerSettings, RefusesEmptyDrainLimitsNamingTheSettingAndValue) {
+  ConsumerOptions options = ValidOptions();
+  options.drain_max_messages = 0;
+  auto consumer = Consumer::Create(KafkaConfig{{"bootstrap.servers", kNowhere}}, options);
+  ASSERT_FALSE(consumer.has_value());
+  EXPECT_EQ(consumer.error().code(), Errc::kInvalidArgument);
+  EXPECT_NE(consumer.error().message().find("drain_max_messages"), std::string::npos);
+  EXPECT_NE(consumer.error().message().find("'0'"), std::string::npos);
+
+  options = ValidOptions();
+  options.drain_max_interval = -5ms;
+  consumer = Consumer::Create(KafkaConfig{{"bootstrap.servers", kNowhere}}, options);
+  ASSERT_FALSE(consumer.has_value());
+  EXPECT_NE(consumer.error().message().find("drain_max_interval"), std::string::npos);
+  EXPECT_NE(consumer.error().message().find("'-5'"), std::string::npos);
+}
+
 TEST(ConsumerSettings, CreatesAndStopsWithoutEverStarting) {
   auto consumer = Consumer::Create(KafkaConfig{{"bootstrap.servers", kNowhere}}, ValidOptions());
   ASSERT_TRUE(consumer.has_value()) << consumer.error().ToString();

@@ -2,6 +2,7 @@
 /// The consumer-group consumer with commit-after-success semantics.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -51,7 +52,9 @@ class ConsumerListener {
   virtual void OnError(const Error& error) { (void)error; }
 };
 
-/// Handles one message; success commits it. A retryable error retries the same message.
+/// Handles one message; success commits it (at the next drain, see ConsumerOptions::on_drained).
+/// A retryable error retries the same message. The Message is valid during the call only (the
+/// consumer reuses its storage for the next record): copy what must be kept.
 using MessageHandler = std::function<Status(const Message&)>;
 /// Decides about a message the handler rejected with a non-retryable error (typically
 /// `DeadLetter::Send`). Success commits the message; an error retries handler and decision.
@@ -78,10 +81,25 @@ struct ConsumerOptions {
   /// embedded broker does); use it only where the start offsets come from elsewhere (the
   /// listener sets them from a snapshot, as sop::host does).
   bool co_partitioned = false;
+  /// Called on the consumer thread when the messages handled since the last call are
+  /// "drained": nothing more is ready to be handled right now (a poll without waiting found no
+  /// message), or `drain_max_messages` were handled, or `drain_max_interval` passed since the
+  /// first of them was; also before a revocation's OnRevoked, before a retried message's backoff
+  /// and at Stop, so no handled message is left un-drained. Lets a handler stage its work and do
+  /// it once per burst (e.g. one net change for many facts). Not called when nothing was handled
+  /// since the last call. It returns nothing: a handler that fails to finish its staged work
+  /// deals with it itself. The handled messages' offsets are stored (to be committed) after it
+  /// returned. Optional.
+  std::function<void()> on_drained{};
+  /// Bounds of one drain (both > 0): handled messages, and time since the first of them.
+  std::size_t drain_max_messages = 500;
+  std::chrono::milliseconds drain_max_interval{20};
 };
 
 /// A member of a Kafka consumer group that calls a handler for each message and commits the
-/// offset only after the handler (or the reject decision) succeeded.
+/// offset only after the handler (or the reject decision) succeeded and the drain that follows
+/// it (ConsumerOptions::on_drained) returned: offsets are stored per partition at each drain,
+/// not per message.
 ///
 /// Protocol: cooperative rebalancing (cooperative-sticky), or eager "range" for
 /// ConsumerOptions::co_partitioned. Members keep their partitions while
@@ -98,12 +116,12 @@ struct ConsumerOptions {
 /// that is no longer in the log is reported as DATA_LOSS (auto.offset.reset=error).
 ///
 /// Threads: one consumer thread (started by Start) polls, runs the handler, the reject
-/// decision and the listener. Stop() and Lag() are thread-safe; Stop() must not be called from
-/// the handler or listener. A handler that keeps failing retryably blocks its thread with
-/// backoff; beyond max.poll.interval.ms the broker evicts the member (documented limit).
-/// Errors: configuration errors fail Create with INVALID_ARGUMENT; runtime errors go to
-/// ConsumerListener::OnError.
-/// Lifetime: the destructor stops the consumer (commit, leave the group).
+/// decision, on_drained and the listener. Stop() and Lag() are thread-safe; Stop() must not be
+/// called from the handler, on_drained or the listener. Lag() positions move at each drain. A
+/// handler that keeps failing retryably blocks its thread with backoff; beyond max.poll.interval.ms
+/// the broker evicts the member (documented limit). Errors: configuration errors fail Create with
+/// INVALID_ARGUMENT; runtime errors go to ConsumerListener::OnError. Lifetime: the destructor stops
+/// the consumer (commit, leave the group).
 class Consumer {
  public:
   static Result<std::unique_ptr<Consumer>> Create(const KafkaConfig& config,
@@ -112,8 +130,8 @@ class Consumer {
 
   /// Subscribes and starts the consumer thread.
   virtual Status Start() = 0;
-  /// Finishes the current message, commits, leaves the group and joins the thread.
-  /// Idempotent.
+  /// Finishes the current message, drains (on_drained), commits, leaves the group and joins
+  /// the thread. Idempotent.
   virtual void Stop() = 0;
   /// Lag of every currently assigned partition (high watermark from the latest fetch).
   virtual std::vector<PartitionLag> Lag() const = 0;
