@@ -72,6 +72,17 @@ bool Before(double score_a, std::string_view id_a, double score_b, std::string_v
   return id_a < id_b;
 }
 
+// Two detections of the same exception that convert to the same published fields.
+bool SameFindings(const planning::Exception& a, const planning::Exception& b) {
+  return a.id == b.id && a.type == b.type && a.severity == b.severity && a.site == b.site &&
+         a.item_site == b.item_site && a.work_center == b.work_center &&
+         a.first_impact_bucket == b.first_impact_bucket && a.quantity == b.quantity &&
+         a.reference_quantity == b.reference_quantity && a.end_demands == b.end_demands &&
+         a.best_priority == b.best_priority && a.revenue_at_risk == b.revenue_at_risk &&
+         a.margin_at_risk == b.margin_at_risk && a.sales_orders == b.sales_orders &&
+         a.customers == b.customers && a.subject == b.subject && a.explanation == b.explanation;
+}
+
 }  // namespace
 
 sop::v1::ExceptionType ToProto(planning::ExceptionType type) noexcept {
@@ -317,6 +328,8 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
   // The re-detected item-sites' material exceptions come from the current plan.
   std::vector<std::string> in_scope;
   std::vector<planning::Exception> fresh;
+  const bool follow = options_.follow_orders_at_risk && redetector != nullptr && engine != nullptr;
+  if (follow) redetector->FollowOrdersAtRisk();  // no-op when it already follows them
   if (!redetect.empty() && engine != nullptr) {
     fresh = redetector != nullptr ? redetector->Redetect(redetect, &in_scope)
                                   : planning::DetectItemSiteExceptions(
@@ -324,6 +337,18 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
   }
   std::unordered_set<std::string> overridden(in_scope.begin(), in_scope.end());
   for (const planning::Exception& e : fresh) overridden.insert(e.id);
+  // Following orders at risk: the redetector's are the current plan's, the full result's are
+  // of the plan it copied. Where both agree the full result's (scored, converted) one is kept.
+  std::vector<planning::Exception> orders;
+  std::unordered_map<std::string, std::size_t> order_of;  // id → index in `orders`
+  std::vector<char> order_kept;
+  if (follow) {
+    redetector->TakeOrdersAtRisk(nullptr);  // all of them are merged now
+    orders = redetector->OrdersAtRisk();
+    order_kept.assign(orders.size(), 0);
+    order_of.reserve(orders.size());
+    for (std::size_t k = 0; k < orders.size(); ++k) order_of.emplace(orders[k].id, k);
+  }
 
   std::vector<planning::Exception> detected;
   detected.reserve(full.exceptions.size() + fresh.size());
@@ -331,8 +356,17 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
   protos.reserve(full.exceptions.size() + fresh.size());
   for (std::size_t i = 0; i < full.exceptions.size(); ++i) {
     if (overridden.contains(full.exceptions[i].id)) continue;
+    if (follow && full.exceptions[i].type == planning::ExceptionType::kOrderAtRisk) {
+      auto it = order_of.find(full.exceptions[i].id);
+      if (it == order_of.end()) continue;                                   // no longer at risk
+      if (!SameFindings(full.exceptions[i], orders[it->second])) continue;  // taken below
+      order_kept[it->second] = 1;
+    }
     detected.push_back(std::move(full.exceptions[i]));
     protos.push_back(std::move(full.protos[i]));
+  }
+  for (std::size_t k = 0; k < orders.size(); ++k) {
+    if (!order_kept[k]) fresh.push_back(std::move(orders[k]));
   }
   for (planning::Exception& e : fresh) {
     planning::Score(e, weights_);
@@ -366,11 +400,30 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Update(
     const planning::NettingEngine& engine, std::span<const model::ItemSiteIndex> item_sites,
     const sop::v1::Cause& cause, planning::MaterialRedetector* redetector) {
   const auto detect_start = Clock::now();
+  const bool follow = options_.follow_orders_at_risk && redetector != nullptr;
+  // A redetector that starts following now (the first change after it was made) follows the
+  // plan with this change: every order at risk of the book is reconciled with it once.
+  const bool reconcile = follow && !redetector->follows_orders_at_risk();
+  if (reconcile) redetector->FollowOrdersAtRisk();
   std::vector<std::string> in_scope;
   std::vector<planning::Exception> detected =
       redetector != nullptr
           ? redetector->Redetect(item_sites, &in_scope)
           : planning::DetectItemSiteExceptions(engine, item_sites, options_.detection, &in_scope);
+  if (follow) {
+    std::vector<planning::Exception> orders;
+    if (reconcile) {
+      redetector->TakeOrdersAtRisk(nullptr);
+      orders = redetector->OrdersAtRisk();
+      for (const auto& [id, proto] : protos_) {
+        if (proto.type() == sop::v1::EXCEPTION_TYPE_ORDER_AT_RISK) in_scope.push_back(id);
+      }
+    } else {
+      orders = redetector->TakeOrdersAtRisk(&in_scope);
+    }
+    detected.reserve(detected.size() + orders.size());
+    for (planning::Exception& e : orders) detected.push_back(std::move(e));
+  }
   timings_.detect_seconds = Since(detect_start);
 
   const auto rank_start = Clock::now();
@@ -379,6 +432,14 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Update(
   for (planning::Exception& e : detected) {
     planning::Score(e, weights_);
     found.insert(e.id);
+    // An order at risk rebuilt as it was (same finding, same score): nothing to convert, store
+    // or re-rank (its proto depends only on these fields and the order itself).
+    if (e.type == planning::ExceptionType::kOrderAtRisk) {
+      const planning::Exception* known = ranker_.Find(e.id);
+      if (known != nullptr && known->score.total == e.score.total && SameFindings(*known, e)) {
+        continue;
+      }
+    }
     if (Store(ToProto(e, engine, options_.max_affected_demands))) upserted.push_back(e.id);
     ranker_.Upsert(std::move(e));
   }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -347,6 +348,117 @@ TEST(ExceptionBook, ReferencesMoveOnlyBeyondTheTolerance) {
   upserts = 0;
   for (const auto& delta : moved) upserts += static_cast<std::size_t>(delta.upserts_size());
   EXPECT_EQ(upserts, book.size());  // every score changed: every exception published again
+}
+
+BookOptions Following() {
+  BookOptions options;
+  options.follow_orders_at_risk = true;
+  return options;
+}
+
+// The published list equals a fresh Refresh of the same plan: ids in rank order, scores and
+// quantities.
+void ExpectSameAsRefresh(const ExceptionBook& book, const planning::NettingEngine& engine,
+                         BookOptions options) {
+  ExceptionBook full(std::move(options));
+  full.Refresh(engine, Capacity(engine), {}, CauseOf("E-FULL"));
+  ASSERT_EQ(RankerIds(book.ranker()), RankerIds(full.ranker()));
+  for (const auto& id : RankerIds(full.ranker())) {
+    auto served = book.Get(id);
+    auto expected = full.Get(id);
+    ASSERT_TRUE(served.has_value() && expected.has_value()) << id;
+    EXPECT_EQ(served->score(), expected->score()) << id;
+    EXPECT_EQ(served->quantity(), expected->quantity()) << id;
+    EXPECT_EQ(served->revenue_at_risk(), expected->revenue_at_risk()) << id;
+    EXPECT_EQ(served->explanation(), expected->explanation()) << id;
+  }
+}
+
+std::set<std::string> UpsertIds(const std::vector<sop::v1::ExceptionDelta>& deltas) {
+  std::set<std::string> ids;
+  for (const auto& delta : deltas) {
+    for (const auto& e : delta.upserts()) ids.insert(e.exception_id());
+  }
+  return ids;
+}
+
+std::set<std::string> ResolvedIds(const std::vector<sop::v1::ExceptionDelta>& deltas) {
+  std::set<std::string> ids;
+  for (const auto& delta : deltas) {
+    for (const auto& id : delta.resolved_ids()) ids.insert(id);
+  }
+  return ids;
+}
+
+// Following orders at risk, a change publishes its orders at risk at once: SO-LO 10 → 25 puts
+// 25 of it at risk (revenue 750, C1 now 35 short), SO-HI's stays 10 (not published again);
+// cancelling SO-LO2 resolves its order at risk with C2's shortage. After each change the book
+// equals a full detection of the plan.
+TEST(ExceptionBook, FollowedOrdersAtRiskArePublishedWithTheirChange) {
+  planning::NettingEngine engine = Plant();
+  ExceptionBook book(Following());
+  book.Refresh(engine, Capacity(engine), {}, CauseOf("E-1"));
+  planning::MaterialRedetector redetector(engine);
+
+  model::SalesOrder lo = engine.snapshot().sales_orders[1];
+  lo.quantity = 25;
+  auto touched = engine.Apply(planning::UpsertSalesOrder{lo});
+  ASSERT_TRUE(touched.has_value());
+  auto deltas = book.Update(engine, *touched, CauseOf("E-LO"), &redetector);
+  EXPECT_EQ(UpsertIds(deltas), (std::set<std::string>{"ORDER_AT_RISK:SO-LO",
+                                                      "SHARED_COMPONENT:C1@P1", "SHORTAGE:C1@P1"}));
+  EXPECT_TRUE(ResolvedIds(deltas).empty());
+  auto risk = book.Get("ORDER_AT_RISK:SO-LO");
+  ASSERT_TRUE(risk.has_value());
+  EXPECT_DOUBLE_EQ(risk->quantity(), 25.0);
+  EXPECT_DOUBLE_EQ(risk->revenue_at_risk(), 750.0);
+  EXPECT_DOUBLE_EQ(risk->margin_at_risk(), 125.0);
+  ExpectSameAsRefresh(book, engine, Following());
+
+  touched = engine.Apply(planning::CancelSalesOrder{"SO-LO2"});
+  ASSERT_TRUE(touched.has_value());
+  deltas = book.Update(engine, *touched, CauseOf("E-CANCEL"), &redetector);
+  EXPECT_TRUE(UpsertIds(deltas).empty());
+  EXPECT_EQ(ResolvedIds(deltas), (std::set<std::string>{"ORDER_AT_RISK:SO-LO2", "SHORTAGE:C2@P1"}));
+  ExpectSameAsRefresh(book, engine, Following());
+  // The next full detection has nothing left to settle.
+  EXPECT_TRUE(book.Refresh(engine, Capacity(engine), {}, CauseOf("E-FULL")).empty());
+}
+
+// The service makes its redetector at the first change after a full detection, on the plan
+// with that change: the first Update reconciles every order at risk of the book with it.
+TEST(ExceptionBook, ARedetectorMadeAfterTheChangeReconcilesTheOrdersAtRisk) {
+  planning::NettingEngine engine = Plant();
+  ExceptionBook book(Following());
+  book.Refresh(engine, Capacity(engine), {}, CauseOf("E-1"));
+  auto touched = engine.Apply(planning::CancelSalesOrder{"SO-HI"});
+  ASSERT_TRUE(touched.has_value());
+  planning::MaterialRedetector redetector(engine);
+  auto deltas = book.Update(engine, *touched, CauseOf("E-CANCEL"), &redetector);
+  EXPECT_TRUE(ResolvedIds(deltas).contains("ORDER_AT_RISK:SO-HI"));
+  EXPECT_FALSE(UpsertIds(deltas).contains("ORDER_AT_RISK:SO-LO"));  // unchanged: not published
+  ExpectSameAsRefresh(book, engine, Following());
+}
+
+// A full detection of an older plan merged with the redetector: its orders at risk are replaced
+// by the current plan's (SO-LO 10 → 40 after the copy), the others kept as they are.
+TEST(ExceptionBook, MergeTakesTheCurrentPlansOrdersAtRisk) {
+  planning::NettingEngine engine = Plant();
+  ExceptionBook book(Following());
+  book.Refresh(engine, Capacity(engine), {}, CauseOf("E-1"));
+  planning::MaterialRedetector redetector(engine);
+  FullDetection old = DetectFull(Following(), engine, Capacity(engine), {});
+  model::SalesOrder lo = engine.snapshot().sales_orders[1];
+  lo.quantity = 40;
+  auto touched = engine.Apply(planning::UpsertSalesOrder{lo});
+  ASSERT_TRUE(touched.has_value());
+  book.Update(engine, *touched, CauseOf("E-LO"), &redetector);
+  auto merged = book.Merge(std::move(old), &engine, *touched, CauseOf("E-1"), &redetector);
+  EXPECT_TRUE(merged.empty());  // nothing older overwrote the change
+  auto risk = book.Get("ORDER_AT_RISK:SO-LO");
+  ASSERT_TRUE(risk.has_value());
+  EXPECT_DOUBLE_EQ(risk->quantity(), 40.0);
+  ExpectSameAsRefresh(book, engine, Following());
 }
 
 TEST(ExceptionBook, CancelledOrderResolvesItsExceptions) {

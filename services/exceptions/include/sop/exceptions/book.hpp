@@ -34,6 +34,10 @@ namespace sop::exceptions {
 /// The percentile the service scales its score references to (BookOptions::reference_percentile).
 inline constexpr double kDefaultReferencePercentile = 0.9;
 
+/// Whether the service follows ORDER_AT_RISK through net change
+/// (BookOptions::follow_orders_at_risk).
+inline constexpr bool kDefaultFollowOrdersAtRisk = true;
+
 /// Thresholds, weights and message bounds of the book.
 struct BookOptions {
   planning::DetectionPolicy detection;
@@ -50,6 +54,12 @@ struct BookOptions {
   /// reference in use: new references re-score every exception, which publishes an upsert for
   /// each. Incremental updates always score with the references in use.
   double reference_tolerance = 0.10;
+  /// ORDER_AT_RISK follows net change: with a MaterialRedetector passed to Update or Merge, the
+  /// redetector follows the orders at risk (MaterialRedetector::FollowOrdersAtRisk) and Update
+  /// upserts and resolves those a change rebuilt, so an order at risk no longer waits for the
+  /// next full detection. false: ORDER_AT_RISK comes from full detections only. The service sets
+  /// kDefaultFollowOrdersAtRisk.
+  bool follow_orders_at_risk = false;
   /// Affected demands (sales orders) carried per published exception, largest revenue first;
   /// `customer_ids`, `end_demands` and `revenue_at_risk` always count all of them.
   std::size_t max_affected_demands = 10;
@@ -133,18 +143,24 @@ class ExceptionBook {
   /// which are re-detected on `engine` (the current plan; required when `redetect` is not
   /// empty), so a stale full result never overwrites newer net-change results. Returns the
   /// deltas of what appeared, changed or disappeared, each carrying `cause`. `redetector`
-  /// (optional) follows `engine` (see Update) and does the re-detection.
+  /// (optional) follows `engine` (see Update) and does the re-detection; with
+  /// BookOptions::follow_orders_at_risk its ORDER_AT_RISK exceptions (the current plan's)
+  /// replace the full result's.
   std::vector<sop::v1::ExceptionDelta> Merge(FullDetection full,
                                              const planning::NettingEngine* engine,
                                              std::span<const model::ItemSiteIndex> redetect,
                                              const sop::v1::Cause& cause,
                                              planning::MaterialRedetector* redetector = nullptr);
   /// Re-detects the material exceptions of the item-sites a net change re-netted, re-scoring
-  /// only those (order-at-risk, capacity, forecast and supplier exceptions wait for the next
-  /// Refresh). Returns the deltas of what changed. With `redetector` (bound to `engine`, told of
-  /// every net change of it in order, this one included: the caller passes each change here or
-  /// to its Forget) the end-demand reach of unchanged planned orders is reused between changes
-  /// instead of walked anew (same exceptions as without).
+  /// only those (capacity, forecast and supplier exceptions wait for the next Refresh). Returns
+  /// the deltas of what changed. With `redetector` (bound to `engine`, told of every net change
+  /// of it in order, this one included: the caller passes each change here or to its Forget)
+  /// the end-demand reach of unchanged planned orders is reused between changes instead of
+  /// walked anew (same exceptions as without); with it and BookOptions::follow_orders_at_risk,
+  /// the ORDER_AT_RISK exceptions of the sales orders the change can affect are upserted or
+  /// resolved too (the first call with a redetector that does not follow them yet reconciles
+  /// every order at risk of the book with it). Without a redetector, order-at-risk exceptions
+  /// wait for the next Refresh.
   std::vector<sop::v1::ExceptionDelta> Update(const planning::NettingEngine& engine,
                                               std::span<const model::ItemSiteIndex> item_sites,
                                               const sop::v1::Cause& cause,
