@@ -64,6 +64,53 @@ std::vector<sop::v1::SupplyGap> SupplyGaps(const ArtifactSources& sources,
   return {response.gaps().begin(), response.gaps().end()};
 }
 
+/// One customer/channel line of the demand consensus (periods of the split, or summed).
+struct CustomerLine {
+  std::string customer;
+  std::string channel;
+  std::vector<sop::v1::ForecastPeriod> periods;
+};
+
+/// The split's rows, largest first: the `top` largest as they are, the rest summed into one
+/// "other (k rows)" line (only when there are at least two to fold). Without a split (an older
+/// forecasting service) the totals as one "(all)" line, and `missing` is set.
+std::vector<CustomerLine> CustomerRows(const sop::v1::GetForecastResponse& response, int top,
+                                       bool& missing) {
+  std::vector<CustomerLine> lines;
+  const auto& rows = response.customer_rows();
+  if (rows.empty()) {
+    missing = true;
+    lines.push_back({"(all)",
+                     "",
+                     {response.forecast().periods().begin(), response.forecast().periods().end()}});
+    return lines;
+  }
+  const int kept = rows.size() > top + 1 ? top : rows.size();
+  for (int r = 0; r < kept; ++r) {
+    lines.push_back({rows[r].customer_id(),
+                     rows[r].channel(),
+                     {rows[r].periods().begin(), rows[r].periods().end()}});
+  }
+  if (kept < rows.size()) {
+    CustomerLine other{"other (" + std::to_string(rows.size() - kept) + " rows)",
+                       "",
+                       {rows[kept].periods().begin(), rows[kept].periods().end()}};
+    for (int r = kept + 1; r < rows.size(); ++r) {
+      for (int b = 0; b < rows[r].periods_size() && b < static_cast<int>(other.periods.size());
+           ++b) {
+        auto& sum = other.periods[static_cast<std::size_t>(b)];
+        const auto& add = rows[r].periods(b);
+        sum.set_statistical(sum.statistical() + add.statistical());
+        sum.set_sales_adjustment(sum.sales_adjustment() + add.sales_adjustment());
+        sum.set_marketing_adjustment(sum.marketing_adjustment() + add.marketing_adjustment());
+        sum.set_consensus(sum.consensus() + add.consensus());
+      }
+    }
+    lines.push_back(std::move(other));
+  }
+  return lines;
+}
+
 void DemandConsensus(const ArtifactSources& sources, const AssemblyScope& scope,
                      ArtifactDocument& doc) {
   std::vector<std::string> items = scope.item_ids;
@@ -81,10 +128,11 @@ void DemandConsensus(const ArtifactSources& sources, const AssemblyScope& scope,
     doc.notes.push_back("SKUs: the items of the supply gaps (request item_ids to choose)");
   }
   ArtifactTable consensus{"consensus",
-                          {"item", "site", "month", "statistical", "sales_adjustment",
-                           "marketing_adjustment", "consensus"},
+                          {"item", "site", "customer", "channel", "month", "statistical", "sales",
+                           "marketing", "consensus"},
                           {}};
   ArtifactTable owners{"owners", {"item", "site", "layer", "owner"}, {}};
+  bool split_missing = false;
   if (!sources.forecasting) {
     doc.unavailable_sources.push_back("forecasting: not configured (workflow.forecasting-address)");
   } else {
@@ -95,6 +143,7 @@ void DemandConsensus(const ArtifactSources& sources, const AssemblyScope& scope,
       sop::v1::GetForecastRequest request;
       request.set_item_id(item);
       request.set_site_id(site);
+      request.set_split_by_customer(true);
       sop::v1::GetForecastResponse response;
       const auto status = stub->GetForecast(&context, request, &response);
       if (!status.ok() && inferred &&
@@ -108,20 +157,31 @@ void DemandConsensus(const ArtifactSources& sources, const AssemblyScope& scope,
             Unavailable("forecasting GetForecast " + item + "@" + site, status));
         continue;
       }
-      // Weekly (or daily) buckets summed per calendar month, first `months` months.
-      std::map<std::string, std::array<double, 4>> by_month;
+      // The first `months` calendar months of the item-site's horizon.
+      std::vector<std::string> months;
       for (const auto& period : response.forecast().periods()) {
         const std::string month = Month(period.period_start());
-        if (!by_month.contains(month) && static_cast<int>(by_month.size()) >= scope.months) break;
-        auto& sums = by_month[month];
-        sums[0] += period.statistical();
-        sums[1] += period.sales_adjustment();
-        sums[2] += period.marketing_adjustment();
-        sums[3] += period.consensus();
+        if (std::find(months.begin(), months.end(), month) != months.end()) continue;
+        if (static_cast<int>(months.size()) >= scope.months) break;
+        months.push_back(month);
       }
-      for (const auto& [month, sums] : by_month) {
-        consensus.rows.push_back({item, site, month, Number(sums[0]), Number(sums[1]),
-                                  Number(sums[2]), Number(sums[3])});
+      for (const auto& row : CustomerRows(response, scope.customers_per_sku, split_missing)) {
+        // Weekly (or daily) buckets summed per calendar month.
+        std::map<std::string, std::array<double, 4>> by_month;
+        for (const auto& period : row.periods) {
+          const std::string month = Month(period.period_start());
+          if (std::find(months.begin(), months.end(), month) == months.end()) continue;
+          auto& sums = by_month[month];
+          sums[0] += period.statistical();
+          sums[1] += period.sales_adjustment();
+          sums[2] += period.marketing_adjustment();
+          sums[3] += period.consensus();
+        }
+        for (const auto& month : months) {
+          const auto& sums = by_month[month];
+          consensus.rows.push_back({item, site, row.customer, row.channel, month, Number(sums[0]),
+                                    Number(sums[1]), Number(sums[2]), Number(sums[3])});
+        }
       }
       for (const auto& owner : response.owners()) {
         owners.rows.push_back(
@@ -134,8 +194,17 @@ void DemandConsensus(const ArtifactSources& sources, const AssemblyScope& scope,
                         without_forecast);
   }
   doc.notes.push_back(
-      "customer/channel split: Forecasting.GetForecast answers per item-site; the split is not "
-      "available from the service yet");
+      "customer/channel: the item-site's forecast split by the mix of its shipments in the 52 "
+      "weeks before the plan start; adjustments naming a customer/channel on its row, the others "
+      "spread by share; per SKU the " +
+      std::to_string(scope.customers_per_sku) +
+      " largest customer/channel rows by volume, the rest summed into 'other'; the rows of a SKU "
+      "and month add up to its totals");
+  if (split_missing) {
+    doc.notes.push_back(
+        "forecasting answered without a customer/channel split for some SKUs: their rows are the "
+        "item-site totals under customer '(all)'");
+  }
   doc.tables.push_back(std::move(consensus));
   doc.tables.push_back(std::move(owners));
 }

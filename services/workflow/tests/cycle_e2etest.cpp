@@ -10,9 +10,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "sop/auth/grpc_auth.hpp"
@@ -20,6 +23,7 @@
 #include "sop/bus/topics.hpp"
 #include "sop/gen/generator.hpp"
 #include "sop/runtime/grpc_server.hpp"
+#include "sop/sopctl/command.hpp"
 #include "sop/stack/stack.hpp"
 #include "sop/store/testing/redis_server.hpp"
 #include "sop/v1/forecasting.grpc.pb.h"
@@ -95,6 +99,14 @@ class CycleE2e : public ::testing::Test {
       if (finished_goods_.size() == 3) break;
     }
     ASSERT_EQ(finished_goods_.size(), 3u);
+    // What each customer bought of the first one at P1 (all of it inside the 52-week mix window).
+    for (const auto& envelope : *envelopes) {
+      if (!envelope.has_shipment()) continue;
+      const auto& shipment = envelope.shipment();
+      if (shipment.site_id() != "P1" || shipment.item_id() != finished_goods_[0]) continue;
+      shipped_to_[shipment.customer_id()] += shipment.quantity();
+    }
+    ASSERT_FALSE(shipped_to_.empty());
     auto settled = stack_->WaitSettled(
         {.quiet = 2s,
          .timeout = 150s,
@@ -213,6 +225,32 @@ class CycleE2e : public ::testing::Test {
     return -1;
   }
 
+  /// Forecasting's item-site totals per calendar month: statistical, sales, marketing, consensus.
+  std::map<std::string, std::array<double, 4>> MonthlyTotals(const std::string& item,
+                                                             const std::string& site) {
+    auto stub = sop::v1::Forecasting::NewStub(grpc::CreateChannel(
+        stack_->Endpoints().Find("forecasting")->grpc, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    sop::v1::GetForecastRequest request;
+    request.set_item_id(item);
+    request.set_site_id(site);
+    sop::v1::GetForecastResponse response;
+    auto status = stub->GetForecast(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::map<std::string, std::array<double, 4>> totals;
+    for (const auto& period : response.forecast().periods()) {
+      auto& sums =
+          totals[FormatDate(
+                     Date(std::chrono::floor<std::chrono::days>(FromProto(period.period_start()))))
+                     .substr(0, 7)];
+      sums[0] += period.statistical();
+      sums[1] += period.sales_adjustment();
+      sums[2] += period.marketing_adjustment();
+      sums[3] += period.consensus();
+    }
+    return totals;
+  }
+
   /// mrp's scheduled receipts of item@site summed over the horizon, and the plan version.
   std::pair<double, std::int64_t> ScheduledReceipts(const std::string& item,
                                                     const std::string& site) {
@@ -232,6 +270,7 @@ class CycleE2e : public ::testing::Test {
   }
 
   std::vector<std::string> finished_goods_;
+  std::map<std::string, double> shipped_to_;  // customer → quantity of finished_goods_[0] at P1
   std::unique_ptr<stack::Stack> stack_;
   store_testing::RedisServer redis_{{.append_only = true}};
   runtime::Logger logger_{"sop-workflow-e2e", runtime::LogLevel::kWarn};
@@ -264,10 +303,70 @@ TEST_F(CycleE2e, FiveSignOffsOnLiveArtifactsChangeRequestAndCarryOver) {
   auto demand = SubmitAndSign(kDana, sop::v1::CYCLE_STAGE_DEMAND_REVIEW, finished_goods_);
   const auto* consensus = Table(demand, "consensus");
   ASSERT_NE(consensus, nullptr);
-  // Three SKUs, one row per month of the forecast horizon, at most 18 months each.
-  EXPECT_GE(consensus->rows_size(), 3 * 12);
-  EXPECT_LE(consensus->rows_size(), 3 * 18);
+  ASSERT_EQ(std::vector<std::string>(consensus->columns().begin(), consensus->columns().end()),
+            (std::vector<std::string>{"item", "site", "customer", "channel", "month", "statistical",
+                                      "sales", "marketing", "consensus"}));
+  // Per SKU: 12..18 months, at most 5 customer/channel rows + "other" each month; the rows of a
+  // SKU and month add up to the item-site's monthly totals from Forecasting (cells carry two
+  // decimals: within half a cent per row).
+  std::map<std::string, std::map<std::string, std::vector<const sop::v1::ArtifactRow*>>> by_sku;
+  for (const auto& row : consensus->rows()) by_sku[row.cells(0)][row.cells(4)].push_back(&row);
+  ASSERT_EQ(by_sku.size(), 3u);
   EXPECT_EQ(consensus->rows(0).cells(0), finished_goods_[0]);
+  for (const auto& fg : finished_goods_) {
+    const auto& months = by_sku[fg];
+    EXPECT_GE(months.size(), 12u) << fg;
+    EXPECT_LE(months.size(), 18u) << fg;
+    const auto totals = MonthlyTotals(fg, "P1");
+    for (const auto& [month, rows] : months) {
+      EXPECT_GE(rows.size(), 1u);
+      EXPECT_LE(rows.size(), 6u) << fg << " " << month;
+      std::array<double, 4> sum{};
+      for (const auto* row : rows) {
+        for (int layer = 0; layer < 4; ++layer) sum[layer] += std::stod(row->cells(5 + layer));
+      }
+      ASSERT_TRUE(totals.contains(month)) << fg << " " << month;
+      for (int layer = 0; layer < 4; ++layer) {
+        EXPECT_NEAR(sum[layer], totals.at(month)[layer],
+                    0.005 * static_cast<double>(rows.size()) + 1e-6)
+            << fg << " " << month << " column " << consensus->columns(5 + layer);
+      }
+    }
+  }
+  // The first SKU's customers are the ones that bought it at P1, the largest buyer first.
+  {
+    const auto& first_month = by_sku[finished_goods_[0]].begin()->second;
+    double largest = 0.0;
+    for (const auto& [customer, quantity] : shipped_to_) largest = std::max(largest, quantity);
+    EXPECT_DOUBLE_EQ(shipped_to_[first_month.front()->cells(2)], largest)
+        << first_month.front()->cells(2);
+    for (const auto* row : first_month) {
+      const std::string& customer = row->cells(2);
+      if (customer.starts_with("other (")) continue;
+      EXPECT_TRUE(shipped_to_.contains(customer)) << customer;
+    }
+    EXPECT_EQ(first_month.size(), std::min<std::size_t>(shipped_to_.size(), 6));
+  }
+  bool noted = false;
+  for (const auto& note : demand.document().notes()) {
+    EXPECT_EQ(note.find("not available"), std::string::npos) << note;
+    noted = noted || note.find("5 largest customer/channel rows") != std::string::npos;
+  }
+  EXPECT_TRUE(noted);
+  // sopctl renders it per SKU: a sub-table per item without repeating item and site.
+  {
+    std::ostringstream out, err;
+    const int code = sopctl::RunCli({"artifact", "show", kCycle, "demand_review", "--token", kSam,
+                                     "--workflow", "127.0.0.1:" + std::to_string(server_->port())},
+                                    out, err);
+    ASSERT_EQ(code, 0) << err.str();
+    const std::string shown = out.str();
+    EXPECT_NE(shown.find("### " + finished_goods_[0] +
+                         " @ P1\n\n| customer | channel | month | "
+                         "statistical | sales | marketing | consensus |"),
+              std::string::npos)
+        << shown.substr(0, 2000);
+  }
   EXPECT_EQ(demand.document().unavailable_sources_size(), 0);
   for (const auto& source : demand.document().unavailable_sources()) {
     EXPECT_EQ(source.find("forecasting"), std::string::npos) << source;

@@ -66,14 +66,32 @@ void Markdown(std::ostream& out, const sop::v1::Artifact& artifact) {
       out << "(no rows)\n";
       continue;
     }
-    out << "|";
-    for (const auto& column : table.columns()) out << " " << Cell(column) << " |";
-    out << "\n|";
-    for (int i = 0; i < table.columns_size(); ++i) out << "---|";
-    out << "\n";
-    for (const auto& row : table.rows()) {
+    // The demand consensus (SKU × customer/channel × month) reads per SKU: one sub-table per
+    // item and site, without repeating them on every row.
+    const bool per_sku = table.name() == "consensus" && table.columns_size() > 2 &&
+                         table.columns(0) == "item" && table.columns(1) == "site";
+    const int skip = per_sku ? 2 : 0;
+    auto header = [&] {
       out << "|";
-      for (const auto& cell : row.cells()) out << " " << Cell(cell) << " |";
+      for (int i = skip; i < table.columns_size(); ++i)
+        out << " " << Cell(table.columns(i)) << " |";
+      out << "\n|";
+      for (int i = skip; i < table.columns_size(); ++i) out << "---|";
+      out << "\n";
+    };
+    if (!per_sku) header();
+    std::string sku;
+    for (const auto& row : table.rows()) {
+      if (per_sku && row.cells_size() > 2) {
+        const std::string current = row.cells(0) + " @ " + row.cells(1);
+        if (current != sku) {
+          out << (sku.empty() ? "" : "\n") << "### " << Cell(current) << "\n\n";
+          sku = current;
+          header();
+        }
+      }
+      out << "|";
+      for (int i = skip; i < row.cells_size(); ++i) out << " " << Cell(row.cells(i)) << " |";
       out << "\n";
     }
   }

@@ -33,7 +33,10 @@ struct AssemblyScope {
   std::string site_id;                ///< empty: every site
   std::vector<std::string> item_ids;  ///< demand consensus SKUs; empty: the items of the gaps
   int months = 18;                    ///< demand consensus horizon
-  int top_gaps = 3;                   ///< trade-offs in the reconciliation pack
+  /// Demand consensus: customer/channel rows shown per SKU (by volume); the rest are summed
+  /// into one "other (k rows)" line.
+  int customers_per_sku = 5;
+  int top_gaps = 3;  ///< trade-offs in the reconciliation pack
 };
 
 /// The document for `stage` of `cycle` (not yet validated or hashed: the core does that).
