@@ -56,9 +56,14 @@ struct PartitionedHost::Probe {
                               200})),
         processing(metrics
                        .AddHistogram({p + "processing_seconds",
-                                      "Time to apply one consumed message (incl. immediate "
-                                      "output)."})
+                                      "Time to apply one consumed message (its immediate output "
+                                      "is taken at the drain: drain_seconds)."})
                        .WithLabels()),
+        drain(metrics
+                  .AddHistogram({p + "drain_seconds",
+                                 "Time to take and publish the immediate output of the messages "
+                                 "applied since the last drain (one burst)."})
+                  .WithLabels()),
         batch(metrics
                   .AddHistogram({p + "batch_seconds",
                                  "Time to end a batch: the state's work, publish, acknowledge, "
@@ -88,6 +93,7 @@ struct PartitionedHost::Probe {
   runtime::Counter data_loss;
   runtime::GaugeFamily lag;
   runtime::Histogram processing;
+  runtime::Histogram drain;
   runtime::Histogram batch;
   runtime::Histogram batch_locked;
   runtime::Gauge partitions;
@@ -110,6 +116,7 @@ void PartitionedHost::Locked::MarkDirty(const PartitionKey& key) {
 
 Status PartitionedHost::Locked::SnapshotNow(std::span<const PartitionKey> keys) {
   host_.WaitNotWriting(lock_);
+  host_.DrainLocked();  // output of what the snapshots record as consumed goes out first
   if (auto flushed = host_.FlushLocked(); !flushed) return flushed;
   return host_.SnapshotLocked(keys);
 }
@@ -168,6 +175,9 @@ Result<std::unique_ptr<PartitionedHost>> PartitionedHost::Start(HostOptions opti
   consumer_options.on_rejected = [&self](const bus::Message& message, const Error& error) {
     return self.Reject(message, error);
   };
+  consumer_options.on_drained = [&self] { self.OnDrained(); };
+  consumer_options.drain_max_messages = self.options_.drain_max_messages;
+  consumer_options.drain_max_interval = self.options_.drain_max_interval;
   consumer_options.listener = &self;
   auto consumer = bus::Consumer::Create(self.options_.kafka, std::move(consumer_options));
   if (!consumer) return std::unexpected(consumer.error());
@@ -250,7 +260,7 @@ Status PartitionedHost::Handle(const bus::Message& message) {
     }
     it->second.next_offset = message.offset + 1;
     it->second.dirty = true;
-    PublishLocked(state_.TakeImmediate());
+    ++undrained_;  // its immediate output is taken at the drain (OnDrained)
     OpenBatchLocked(Clock::now());
   }
   changed_.notify_all();
@@ -258,6 +268,26 @@ Status PartitionedHost::Handle(const bus::Message& message) {
   probe_->consumed.WithLabels({message.topic}).Increment();
   probe_->processing.ObserveDuration(Clock::now() - start);
   return {};
+}
+
+void PartitionedHost::OnDrained() {
+  const auto start = Clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    if (undrained_ == 0) return;
+    DrainLocked();
+  }
+  changed_.notify_all();
+  probe_->drain.ObserveDuration(Clock::now() - start);
+}
+
+void PartitionedHost::DrainLocked() {
+  if (undrained_ == 0) return;
+  undrained_ = 0;
+  // A simulated crash (Stop(false)) publishes nothing more, as a killed process would not.
+  if (crashed_) return;
+  ++counters_.drains;
+  PublishLocked(state_.TakeImmediate());
 }
 
 Status PartitionedHost::Reject(const bus::Message& message, const Error& error) {
@@ -345,6 +375,7 @@ void PartitionedHost::OnRevoked(std::span<const bus::TopicPartition> partitions)
   std::unique_lock lock(mutex_);
   WaitNotWriting(lock);
   if (!crashed_) {
+    DrainLocked();  // the consumer drained before revoking; kept for any other caller
     CollectDirtyLocked();
     PublishLocked(state_.EndBatch());
     ++counters_.batches;
@@ -425,6 +456,9 @@ void PartitionedHost::CollectDirtyLocked() {
 void PartitionedHost::EndBatchLocked(std::unique_lock<std::mutex>& lock, bool unlock_for_writes) {
   const auto start = Clock::now();
   batch_open_ = false;
+  // What was applied but not yet drained is published before EndBatch and before the snapshot
+  // records it as consumed (the consumer thread may not have reached its drain yet).
+  DrainLocked();
   CollectDirtyLocked();
   PublishLocked(state_.EndBatch());
   ++counters_.batches;
@@ -777,7 +811,8 @@ HostProgress PartitionedHost::ProgressLocked() const {
   HostProgress out = counters_;
   out.produce_errors = produce_errors_.load();
   out.partitions = static_cast<std::int64_t>(owned_.size());
-  out.pending = batch_open_ || writing_ || state_.BatchPending() ||
+  out.undrained = undrained_;
+  out.pending = batch_open_ || writing_ || undrained_ > 0 || state_.BatchPending() ||
                 std::ranges::any_of(owned_, [](const auto& e) { return e.second.dirty; });
   out.writing = writing_;
   out.healthy = reported_healthy_;

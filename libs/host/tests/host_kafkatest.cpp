@@ -57,7 +57,17 @@ class Tally final : public PartitionedState {
     if (!part.amounts.emplace(id, amount).second) return false;
     part.new_ids.push_back(id);
     part.changed = true;
+    ++staged_;
     return true;
+  }
+  // With `immediate`: one message "<n>" keyed "immediate" to sop.plan.v1 for the n messages
+  // applied since the last call, and every call's n recorded in `takes`.
+  std::vector<bus::OutgoingMessage> TakeImmediate() override {
+    const std::int64_t n = std::exchange(staged_, 0);
+    if (!immediate) return {};
+    takes.push_back(n);
+    if (n == 0) return {};
+    return {{.topic = kOut, .key = "immediate", .value = std::to_string(n)}};
   }
   std::vector<bus::OutgoingMessage> EndBatch() override {
     std::vector<bus::OutgoingMessage> out;
@@ -120,6 +130,9 @@ class Tally final : public PartitionedState {
   }
   bool Holds(const PartitionKey& key) const { return parts_.contains(key); }
 
+  bool immediate = false;
+  std::vector<std::int64_t> takes;
+
  private:
   static std::int64_t Sum(const Part& part) {
     std::int64_t sum = 0;
@@ -127,6 +140,7 @@ class Tally final : public PartitionedState {
     return sum;
   }
   std::map<PartitionKey, Part> parts_;
+  std::int64_t staged_ = 0;
 };
 
 bus::KafkaConfig ClientConfig(const std::string& bootstrap) {
@@ -182,8 +196,9 @@ class HostTest : public ::testing::Test {
     return options;
   }
 
-  std::unique_ptr<Replica> Start(HostOptions options) {
+  std::unique_ptr<Replica> Start(HostOptions options, bool immediate = false) {
     auto replica = std::make_unique<Replica>();
+    replica->tally.immediate = immediate;
     auto host = PartitionedHost::Start(std::move(options), replica->tally, logger_, metrics_);
     EXPECT_TRUE(host.has_value()) << host.error().ToString();
     if (!host) return nullptr;
@@ -474,6 +489,78 @@ TEST_F(HostTest, AnOffsetThatIsNoLongerInTheLogIsCountedAndNotSkipped) {
   auto stored = other.GetSnapshot("tally/sop.facts.v1/0");
   ASSERT_TRUE(stored.has_value() && stored->has_value());
   EXPECT_EQ((*stored)->offsets, offsets);
+}
+
+// The host hands each drained burst to the state: TakeImmediate runs once per burst, not per
+// message, sees every applied message exactly once, and what it returns reaches the broker. A
+// lone message at idle is drained at once: batch_quiet is 60 s, so no batch end is involved.
+TEST_F(HostTest, ImmediateOutputIsTakenOncePerDrainedBurstNotPerMessage) {
+  struct Seen {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::int64_t messages = 0;
+    std::int64_t sum = 0;
+  } seen;
+  bus::ConsumerOptions reader;
+  reader.group_id = "test-immediate-reader";
+  reader.topics = {kOut};
+  reader.handler = [&](const bus::Message& message) -> Status {
+    if (message.key != "immediate") return {};
+    std::int64_t n = 0;
+    std::from_chars(message.value.data(), message.value.data() + message.value.size(), n);
+    {
+      std::lock_guard lock(seen.mutex);
+      ++seen.messages;
+      seen.sum += n;
+    }
+    seen.cv.notify_all();
+    return {};
+  };
+  reader.on_rejected = [](const bus::Message&, const Error&) -> Status { return {}; };
+  auto out = bus::Consumer::Create(ClientConfig(broker_->bootstrap_servers()), std::move(reader));
+  ASSERT_TRUE(out.has_value());
+  ASSERT_TRUE((*out)->Start().has_value());
+  auto seen_sum_is = [&](std::int64_t sum) {
+    std::unique_lock lock(seen.mutex);
+    return seen.cv.wait_for(lock, 20s, [&] { return seen.sum == sum; });
+  };
+
+  Produce(0, 1000);  // in the log before the host starts
+  auto a = Start(Options(60s), /*immediate=*/true);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->host->WaitFor(
+      [&](const HostProgress& p) { return a->tally.Count() == 1000 && p.undrained == 0; }, 20s))
+      << a->Count();
+  const auto takes = a->host->WithStateConst([&] { return a->tally.takes; });
+  std::int64_t taken = 0;
+  for (const std::int64_t n : takes) {
+    EXPECT_GT(n, 0) << "TakeImmediate without an applied message";
+    EXPECT_LE(n, 500) << "a burst above drain_max_messages";
+    taken += n;
+  }
+  EXPECT_EQ(taken, 1000);  // every applied message seen by exactly one call
+  EXPECT_GE(takes.size(), 2u);
+  EXPECT_LE(takes.size(), 100u);  // not once per message
+  HostProgress p = a->host->progress();
+  EXPECT_EQ(p.applied, 1000);
+  EXPECT_EQ(p.drains, static_cast<std::int64_t>(takes.size()));
+  EXPECT_EQ(p.published, static_cast<std::int64_t>(takes.size()));
+  EXPECT_EQ(p.batches, 0);
+  ASSERT_TRUE(seen_sum_is(1000));
+  {
+    std::lock_guard lock(seen.mutex);
+    EXPECT_EQ(seen.messages, static_cast<std::int64_t>(takes.size()));
+  }
+
+  Produce(1000, 1001);  // a lone message at idle
+  ASSERT_TRUE(seen_sum_is(1001));
+  EXPECT_EQ(a->host->WithStateConst([&] { return a->tally.takes.back(); }), 1);
+  p = a->host->progress();
+  EXPECT_EQ(p.drains, static_cast<std::int64_t>(takes.size()) + 1);
+  EXPECT_EQ(p.batches, 0);  // published by the drain, not by a batch end
+  EXPECT_EQ(p.produce_errors, 0);
+  a->host->Stop(true);
+  (*out)->Stop();
 }
 
 TEST_F(HostTest, HealthFollowsRedisAndTheBroker) {

@@ -10,6 +10,9 @@
 ///   with it (no snapshot, or an unreadable one: replay the partition from the beginning);
 /// - apply every message under one mutex; a decode error dead-letters the message to
 ///   sop.dlq.v1 with the reason, and the snapshot's offset moves past it;
+/// - drains: once the consumer has nothing more ready (or drain_max_messages / _interval were
+///   reached), TakeImmediate() is called once for everything applied since the last drain and
+///   its messages are published, so a state can stage a burst of messages and do its work once;
 /// - batches: a batch ends after `batch_quiet` without a message or `batch_max` after it began;
 ///   then EndBatch() runs, its messages are published and acknowledged, and every dirty
 ///   partition is snapshotted (state + next offsets + applied event ids, fenced by the
@@ -25,6 +28,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -69,13 +73,19 @@ class PartitionedState {
   /// Applies one consumed message. true: applied; false: a duplicate (its event id was already
   /// applied; nothing changed). An error that is not retryable (typically INVALID_ARGUMENT
   /// naming the field and the value) dead-letters the message; a retryable error retries it.
+  /// Nothing is published per Apply: the work may be staged until the next TakeImmediate.
   virtual Result<bool> Apply(const bus::Message& message) = 0;
 
-  /// Messages to publish right after an Apply (net change, for latency). Default: none.
+  /// Messages to publish for everything applied since the last call (e.g. one net change for a
+  /// burst of facts), published at once. Called when the consumer drained (nothing more ready,
+  /// or HostOptions::drain_max_messages / drain_max_interval reached), and before EndBatch, a
+  /// revocation and a final stop whenever messages were applied since the last call; never
+  /// when nothing was. Default: none.
   virtual std::vector<bus::OutgoingMessage> TakeImmediate() { return {}; }
 
   /// The end of a batch (also after an assignment change and before an orderly stop): finish
-  /// pending work (e.g. a full rebuild) and return what to publish. The host publishes and waits
+  /// pending work (e.g. a full rebuild) and return what to publish. TakeImmediate has run
+  /// before it if anything was applied since the last drain. The host publishes and waits
   /// for the acknowledgements before it snapshots the dirty partitions.
   virtual std::vector<bus::OutgoingMessage> EndBatch() = 0;
 
@@ -134,6 +144,11 @@ struct HostOptions {
   /// mutex (on a copy taken under it), so messages are applied meanwhile. false: under the
   /// mutex, as before (kept for comparison benchmarks).
   bool write_snapshots_unlocked = true;
+  /// Bounds of one drain (bus::ConsumerOptions::drain_max_messages / drain_max_interval): at
+  /// most this many messages, or this long after the first of them, are applied before
+  /// TakeImmediate runs even if more messages are ready. Both > 0.
+  std::size_t drain_max_messages = 500;
+  std::chrono::milliseconds drain_max_interval{20};
   /// How often an idle host checks Kafka and Redis for health.
   std::chrono::milliseconds health_interval{1'000};
   /// Called (from the host's health thread) when healthy() changes.
@@ -148,7 +163,9 @@ struct HostProgress {
   std::int64_t dead_lettered = 0;  ///< sent to sop.dlq.v1
   std::int64_t published = 0;      ///< messages handed to the producer
   std::int64_t produce_errors = 0;
-  std::int64_t batches = 0;  ///< EndBatch runs
+  std::int64_t batches = 0;    ///< EndBatch runs
+  std::int64_t drains = 0;     ///< TakeImmediate runs (one per drain with applied messages)
+  std::int64_t undrained = 0;  ///< messages applied since the last TakeImmediate
   std::int64_t snapshots = 0;
   std::int64_t snapshot_errors = 0;
   std::int64_t fenced = 0;  ///< partitions dropped because another replica wrote a newer snapshot
@@ -157,8 +174,10 @@ struct HostProgress {
   /// (the partition stopped instead of skipping data).
   std::int64_t data_loss = 0;
   std::int64_t partitions = 0;  ///< partitions currently owned
-  bool pending = false;         ///< a batch is open, EndBatch has work, or a partition is unsaved
-  bool writing = false;         ///< a batch end's snapshots are being written (outside the mutex)
+  /// A batch is open, EndBatch has work, a partition is unsaved, or messages are applied but not
+  /// yet drained (TakeImmediate).
+  bool pending = false;
+  bool writing = false;  ///< a batch end's snapshots are being written (outside the mutex)
   bool healthy = true;
 };
 
@@ -286,6 +305,10 @@ class PartitionedHost final : public bus::ConsumerListener {
                   runtime::MetricsRegistry& metrics);
   Status Handle(const bus::Message& message);
   Status Reject(const bus::Message& message, const Error& error);
+  /// The consumer drained (bus::ConsumerOptions::on_drained): DrainLocked under the mutex.
+  void OnDrained();
+  /// Publishes TakeImmediate() if messages were applied since the last drain. Requires mutex_.
+  void DrainLocked();
   void BatchLoop();
   void HealthLoop();
   bool CheckKafka(std::chrono::milliseconds timeout);
@@ -335,6 +358,7 @@ class PartitionedHost final : public bus::ConsumerListener {
   mutable std::condition_variable changed_;
   std::map<PartitionKey, Owned> owned_;
   bool batch_open_ = false;
+  std::int64_t undrained_ = 0;       ///< messages applied since the last TakeImmediate
   bool writing_ = false;             ///< a batch end writes snapshots without the mutex
   std::uint64_t published_seq_ = 0;  ///< publication number of the last message published
   std::uint64_t epochs_ = 0;         ///< assignments so far (Owned::epoch)
