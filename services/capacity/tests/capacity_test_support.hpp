@@ -22,13 +22,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "sop/codec/assembler.hpp"
-#include "sop/gen/generator.hpp"
 #include "sop/planning/netting.hpp"
+#include "sop/service_testing/facts.hpp"
 #include "sop/v1/events.pb.h"
 #include "sop/v1/planning.pb.h"
 
@@ -169,38 +167,17 @@ inline std::vector<sop::v1::Envelope> TinyPlant() {
   return out;
 }
 
-// The generated S-scale manufacturer (seed 11, no history), as the mrp tests use it.
+// The generated S-scale manufacturer (seed 11, no history), Fact wrapping and the reference
+// plan (libs/codec + libs/planning on the same events): sop::service_testing.
+using service_testing::FactBytes;
+
 inline const std::vector<sop::v1::Envelope>& SEvents() {
-  static const std::vector<sop::v1::Envelope> events = [] {
-    gen::GeneratorOptions options;
-    options.scale = gen::Scale::kS;
-    options.seed = 11;
-    options.history_weeks = 0;
-    auto all = gen::GenerateAll(options);
-    if (!all) throw std::runtime_error(all.error().ToString());
-    return std::move(*all);
-  }();
-  return events;
+  return service_testing::SEvents();
 }
 
-inline std::string FactBytes(const sop::v1::Envelope& envelope, std::int64_t sequence) {
-  sop::v1::Fact fact;
-  *fact.mutable_envelope() = envelope;
-  fact.mutable_ingested_at()->set_seconds(1'800'000'000 + sequence);
-  fact.set_ingestion_instance("test");
-  return fact.SerializeAsString();
-}
-
-// The reference: the events assembled and planned directly by libs/codec + libs/planning.
 inline std::unique_ptr<planning::NettingEngine> Direct(
     const std::vector<sop::v1::Envelope>& events) {
-  codec::SnapshotAssembler assembler;
-  for (const auto& e : events) assembler.Apply(e);
-  auto built = assembler.Build();
-  if (!built) throw std::runtime_error(built.error().ToString());
-  auto engine = std::make_unique<planning::NettingEngine>(std::move(built->snapshot));
-  engine->RunFull();
-  return engine;
+  return service_testing::ReferencePlan(events);
 }
 
 }  // namespace sop::capacity::testing

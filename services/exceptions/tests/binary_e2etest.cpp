@@ -3,19 +3,12 @@
 // gRPC, stopped with SIGTERM (exit 0, snapshots in Redis); a new process serves the same list
 // with the acknowledgement.
 
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,12 +16,11 @@
 #include "exceptions_test_support.hpp"
 #include "sop/bus/embedded_broker.hpp"
 #include "sop/bus/producer.hpp"
-#include "sop/bus/topics.hpp"
+#include "sop/service_testing/facts.hpp"
+#include "sop/service_testing/process.hpp"
 #include "sop/store/redis_store.hpp"
 #include "sop/store/testing/redis_server.hpp"
 #include "sop/v1/exceptions.grpc.pb.h"
-
-extern char** environ;
 
 namespace sop::exceptions {
 namespace {
@@ -37,67 +29,17 @@ using namespace std::chrono_literals;
 using namespace sop::exceptions::testing;
 using Clock = std::chrono::steady_clock;
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// One sop-exceptions process; SIGKILLed by the destructor if still running.
+// One sop-exceptions process (service_testing::ServiceProcess) with its Exceptions stub.
 class ExceptionsProcess {
  public:
   ExceptionsProcess(const std::string& bootstrap, int redis_port, std::filesystem::path log_path)
-      : log_path_(std::move(log_path)) {
-    std::vector<std::string> args = {SOP_EXCEPTIONS_BINARY,
-                                     "--kafka.bootstrap.servers=" + bootstrap,
-                                     "--kafka.session.timeout.ms=4000",
-                                     "--kafka.heartbeat.interval.ms=200",
-                                     "--kafka.auto.commit.interval.ms=200",
-                                     "--kafka.fetch.wait.max.ms=50",
-                                     "--kafka.log_level=3",
-                                     "--redis.port=" + std::to_string(redis_port),
-                                     "--grpc.host=127.0.0.1",
-                                     "--grpc.port=0",
-                                     "--metrics.host=127.0.0.1",
-                                     "--metrics.port=0",
-                                     "--exceptions.batch.quiet=50ms"};
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (posix_spawn(&pid_, SOP_EXCEPTIONS_BINARY, &actions, nullptr, argv.data(), environ) != 0) {
-      pid_ = -1;
-    }
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~ExceptionsProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
+      : process_(SOP_EXCEPTIONS_BINARY, Flags(bootstrap, redis_port), std::move(log_path)) {}
 
   // The gRPC port from the start-up log line (0 if it did not come within 15 s).
   int WaitForPort() {
-    const std::regex listening("\"grpc_port\":([0-9]+)");
-    for (auto deadline = Clock::now() + 15s; Clock::now() < deadline && port_ == 0;) {
-      std::smatch match;
-      const std::string log = ReadFile(log_path_);
-      if (std::regex_search(log, match, listening)) {
-        port_ = std::stoi(match[1]);
-      } else {
-        std::this_thread::sleep_for(20ms);  // polling a file against a deadline
-      }
-    }
-    if (port_ > 0) {
-      stub_ = sop::v1::Exceptions::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
-                                                               grpc::InsecureChannelCredentials()));
-    }
-    return port_;
+    const int port = process_.WaitForPort(15s);
+    if (port > 0) stub_ = sop::v1::Exceptions::NewStub(process_.channel());
+    return port;
   }
 
   grpc::Status List(bool include_acknowledged, sop::v1::ListExceptionsResponse* response) {
@@ -119,20 +61,18 @@ class ExceptionsProcess {
   }
 
   // SIGTERM; the exit status.
-  int Terminate() {
-    if (kill(pid_, SIGTERM) != 0) return -1;
-    int status = 0;
-    if (waitpid(pid_, &status, 0) != pid_) return -1;
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  std::string Log() const { return ReadFile(log_path_); }
+  int Terminate() { return process_.Terminate(); }
+  std::string Log() const { return process_.Log(); }
   sop::v1::Exceptions::Stub& stub() { return *stub_; }
 
  private:
-  std::filesystem::path log_path_;
-  pid_t pid_ = -1;
-  int port_ = 0;
+  static std::vector<std::string> Flags(const std::string& bootstrap, int redis_port) {
+    auto flags = service_testing::ServiceFlags(bootstrap, redis_port);
+    flags.push_back("--exceptions.batch.quiet=50ms");
+    return flags;
+  }
+
+  service_testing::ServiceProcess process_;
   std::unique_ptr<sop::v1::Exceptions::Stub> stub_;
 };
 
@@ -149,17 +89,7 @@ TEST(ExceptionsBinary, ServesAcknowledgesStopsOnSigtermAndRestartsWithTheSameLis
       bus::KafkaConfig{{"bootstrap.servers", (*broker)->bootstrap_servers()}, {"linger.ms", "5"}});
   ASSERT_TRUE(producer.has_value());
   const auto events = SharedComponentPlant();
-  std::int64_t sequence = 0;
-  for (const auto& e : events) {
-    bus::OutgoingMessage message;
-    message.topic = std::string(bus::kFactsTopic);
-    message.key = e.site();
-    message.value = FactBytes(e, sequence++);
-    (*producer)->Send(std::move(message), [](Result<bus::DeliveryReport> report) {
-      EXPECT_TRUE(report.has_value()) << report.error().ToString();
-    });
-  }
-  ASSERT_TRUE((*producer)->Flush(30s).has_value());
+  service_testing::ProduceFacts(**producer, events, 0, events.size());
 
   std::vector<std::string> ids;
   {

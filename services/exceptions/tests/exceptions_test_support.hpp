@@ -5,48 +5,32 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "sop/codec/planning_state.hpp"
-#include "sop/gen/generator.hpp"
 #include "sop/planning/exceptions.hpp"
 #include "sop/planning/ranking.hpp"
 #include "sop/planning/rough_cut.hpp"
+#include "sop/service_testing/facts.hpp"
 #include "sop/v1/events.pb.h"
 #include "sop/v1/planning.pb.h"
 
 namespace sop::exceptions::testing {
 
-inline constexpr std::int64_t kIngestedBase = 1'800'000'000;
+// The generated S-scale stream, Fact wrapping and the keyed spread: sop::service_testing.
+using service_testing::FactBytes;
+using service_testing::kIngestedBase;
 
 inline const std::vector<sop::v1::Envelope>& Events() {
-  static const std::vector<sop::v1::Envelope> events = [] {
-    gen::GeneratorOptions options;
-    options.scale = gen::Scale::kS;
-    options.seed = 11;
-    options.history_weeks = 0;
-    auto all = gen::GenerateAll(options);
-    if (!all) throw std::runtime_error(all.error().ToString());
-    return std::move(*all);
-  }();
-  return events;
-}
-
-inline std::string FactBytes(const sop::v1::Envelope& envelope, std::int64_t sequence) {
-  sop::v1::Fact fact;
-  *fact.mutable_envelope() = envelope;
-  fact.mutable_ingested_at()->set_seconds(kIngestedBase + sequence);
-  fact.set_ingestion_instance("test");
-  return fact.SerializeAsString();
+  return service_testing::SEvents();
 }
 
 // Site → one of three partitions, as a keyed topic would spread them.
 inline std::int32_t PartitionOf(const sop::v1::Envelope& envelope) {
-  return static_cast<std::int32_t>(std::hash<std::string>{}(envelope.site()) % 3);
+  return service_testing::PartitionOf(envelope);
 }
 
 inline google::protobuf::Timestamp At(std::int64_t days_after_plan_start, int hour = 12) {

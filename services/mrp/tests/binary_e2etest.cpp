@@ -4,37 +4,26 @@
 // as an uninterrupted run. Two replicas in one group: the sites split; each site's plan equals
 // the one-replica plan where the sites it supplies by transfer are on the same replica.
 
-#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
-#include <regex>
 #include <set>
 #include <span>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "mrp_test_support.hpp"
 #include "sop/bus/embedded_broker.hpp"
 #include "sop/bus/producer.hpp"
-#include "sop/bus/topics.hpp"
+#include "sop/service_testing/process.hpp"
 #include "sop/store/redis_store.hpp"
 #include "sop/store/testing/redis_server.hpp"
 #include "sop/v1/mrp.grpc.pb.h"
-
-extern char** environ;
 
 namespace sop::mrp {
 namespace {
@@ -43,82 +32,24 @@ using namespace std::chrono_literals;
 using namespace sop::mrp::testing;
 using Clock = std::chrono::steady_clock;
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// One sop-mrp process; SIGKILLed by the destructor if still running.
+// One sop-mrp process (service_testing::ServiceProcess) with its Mrp stub.
 class MrpProcess {
  public:
   MrpProcess(const std::string& bootstrap, int redis_port, std::filesystem::path log_path,
              std::string instance = "mrp-0")
-      : log_path_(std::move(log_path)) {
-    std::vector<std::string> args = {SOP_MRP_BINARY,
-                                     "--kafka.bootstrap.servers=" + bootstrap,
-                                     "--kafka.session.timeout.ms=4000",
-                                     "--kafka.heartbeat.interval.ms=200",
-                                     "--kafka.auto.commit.interval.ms=200",
-                                     "--kafka.fetch.wait.max.ms=50",
-                                     "--kafka.log_level=3",
-                                     "--redis.port=" + std::to_string(redis_port),
-                                     "--service.instance=" + instance,
-                                     "--grpc.host=127.0.0.1",
-                                     "--grpc.port=0",
-                                     "--metrics.host=127.0.0.1",
-                                     "--metrics.port=0"};
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (posix_spawn(&pid_, SOP_MRP_BINARY, &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~MrpProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
+      : process_(SOP_MRP_BINARY, Flags(bootstrap, redis_port, instance), std::move(log_path)) {}
 
   // The gRPC port from the start-up log line (0 if it did not come within 10 s).
   int WaitForPort() {
-    const std::regex listening("\"msg\":\"listening\",\"grpc_port\":([0-9]+)");
-    for (auto deadline = Clock::now() + 10s; Clock::now() < deadline && port_ == 0;) {
-      std::smatch match;
-      const std::string log = ReadFile(log_path_);
-      if (std::regex_search(log, match, listening))
-        port_ = std::stoi(match[1]);
-      else
-        std::this_thread::sleep_for(20ms);  // polling a file against a deadline
-    }
-    if (port_ > 0) {
-      stub_ = sop::v1::Mrp::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
-                                                        grpc::InsecureChannelCredentials()));
-    }
-    return port_;
+    const int port = process_.WaitForPort(10s);
+    if (port > 0) stub_ = sop::v1::Mrp::NewStub(process_.channel());
+    return port;
   }
-  // SIGKILL: no final snapshot, no commit, no goodbye.
-  void Kill() {
-    ASSERT_EQ(kill(pid_, SIGKILL), 0);
-    ASSERT_EQ(waitpid(pid_, nullptr, 0), pid_);
-    pid_ = -1;
-  }
-  // SIGTERM; the exit status.
-  int Terminate() {
-    if (kill(pid_, SIGTERM) != 0) return -1;
-    int status = 0;
-    if (waitpid(pid_, &status, 0) != pid_) return -1;
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  std::string Log() const { return ReadFile(log_path_); }
+  void Kill() { process_.Kill(); }
+  int Terminate() { return process_.Terminate(); }
+  std::string Log() const { return process_.Log(); }
   sop::v1::Mrp::Stub& stub() { return *stub_; }
+  std::shared_ptr<grpc::Channel> channel() const { return process_.channel(); }
 
   grpc::Status GetPlan(const std::string& item, const std::string& site,
                        sop::v1::GetPlanResponse* response) {
@@ -131,25 +62,20 @@ class MrpProcess {
   }
 
  private:
-  std::filesystem::path log_path_;
-  pid_t pid_ = -1;
-  int port_ = 0;
+  static std::vector<std::string> Flags(const std::string& bootstrap, int redis_port,
+                                        const std::string& instance) {
+    auto flags = service_testing::ServiceFlags(bootstrap, redis_port);
+    flags.push_back("--service.instance=" + instance);
+    return flags;
+  }
+
+  service_testing::ServiceProcess process_;
   std::unique_ptr<sop::v1::Mrp::Stub> stub_;
 };
 
 // Produces events [begin, end) of the generated stream as Facts keyed by site.
 void ProduceFacts(bus::Producer& producer, std::size_t begin, std::size_t end) {
-  const auto& events = Events();
-  for (std::size_t i = begin; i < end; ++i) {
-    bus::OutgoingMessage message;
-    message.topic = std::string(bus::kFactsTopic);
-    message.key = events[i].site();
-    message.value = FactBytes(events[i], static_cast<std::int64_t>(i));
-    producer.Send(std::move(message), [](Result<bus::DeliveryReport> report) {
-      EXPECT_TRUE(report.has_value()) << report.error().ToString();
-    });
-  }
-  ASSERT_TRUE(producer.Flush(30s).has_value());
+  service_testing::ProduceFacts(producer, Events(), begin, end);
 }
 
 // Item-sites (every `step`-th) whose record, asked of whichever replica serves the site,
@@ -187,60 +113,20 @@ TEST(MrpBinary, ServesThePlanAndSnapshotsOnSigterm) {
   store_testing::RedisServer redis;
   ASSERT_TRUE(redis.Start().has_value());
 
-  const auto log_path = redis.directory() / "sop-mrp.log";
-  std::vector<std::string> args = {SOP_MRP_BINARY,
-                                   "--kafka.bootstrap.servers=" + (*broker)->bootstrap_servers(),
-                                   "--kafka.session.timeout.ms=4000",
-                                   "--kafka.heartbeat.interval.ms=200",
-                                   "--kafka.fetch.wait.max.ms=50",
-                                   "--kafka.log_level=3",
-                                   "--redis.port=" + std::to_string(redis.port()),
-                                   "--grpc.host=127.0.0.1",
-                                   "--grpc.port=0",
-                                   "--metrics.host=127.0.0.1",
-                                   "--metrics.port=0"};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  ASSERT_EQ(posix_spawn(&pid, SOP_MRP_BINARY, &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
-
+  MrpProcess mrp((*broker)->bootstrap_servers(), redis.port(), redis.directory() / "sop-mrp.log");
   // The start-up log line names the chosen gRPC port.
-  const std::regex listening("\"msg\":\"listening\",\"grpc_port\":([0-9]+)");
-  int port = 0;
-  for (auto deadline = Clock::now() + 10s; Clock::now() < deadline && port == 0;) {
-    std::smatch match;
-    const std::string log = ReadFile(log_path);
-    if (std::regex_search(log, match, listening))
-      port = std::stoi(match[1]);
-    else
-      std::this_thread::sleep_for(20ms);  // polling a file against a deadline
-  }
-  ASSERT_GT(port, 0) << ReadFile(log_path);
+  ASSERT_GT(mrp.WaitForPort(), 0) << mrp.Log();
 
   auto producer = bus::Producer::Create(
       bus::KafkaConfig{{"bootstrap.servers", (*broker)->bootstrap_servers()}, {"linger.ms", "5"}});
   ASSERT_TRUE(producer.has_value());
   const auto& events = Events();
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    bus::OutgoingMessage message;
-    message.topic = std::string(bus::kFactsTopic);
-    message.key = events[i].site();
-    message.value = FactBytes(events[i], static_cast<std::int64_t>(i));
-    (*producer)->Send(std::move(message), [](Result<bus::DeliveryReport>) {});
-  }
-  ASSERT_TRUE((*producer)->Flush(30s).has_value());
+  ProduceFacts(**producer, 0, events.size());
 
   // Poll GetPlan (against a deadline) until the replica has planned the last facts.
   const auto expected = Direct(events);
   const auto& snapshot = expected->snapshot();
-  auto stub = sop::v1::Mrp::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  auto& stub = mrp.stub();
   const std::size_t probe = snapshot.item_site_count() - 1;
   sop::v1::GetPlanRequest request;
   request.set_item_id(snapshot.item_sites[probe].item_id);
@@ -252,11 +138,11 @@ TEST(MrpBinary, ServesThePlanAndSnapshotsOnSigterm) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + 5s);
     sop::v1::GetPlanResponse response;
-    if (stub->GetPlan(&context, request, &response).ok()) {
+    if (stub.GetPlan(&context, request, &response).ok()) {
       grpc::ClientContext replan_context;
       sop::v1::ReplanRequest replan;
       replan.set_requested_by("e2e");
-      served = stub->Replan(&replan_context, replan, &replanned).ok() &&
+      served = stub.Replan(&replan_context, replan, &replanned).ok() &&
                replanned.planned_orders() ==
                    static_cast<std::int64_t>(expected->plan().PlannedOrderCount());
     }
@@ -265,11 +151,7 @@ TEST(MrpBinary, ServesThePlanAndSnapshotsOnSigterm) {
   EXPECT_TRUE(served) << "planned orders " << replanned.planned_orders() << " of "
                       << expected->plan().PlannedOrderCount();
 
-  ASSERT_EQ(kill(pid, SIGTERM), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << ReadFile(log_path);
-  EXPECT_EQ(WEXITSTATUS(status), 0) << ReadFile(log_path);
+  EXPECT_EQ(mrp.Terminate(), 0) << mrp.Log();
 
   // Every partition that received facts has a snapshot with its consumed offset.
   store::RedisStore store(redis.StoreOptions());
@@ -477,27 +359,9 @@ TEST(MrpBinary, HealthFollowsRedisAndTheBroker) {
   store_testing::RedisServer redis;
   ASSERT_TRUE(redis.Start().has_value());
   MrpProcess mrp((*broker)->bootstrap_servers(), redis.port(), redis.directory() / "sop-mrp.log");
-  const int port = mrp.WaitForPort();
-  ASSERT_GT(port, 0) << mrp.Log();
-  auto health = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
-  auto status_of = [&](const std::string& service) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 2s);
-    grpc::health::v1::HealthCheckRequest request;
-    request.set_service(service);
-    grpc::health::v1::HealthCheckResponse response;
-    if (!health->Check(&context, request, &response).ok()) {
-      return grpc::health::v1::HealthCheckResponse::UNKNOWN;
-    }
-    return response.status();
-  };
-  auto becomes = [&](grpc::health::v1::HealthCheckResponse::ServingStatus want) {
-    for (auto deadline = Clock::now() + 20s; Clock::now() < deadline;) {
-      if (status_of("") == want && status_of("sop.v1.Mrp") == want) return true;
-      std::this_thread::sleep_for(100ms);  // polling health against a deadline
-    }
-    return false;
+  ASSERT_GT(mrp.WaitForPort(), 0) << mrp.Log();
+  auto becomes = [&](service_testing::ServingStatus want) {
+    return service_testing::WaitForHealth(mrp.channel(), "sop.v1.Mrp", want);
   };
   using grpc::health::v1::HealthCheckResponse;
   EXPECT_TRUE(becomes(HealthCheckResponse::SERVING));

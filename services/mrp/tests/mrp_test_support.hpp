@@ -1,59 +1,37 @@
 #pragma once
 // Shared by the mrp tests: one generated S-scale event stream, Fact wrapping, and the plan
-// libs/codec + libs/planning compute directly on the same events (the reference).
+// libs/codec + libs/planning compute directly on the same events (the reference), from
+// sop::service_testing (services/testing); the plan comparisons are mrp's own.
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "sop/codec/assembler.hpp"
-#include "sop/gen/generator.hpp"
 #include "sop/mrp/planner.hpp"
 #include "sop/planning/netting.hpp"
+#include "sop/service_testing/facts.hpp"
 
 namespace sop::mrp::testing {
 
-inline const std::vector<sop::v1::Envelope>& Events() {
-  static const std::vector<sop::v1::Envelope> events = [] {
-    gen::GeneratorOptions options;
-    options.scale = gen::Scale::kS;
-    options.seed = 11;
-    options.history_weeks = 0;
-    auto all = gen::GenerateAll(options);
-    if (!all) throw std::runtime_error(all.error().ToString());
-    return std::move(*all);
-  }();
-  return events;
-}
+// The generated S-scale stream, Fact wrapping and the reference plan: sop::service_testing.
+using service_testing::FactBytes;
 
-inline std::string FactBytes(const sop::v1::Envelope& envelope, std::int64_t sequence) {
-  sop::v1::Fact fact;
-  *fact.mutable_envelope() = envelope;
-  fact.mutable_ingested_at()->set_seconds(1'800'000'000 + sequence);
-  fact.set_ingestion_instance("test");
-  return fact.SerializeAsString();
+inline const std::vector<sop::v1::Envelope>& Events() {
+  return service_testing::SEvents();
 }
 
 // Site → one of three partitions, as a keyed topic would spread them.
 inline PartitionKey KeyOf(const sop::v1::Envelope& envelope) {
-  return {"sop.facts.v1", static_cast<std::int32_t>(std::hash<std::string>{}(envelope.site()) % 3)};
+  return {"sop.facts.v1", service_testing::PartitionOf(envelope)};
 }
 
 inline std::unique_ptr<planning::NettingEngine> Direct(
     const std::vector<sop::v1::Envelope>& events) {
-  codec::SnapshotAssembler assembler;
-  for (const auto& e : events) assembler.Apply(e);
-  auto built = assembler.Build();
-  EXPECT_TRUE(built.has_value());
-  auto engine = std::make_unique<planning::NettingEngine>(std::move(built->snapshot));
-  engine->RunFull();
-  return engine;
+  return service_testing::ReferencePlan(events);
 }
 
 // Number of item-sites whose records or planned-order counts differ (0 = the same plan).
