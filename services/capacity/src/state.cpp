@@ -75,7 +75,9 @@ Result<bool> CapacityState::Apply(const bus::Message& message) {
 }
 
 bool CapacityState::BatchPending() const {
-  return planning_.rebuild_pending() || planning_.version() != capacity_version_;
+  // A staged net change is planned (committed) at the batch end too.
+  return planning_.rebuild_pending() || planning_.net_change_pending() ||
+         planning_.version() != capacity_version_;
 }
 
 std::vector<sop::v1::CapacityDelta> CapacityState::EndBatchDeltas() {
@@ -178,7 +180,13 @@ Result<std::shared_ptr<const PlanCopy>> CapacityState::CopyPlan() const {
     return Fail(Errc::kFailedPrecondition,
                 "no plan yet: no PlanningSettings fact has been applied on this replica");
   }
-  return std::make_shared<const PlanCopy>(PlanCopy{*engine, planning_.BuildHistory()});
+  PlanCopy copy{*engine, planning_.BuildHistory()};
+  // Facts staged since the last batch end are in the snapshot but not yet in the plan: plan them
+  // on the copy (the state itself commits at the batch end).
+  if (copy.engine.staged() && !copy.engine.Commit()) {
+    return Fail(Errc::kInternal, "the staged net change of the plan copy failed to commit");
+  }
+  return std::make_shared<const PlanCopy>(std::move(copy));
 }
 
 CapacityStats CapacityState::stats() const {

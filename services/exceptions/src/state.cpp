@@ -302,11 +302,15 @@ void ExceptionsState::OnRebuild(const planning::NettingEngine&,
 }
 
 std::vector<bus::OutgoingMessage> ExceptionsState::TakeImmediate() {
+  // The facts applied since the last call (one drained consumer batch) are planned by one net
+  // change; its OnNetChange re-detects and re-ranks the re-netted item-sites (book_.Update).
+  planning_.CommitNetChange();
   return std::exchange(immediate_, {});
 }
 
 bool ExceptionsState::BatchPending() const {
-  return detection_pending_ || in_flight_ || planning_.rebuild_pending() || !immediate_.empty();
+  return detection_pending_ || in_flight_ || planning_.rebuild_pending() ||
+         planning_.net_change_pending() || !immediate_.empty();
 }
 
 std::vector<bus::OutgoingMessage> ExceptionsState::EndBatch() {
@@ -352,6 +356,9 @@ void ExceptionsState::ObserveFull() {
 }
 
 std::vector<bus::OutgoingMessage> ExceptionsState::StartDetection() {
+  // A detection reads (or copies) the plan: plan what is staged first (its book update goes out
+  // with the next TakeImmediate or EndBatch).
+  planning_.CommitNetChange();
   detection_pending_ = false;
   sop::v1::Cause cause = TakeDetectionCause();
   const planning::NettingEngine* engine = planning_.engine();
@@ -375,6 +382,9 @@ std::vector<bus::OutgoingMessage> ExceptionsState::StartDetection() {
 
 std::vector<bus::OutgoingMessage> ExceptionsState::TakeDetected() {
   if (!worker_) return {};
+  // The merge reads the current plan: plan what is staged first (with a detection in flight its
+  // item-sites join redetect_).
+  planning_.CommitNetChange();
   std::vector<bus::OutgoingMessage> out;
   if (!in_flight_) {
     // A deferred detection whose interval has passed (the worker's announcement).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <tuple>
 #include <utility>
 
@@ -45,14 +46,18 @@ MrpPlanner::~MrpPlanner() {
 void MrpPlanner::Publisher::OnNetChange(const planning::NettingEngine& /*engine*/,
                                         std::span<const model::ItemSiteIndex> item_sites,
                                         const sop::v1::Cause& cause, std::int64_t version) {
-  planner_.EmitDelta(item_sites, cause, /*full=*/false, version);
+  planner_.EmitDelta(item_sites, cause, /*full=*/false, version, /*net_change=*/true);
 }
 
 void MrpPlanner::Publisher::OnRebuild(const planning::NettingEngine& /*engine*/,
                                       std::span<const model::ItemSiteIndex> item_sites,
                                       const sop::v1::Cause& cause, bool full,
                                       std::int64_t version) {
-  planner_.EmitDelta(item_sites, cause, full, version);
+  planner_.published_hash_.assign(planner_.state_.engine() != nullptr
+                                      ? planner_.state_.engine()->snapshot().item_site_count()
+                                      : 0,
+                                  0);
+  planner_.EmitDelta(item_sites, cause, full, version, /*net_change=*/false);
 }
 
 Result<bool> MrpPlanner::ApplyFact(const PartitionKey& key, std::string_view fact_bytes) {
@@ -65,6 +70,11 @@ Status MrpPlanner::ApplyForecast(const PartitionKey& key, std::string_view updat
 
 std::vector<sop::v1::PlanDelta> MrpPlanner::Flush() {
   state_.Flush();
+  return std::exchange(pending_, {});
+}
+
+std::vector<sop::v1::PlanDelta> MrpPlanner::CommitNetChange() {
+  state_.CommitNetChange();
   return std::exchange(pending_, {});
 }
 
@@ -123,8 +133,12 @@ Result<ReplanSummary> MrpPlanner::Replan(std::string_view site, const sop::v1::C
 }
 
 void MrpPlanner::EmitDelta(std::span<const model::ItemSiteIndex> item_sites,
-                           const sop::v1::Cause& cause, bool full, std::int64_t version) {
+                           const sop::v1::Cause& cause, bool full, std::int64_t version,
+                           bool net_change) {
   const model::Snapshot& snapshot = state_.engine()->snapshot();
+  if (published_hash_.size() < snapshot.item_site_count()) {
+    published_hash_.resize(snapshot.item_site_count(), 0);
+  }
   std::map<std::int32_t, std::vector<model::ItemSiteIndex>> by_site;
   for (model::ItemSiteIndex i : item_sites) {
     by_site[snapshot.item_sites[static_cast<std::size_t>(i.value())].site.value()].push_back(i);
@@ -137,6 +151,18 @@ void MrpPlanner::EmitDelta(std::span<const model::ItemSiteIndex> item_sites,
     sop::v1::PlanDelta* delta = nullptr;
     std::size_t delta_bytes = 0;
     for (model::ItemSiteIndex member : members) {
+      sop::v1::ItemSitePlan record;
+      FillRecord(member, record);
+      if (options_.skip_unchanged_records) {
+        const std::uint64_t hash = std::hash<std::string>{}(record.SerializeAsString());
+        std::uint64_t& last = published_hash_[static_cast<std::size_t>(member.value())];
+        if (net_change && last == hash) {
+          ++records_unchanged_;
+          continue;
+        }
+        last = hash;
+      }
+      ++records_published_;
       if (delta == nullptr || static_cast<std::size_t>(delta->item_sites_size()) >= chunk ||
           delta_bytes >= options_.max_delta_bytes) {
         delta = &pending_.emplace_back();
@@ -150,9 +176,8 @@ void MrpPlanner::EmitDelta(std::span<const model::ItemSiteIndex> item_sites,
         *delta->mutable_cause() = cause;
         delta_bytes = 0;
       }
-      sop::v1::ItemSitePlan* record = delta->add_item_sites();
-      FillRecord(member, *record);
-      delta_bytes += record->ByteSizeLong();
+      delta_bytes += record.ByteSizeLong();
+      *delta->add_item_sites() = std::move(record);
     }
   }
 }
@@ -385,6 +410,9 @@ PlannerStats MrpPlanner::stats() const {
   out.planned_orders = stats.planned_orders;
   out.transfer_demands = stats.transfer_demands;
   out.transfer_demands_published = stats.transfer_demands_published;
+  out.net_change_commits = stats.net_change_commits;
+  out.records_published = records_published_;
+  out.records_unchanged = records_unchanged_;
   return out;
 }
 

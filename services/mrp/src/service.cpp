@@ -33,6 +33,12 @@ struct MrpService::Probe {
             metrics
                 .AddCounter({"sop_mrp_transfer_demands_published_total",
                              "TransferDemand facts handed to the producer (sop.facts.v1)."})
+                .WithLabels()),
+        records_unchanged(
+            metrics
+                .AddCounter({"sop_mrp_unchanged_records_total",
+                             "Re-netted item-site records left out of net-change deltas because "
+                             "they equal the last one published."})
                 .WithLabels()) {}
 
   runtime::Counter full_runs;
@@ -42,6 +48,7 @@ struct MrpService::Probe {
   runtime::Gauge planned_orders;
   runtime::Gauge transfer_demands;
   runtime::Counter transfer_demands_published;
+  runtime::Counter records_unchanged;
 };
 
 namespace {
@@ -67,10 +74,11 @@ class MrpService::State final : public host::PartitionedState {
     }
     return planner_.ApplyFact(key, message.value);
   }
-  // Net-change deltas go out at once (latency); full rebuilds wait for the end of the batch.
+  // The facts applied since the last call (one drained consumer batch) are planned by one net
+  // change and its deltas go out at once (latency); full rebuilds wait for the end of the batch.
   std::vector<bus::OutgoingMessage> TakeImmediate() override {
     if (planner_.rebuild_pending()) return {};
-    return ToMessages(planner_.Flush());
+    return ToMessages(planner_.CommitNetChange());
   }
   std::vector<bus::OutgoingMessage> EndBatch() override {
     const auto full_runs_before = planner_.stats().full_runs;
@@ -85,10 +93,15 @@ class MrpService::State final : public host::PartitionedState {
     }
     const PlannerStats stats = planner_.stats();
     probe_.full_runs.Increment(static_cast<double>(stats.full_runs - full_runs_before));
+    probe_.records_unchanged.Increment(
+        static_cast<double>(stats.records_unchanged - records_unchanged_counted_));
+    records_unchanged_counted_ = stats.records_unchanged;
     UpdateGauges();
     return messages;
   }
-  bool BatchPending() const override { return planner_.rebuild_pending(); }
+  bool BatchPending() const override {
+    return planner_.rebuild_pending() || planner_.net_change_pending();
+  }
   std::string Serialize(const host::PartitionKey& key) const override {
     return planner_.SerializePartition(ToPlanner(key));
   }
@@ -123,11 +136,17 @@ class MrpService::State final : public host::PartitionedState {
   MrpPlanner& planner() { return planner_; }
   const MrpPlanner& planner() const { return planner_; }
   std::int64_t deltas_published() const { return deltas_published_; }
+  /// Before a query reads the plan: plans the staged facts (their deltas are published now).
+  void CommitStaged(host::PartitionedHost::Locked& locked) {
+    if (!planner_.net_change_pending() || planner_.rebuild_pending()) return;
+    locked.Publish(ToMessages(planner_.CommitNetChange()));
+  }
 
  private:
   MrpPlanner planner_;
   Probe& probe_;
   std::int64_t deltas_published_ = 0;
+  std::int64_t records_unchanged_counted_ = 0;
 };
 
 // sop.v1.Mrp: decode → MrpService → encode; errors through runtime's one mapping.
@@ -207,15 +226,17 @@ grpc::Service* MrpService::grpc_service() {
 }
 
 Result<sop::v1::GetPlanResponse> MrpService::GetPlan(const sop::v1::GetPlanRequest& request) const {
-  return host_->WithStateConst([&]() -> Result<sop::v1::GetPlanResponse> {
-    const MrpPlanner& planner = state_->planner();
-    auto plan = planner.GetPlan(request.item_id(), request.site_id());
-    if (!plan) return std::unexpected(plan.error());
-    sop::v1::GetPlanResponse response;
-    *response.mutable_plan() = std::move(*plan);
-    response.set_plan_version(planner.plan_version());
-    return response;
-  });
+  return host_->WithState(
+      [&](host::PartitionedHost::Locked& locked) -> Result<sop::v1::GetPlanResponse> {
+        state_->CommitStaged(locked);
+        const MrpPlanner& planner = state_->planner();
+        auto plan = planner.GetPlan(request.item_id(), request.site_id());
+        if (!plan) return std::unexpected(plan.error());
+        sop::v1::GetPlanResponse response;
+        *response.mutable_plan() = std::move(*plan);
+        response.set_plan_version(planner.plan_version());
+        return response;
+      });
 }
 
 Result<sop::v1::ReplanResponse> MrpService::Replan(const sop::v1::ReplanRequest& request) {
@@ -248,15 +269,17 @@ Result<sop::v1::ReplanResponse> MrpService::Replan(const sop::v1::ReplanRequest&
 
 Result<sop::v1::GetSupplyPlanResponse> MrpService::GetSupplyPlan(
     const sop::v1::GetSupplyPlanRequest& request) const {
-  return host_->WithStateConst([&]() -> Result<sop::v1::GetSupplyPlanResponse> {
-    const MrpPlanner& planner = state_->planner();
-    auto gaps = planner.GetSupplyPlan(request.site_id(), request.family());
-    if (!gaps) return std::unexpected(gaps.error());
-    sop::v1::GetSupplyPlanResponse response;
-    for (auto& gap : *gaps) *response.add_gaps() = std::move(gap);
-    response.set_plan_version(planner.plan_version());
-    return response;
-  });
+  return host_->WithState(
+      [&](host::PartitionedHost::Locked& locked) -> Result<sop::v1::GetSupplyPlanResponse> {
+        state_->CommitStaged(locked);
+        const MrpPlanner& planner = state_->planner();
+        auto gaps = planner.GetSupplyPlan(request.site_id(), request.family());
+        if (!gaps) return std::unexpected(gaps.error());
+        sop::v1::GetSupplyPlanResponse response;
+        for (auto& gap : *gaps) *response.add_gaps() = std::move(gap);
+        response.set_plan_version(planner.plan_version());
+        return response;
+      });
 }
 
 MrpProgress MrpService::ProgressLocked(const host::HostProgress& host) const {

@@ -73,10 +73,13 @@ TEST_F(MrpPlannerTest, ChangedSalesOrderReplansByNetChangeAndMatchesAFullRun) {
   changed.mutable_sales_order()->set_quantity(changed.sales_order().quantity() + 250.0);
   auto applied = planner.ApplyFact(KeyOf(changed), FactBytes(changed, 1'000'000));
   ASSERT_TRUE(applied.has_value());
-  EXPECT_FALSE(planner.rebuild_pending());  // net change, not a rebuild
-  EXPECT_EQ(planner.plan_version(), version + 1);
+  EXPECT_FALSE(planner.rebuild_pending());    // net change, not a rebuild
+  EXPECT_TRUE(planner.net_change_pending());  // staged until the batch is committed
+  EXPECT_EQ(planner.plan_version(), version);
 
   auto deltas = planner.Flush();
+  EXPECT_FALSE(planner.net_change_pending());
+  EXPECT_EQ(planner.plan_version(), version + 1);
   ASSERT_FALSE(deltas.empty());
   bool found_item = false;
   for (const auto& delta : deltas) {
@@ -97,6 +100,110 @@ TEST_F(MrpPlannerTest, ChangedSalesOrderReplansByNetChangeAndMatchesAFullRun) {
   auto expected = Direct(events);
   EXPECT_EQ(Mismatches(*planner.engine(), *expected), 0);
   EXPECT_EQ(planner.engine()->plan().PlannedOrderCount(), expected->plan().PlannedOrderCount());
+}
+
+// `count` distinct open sales-order lines of the instance, quantity + 10 × (k + 1), new ids.
+std::vector<sop::v1::Envelope> ChangedOrders(std::size_t count) {
+  std::vector<sop::v1::Envelope> out;
+  std::set<std::string> lines;
+  for (const auto& e : Events()) {
+    if (!e.has_sales_order() || e.sales_order().quantity() <= 0) continue;
+    const std::string line =
+        e.sales_order().order_id() + ":" + std::to_string(e.sales_order().line());
+    if (!lines.insert(line).second) continue;
+    sop::v1::Envelope changed = e;
+    changed.set_event_id("test:batch:" + std::to_string(out.size()));
+    changed.mutable_sales_order()->set_quantity(e.sales_order().quantity() +
+                                                10.0 * static_cast<double>(out.size() + 1));
+    out.push_back(std::move(changed));
+    if (out.size() == count) break;
+  }
+  return out;
+}
+
+TEST_F(MrpPlannerTest, ABatchOfFactsIsOneNetChangeWithOneVersionAndEveryEventInTheCause) {
+  MrpPlanner planner;
+  LoadAll(planner);
+  planner.Flush();
+  const auto version = planner.plan_version();
+  const auto changes = ChangedOrders(8);
+  ASSERT_EQ(changes.size(), 8u);
+  for (std::size_t k = 0; k < changes.size(); ++k) {
+    ASSERT_TRUE(
+        planner.ApplyFact(KeyOf(changes[k]), FactBytes(changes[k], 3'000'000 + k)).has_value());
+  }
+  EXPECT_TRUE(planner.net_change_pending());
+  auto deltas = planner.CommitNetChange();
+  ASSERT_FALSE(deltas.empty());
+  EXPECT_EQ(planner.plan_version(), version + 1);
+  EXPECT_EQ(planner.stats().net_change_commits, 1);
+  std::set<std::pair<std::string, std::string>> published;
+  for (const auto& delta : deltas) {
+    EXPECT_FALSE(delta.full());
+    EXPECT_EQ(delta.plan_version(), version + 1);
+    EXPECT_EQ(delta.cause().event_id(), "test:batch:0");
+    EXPECT_EQ(delta.cause().event_count(), 8);
+    ASSERT_EQ(delta.cause().event_ids_size(), 8);
+    for (int k = 0; k < 8; ++k)
+      EXPECT_EQ(delta.cause().event_ids(k), "test:batch:" + std::to_string(k));
+    EXPECT_EQ(delta.cause().ingested_at().seconds(), 1'800'000'000 + 3'000'000);
+    EXPECT_NE(delta.cause().description().find("(+7 more events)"), std::string::npos);
+    for (const auto& record : delta.item_sites()) {
+      EXPECT_TRUE(published.emplace(record.item_id(), record.site_id()).second)
+          << record.item_id() << "@" << record.site_id() << " published twice in one step";
+    }
+  }
+  for (const auto& e : changes) {
+    EXPECT_TRUE(published.contains({e.sales_order().item_id(), e.sales_order().site_id()}))
+        << e.event_id();
+  }
+  auto events = Events();
+  events.insert(events.end(), changes.begin(), changes.end());
+  EXPECT_EQ(Mismatches(*planner.engine(), *Direct(events)), 0);
+  EXPECT_TRUE(planner.CommitNetChange().empty());  // nothing staged any more
+}
+
+TEST_F(MrpPlannerTest, UnchangedRecordsAreLeftOutOfNetChangeDeltas) {
+  for (const bool skip : {true, false}) {
+    MrpPlanner planner(PlannerOptions{.skip_unchanged_records = skip});
+    LoadAll(planner);
+    planner.Flush();
+    // +10 units, then back to the generated quantity within one batch: the plan ends where it
+    // was, so every re-netted record equals the one published by the full run.
+    const sop::v1::Envelope up = ChangedOrders(1).front();
+    sop::v1::Envelope back = up;
+    back.set_event_id("test:batch:back");
+    back.mutable_sales_order()->set_quantity(up.sales_order().quantity() - 10.0);
+    ASSERT_TRUE(planner.ApplyFact(KeyOf(up), FactBytes(up, 4'000'000)).has_value());
+    ASSERT_TRUE(planner.ApplyFact(KeyOf(back), FactBytes(back, 4'000'001)).has_value());
+    auto deltas = planner.CommitNetChange();
+    const PlannerStats stats = planner.stats();
+    std::size_t records = 0;
+    for (const auto& delta : deltas) records += static_cast<std::size_t>(delta.item_sites_size());
+    if (skip) {
+      EXPECT_TRUE(deltas.empty());
+      EXPECT_GE(stats.records_unchanged, 1);
+    } else {
+      EXPECT_GE(records, 1u);  // at least the order's own item-site, unchanged, re-published
+      EXPECT_EQ(stats.records_unchanged, 0);
+    }
+    // A real change after it is published (only the records that moved).
+    sop::v1::Envelope again = back;
+    again.set_event_id("test:batch:again");
+    again.mutable_sales_order()->set_quantity(back.sales_order().quantity() + 500.0);
+    ASSERT_TRUE(planner.ApplyFact(KeyOf(again), FactBytes(again, 4'000'002)).has_value());
+    deltas = planner.CommitNetChange();
+    bool found = false;
+    for (const auto& delta : deltas) {
+      EXPECT_EQ(delta.cause().event_id(), "test:batch:again");
+      EXPECT_EQ(delta.cause().event_count(), 1);
+      for (const auto& record : delta.item_sites()) {
+        found = found || (record.item_id() == again.sales_order().item_id() &&
+                          record.site_id() == again.sales_order().site_id());
+      }
+    }
+    EXPECT_TRUE(found) << "skip " << skip;
+  }
 }
 
 TEST_F(MrpPlannerTest, RedeliveredFactChangesNothing) {

@@ -40,6 +40,14 @@ bus::KafkaConfig ClientConfig(const std::string& bootstrap) {
                           {"reconnect.backoff.max.ms", "500"}, {"log_level", "3"}};
 }
 
+// Whether a cause names `event_id`: as its event, or among the events a coalesced net change
+// planned (Cause.event_ids).
+bool Names(const sop::v1::Cause& cause, const std::string& event_id) {
+  return cause.event_id() == event_id ||
+         std::find(cause.event_ids().begin(), cause.event_ids().end(), event_id) !=
+             cause.event_ids().end();
+}
+
 // Collects the PlanDeltas on sop.plan.v1 whose cause names one of the awaited event ids.
 class PlanReader {
  public:
@@ -55,7 +63,8 @@ class PlanReader {
       }
       std::lock_guard lock(mutex_);
       ++seen_;
-      if (std::find(awaited_.begin(), awaited_.end(), delta.cause().event_id()) != awaited_.end()) {
+      if (std::any_of(awaited_.begin(), awaited_.end(),
+                      [&](const std::string& id) { return Names(delta.cause(), id); })) {
         found_.push_back(std::move(delta));
       }
       changed_.notify_all();
@@ -75,7 +84,7 @@ class PlanReader {
     auto matching = [&] {
       std::vector<sop::v1::PlanDelta> out;
       for (const auto& delta : found_) {
-        if (delta.cause().event_id() == event_id) out.push_back(delta);
+        if (Names(delta.cause(), event_id)) out.push_back(delta);
       }
       return out;
     };

@@ -65,9 +65,10 @@ struct StateProgress {
 
 /// The state of one exceptions replica.
 ///
-/// Per message: a fact or forecast update goes to the PlanningState; when it is planned by net
-/// change, the material exceptions of the re-netted item-sites are re-detected and re-ranked at
-/// once (ExceptionBook::Update) and their changes handed to the host right away (TakeImmediate).
+/// Per message: a fact or forecast update goes to the PlanningState, which stages it. At
+/// TakeImmediate (once per drained consumer batch) everything staged is planned by one net change
+/// (PlanningState::CommitNetChange), the material exceptions of the re-netted item-sites are
+/// re-detected and re-ranked once (ExceptionBook::Update) and their changes handed to the host.
 /// At the end of a batch with any change: the pending rebuild, then a full detection (rough-cut,
 /// detection history, DetectExceptions) that also settles order-at-risk, capacity, forecast,
 /// supplier, time-fence and data-quality exceptions, and its changes.

@@ -42,6 +42,11 @@ struct PlannerOptions {
   /// the largest ones by revenue and folds the rest into one peg of kind UNSPECIFIED carrying
   /// their summed quantity and revenue (so revenue totals stay exact).
   std::size_t max_pegs_per_order = 5;
+  /// In the net-change path, publish an item-site's record only when it differs from the last
+  /// one published for it (a 64-bit hash of the serialized record per item-site; rebuild deltas
+  /// always publish every record they carry). A coalesced net change re-nets many shared
+  /// components whose records come out unchanged.
+  bool skip_unchanged_records = true;
 };
 
 /// Summary of a full regenerative run.
@@ -62,6 +67,9 @@ struct PlannerStats {
   std::int64_t planned_orders = 0;    ///< planned orders in the current plan
   std::int64_t transfer_demands = 0;  ///< external item-sites (other replicas' transfer demand)
   std::int64_t transfer_demands_published = 0;
+  std::int64_t net_change_commits = 0;  ///< net-change steps (one per committed batch of facts)
+  std::int64_t records_published = 0;   ///< ItemSitePlan records put into deltas
+  std::int64_t records_unchanged = 0;   ///< net-change records left out as unchanged
 };
 
 /// The mrp state of one replica (see the file comment).
@@ -86,9 +94,12 @@ class MrpPlanner {
   /// of the item-site in the buckets it names (and wins over DemandForecast facts).
   Status ApplyForecast(const PartitionKey& key, std::string_view update_bytes);
 
-  /// Performs the pending full rebuild, if any, and returns every delta produced since the
-  /// last call (net-change deltas in fact order, then the full run's deltas).
+  /// Performs the pending full rebuild, if any, else plans the staged facts by one net change,
+  /// and returns every delta produced since the last call.
   std::vector<sop::v1::PlanDelta> Flush();
+  /// Plans the staged facts by one net change (nothing while a rebuild is pending) and returns
+  /// every delta produced since the last call.
+  std::vector<sop::v1::PlanDelta> CommitNetChange();
   /// The transfer requirements of the planned DC (transfer) item-sites that changed since the
   /// last call, as sop.v1.Fact messages with a TransferDemand (key: the supplying site; see
   /// codec::PlanningState::TakeTransferDemands). Call after Flush(), at the end of a batch.
@@ -119,6 +130,8 @@ class MrpPlanner {
   bool HasPartition(const PartitionKey& key) const { return state_.HasPartition(key); }
 
   bool rebuild_pending() const noexcept { return state_.rebuild_pending(); }
+  /// Facts are staged and not yet planned (CommitNetChange/Flush plans them).
+  bool net_change_pending() const noexcept { return state_.net_change_pending(); }
   std::int64_t plan_version() const noexcept { return state_.version(); }
   PlannerStats stats() const;
   /// The engine (nullptr before the first successful build); for tests and tools.
@@ -142,8 +155,9 @@ class MrpPlanner {
     MrpPlanner& planner_;
   };
 
+  /// `net_change`: may leave out records equal to the last published (skip_unchanged_records).
   void EmitDelta(std::span<const model::ItemSiteIndex> item_sites, const sop::v1::Cause& cause,
-                 bool full, std::int64_t version);
+                 bool full, std::int64_t version, bool net_change);
   void FillRecord(model::ItemSiteIndex item_site, sop::v1::ItemSitePlan& out) const;
   void FillPeg(const planning::EndDemand& end, sop::v1::EndDemandPeg& out) const;
   void FillPegging(model::ItemSiteIndex item_site, std::int32_t ordinal, model::Bucket bucket,
@@ -153,6 +167,11 @@ class MrpPlanner {
   codec::PlanningState state_;
   Publisher publisher_{*this};
   std::vector<sop::v1::PlanDelta> pending_;
+  /// Per item-site index of the current engine: hash of the record last published (0 = none
+  /// known; reset by every rebuild, whose indices may differ).
+  std::vector<std::uint64_t> published_hash_;
+  std::int64_t records_published_ = 0;
+  std::int64_t records_unchanged_ = 0;
 };
 
 }  // namespace sop::mrp
