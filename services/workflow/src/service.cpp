@@ -67,6 +67,10 @@ grpc::Status ToStatus(const Error& error) {
   return runtime::ToGrpcStatus(error);
 }
 
+// Refused-call audit entries kept while Redis is unreachable; beyond this the newest are
+// dropped (counted, logged): the memory of a replica cut off from Redis stays bounded.
+constexpr std::size_t kMaxPendingAudit = 10'000;
+
 }  // namespace
 
 struct WorkflowService::Probe {
@@ -85,12 +89,28 @@ struct WorkflowService::Probe {
         last_sequence(metrics
                           .AddGauge({"sop_workflow_event_sequence",
                                      "Sequence of the last applied workflow event"})
+                          .WithLabels()),
+        auth_denied(metrics.AddCounter(
+            {"sop_workflow_auth_denied_total",
+             "Calls refused as UNAUTHENTICATED or PERMISSION_DENIED, by method and status code",
+             {"method", "code"}})),
+        audit_pending(metrics
+                          .AddGauge({"sop_workflow_audit_pending",
+                                     "Refused-call audit entries waiting for Redis to take them"})
+                          .WithLabels()),
+        audit_dropped(metrics
+                          .AddCounter({"sop_workflow_audit_dropped_total",
+                                       "Refused-call audit entries dropped because "
+                                       "pending ones reached the bound (10,000)"})
                           .WithLabels()) {}
   runtime::CounterFamily actions;
   runtime::GaugeFamily overdue;
   runtime::GaugeFamily cycle_stage;
   runtime::CounterFamily published;
   runtime::Gauge last_sequence;
+  runtime::CounterFamily auth_denied;
+  runtime::Gauge audit_pending;
+  runtime::Counter audit_dropped;
 };
 
 // ---- gRPC ------------------------------------------------------------------------------------
@@ -473,8 +493,12 @@ class WorkflowService::GrpcImpl final : public sop::v1::Workflow::Service {
     return envelope.event_id();
   }
 
-  /// Re-reads the log if an earlier append's outcome is unknown. Requires the mutex.
+  /// Writes pending refusal entries, then re-reads the log if an earlier append's outcome is
+  /// unknown. Requires the mutex.
   grpc::Status Ready() {
+    if (auto flushed = s_.FlushPendingAuditLocked(); !flushed) {
+      // Still pending (logged when queued); reads answer from memory, writes fail at the append.
+    }
     if (!s_.needs_reload_) return grpc::Status::OK;
     if (auto reloaded = s_.ReloadLocked(); !reloaded) return ToStatus(reloaded.error());
     return grpc::Status::OK;
@@ -593,6 +617,16 @@ void WorkflowService::Stop() {
   }
   ticker_wake_.notify_all();
   if (ticker_.joinable()) ticker_.join();
+  {
+    std::lock_guard lock(mutex_);
+    if (!pending_audit_.empty() && store_) {
+      if (auto flushed = FlushPendingAuditLocked(); !flushed) {
+        logger_.Error("refused-call audit entries not written at stop",
+                      {{"pending", static_cast<std::int64_t>(pending_audit_.size())},
+                       {"error", flushed.error().ToString()}});
+      }
+    }
+  }
   if (producer_) {
     if (auto flushed = producer_->Flush(std::chrono::seconds(5)); !flushed) {
       logger_.Warn("producer flush failed", {{"error", flushed.error().ToString()}});
@@ -671,6 +705,7 @@ Status WorkflowService::ReloadLocked() {
   }
   workflow_ = std::move(rebuilt);
   needs_reload_ = false;
+  log_length_ = from;
   probe_->last_sequence.Set(static_cast<double>(workflow_.last_sequence()));
   return {};
 }
@@ -687,17 +722,75 @@ void WorkflowService::AuditRefusalLocked(std::string_view method, std::string_vi
   entry.set_outcome(std::string(sop::ToString(error.code())));
   entry.set_detail(error.message());
   probe_->actions.WithLabels({action, Lower(sop::ToString(error.code()))}).Increment();
-  if (auto appended = store_->Append(options_.audit_log, entry.SerializeAsString()); !appended) {
-    // A refusal changed nothing; its record is lost only while Redis is down (logged here).
-    logger_.Warn(
-        "audit append failed",
-        {{"action", action}, {"outcome", entry.outcome()}, {"error", appended.error().ToString()}});
+  if (error.code() == Errc::kUnauthenticated || error.code() == Errc::kPermissionDenied) {
+    probe_->auth_denied
+        .WithLabels({"/sop.v1.Workflow/" + std::string(method), sop::ToString(error.code())})
+        .Increment();
+  }
+  // Earlier refusals first, so the log keeps the order of the calls.
+  std::string record = entry.SerializeAsString();
+  Status appended = FlushPendingAuditLocked();
+  if (appended) {
+    if (auto index = store_->Append(options_.audit_log, record); index) {
+      log_length_ = *index + 1;
+    } else {
+      appended = std::unexpected(index.error());
+    }
+  }
+  if (!appended) {
+    // A refusal changes no state, but the attempt must be audited: keep it until Redis is back.
+    if (pending_audit_.size() < kMaxPendingAudit) {
+      pending_audit_.push_back(std::move(record));
+      logger_.Warn("audit append failed, entry kept pending",
+                   {{"action", action},
+                    {"outcome", entry.outcome()},
+                    {"pending", static_cast<std::int64_t>(pending_audit_.size())},
+                    {"error", appended.error().ToString()}});
+    } else {
+      probe_->audit_dropped.Increment();
+      logger_.Error("audit append failed and the pending entries are at their bound; dropped",
+                    {{"action", action},
+                     {"outcome", entry.outcome()},
+                     {"principal", principal},
+                     {"error", appended.error().ToString()}});
+    }
+    probe_->audit_pending.Set(static_cast<double>(pending_audit_.size()));
   }
   logger_.Info("refused", {{"method", method},
                            {"principal", principal},
                            {"cycle", cycle_id},
                            {"code", sop::ToString(error.code())},
                            {"error", error.message()}});
+}
+
+Status WorkflowService::FlushPendingAuditLocked() {
+  if (pending_audit_.empty()) return {};
+  // Single writer: whatever lies beyond log_length_ came from this replica's appends whose
+  // outcome was unknown (a timed-out RPUSH that still landed). Pending entries found there in
+  // order are already written.
+  auto length = store_->Length(options_.audit_log);
+  if (!length) return std::unexpected(length.error());
+  if (*length > log_length_) {
+    auto landed = store_->Range(options_.audit_log, log_length_, *length - log_length_);
+    if (!landed) return std::unexpected(landed.error());
+    for (const auto& record : *landed) {
+      if (!pending_audit_.empty() && record == pending_audit_.front()) pending_audit_.pop_front();
+    }
+    log_length_ = *length;
+  }
+  while (!pending_audit_.empty()) {
+    auto index = store_->Append(options_.audit_log, pending_audit_.front());
+    if (!index) {
+      probe_->audit_pending.Set(static_cast<double>(pending_audit_.size()));
+      return std::unexpected(index.error());
+    }
+    log_length_ = *index + 1;
+    pending_audit_.pop_front();
+  }
+  probe_->audit_pending.Set(0);
+  logger_.Info("pending refused-call audit entries written",
+               {{"log_length", static_cast<std::int64_t>(log_length_)}});
+  return {};
 }
 
 Status WorkflowService::RecordLocked(std::string_view method, std::string_view action,
@@ -717,7 +810,15 @@ Status WorkflowService::RecordLocked(std::string_view method, std::string_view a
   entry.set_outcome("OK");
   entry.set_detail(Describe(event));
   *entry.mutable_event() = ToProto(event);
-  if (auto appended = store_->Append(options_.audit_log, entry.SerializeAsString()); !appended) {
+  if (auto flushed = FlushPendingAuditLocked(); !flushed) {
+    // Redis does not take the earlier refusals: it would not take this one either.
+    probe_->actions.WithLabels({entry.action(), "unavailable"}).Increment();
+    return Fail(Errc::kUnavailable,
+                "workflow state store: " + flushed.error().message() + " (nothing applied; retry)");
+  }
+  auto appended = store_->Append(options_.audit_log, entry.SerializeAsString());
+  if (appended) log_length_ = *appended + 1;
+  if (!appended) {
     // Unknown outcome: the record may be in Redis. Re-read before the next call.
     needs_reload_ = true;
     probe_->actions.WithLabels({entry.action(), "unavailable"}).Increment();
@@ -773,6 +874,7 @@ void WorkflowService::RefreshGaugesLocked(Timestamp now) {
 
 Status WorkflowService::CheckOverdue() {
   std::lock_guard lock(mutex_);
+  if (auto flushed = FlushPendingAuditLocked(); !flushed) return flushed;
   if (needs_reload_) {
     if (auto reloaded = ReloadLocked(); !reloaded) return reloaded;
   }

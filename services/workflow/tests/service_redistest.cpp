@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "sop/auth/grpc_auth.hpp"
 #include "sop/bus/consumer.hpp"
@@ -437,6 +438,75 @@ TEST_F(WorkflowServiceTest, RestartOfServiceAndRedisLosesNoSignatureOrAuditEntry
   // The cycle goes on where it was: the supply lead signs the version submitted before.
   ASSERT_TRUE(Sign(kSupiToken, supply).ok());
   EXPECT_EQ(service_->CycleView(kCycle).value().current_stage(), sop::v1::CYCLE_STAGE_PRE_SOP);
+}
+
+TEST_F(WorkflowServiceTest, RefusalsWhileRedisIsDownAreAuditedOnceItIsBackAndCounted) {
+  SetNow(2026, 12, 1, 9);
+  Open();
+  auto demand = Submit(kDanaToken, sop::v1::CYCLE_STAGE_DEMAND_REVIEW);
+  ASSERT_EQ(service_->ReadAudit().value().size(), 2u);  // open, submit
+
+  // redis-server stops: a wrong-role sign and a forged token are refused all the same, and
+  // their audit entries wait in order; an allowed action cannot be recorded (UNAVAILABLE).
+  ASSERT_TRUE(redis_.Stop());
+  EXPECT_EQ(Sign(kSamToken, demand).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  sop::v1::GetCycleRequest get;
+  get.set_cycle_id(kCycle);
+  sop::v1::CycleResponse cycle;
+  EXPECT_EQ(Call(&Stub::GetCycle, "tok-forged-0000", get, &cycle).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Sign(kDanaToken, demand).error_code(), grpc::StatusCode::UNAVAILABLE);
+  // Reads still answer from memory.
+  ASSERT_TRUE(Call(&Stub::GetCycle, kDanaToken, get, &cycle).ok());
+  EXPECT_EQ(cycle.cycle().current_stage(), sop::v1::CYCLE_STAGE_DEMAND_REVIEW);
+  const std::string metrics = metrics_.SerializeText();
+  EXPECT_NE(metrics.find("sop_workflow_audit_pending 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("sop_workflow_auth_denied_total{code=\"PERMISSION_DENIED\",method=\"/"
+                         "sop.v1.Workflow/Sign\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("sop_workflow_auth_denied_total{code=\"UNAUTHENTICATED\",method=\"/"
+                         "sop.v1.Workflow/GetCycle\"} 1"),
+            std::string::npos)
+      << metrics;
+
+  // Redis is back: the next tick writes them, oldest first, before anything newer.
+  ASSERT_TRUE(redis_.Start());
+  ASSERT_TRUE(service_->CheckOverdue());
+  ASSERT_TRUE(Sign(kDanaToken, demand).ok());
+  auto audit = service_->ReadAudit().value();
+  std::vector<std::string> entries;
+  for (const auto& entry : audit) {
+    entries.push_back(entry.action() + ":" + entry.outcome() + ":" + entry.principal());
+  }
+  EXPECT_EQ(entries, (std::vector<std::string>{"open_cycle:OK:eve", "submit_artifact:OK:dana",
+                                               "sign:PERMISSION_DENIED:sam",
+                                               "getcycle:UNAUTHENTICATED:", "sign:OK:dana"}));
+  EXPECT_NE(metrics_.SerializeText().find("sop_workflow_audit_pending 0"), std::string::npos);
+
+  // redis-server frozen: the append of a refusal times out, but the RPUSH may still land once
+  // it runs again. Either way the refusal is in the log exactly once.
+  auto supply = Submit(kSupiToken, sop::v1::CYCLE_STAGE_SUPPLY_REVIEW);
+  ASSERT_TRUE(redis_.Pause());
+  EXPECT_EQ(Sign(kFinnToken, supply).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(metrics_.SerializeText().find("sop_workflow_audit_pending 1"), std::string::npos);
+  ASSERT_TRUE(redis_.Resume());
+  // The store reconnects with backoff: tick (as the ticker would) until Redis takes the entry.
+  Status flushed = service_->CheckOverdue();
+  for (const auto deadline = std::chrono::steady_clock::now() + 10s;
+       !flushed && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(50ms);  // retry pacing of a poll under a deadline
+    flushed = service_->CheckOverdue();
+  }
+  ASSERT_TRUE(flushed) << flushed.error().ToString();
+  audit = service_->ReadAudit().value();
+  int finn_refusals = 0;
+  for (const auto& entry : audit) {
+    finn_refusals += entry.principal() == "finn" && entry.outcome() == "PERMISSION_DENIED";
+  }
+  EXPECT_EQ(finn_refusals, 1);
+  EXPECT_EQ(audit.size(), 7u);
+  EXPECT_NE(metrics_.SerializeText().find("sop_workflow_audit_pending 0"), std::string::npos);
 }
 
 TEST_F(WorkflowServiceTest, ChangeRequestsWaitForASupplyLeadAndRejectionsAreRecorded) {

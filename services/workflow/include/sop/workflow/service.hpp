@@ -4,6 +4,7 @@
 /// other services, an overdue ticker, and the sop_workflow_* metrics.
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -48,11 +49,11 @@ struct WorkflowServiceOptions {
 /// services run outside the mutex; approving a demand change request calls Forecasting under
 /// it (bounded by the sources' deadline).
 /// Errors: a call whose audit record cannot be appended fails with UNAVAILABLE and changes
-/// nothing in memory; if the append's outcome is unknown the state is re-read from Redis before
-/// the next call. A log record that does not replay (corrupt or tampered) fails Start with
-/// DATA_LOSS.
-/// Lifetime: Stop (or the destructor) stops the ticker and flushes the producer; the object
-/// must outlive the gRPC server that uses grpc_service().
+/// nothing in memory; a refused call's record is kept pending until Redis takes it (at the next
+/// call or overdue tick, and at Stop); if the append's outcome is unknown the state is re-read from
+/// Redis before the next call. A log record that does not replay (corrupt or tampered) fails Start
+/// with DATA_LOSS. Lifetime: Stop (or the destructor) stops the ticker and flushes the producer;
+/// the object must outlive the gRPC server that uses grpc_service().
 class WorkflowService {
  public:
   static Result<std::unique_ptr<WorkflowService>> Start(WorkflowServiceOptions options,
@@ -90,10 +91,16 @@ class WorkflowService {
   /// Requires mutex_.
   Status RecordLocked(std::string_view method, std::string_view action, std::string_view principal,
                       std::string_view cycle_id, const Result<Event>& decided);
-  /// Audits a refusal that happened before a decision (authentication, bad request).
+  /// Audits a refusal (authentication, role, rule, bad request). If Redis cannot take it, the
+  /// entry is kept pending (in memory, in order) and appended before the next audit entry.
+  /// Requires mutex_.
   void AuditRefusalLocked(std::string_view method, std::string_view action,
                           std::string_view principal, std::string_view cycle_id,
                           const Error& error);
+  /// Appends the pending refusal entries in order. A pending entry whose failed append did
+  /// land after all (a timeout) is recognised at the log's end and not appended twice.
+  /// Requires mutex_.
+  Status FlushPendingAuditLocked();
   void Publish(const Event& event);
   void RefreshGaugesLocked(Timestamp now);
   void TickerLoop();
@@ -109,6 +116,10 @@ class WorkflowService {
   mutable std::mutex mutex_;
   Workflow workflow_;
   bool needs_reload_ = false;
+  /// Records in the audit log as far as this writer knows (the index of the next append).
+  std::uint64_t log_length_ = 0;
+  /// Refusal entries (serialized AuditEntry) Redis has not taken yet, oldest first.
+  std::deque<std::string> pending_audit_;
 
   std::mutex ticker_mutex_;
   std::condition_variable ticker_wake_;
