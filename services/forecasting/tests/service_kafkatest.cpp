@@ -78,6 +78,11 @@ std::vector<sop::v1::Envelope> Facts() {
       s->set_item_id(item);
       s->set_site_id(site);
       s->set_quantity(20.0 * n + static_cast<double>((w * 7 + n * 3) % 5));
+      // FG1@P1 goes to two customers: C2 (RETAIL) every fourth week, C1 (OEM) otherwise.
+      if (item == "FG1" && site == "P1") {
+        s->set_customer_id(w % 4 == 0 ? "C2" : "C1");
+        s->set_channel(w % 4 == 0 ? "RETAIL" : "OEM");
+      }
       Set(s->mutable_shipped_at(), Seconds(kPlanStart - weeks(kWeeks - w) + days(1)) + hours(10));
     }
   }
@@ -287,6 +292,37 @@ TEST_F(ForecastingServiceTest, PublishesConsensusWithAGrpcSalesAdjustmentAndARep
   ASSERT_EQ(before.history_size(), 1);
   EXPECT_EQ(before.history(0).reason(), "spring promo");
   EXPECT_EQ(before.history_actuals_size(), kWeeks);
+  EXPECT_EQ(before.customer_rows_size(), 0);  // only when asked
+
+  // The split over gRPC: C1 has 19 of the 26 weeks (shares from the shipped quantities), the
+  // sales +15 (no customer) is spread by share, and the two rows add up to the item-site.
+  sop::v1::GetForecastRequest split_request;
+  split_request.set_item_id("FG1");
+  split_request.set_site_id("P1");
+  split_request.set_split_by_customer(true);
+  sop::v1::GetForecastResponse split;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->GetForecast(&context, split_request, &split).ok());
+  }
+  double c1 = 0.0, c2 = 0.0;
+  for (const auto& fact : facts) {
+    if (!fact.has_shipment() || fact.shipment().customer_id().empty()) continue;
+    (fact.shipment().customer_id() == "C1" ? c1 : c2) += fact.shipment().quantity();
+  }
+  ASSERT_EQ(split.customer_rows_size(), 2);
+  EXPECT_EQ(split.customer_rows(0).customer_id(), "C1");
+  EXPECT_EQ(split.customer_rows(0).channel(), "OEM");
+  EXPECT_DOUBLE_EQ(split.customer_rows(0).window_quantity(), c1);
+  EXPECT_DOUBLE_EQ(split.customer_rows(1).window_quantity(), c2);
+  EXPECT_DOUBLE_EQ(split.customer_rows(0).share(), c1 / (c1 + c2));
+  EXPECT_NEAR(split.customer_rows(0).periods(1).sales_adjustment(), 15.0 * c1 / (c1 + c2), 1e-9);
+  for (int b = 0; b < split.forecast().periods_size(); ++b) {
+    EXPECT_NEAR(split.customer_rows(0).periods(b).consensus() +
+                    split.customer_rows(1).periods(b).consensus(),
+                split.forecast().periods(b).consensus(), 1e-9)
+        << b;
+  }
 
   // Replay: every fact again (as after a consumer rewind) is skipped; nothing is re-published.
   const auto published_before = service->progress().updates_published;
@@ -334,6 +370,15 @@ TEST_F(ForecastingServiceTest, PublishesConsensusWithAGrpcSalesAdjustmentAndARep
   EXPECT_DOUBLE_EQ(restored->forecast().periods(1).consensus(),
                    before.forecast().periods(1).consensus());
   EXPECT_EQ(restarted->progress().facts, 0);  // nothing re-applied: offsets came with the state
+  // The customer mix came back with the snapshot.
+  auto restored_split = restarted->GetForecast(split_request);
+  ASSERT_TRUE(restored_split.has_value());
+  ASSERT_EQ(restored_split->customer_rows_size(), 2);
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(restored_split->customer_rows(r).customer_id(), split.customer_rows(r).customer_id());
+    EXPECT_DOUBLE_EQ(restored_split->customer_rows(r).window_quantity(),
+                     split.customer_rows(r).window_quantity());
+  }
 }
 
 }  // namespace
