@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "sop/runtime/grpc_server.hpp"
 #include "sop/runtime/log.hpp"
 #include "sop/runtime/metrics.hpp"
+#include "sop/sopctl/command.hpp"
 #include "sop/store/testing/redis_server.hpp"
 #include "sop/v1/forecasting.grpc.pb.h"
 
@@ -317,6 +319,25 @@ TEST_F(ForecastingServiceTest, PublishesConsensusWithAGrpcSalesAdjustmentAndARep
   EXPECT_DOUBLE_EQ(split.customer_rows(1).window_quantity(), c2);
   EXPECT_DOUBLE_EQ(split.customer_rows(0).share(), c1 / (c1 + c2));
   EXPECT_NEAR(split.customer_rows(0).periods(1).sales_adjustment(), 15.0 * c1 / (c1 + c2), 1e-9);
+  {
+    // sopctl renders it: one line per customer/channel and the total.
+    std::ostringstream out, err;
+    const int code = sopctl::RunCli({"--forecasting", "127.0.0.1:" + std::to_string(server->port()),
+                                     "forecast", "FG1", "P1", "--by-customer"},
+                                    out, err);
+    ASSERT_EQ(code, 0) << err.str();
+    const std::string shown = out.str();
+    EXPECT_NE(shown.find("by customer/channel (mix of the 364 days before the plan start"),
+              std::string::npos)
+        << shown;
+    EXPECT_NE(shown.find("CUSTOMER"), std::string::npos) << shown;
+    const auto c1_line = shown.find("\nC1 ");
+    const auto c2_line = shown.find("\nC2 ");
+    ASSERT_NE(c1_line, std::string::npos) << shown;
+    ASSERT_NE(c2_line, std::string::npos) << shown;
+    EXPECT_LT(c1_line, c2_line);  // largest first
+    EXPECT_NE(shown.find("\ntotal "), std::string::npos) << shown;
+  }
   for (int b = 0; b < split.forecast().periods_size(); ++b) {
     EXPECT_NEAR(split.customer_rows(0).periods(b).consensus() +
                     split.customer_rows(1).periods(b).consensus(),

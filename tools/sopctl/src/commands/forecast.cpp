@@ -1,11 +1,13 @@
 // sopctl forecast ITEM SITE: the forecast layers side by side per bucket with each layer's owner
-// and the model behind the statistical layer (Forecasting.GetForecast).
+// and the model behind the statistical layer (Forecasting.GetForecast); --by-customer adds the
+// customer/channel split (each row's share and its layers summed over the horizon).
 
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <iterator>
@@ -21,7 +23,7 @@ namespace sop::sopctl {
 namespace {
 
 constexpr std::string_view kName = "forecast";
-constexpr std::string_view kUsage = "sopctl forecast ITEM SITE [--json]";
+constexpr std::string_view kUsage = "sopctl forecast ITEM SITE [--by-customer] [--json]";
 
 std::string Date(const google::protobuf::Timestamp& at) {
   return google::protobuf::util::TimeUtil::ToString(at).substr(0, 10);
@@ -32,6 +34,8 @@ int Run(CommandContext& context) {
   for (const std::string& arg : context.args) {
     if (arg == "--json") {
       context.json = true;
+    } else if (arg == "--by-customer") {
+      request.set_split_by_customer(true);
     } else if (!arg.starts_with("--") && request.item_id().empty()) {
       request.set_item_id(arg);
     } else if (!arg.starts_with("--") && request.site_id().empty()) {
@@ -137,6 +141,36 @@ int Run(CommandContext& context) {
     rows.push_back(std::move(row));
   }
   PrintTable(context.out, header, rows);
+  if (request.split_by_customer()) {
+    // One line per customer/channel: share of the mix window's shipments and the layers summed
+    // over the horizon (the lines add up to the item-site; --json for every bucket).
+    std::vector<std::vector<std::string>> split;
+    std::array<double, 4> total{};
+    for (const auto& row : response.customer_rows()) {
+      std::array<double, 4> sums{};
+      for (const auto& p : row.periods()) {
+        sums[0] += p.statistical();
+        sums[1] += p.sales_adjustment();
+        sums[2] += p.marketing_adjustment();
+        sums[3] += p.consensus();
+      }
+      for (std::size_t i = 0; i < sums.size(); ++i) total[i] += sums[i];
+      char share[16];
+      std::snprintf(share, sizeof share, "%.1f%%", 100.0 * row.share());
+      split.push_back({row.customer_id(), row.channel().empty() ? "-" : row.channel(), share,
+                       Quantity(row.window_quantity()), Quantity(sums[0]), Quantity(sums[1]),
+                       Quantity(sums[2]), Quantity(sums[3])});
+    }
+    split.push_back({"total", "", "", "", Quantity(total[0]), Quantity(total[1]),
+                     Quantity(total[2]), Quantity(total[3])});
+    context.out << "by customer/channel (mix of the " << response.mix_window_days()
+                << " days before the plan start; layers summed over " << forecast.periods_size()
+                << " buckets):\n";
+    PrintTable(context.out,
+               {"CUSTOMER", "CHANNEL", "SHARE", "SHIPPED", "STATISTICAL", "SALES_ADJ",
+                "MARKETING_ADJ", "CONSENSUS"},
+               split);
+  }
   context.out << response.history_size() << " adjustment(s) recorded, "
               << response.history_actuals_size() << " history bucket(s) seen by the model"
               << (response.history().empty() ? "" : " (--json for the adjustment history)") << "\n";
@@ -145,7 +179,8 @@ int Run(CommandContext& context) {
 
 const CommandRegistrar kRegistered{Command{
     .name = std::string(kName),
-    .summary = "statistical, sales, marketing and consensus forecast per bucket, with owners",
+    .summary = "statistical, sales, marketing and consensus forecast per bucket, with owners "
+               "(--by-customer: the customer/channel split)",
     .usage = std::string(kUsage),
     .run = Run}};
 
