@@ -1,24 +1,19 @@
 // sop-ingestion: sop.erp.events.v1 -> sop.facts.v1 / sop.dlq.v1, and the sop.v1.Ingestion API.
 // Wiring only, on host::RunServiceMain as a standalone service (its own consumer, no
 // PartitionedHost): config, logger, signals, metrics, auth and gRPC come from the service main;
-// here redis -> producer -> processor -> consumer -> the gRPC service. Shutdown: NOT_SERVING,
+// ingestion::Replica wires redis -> producer -> processor -> consumer -> the gRPC service, from
+// the settings declared here. Shutdown: NOT_SERVING,
 // gRPC (in-flight Submits finish against a running pipeline) -> consumer (commits) -> state
 // (final snapshot) -> producer (flush) -> metrics.
 
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
-#include "sop/bus/consumer.hpp"
-#include "sop/bus/producer.hpp"
-#include "sop/bus/topics.hpp"
 #include "sop/host/service_main.hpp"
-#include "sop/ingestion/processor.hpp"
-#include "sop/ingestion/service.hpp"
+#include "sop/ingestion/replica.hpp"
 #include "sop/runtime/config.hpp"
-#include "sop/store/redis_store.hpp"
 
 namespace {
 
@@ -64,97 +59,40 @@ void DeclareSettings(runtime::ConfigSchema& schema) {
           .Max("1000000"));
 }
 
-// The running pipeline: Redis store, producer, processor, consumer and the gRPC service. The
-// service main stops gRPC before calling Stop.
+// The replica under the service main, which stops gRPC before calling Stop.
 class Ingestion final : public host::RunningService {
  public:
   static Result<std::unique_ptr<host::RunningService>> Start(host::ServiceContext& context) {
-    auto ingestion = std::unique_ptr<Ingestion>(new Ingestion(context));
-    if (auto started = ingestion->Run(); !started) return std::unexpected(started.error());
-    return std::unique_ptr<host::RunningService>(std::move(ingestion));
+    const runtime::Config& config = context.config;
+    ingestion::ReplicaOptions options{
+        .kafka = context.host.kafka,
+        .group_id = context.host.group_id,
+        .redis = {.host = context.host.redis.host, .port = context.host.redis.port},
+        .processor = {.instance = context.host.instance,
+                      .checkpoint_records = config.GetInt("ingestion.checkpoint.records"),
+                      .checkpoint_interval =
+                          Millis(config.GetDuration("ingestion.checkpoint.interval")),
+                      .rejected_ring =
+                          static_cast<std::size_t>(config.GetInt("ingestion.rejected.ring")),
+                      .dedup = {.max_ids = static_cast<std::size_t>(
+                                    config.GetInt("ingestion.dedup.max_ids")),
+                                .max_age = Millis(config.GetDuration("ingestion.dedup.max_age"))},
+                      // Health follows the processor (undeliverable facts, Redis down or fenced):
+                      // NOT_SERVING, not dead; the service main turns the gRPC health entries.
+                      .on_health_change = context.host.on_health_change},
+        .service = {.decision_timeout = Millis(config.GetDuration("ingestion.submit.timeout"))}};
+    auto replica = ingestion::Replica::Start(std::move(options), context.metrics, context.logger);
+    if (!replica) return std::unexpected(replica.error());
+    return std::unique_ptr<host::RunningService>(new Ingestion(std::move(*replica)));
   }
 
-  ~Ingestion() override { Stop(); }
-
-  std::vector<grpc::Service*> grpc_services() override { return {service_.get()}; }
-
-  void Stop() override {
-    std::call_once(stopped_, [this] {
-      if (consumer_) consumer_->Stop();  // commits
-      // After the consumer: the final snapshot covers everything it handled.
-      if (processor_) processor_->Stop();
-      if (producer_) (void)producer_->Flush(std::chrono::seconds(10));
-    });
-  }
+  std::vector<grpc::Service*> grpc_services() override { return {&replica_->service()}; }
+  void Stop() override { replica_->Stop(); }
 
  private:
-  explicit Ingestion(host::ServiceContext& context)
-      : context_(context),
-        store_({.host = context.host.redis.host, .port = context.host.redis.port}),
-        probe_(context.metrics) {}
+  explicit Ingestion(std::unique_ptr<ingestion::Replica> replica) : replica_(std::move(replica)) {}
 
-  Result<void> Run() {
-    const runtime::Config& config = context_.config;
-    runtime::Logger& logger = context_.logger;
-    if (auto ping = store_.Ping(); !ping) {
-      logger.Warn("redis not reachable yet; retrying on use", {{"error", ping.error().ToString()}});
-    }
-    auto producer =
-        bus::Producer::Create(context_.host.kafka, {.on_error = [&logger](const Error& error) {
-                                logger.Error("producer error", {{"error", error.ToString()}});
-                              }});
-    if (!producer) return Fail(producer.error().code(), "producer: " + producer.error().message());
-    producer_ = std::move(*producer);
-
-    // Health follows the processor (undeliverable facts, Redis down or fenced): NOT_SERVING,
-    // not dead; the service main turns the gRPC health entries.
-    processor_ = std::make_unique<ingestion::Processor>(
-        ingestion::ProcessorOptions{
-            .instance = context_.host.instance,
-            .checkpoint_records = config.GetInt("ingestion.checkpoint.records"),
-            .checkpoint_interval = Millis(config.GetDuration("ingestion.checkpoint.interval")),
-            .rejected_ring = static_cast<std::size_t>(config.GetInt("ingestion.rejected.ring")),
-            .dedup = {.max_ids = static_cast<std::size_t>(config.GetInt("ingestion.dedup.max_ids")),
-                      .max_age = Millis(config.GetDuration("ingestion.dedup.max_age"))},
-            .on_health_change = context_.host.on_health_change},
-        *producer_, store_, probe_, logger);
-
-    ingestion::Processor& processor = *processor_;
-    auto consumer = bus::Consumer::Create(
-        context_.host.kafka,
-        {.group_id = context_.host.group_id,
-         .topics = {std::string(bus::kErpEventsTopic)},
-         .handler = [&processor](const bus::Message& message) { return processor.Handle(message); },
-         // Handle dead-letters bad records itself and fails only retryably; this is the net for
-         // anything else non-retryable.
-         .on_rejected =
-             [&processor](const bus::Message& message, const Error& error) {
-               return processor.dead_letter().Send(message, error);
-             },
-         .listener = &processor});
-    if (!consumer) return Fail(consumer.error().code(), "consumer: " + consumer.error().message());
-    consumer_ = std::move(*consumer);
-    if (auto started = consumer_->Start(); !started) {
-      return Fail(started.error().code(), "consumer start: " + started.error().message());
-    }
-    bus::Consumer& running = *consumer_;
-    processor.Start([&running] { return running.Lag(); });
-
-    service_ = std::make_unique<ingestion::IngestionService>(
-        ingestion::ServiceOptions{.decision_timeout =
-                                      Millis(config.GetDuration("ingestion.submit.timeout"))},
-        *producer_, processor);
-    return {};
-  }
-
-  host::ServiceContext& context_;
-  store::RedisStore store_;
-  ingestion::IngestionProbe probe_;
-  std::unique_ptr<bus::Producer> producer_;
-  std::unique_ptr<ingestion::Processor> processor_;
-  std::unique_ptr<bus::Consumer> consumer_;
-  std::unique_ptr<ingestion::IngestionService> service_;
-  std::once_flag stopped_;
+  std::unique_ptr<ingestion::Replica> replica_;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #pragma once
-// A complete ingestion replica wired like main.cpp (minus signals and the metrics exposer) for
-// integration tests here and in tools/sopctl, plus client settings that suit the embedded broker.
+// A complete ingestion replica (ingestion::Replica, as sop-ingestion runs it) behind a plain gRPC
+// server for integration tests here and in tools/sopctl, plus client settings that suit the
+// embedded broker.
 
 #include <gtest/gtest.h>
 
@@ -8,11 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "sop/bus/consumer.hpp"
 #include "sop/bus/producer.hpp"
-#include "sop/bus/topics.hpp"
-#include "sop/ingestion/processor.hpp"
-#include "sop/ingestion/service.hpp"
+#include "sop/ingestion/replica.hpp"
 #include "sop/runtime/grpc_server.hpp"
 #include "sop/runtime/log.hpp"
 #include "sop/runtime/metrics.hpp"
@@ -37,53 +35,42 @@ inline bus::KafkaConfig ConsumerConfig(const std::string& bootstrap) {
                           {"reconnect.backoff.max.ms", "500"}};
 }
 
-// One ingestion replica wired like main.cpp (minus signals and the metrics exposer).
+// One ingestion replica as sop-ingestion runs it (ingestion::Replica), with a plain gRPC server
+// on a free loopback port instead of the service main (no signals, no metrics exposer, no auth).
 struct Instance {
   Instance(const std::string& bootstrap, store::RedisStoreOptions redis, const std::string& group,
            runtime::Logger& logger, DedupRetention dedup = {})
-      : metrics(std::make_unique<runtime::MetricsRegistry>()),
-        store(std::make_unique<store::RedisStore>(redis)) {
-    producer = std::move(*bus::Producer::Create(ProducerConfig(bootstrap)));
-    probe = std::make_unique<IngestionProbe>(*metrics);
-    processor = std::make_unique<Processor>(
-        ProcessorOptions{.instance = "test", .checkpoint_interval = 200ms, .dedup = dedup},
-        *producer, *store, *probe, logger);
-    auto created = bus::Consumer::Create(
-        ConsumerConfig(bootstrap),
-        {.group_id = group,
-         .topics = {std::string(bus::kErpEventsTopic)},
-         .handler = [this](const bus::Message& message) { return processor->Handle(message); },
-         .on_rejected =
-             [this](const bus::Message& message, const Error& error) {
-               return processor->dead_letter().Send(message, error);
-             },
-         .listener = processor.get()});
-    EXPECT_TRUE(created) << created.error().ToString();
-    consumer = std::move(*created);
-    EXPECT_TRUE(consumer->Start());
-    processor->Start([this] { return consumer->Lag(); });
-    service = std::make_unique<IngestionService>(ServiceOptions{.decision_timeout = 20s}, *producer,
-                                                 *processor);
+      : metrics(std::make_unique<runtime::MetricsRegistry>()) {
+    auto started = Replica::Start(
+        {.kafka = ConsumerConfig(bootstrap),
+         .group_id = group,
+         .redis = std::move(redis),
+         .processor = {.instance = "test", .checkpoint_interval = 200ms, .dedup = dedup},
+         .service = {.decision_timeout = 20s}},
+        *metrics, logger);
+    EXPECT_TRUE(started) << started.error().ToString();
+    replica = std::move(*started);
     runtime::GrpcServerOptions grpc_options;
     grpc_options.host = "127.0.0.1";
-    auto started = runtime::GrpcServer::Builder(grpc_options, logger, *metrics)
-                       .AddService(service.get())
-                       .Start();
-    EXPECT_TRUE(started) << started.error().ToString();
-    server = std::move(*started);
+    auto server_started = runtime::GrpcServer::Builder(grpc_options, logger, *metrics)
+                              .AddService(&replica->service())
+                              .Start();
+    EXPECT_TRUE(server_started) << server_started.error().ToString();
+    server = std::move(*server_started);
     server->SetServing(true);
     server->SetServing("sop.v1.Ingestion", true);
   }
   ~Instance() { Stop(); }
+  // As sop-ingestion stops: gRPC first, then the replica (commit, final snapshot, flush).
   void Stop() {
     if (!server) return;
     server->Shutdown(1s);
-    consumer->Stop();
-    processor->Stop();
-    (void)producer->Flush(10s);
+    replica->Stop();
     server.reset();
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(server->port()); }
+  store::RedisStore& store() { return replica->store(); }
+  Processor& processor() { return replica->processor(); }
   double Metric(const std::string& needle) const {
     // The sample line, not the "# HELP <name> ..." line before it.
     const std::string text = "\n" + metrics->SerializeText();
@@ -93,12 +80,7 @@ struct Instance {
   }
 
   std::unique_ptr<runtime::MetricsRegistry> metrics;
-  std::unique_ptr<store::RedisStore> store;
-  std::unique_ptr<bus::Producer> producer;
-  std::unique_ptr<IngestionProbe> probe;
-  std::unique_ptr<Processor> processor;
-  std::unique_ptr<bus::Consumer> consumer;
-  std::unique_ptr<IngestionService> service;
+  std::unique_ptr<Replica> replica;
   std::unique_ptr<runtime::GrpcServer> server;
 };
 

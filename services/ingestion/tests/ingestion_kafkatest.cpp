@@ -312,11 +312,11 @@ TEST_F(IngestionKafkaTest, SubmitOverGrpcSummarizesAndListRejectedShowsTheReason
   EXPECT_EQ(fields, (std::set<std::string>{"event_id", "sales_order.quantity"}));
   // The Redis audit log has both as well (the pipeline's is written with its next checkpoint).
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (instance->store->Length(RejectionLog::kRedisLog).value_or(0) < 2 &&
+  while (instance->store().Length(RejectionLog::kRedisLog).value_or(0) < 2 &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);  // polling a condition against a deadline
   }
-  EXPECT_EQ(instance->store->Length(RejectionLog::kRedisLog).value_or(0), 2u);
+  EXPECT_EQ(instance->store().Length(RejectionLog::kRedisLog).value_or(0), 2u);
 
   grpc::ClientContext bad_context;
   request.set_page_size(5000);
@@ -387,8 +387,8 @@ TEST_F(IngestionKafkaTest, TheDedupWindowStaysBoundedInTheSnapshotAndDropsDuplic
     EXPECT_EQ(instance->Metric("sop_ingestion_dedup_evicted_total"), 152);
     // Every record of site P1 is on one partition: find its snapshot.
     for (std::int32_t p = 0; p < 6 && partition < 0; ++p) {
-      auto stored = instance->store->GetSnapshot(
-          instance->processor->SnapshotName(std::string(bus::kErpEventsTopic), p));
+      auto stored = instance->store().GetSnapshot(
+          instance->processor().SnapshotName(std::string(bus::kErpEventsTopic), p));
       ASSERT_TRUE(stored) << stored.error().ToString();
       if (!*stored) continue;
       partition = p;
