@@ -4,6 +4,7 @@
 #include <google/protobuf/wire_format_lite.h>
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <array>
 
 #include "sop/bus/topics.hpp"
@@ -17,6 +18,7 @@ using google::protobuf::internal::WireFormatLite;
 constexpr int kPlanCauseField = 7;        // PlanDelta.cause
 constexpr int kExceptionsCauseField = 4;  // ExceptionDelta.cause
 constexpr int kCauseEventIdField = 1;     // Cause.event_id
+constexpr int kCauseEventIdsField = 4;    // Cause.event_ids (a coalesced step's events)
 
 // The first length-delimited field `field` of a message, or nullopt.
 std::optional<std::string_view> LengthDelimited(std::string_view bytes, int field) {
@@ -44,6 +46,30 @@ std::string CauseEventId(std::string_view bytes, int cause_field) {
   if (!cause) return {};
   const auto id = LengthDelimited(*cause, kCauseEventIdField);
   return id ? std::string(*id) : std::string();
+}
+
+std::vector<std::string> CauseEventIds(std::string_view bytes, int cause_field) {
+  std::vector<std::string> out;
+  const auto cause = LengthDelimited(bytes, cause_field);
+  if (!cause) return out;
+  google::protobuf::io::CodedInputStream input(reinterpret_cast<const std::uint8_t*>(cause->data()),
+                                               static_cast<int>(cause->size()));
+  for (;;) {
+    const std::uint32_t tag = input.ReadTag();
+    if (tag == 0) break;
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    if ((field == kCauseEventIdField || field == kCauseEventIdsField) &&
+        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      std::string id;
+      if (!WireFormatLite::ReadString(&input, &id)) break;
+      if (!id.empty() && std::find(out.begin(), out.end(), id) == out.end()) {
+        out.push_back(std::move(id));
+      }
+      continue;
+    }
+    if (!WireFormatLite::SkipField(&input, tag)) break;
+  }
+  return out;
 }
 
 Result<std::vector<std::pair<std::int64_t, std::int64_t>>> Watermarks(const std::string& bootstrap,
@@ -207,13 +233,14 @@ void CauseReader::Run() {
     if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       const std::string topic = rd_kafka_topic_name(message->rkt);
       const bool plan = topic == plan_topic;
-      const std::string id =
-          CauseEventId(std::string_view(static_cast<const char*>(message->payload), message->len),
-                       plan ? kPlanCauseField : kExceptionsCauseField);
+      // A coalesced step names every event it planned (Cause.event_ids) besides the first.
+      const std::vector<std::string> ids =
+          CauseEventIds(std::string_view(static_cast<const char*>(message->payload), message->len),
+                        plan ? kPlanCauseField : kExceptionsCauseField);
       (plan ? plan_messages_ : exception_messages_).fetch_add(1);
       std::lock_guard lock(mutex_);
       positions_[{topic, message->partition}] = message->offset + 1;
-      if (!id.empty()) {
+      for (const std::string& id : ids) {
         auto& arrival = arrivals_[id];
         auto& slot = plan ? arrival.plan : arrival.exceptions;
         if (slot == Clock::time_point{}) slot = now;

@@ -25,6 +25,9 @@ using Clock = std::chrono::steady_clock;
 /// The cause event id of a serialized PlanDelta (field 7) or ExceptionDelta (field 4), found by
 /// walking the wire format without parsing the (large) rest of the message. Empty when absent.
 std::string CauseEventId(std::string_view bytes, int cause_field);
+/// Every event id of that cause: event_id, then Cause.event_ids (a coalesced net change lists
+/// the events it planned there, at most 256), without duplicates, in that order.
+std::vector<std::string> CauseEventIds(std::string_view bytes, int cause_field);
 
 /// Low and high watermark of partitions 0..partitions-1 of `topic` (low > 0: the embedded
 /// broker has dropped the head of the log). UNAVAILABLE if they cannot be queried.
