@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "sop/exceptions/state.hpp"
 #include "sop/gen/generator.hpp"
 #include "sop/v1/events.pb.h"
+#include "sop/v1/exceptions.pb.h"
 #include "sop/v1/planning.pb.h"
 
 namespace {
@@ -47,7 +49,7 @@ sop::bus::Message FactMessage(const sop::v1::Envelope& envelope, std::int64_t se
 int Usage(const char* error) {
   std::fprintf(stderr,
                "sop-bench-exceptions: %s\nusage: sop-bench-exceptions [--scale S|L] [--seed N] "
-               "[--changes N] [--fresh-reach] [--json]\n",
+               "[--changes N] [--fresh-reach] [--follow-orders] [--scaled-references] [--json]\n",
                error);
   return 2;
 }
@@ -61,13 +63,19 @@ int main(int argc, char** argv) {
   generator.history_weeks = 0;
   int changes = 200;
   bool json = false;
-  bool fresh_reach = false;  // DetectItemSiteExceptions per change instead of the redetector
+  bool fresh_reach = false;        // DetectItemSiteExceptions per change instead of the redetector
+  bool follow_orders = false;      // ORDER_AT_RISK followed through net change (BookOptions)
+  bool scaled_references = false;  // p90 score references (BookOptions)
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--json") {
       json = true;
     } else if (arg == "--fresh-reach") {
       fresh_reach = true;
+    } else if (arg == "--follow-orders") {
+      follow_orders = true;
+    } else if (arg == "--scaled-references") {
+      scaled_references = true;
     } else if (arg == "--scale" && i + 1 < argc) {
       auto scale = sop::gen::ParseScale(argv[++i]);
       if (!scale) return Usage(scale.error().ToString().c_str());
@@ -89,6 +97,10 @@ int main(int argc, char** argv) {
   }
   sop::exceptions::StateOptions state_options;
   state_options.reuse_reach = !fresh_reach;
+  state_options.book.follow_orders_at_risk = follow_orders;
+  if (scaled_references) {
+    state_options.book.reference_percentile = sop::exceptions::kDefaultReferencePercentile;
+  }
   sop::exceptions::ExceptionsState state(state_options);
   std::int64_t sequence = 0;
   const auto load_start = Clock::now();
@@ -116,6 +128,19 @@ int main(int argc, char** argv) {
   std::vector<double> change_ms;
   std::vector<double> detect_ms, rank_ms;  // of the incremental detections, from the book
   std::int64_t change_messages = 0;
+  std::int64_t change_order_upserts = 0;  // ORDER_AT_RISK upserts and resolutions by net change
+  const auto count_orders = [](const std::vector<sop::bus::OutgoingMessage>& messages) {
+    std::int64_t n = 0;
+    for (const auto& m : messages) {
+      sop::v1::ExceptionDelta delta;
+      if (!delta.ParseFromString(m.value)) continue;
+      for (const auto& e : delta.upserts()) {
+        n += e.type() == sop::v1::EXCEPTION_TYPE_ORDER_AT_RISK ? 1 : 0;
+      }
+      for (const auto& id : delta.resolved_ids()) n += id.starts_with("ORDER_AT_RISK:") ? 1 : 0;
+    }
+    return n;
+  };
   for (int k = 0; k < changes; ++k) {
     sop::v1::Envelope changed = *orders[static_cast<std::size_t>(k) % orders.size()];
     changed.set_event_id("bench-change-" + std::to_string(k));
@@ -135,10 +160,26 @@ int main(int argc, char** argv) {
       return 1;
     }
     change_messages += static_cast<std::int64_t>(published.size());
+    change_order_upserts += count_orders(published);
   }
   const auto settle_start = Clock::now();
   const auto settled = state.EndBatch();
   const double settle_ms = Ms(Clock::now() - settle_start);
+  const std::int64_t settle_order_upserts = count_orders(settled);
+  // What the settling full detection still publishes, by type ("TYPE":upserts + resolutions).
+  std::map<std::string, std::int64_t> settle_by_type;
+  for (const auto& m : settled) {
+    sop::v1::ExceptionDelta delta;
+    if (!delta.ParseFromString(m.value)) continue;
+    for (const auto& e : delta.upserts()) ++settle_by_type[sop::v1::ExceptionType_Name(e.type())];
+    for (const auto& id : delta.resolved_ids()) ++settle_by_type[id.substr(0, id.find(':'))];
+  }
+  std::string settle_types = "{";
+  for (const auto& [type, n] : settle_by_type) {
+    if (settle_types.size() > 1) settle_types += ",";
+    settle_types += "\"" + type + "\":" + std::to_string(n);
+  }
+  settle_types += "}";
   const auto progress = state.progress();
 
   // What a background full detection does under the state's lock: copy the engine (snapshot +
@@ -161,6 +202,7 @@ int main(int argc, char** argv) {
   for (const auto& key : state.partitions()) snapshot_bytes += state.Serialize(key).size();
   const double serialize_ms = Ms(Clock::now() - serialize_start);
 
+  const auto top = state.book().ranker().Top(10);
   if (json) {
     std::printf(
         "{\"scale\":\"%s\",\"seed\":%llu,\"facts\":%zu,\"load_ms\":%.1f,"
@@ -170,7 +212,10 @@ int main(int argc, char** argv) {
         "\"incremental_detections\":%lld,\"engine_copy_ms\":%.2f,\"history_ms\":%.2f,"
         "\"copied_item_sites\":%zu,\"serialize_all_ms\":%.1f,\"snapshot_bytes\":%zu,"
         "\"change_detect_p50_ms\":%.3f,\"change_detect_p99_ms\":%.3f,"
-        "\"change_rank_p50_ms\":%.3f,\"change_rank_p99_ms\":%.3f}\n",
+        "\"change_rank_p50_ms\":%.3f,\"change_rank_p99_ms\":%.3f,"
+        "\"follow_orders\":%s,\"scaled_references\":%s,\"first_change_ms\":%.3f,"
+        "\"change_order_deltas\":%lld,\"settle_order_deltas\":%lld,"
+        "\"settle_by_type\":%s,\"top_score\":%.4f,\"tenth_score\":%.4f}\n",
         std::string(sop::gen::ToString(generator.scale)).c_str(),
         static_cast<unsigned long long>(generator.seed), events->size(), load_ms, first_ms,
         first.size(), open_after_load, changes, Percentile(change_ms, 0.5),
@@ -179,7 +224,11 @@ int main(int argc, char** argv) {
         static_cast<long long>(progress.incremental_detections), Percentile(copy_ms, 0.5),
         Percentile(history_ms, 0.5), copied_item_sites, serialize_ms, snapshot_bytes,
         Percentile(detect_ms, 0.5), Percentile(detect_ms, 0.99), Percentile(rank_ms, 0.5),
-        Percentile(rank_ms, 0.99));
+        Percentile(rank_ms, 0.99), follow_orders ? "true" : "false",
+        scaled_references ? "true" : "false", change_ms.front(),
+        static_cast<long long>(change_order_upserts), static_cast<long long>(settle_order_upserts),
+        settle_types.c_str(), top.size() > 0 ? top[0]->score.total : 0.0,
+        top.size() > 9 ? top[9]->score.total : 0.0);
   } else {
     std::printf("%zu facts loaded in %.1f ms; first full detection %.1f ms (%zu exceptions)\n",
                 events->size(), load_ms, first_ms, open_after_load);

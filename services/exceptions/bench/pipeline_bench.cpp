@@ -63,7 +63,8 @@ int Usage(const char* error) {
   std::fprintf(stderr,
                "sop-bench-exceptions-pipeline: %s\nusage: sop-bench-exceptions-pipeline "
                "[--seed N] [--rate EVENTS_PER_S] [--seconds S] [--inline-detection] [--interval-ms "
-               "MS] [--locked-snapshots] [--fresh-reach] [--metrics] [--json]\n",
+               "MS] [--locked-snapshots] [--fresh-reach] [--follow-orders] [--scaled-references] "
+               "[--metrics] [--json]\n",
                error);
   return 2;
 }
@@ -102,6 +103,10 @@ int main(int argc, char** argv) {
       locked_snapshots = true;  // the host writes snapshots under the state's lock (before)
     } else if (arg == "--fresh-reach") {
       state_options.reuse_reach = false;  // DetectItemSiteExceptions per change (before)
+    } else if (arg == "--follow-orders") {
+      state_options.book.follow_orders_at_risk = true;  // ORDER_AT_RISK with its net change
+    } else if (arg == "--scaled-references") {
+      state_options.book.reference_percentile = sop::exceptions::kDefaultReferencePercentile;
     } else if (arg == "--inline-detection") {
       state_options.background_detection = false;  // the full detection at the batch end
     } else if (arg == "--seed" && i + 1 < argc) {
@@ -242,7 +247,7 @@ int main(int argc, char** argv) {
         "\"changes\":%d,\"measured_deltas\":%zu,\"latency_p50_ms\":%.1f,\"latency_p99_ms\":%.1f,"
         "\"latency_max_ms\":%.1f,\"net_change_deltas\":%zu,\"net_change_p50_ms\":%.1f,"
         "\"net_change_p99_ms\":%.1f,\"settling_deltas\":%zu,\"settling_p50_ms\":%.1f,"
-        "\"settling_p99_ms\":%.1f}\n",
+        "\"settling_p99_ms\":%.1f,\"follow_orders\":%s,\"scaled_references\":%s}\n",
         state_options.background_detection ? "background" : "inline",
         locked_snapshots ? "locked" : "unlocked", state_options.reuse_reach ? "reuse" : "fresh",
         static_cast<long long>(state_options.full_detection_interval.count()),
@@ -250,7 +255,8 @@ int main(int argc, char** argv) {
         measured.size(), Percentile(measured, 0.5), Percentile(measured, 0.99),
         Percentile(measured, 1.0), immediate.size(), Percentile(immediate, 0.5),
         Percentile(immediate, 0.99), settling.size(), Percentile(settling, 0.5),
-        Percentile(settling, 0.99));
+        Percentile(settling, 0.99), state_options.book.follow_orders_at_risk ? "true" : "false",
+        state_options.book.reference_percentile > 0.0 ? "true" : "false");
   } else {
     std::printf(
         "loaded %zu facts in %.2f s; %d changes at %d/s: %zu deltas, latency p50 %.1f ms, "

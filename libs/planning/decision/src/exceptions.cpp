@@ -891,17 +891,15 @@ std::vector<Exception> MaterialRedetector::Redetect(std::span<const ItemSiteInde
   }
   std::vector<ItemSiteIndex> reached;
   reach_->Invalidate(touched, &reached);
-  // The touched item-sites are among those reached: one detection each gives both their
-  // material exceptions and their order-at-risk record.
+  // One detection of every reached item-site gives both its material exceptions and its
+  // order-at-risk record; all of them are returned (the reached but not re-netted ones' reach,
+  // hence revenue at risk and customers, moved with the change too).
   const auto& snapshot = engine_->snapshot();
-  std::vector<char> keep(snapshot.item_site_count(), 0);
-  for (auto i : touched) {
-    if (i.value() >= 0 && Idx(i) < keep.size()) keep[Idx(i)] = 1;
-  }
+  std::vector<char> keep(snapshot.item_site_count(), 1);
   std::vector<Exception> out;
   FollowReached(reached, keep, &out);
   if (ids_in_scope != nullptr) {
-    for (auto i : touched) {
+    for (auto i : reached) {
       const auto name = snapshot.ItemSiteName(i);
       for (auto type : {ExceptionType::kShortage, ExceptionType::kBelowSafetyStock,
                         ExceptionType::kPastDueRelease, ExceptionType::kSharedComponent,

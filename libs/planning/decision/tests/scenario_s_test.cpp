@@ -177,13 +177,24 @@ TEST_F(DecisionScenarioS, RedetectionAcrossNetChangesEqualsAFreshDetection) {
 
 // ORDER_AT_RISK followed through random net changes (sales orders up, down, new, cancelled;
 // receipts pushed out; forecasts changed) equals a full DetectExceptions's after every change —
-// the whole set (OrdersAtRisk) and the set folded from what TakeOrdersAtRisk hands out.
+// the whole set (OrdersAtRisk) and the set folded from what TakeOrdersAtRisk hands out — and so
+// do the material exceptions folded from Redetect (every reached item-site's when following).
 TEST_F(DecisionScenarioS, FollowedOrdersAtRiskEqualAFullDetectionAfterEveryNetChange) {
   NettingEngine engine(*engine_);
   MaterialRedetector redetector(engine);
   redetector.FollowOrdersAtRisk();
   std::map<std::string, Exception> folded;
   for (auto& e : redetector.OrdersAtRisk()) folded.emplace(e.id, std::move(e));
+  // The material exceptions, folded from Redetect (following: every reached item-site's).
+  const auto is_material = [](ExceptionType type) {
+    return type == ExceptionType::kShortage || type == ExceptionType::kBelowSafetyStock ||
+           type == ExceptionType::kPastDueRelease || type == ExceptionType::kSharedComponent ||
+           type == ExceptionType::kExcessInventory || type == ExceptionType::kObsoleteInventory;
+  };
+  std::map<std::string, Exception> material;
+  for (auto& e : DetectExceptions(engine, RoughCut(engine.snapshot(), engine.plan()), {})) {
+    if (is_material(e.type)) material.emplace(e.id, std::move(e));
+  }
   std::mt19937 random(20261123);
   auto pick = [&](std::size_t size) {
     return std::uniform_int_distribution<std::size_t>(0, size - 1)(random);
@@ -239,16 +250,28 @@ TEST_F(DecisionScenarioS, FollowedOrdersAtRiskEqualAFullDetectionAfterEveryNetCh
     }
     auto touched = engine.Apply(change);
     ASSERT_TRUE(touched.has_value()) << touched.error().ToString();
-    redetector.Redetect(*touched, nullptr);
+    std::vector<std::string> material_scope;
+    auto redetected = redetector.Redetect(*touched, &material_scope);
+    for (const auto& id : material_scope) material.erase(id);  // in scope and not found: gone
+    for (auto& e : redetected) material.insert_or_assign(e.id, std::move(e));
     std::vector<std::string> scope;
     auto changed = redetector.TakeOrdersAtRisk(&scope);
     rebuilt += scope.size();
     for (const auto& id : scope) folded.erase(id);
     for (auto& e : changed) folded.insert_or_assign(e.id, std::move(e));
 
-    std::vector<Exception> full;
+    std::vector<Exception> full, full_material;
     for (auto& e : DetectExceptions(engine, RoughCut(engine.snapshot(), engine.plan()), {})) {
       if (e.type == ExceptionType::kOrderAtRisk) full.push_back(std::move(e));
+      if (is_material(e.type)) full_material.push_back(std::move(e));
+    }
+    ASSERT_EQ(material.size(), full_material.size()) << "step " << step;
+    for (const auto& e : full_material) {
+      auto it = material.find(e.id);
+      ASSERT_NE(it, material.end()) << e.id << " step " << step;
+      EXPECT_EQ(it->second.revenue_at_risk, e.revenue_at_risk) << e.id << " step " << step;
+      EXPECT_EQ(it->second.quantity, e.quantity) << e.id << " step " << step;
+      EXPECT_EQ(it->second.explanation, e.explanation) << e.id << " step " << step;
     }
     const auto followed = redetector.OrdersAtRisk();
     ASSERT_EQ(followed.size(), full.size()) << "step " << step;

@@ -167,7 +167,10 @@ class MaterialRedetector {
   MaterialRedetector& operator=(MaterialRedetector&&) noexcept;
 
   /// Forgets what `touched` (the result of NettingEngine::Apply) reached, then re-detects the
-  /// material exceptions of `touched`; `ids_in_scope` as in DetectItemSiteExceptions.
+  /// material exceptions of `touched`; `ids_in_scope` as in DetectItemSiteExceptions. When
+  /// following orders at risk, the material exceptions (and ids in scope) are those of every
+  /// item-site the change reached — `touched` and everything they consume, whose revenue at risk
+  /// and customers moved with the change — so they equal a full detection's.
   std::vector<Exception> Redetect(std::span<const ItemSiteIndex> touched,
                                   std::vector<std::string>* ids_in_scope);
   /// Computes the summary of every planned order now (about the reach part of a full detection),
