@@ -37,6 +37,22 @@ Result<runtime::Config> Load(const ServiceSpec& spec, std::vector<std::string> a
   return runtime::LoadConfig(schema, args, env);
 }
 
+// spec.start only notes that it ran (these tests expect it not to).
+void RecordStart(ServiceSpec& spec, bool& started) {
+  spec.start = [&started](ServiceContext&) -> Result<std::unique_ptr<RunningService>> {
+    started = true;
+    return Fail(Errc::kInternal, "must not start");
+  };
+}
+
+// RunServiceMain on `args` (args[0] is the program name); the exit code.
+int RunMain(const ServiceSpec& spec, std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  return RunServiceMain(spec, static_cast<int>(args.size()), argv.data());
+}
+
 TEST(ServiceMain, DeclaresTheServicesDefaultPortsAndHostSettings) {
   const ServiceSpec spec = MrpLikeSpec();
   auto config = Load(spec, {"--kafka.bootstrap.servers=broker:9092"});
@@ -113,23 +129,12 @@ TEST(ServiceMain, BadSettingsAreNamedWithTheirValue) {
 TEST(ServiceMain, RunWithoutBootstrapExits64AndHelpExits0) {
   ServiceSpec spec = MrpLikeSpec();
   bool started = false;
-  spec.start = [&](ServiceContext&) -> Result<std::unique_ptr<RunningService>> {
-    started = true;
-    return Fail(Errc::kInternal, "must not start");
-  };
-  std::vector<std::string> args = {"sop-mrp", "--redis.port=6380"};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  EXPECT_EQ(RunServiceMain(spec, static_cast<int>(args.size()), argv.data()), kConfigErrorExitCode);
+  RecordStart(spec, started);
+  EXPECT_EQ(RunMain(spec, {"sop-mrp", "--redis.port=6380"}), kConfigErrorExitCode);
   EXPECT_FALSE(started);
 
-  std::vector<std::string> help = {"sop-mrp", "--help"};
-  std::vector<char*> help_argv;
-  for (auto& arg : help) help_argv.push_back(arg.data());
-  help_argv.push_back(nullptr);
   testing::internal::CaptureStdout();
-  EXPECT_EQ(RunServiceMain(spec, static_cast<int>(help.size()), help_argv.data()), 0);
+  EXPECT_EQ(RunMain(spec, {"sop-mrp", "--help"}), 0);
   const std::string text = testing::internal::GetCapturedStdout();
   EXPECT_NE(text.find("mrp.batch.quiet"), std::string::npos);
   EXPECT_NE(text.find("default: 50053"), std::string::npos);
@@ -151,18 +156,12 @@ TEST(ServiceMain, DeclaresTheAuthSettingsDevModeByDefault) {
 TEST(ServiceMain, AnUnreadableTokensFileExits64BeforeTheServiceStarts) {
   ServiceSpec spec = MrpLikeSpec();
   bool started = false;
-  spec.start = [&](ServiceContext&) -> Result<std::unique_ptr<RunningService>> {
-    started = true;
-    return Fail(Errc::kInternal, "must not start");
-  };
-  std::vector<std::string> args = {"sop-mrp", "--kafka.bootstrap.servers=127.0.0.1:1",
-                                   "--auth.tokens-file=/nonexistent/sop-tokens", "--grpc.port=0",
-                                   "--metrics.port=0"};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
+  RecordStart(spec, started);
   testing::internal::CaptureStderr();
-  EXPECT_EQ(RunServiceMain(spec, static_cast<int>(args.size()), argv.data()), kConfigErrorExitCode);
+  EXPECT_EQ(RunMain(spec, {"sop-mrp", "--kafka.bootstrap.servers=127.0.0.1:1",
+                           "--auth.tokens-file=/nonexistent/sop-tokens", "--grpc.port=0",
+                           "--metrics.port=0"}),
+            kConfigErrorExitCode);
   const std::string log = testing::internal::GetCapturedStderr();
   EXPECT_FALSE(started);
   EXPECT_NE(log.find("auth.tokens-file: "), std::string::npos) << log;
@@ -222,16 +221,10 @@ TEST(ServiceMain, AStandaloneServiceGetsNoBatchOrSnapshotSettings) {
 TEST(ServiceMain, AStandaloneServiceWithoutBootstrapExits64) {
   ServiceSpec spec = IngestionLikeSpec();
   bool started = false;
-  spec.start = [&](ServiceContext&) -> Result<std::unique_ptr<RunningService>> {
-    started = true;
-    return Fail(Errc::kInternal, "must not start");
-  };
-  std::vector<std::string> args = {"sop-ingestion", "--grpc.port=0", "--metrics.port=0"};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
+  RecordStart(spec, started);
   testing::internal::CaptureStderr();
-  EXPECT_EQ(RunServiceMain(spec, static_cast<int>(args.size()), argv.data()), kConfigErrorExitCode);
+  EXPECT_EQ(RunMain(spec, {"sop-ingestion", "--grpc.port=0", "--metrics.port=0"}),
+            kConfigErrorExitCode);
   const std::string log = testing::internal::GetCapturedStderr();
   EXPECT_FALSE(started);
   EXPECT_NE(log.find("kafka.bootstrap.servers"), std::string::npos) << log;
