@@ -604,7 +604,7 @@ Result<sop::v1::GetAccuracyResponse> Forecaster::GetAccuracy(
                          : request.level();
   if (level == sop::v1::ACCURACY_LEVEL_CHANNEL) {
     return Fail(Errc::kInvalidArgument,
-                "level: ACCURACY_LEVEL_CHANNEL is not kept (history is per item-site)");
+                "level: ACCURACY_LEVEL_CHANNEL is not supported (the backtest is per item-site)");
   }
   const std::int32_t lookback =
       request.lookback_buckets() == 0 ? kDefaultLookback : request.lookback_buckets();
