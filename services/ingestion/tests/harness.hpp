@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sop/bus/producer.hpp"
 #include "sop/ingestion/replica.hpp"
@@ -15,6 +16,7 @@
 #include "sop/runtime/log.hpp"
 #include "sop/runtime/metrics.hpp"
 #include "sop/store/redis_store.hpp"
+#include "sop/v1/events.pb.h"
 
 namespace sop::ingestion::testing {
 
@@ -33,6 +35,22 @@ inline bus::KafkaConfig ConsumerConfig(const std::string& bootstrap) {
                           {"heartbeat.interval.ms", "200"},   {"auto.commit.interval.ms", "200"},
                           {"fetch.wait.max.ms", "50"},        {"reconnect.backoff.ms", "50"},
                           {"reconnect.backoff.max.ms", "500"}};
+}
+
+// The master data a sales order of `item` at `site` needs to be accepted: the site (event id
+// "s:<site>") and the item ("i:<site>:<item>").
+inline std::vector<sop::v1::Envelope> SiteAndItem(const std::string& site,
+                                                  const std::string& item) {
+  sop::v1::Envelope site_master;
+  site_master.set_event_id("s:" + site);
+  site_master.set_site(site);
+  site_master.mutable_site_master()->set_site_id(site);
+  sop::v1::Envelope item_master;
+  item_master.set_event_id("i:" + site + ":" + item);
+  item_master.set_site(site);
+  item_master.mutable_item()->set_site_id(site);
+  item_master.mutable_item()->set_item_id(item);
+  return {site_master, item_master};
 }
 
 // One ingestion replica as sop-ingestion runs it (ingestion::Replica), with a plain gRPC server

@@ -327,17 +327,7 @@ TEST_F(IngestionKafkaTest, SubmitOverGrpcSummarizesAndListRejectedShowsTheReason
 // A new replica in a NEW consumer group (no committed offsets) on the same Redis resumes from
 // the snapshot's offsets and de-duplication set: nothing is published twice.
 TEST_F(IngestionKafkaTest, RestartedInstanceResumesFromSnapshotWithoutRepublishing) {
-  std::vector<sop::v1::Envelope> first = {};
-  sop::v1::Envelope site;
-  site.set_event_id("s:P1");
-  site.set_site("P1");
-  site.mutable_site_master()->set_site_id("P1");
-  sop::v1::Envelope item;
-  item.set_event_id("i:P1:FG");
-  item.set_site("P1");
-  item.mutable_item()->set_site_id("P1");
-  item.mutable_item()->set_item_id("FG");
-  first = {site, item};
+  std::vector<sop::v1::Envelope> first = testing::SiteAndItem("P1", "FG");
   for (int i = 0; i < 200; ++i)
     first.push_back(SalesOrder("so:" + std::to_string(i), "P1", "FG", i));
   {
@@ -364,17 +354,7 @@ TEST_F(IngestionKafkaTest, RestartedInstanceResumesFromSnapshotWithoutRepublishi
 // a fact again (the documented limit: beyond the window only the facts' own idempotence holds).
 TEST_F(IngestionKafkaTest, TheDedupWindowStaysBoundedInTheSnapshotAndDropsDuplicatesInsideIt) {
   const DedupRetention window{.max_ids = 50, .max_age = std::chrono::hours(1)};
-  std::vector<sop::v1::Envelope> events;
-  sop::v1::Envelope site;
-  site.set_event_id("s:P1");
-  site.set_site("P1");
-  site.mutable_site_master()->set_site_id("P1");
-  sop::v1::Envelope item;
-  item.set_event_id("i:P1:FG");
-  item.set_site("P1");
-  item.mutable_item()->set_site_id("P1");
-  item.mutable_item()->set_item_id("FG");
-  events = {site, item};
+  std::vector<sop::v1::Envelope> events = testing::SiteAndItem("P1", "FG");
   for (int i = 0; i < 200; ++i)
     events.push_back(SalesOrder("so:" + std::to_string(i), "P1", "FG", i));
   std::int32_t partition = -1;
