@@ -12,13 +12,12 @@
 #include <vector>
 
 #include "capacity_test_support.hpp"
-#include "sop/bus/embedded_broker.hpp"
 #include "sop/bus/producer.hpp"
 #include "sop/planning/rough_cut.hpp"
+#include "sop/service_testing/binary_test.hpp"
 #include "sop/service_testing/facts.hpp"
 #include "sop/service_testing/process.hpp"
 #include "sop/store/redis_store.hpp"
-#include "sop/store/testing/redis_server.hpp"
 #include "sop/v1/capacity.grpc.pb.h"
 
 namespace sop::capacity {
@@ -27,27 +26,20 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-TEST(CapacityBinary, ServesTheLibrarysLoadsAndSnapshotsOnSigterm) {
-  auto broker = bus::EmbeddedBroker::Start({.brokers = 1, .partitions = 6});
-  ASSERT_TRUE(broker.has_value());
-  store_testing::RedisServer redis;
-  ASSERT_TRUE(redis.Start().has_value());
+class CapacityBinary : public service_testing::ServiceBinaryTest {};
 
+TEST_F(CapacityBinary, ServesTheLibrarysLoadsAndSnapshotsOnSigterm) {
   service_testing::ServiceProcess process(
-      SOP_CAPACITY_BINARY,
-      service_testing::ServiceFlags((*broker)->bootstrap_servers(), redis.port()),
-      redis.directory() / "sop-capacity.log");
+      SOP_CAPACITY_BINARY, service_testing::ServiceFlags(bootstrap(), redis().port()),
+      redis().directory() / "sop-capacity.log");
   // The start-up log line names the chosen gRPC port.
   ASSERT_GT(process.WaitForPort(10s), 0) << process.Log();
   const auto channel = process.channel();
   EXPECT_EQ(service_testing::HealthOf(channel, "sop.v1.Capacity"),
             grpc::health::v1::HealthCheckResponse::SERVING);
 
-  auto producer = bus::Producer::Create(
-      bus::KafkaConfig{{"bootstrap.servers", (*broker)->bootstrap_servers()}, {"linger.ms", "5"}});
-  ASSERT_TRUE(producer.has_value());
   const auto& events = testing::SEvents();
-  service_testing::ProduceFacts(**producer, events, 0, events.size());
+  service_testing::ProduceFacts(producer(), events, 0, events.size());
 
   // Poll GetLoad (against a deadline) until the replica serves the library's total load.
   const auto expected = testing::Direct(events);
@@ -81,7 +73,7 @@ TEST(CapacityBinary, ServesTheLibrarysLoadsAndSnapshotsOnSigterm) {
   EXPECT_EQ(process.Terminate(), 0) << process.Log();
 
   // Every partition that received facts has a snapshot with its consumed offset.
-  store::RedisStore store(redis.StoreOptions());
+  store::RedisStore store(redis().StoreOptions());
   int snapshots = 0;
   for (int partition = 0; partition < 6; ++partition) {
     auto stored = store.GetSnapshot("capacity/sop.facts.v1/" + std::to_string(partition));

@@ -5,7 +5,6 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -14,12 +13,11 @@
 #include <vector>
 
 #include "exceptions_test_support.hpp"
-#include "sop/bus/embedded_broker.hpp"
 #include "sop/bus/producer.hpp"
+#include "sop/service_testing/binary_test.hpp"
 #include "sop/service_testing/facts.hpp"
 #include "sop/service_testing/process.hpp"
 #include "sop/store/redis_store.hpp"
-#include "sop/store/testing/redis_server.hpp"
 #include "sop/v1/exceptions.grpc.pb.h"
 
 namespace sop::exceptions {
@@ -76,24 +74,19 @@ class ExceptionsProcess {
   std::unique_ptr<sop::v1::Exceptions::Stub> stub_;
 };
 
-TEST(ExceptionsBinary, ServesAcknowledgesStopsOnSigtermAndRestartsWithTheSameList) {
-  auto broker = bus::EmbeddedBroker::Start({.brokers = 1, .partitions = 3});
-  ASSERT_TRUE(broker.has_value()) << broker.error().ToString();
-  store_testing::RedisServer redis;
-  ASSERT_TRUE(redis.Start().has_value());
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("sop-exceptions-e2e-" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
+// Three partitions: the snapshot check below looks at each.
+class ExceptionsBinary : public service_testing::ServiceBinaryTest {
+ protected:
+  ExceptionsBinary() : ServiceBinaryTest(3) {}
+};
 
-  auto producer = bus::Producer::Create(
-      bus::KafkaConfig{{"bootstrap.servers", (*broker)->bootstrap_servers()}, {"linger.ms", "5"}});
-  ASSERT_TRUE(producer.has_value());
+TEST_F(ExceptionsBinary, ServesAcknowledgesStopsOnSigtermAndRestartsWithTheSameList) {
   const auto events = SharedComponentPlant();
-  service_testing::ProduceFacts(**producer, events, 0, events.size());
+  service_testing::ProduceFacts(producer(), events, 0, events.size());
 
   std::vector<std::string> ids;
   {
-    ExceptionsProcess process((*broker)->bootstrap_servers(), redis.port(), dir / "first.log");
+    ExceptionsProcess process(bootstrap(), redis().port(), LogPath("sop-exceptions-first"));
     ASSERT_GT(process.WaitForPort(), 0) << process.Log();
     ASSERT_TRUE(process.WaitForCount(4)) << process.Log();
     sop::v1::ListExceptionsResponse response;
@@ -112,7 +105,7 @@ TEST(ExceptionsBinary, ServesAcknowledgesStopsOnSigtermAndRestartsWithTheSameLis
     EXPECT_EQ(process.Log().find("\"level\":\"error\""), std::string::npos) << process.Log();
   }
   // The stop left a snapshot of the facts partition that holds site P1.
-  store::RedisStore store(redis.StoreOptions());
+  store::RedisStore store(redis().StoreOptions());
   int snapshots = 0;
   for (int p = 0; p < 3; ++p) {
     auto snapshot = store.GetSnapshot("exceptions/sop.facts.v1/" + std::to_string(p));
@@ -121,7 +114,7 @@ TEST(ExceptionsBinary, ServesAcknowledgesStopsOnSigtermAndRestartsWithTheSameLis
   }
   EXPECT_EQ(snapshots, 1);
 
-  ExceptionsProcess again((*broker)->bootstrap_servers(), redis.port(), dir / "second.log");
+  ExceptionsProcess again(bootstrap(), redis().port(), LogPath("sop-exceptions-second"));
   ASSERT_GT(again.WaitForPort(), 0) << again.Log();
   ASSERT_TRUE(again.WaitForCount(4)) << again.Log();
   sop::v1::ListExceptionsResponse response;
@@ -138,7 +131,6 @@ TEST(ExceptionsBinary, ServesAcknowledgesStopsOnSigtermAndRestartsWithTheSameLis
   ASSERT_TRUE(again.List(false, &open).ok());
   EXPECT_EQ(open.total(), 3);
   EXPECT_EQ(again.Terminate(), 0) << again.Log();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

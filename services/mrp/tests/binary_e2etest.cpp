@@ -18,11 +18,10 @@
 #include <vector>
 
 #include "mrp_test_support.hpp"
-#include "sop/bus/embedded_broker.hpp"
 #include "sop/bus/producer.hpp"
+#include "sop/service_testing/binary_test.hpp"
 #include "sop/service_testing/process.hpp"
 #include "sop/store/redis_store.hpp"
-#include "sop/store/testing/redis_server.hpp"
 #include "sop/v1/mrp.grpc.pb.h"
 
 namespace sop::mrp {
@@ -107,21 +106,15 @@ int PlanMismatches(std::span<MrpProcess* const> replicas, const planning::Nettin
   return mismatches;
 }
 
-TEST(MrpBinary, ServesThePlanAndSnapshotsOnSigterm) {
-  auto broker = bus::EmbeddedBroker::Start({.brokers = 1, .partitions = 6});
-  ASSERT_TRUE(broker.has_value());
-  store_testing::RedisServer redis;
-  ASSERT_TRUE(redis.Start().has_value());
+class MrpBinary : public service_testing::ServiceBinaryTest {};
 
-  MrpProcess mrp((*broker)->bootstrap_servers(), redis.port(), redis.directory() / "sop-mrp.log");
+TEST_F(MrpBinary, ServesThePlanAndSnapshotsOnSigterm) {
+  MrpProcess mrp(bootstrap(), redis().port(), redis().directory() / "sop-mrp.log");
   // The start-up log line names the chosen gRPC port.
   ASSERT_GT(mrp.WaitForPort(), 0) << mrp.Log();
 
-  auto producer = bus::Producer::Create(
-      bus::KafkaConfig{{"bootstrap.servers", (*broker)->bootstrap_servers()}, {"linger.ms", "5"}});
-  ASSERT_TRUE(producer.has_value());
   const auto& events = Events();
-  ProduceFacts(**producer, 0, events.size());
+  ProduceFacts(producer(), 0, events.size());
 
   // Poll GetPlan (against a deadline) until the replica has planned the last facts.
   const auto expected = Direct(events);
@@ -154,7 +147,7 @@ TEST(MrpBinary, ServesThePlanAndSnapshotsOnSigterm) {
   EXPECT_EQ(mrp.Terminate(), 0) << mrp.Log();
 
   // Every partition that received facts has a snapshot with its consumed offset.
-  store::RedisStore store(redis.StoreOptions());
+  store::RedisStore store(redis().StoreOptions());
   int snapshots = 0;
   for (int partition = 0; partition < 6; ++partition) {
     auto stored = store.GetSnapshot("mrp/sop.facts.v1/" + std::to_string(partition));
@@ -167,24 +160,17 @@ TEST(MrpBinary, ServesThePlanAndSnapshotsOnSigterm) {
   EXPECT_GT(snapshots, 0);
 }
 
-TEST(MrpBinary, SigkillMidStreamThenRestartGivesThePlanOfAnUninterruptedRun) {
-  auto broker = bus::EmbeddedBroker::Start({.brokers = 1, .partitions = 6});
-  ASSERT_TRUE(broker.has_value());
-  store_testing::RedisServer redis;
-  ASSERT_TRUE(redis.Start().has_value());
-  auto producer = bus::Producer::Create(
-      bus::KafkaConfig{{"bootstrap.servers", (*broker)->bootstrap_servers()}, {"linger.ms", "5"}});
-  ASSERT_TRUE(producer.has_value());
+TEST_F(MrpBinary, SigkillMidStreamThenRestartGivesThePlanOfAnUninterruptedRun) {
   const auto& events = Events();
   const std::size_t first = events.size() * 6 / 10;
   const std::size_t second = events.size() * 8 / 10;
 
-  auto killed = std::make_unique<MrpProcess>((*broker)->bootstrap_servers(), redis.port(),
-                                             redis.directory() / "sop-mrp-killed.log");
+  auto killed = std::make_unique<MrpProcess>(bootstrap(), redis().port(),
+                                             redis().directory() / "sop-mrp-killed.log");
   ASSERT_GT(killed->WaitForPort(), 0) << killed->Log();
-  ProduceFacts(**producer, 0, first);
+  ProduceFacts(producer(), 0, first);
   // Wait (against a deadline) until the first part is snapshotted in Redis ...
-  store::RedisStore store(redis.StoreOptions());
+  store::RedisStore store(redis().StoreOptions());
   // Facts held by the snapshots ('F' records of the partition state). Not the offsets: mrp
   // publishes TransferDemand facts to sop.facts.v1 too (kept per key, not as 'F' records).
   auto snapshotted = [&] {
@@ -214,7 +200,7 @@ TEST(MrpBinary, SigkillMidStreamThenRestartGivesThePlanOfAnUninterruptedRun) {
   }
   ASSERT_EQ(snapshotted(), static_cast<std::int64_t>(first)) << killed->Log();
   // ... then feed the second part and kill the process while it consumes it.
-  ProduceFacts(**producer, first, second);
+  ProduceFacts(producer(), first, second);
   killed->Kill();
   const std::int64_t at_kill = snapshotted();
   EXPECT_GE(at_kill, static_cast<std::int64_t>(first));
@@ -222,11 +208,10 @@ TEST(MrpBinary, SigkillMidStreamThenRestartGivesThePlanOfAnUninterruptedRun) {
   std::cout << "[ info ] facts covered by snapshots at SIGKILL: " << at_kill << " (fed " << second
             << ")\n";
 
-  MrpProcess restarted((*broker)->bootstrap_servers(), redis.port(),
-                       redis.directory() / "sop-mrp-restarted.log");
+  MrpProcess restarted(bootstrap(), redis().port(), redis().directory() / "sop-mrp-restarted.log");
   ASSERT_GT(restarted.WaitForPort(), 0) << restarted.Log();
-  ProduceFacts(**producer, second, events.size());
-  ProduceFacts(**producer, 0, 500);  // re-delivered facts (same event ids) change nothing
+  ProduceFacts(producer(), second, events.size());
+  ProduceFacts(producer(), 0, 500);  // re-delivered facts (same event ids) change nothing
 
   const auto expected = Direct(events);
   MrpProcess* replicas[] = {&restarted};
@@ -251,23 +236,14 @@ TEST(MrpBinary, SigkillMidStreamThenRestartGivesThePlanOfAnUninterruptedRun) {
   EXPECT_EQ(restarted.Terminate(), 0);
 }
 
-TEST(MrpBinary, TwoReplicasSplitTheSitesAndTogetherPlanLikeOne) {
-  auto broker = bus::EmbeddedBroker::Start({.brokers = 1, .partitions = 6});
-  ASSERT_TRUE(broker.has_value());
-  store_testing::RedisServer redis;
-  ASSERT_TRUE(redis.Start().has_value());
-  auto producer = bus::Producer::Create(
-      bus::KafkaConfig{{"bootstrap.servers", (*broker)->bootstrap_servers()}, {"linger.ms", "5"}});
-  ASSERT_TRUE(producer.has_value());
+TEST_F(MrpBinary, TwoReplicasSplitTheSitesAndTogetherPlanLikeOne) {
   const auto& events = Events();
 
-  MrpProcess a((*broker)->bootstrap_servers(), redis.port(), redis.directory() / "sop-mrp-a.log",
-               "mrp-a");
-  MrpProcess b((*broker)->bootstrap_servers(), redis.port(), redis.directory() / "sop-mrp-b.log",
-               "mrp-b");
+  MrpProcess a(bootstrap(), redis().port(), redis().directory() / "sop-mrp-a.log", "mrp-a");
+  MrpProcess b(bootstrap(), redis().port(), redis().directory() / "sop-mrp-b.log", "mrp-b");
   ASSERT_GT(a.WaitForPort(), 0) << a.Log();
   ASSERT_GT(b.WaitForPort(), 0) << b.Log();
-  ProduceFacts(**producer, 0, events.size());
+  ProduceFacts(producer(), 0, events.size());
 
   const auto expected = Direct(events);
   const auto& snapshot = expected->snapshot();
@@ -353,25 +329,21 @@ TEST(MrpBinary, TwoReplicasSplitTheSitesAndTogetherPlanLikeOne) {
   if (crossing == 0) GTEST_SKIP() << "no transfer edge crosses the replicas in this split";
 }
 
-TEST(MrpBinary, HealthFollowsRedisAndTheBroker) {
-  auto broker = bus::EmbeddedBroker::Start({.brokers = 1, .partitions = 6});
-  ASSERT_TRUE(broker.has_value());
-  store_testing::RedisServer redis;
-  ASSERT_TRUE(redis.Start().has_value());
-  MrpProcess mrp((*broker)->bootstrap_servers(), redis.port(), redis.directory() / "sop-mrp.log");
+TEST_F(MrpBinary, HealthFollowsRedisAndTheBroker) {
+  MrpProcess mrp(bootstrap(), redis().port(), redis().directory() / "sop-mrp.log");
   ASSERT_GT(mrp.WaitForPort(), 0) << mrp.Log();
   auto becomes = [&](service_testing::ServingStatus want) {
     return service_testing::WaitForHealth(mrp.channel(), "sop.v1.Mrp", want);
   };
   using grpc::health::v1::HealthCheckResponse;
   EXPECT_TRUE(becomes(HealthCheckResponse::SERVING));
-  ASSERT_TRUE(redis.Stop().has_value());
+  ASSERT_TRUE(redis().Stop().has_value());
   EXPECT_TRUE(becomes(HealthCheckResponse::NOT_SERVING)) << "redis down";
-  ASSERT_TRUE(redis.Start().has_value());
+  ASSERT_TRUE(redis().Start().has_value());
   EXPECT_TRUE(becomes(HealthCheckResponse::SERVING)) << "redis back";
-  ASSERT_TRUE((*broker)->SetBrokerDown(1).has_value());
+  ASSERT_TRUE(broker().SetBrokerDown(1).has_value());
   EXPECT_TRUE(becomes(HealthCheckResponse::NOT_SERVING)) << "broker down";
-  ASSERT_TRUE((*broker)->SetBrokerUp(1).has_value());
+  ASSERT_TRUE(broker().SetBrokerUp(1).has_value());
   EXPECT_TRUE(becomes(HealthCheckResponse::SERVING)) << "broker back";
   EXPECT_EQ(mrp.Terminate(), 0) << mrp.Log();
 }
