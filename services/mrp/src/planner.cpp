@@ -225,28 +225,57 @@ void MrpPlanner::FillPegging(model::ItemSiteIndex item_site, std::int32_t ordina
                              model::Bucket bucket, sop::v1::PlannedOrder& out) const {
   const planning::SupplyRef supply{planning::SupplyKind::kPlannedOrder, ordinal, bucket};
   const std::vector<planning::EndDemand> ends = state_.engine()->EndDemands(item_site, supply);
-  std::vector<sop::v1::EndDemandPeg> pegs(ends.size());
-  for (std::size_t k = 0; k < ends.size(); ++k) FillPeg(ends[k], pegs[k]);
-  const std::size_t keep = std::max<std::size_t>(1, options_.max_pegs_per_order);
-  if (pegs.size() > keep) {
-    // Largest revenue first; ties by due bucket so the order is deterministic.
-    std::partial_sort(pegs.begin(), pegs.begin() + static_cast<std::ptrdiff_t>(keep - 1),
-                      pegs.end(),
-                      [](const sop::v1::EndDemandPeg& a, const sop::v1::EndDemandPeg& b) {
-                        if (a.revenue() != b.revenue()) return a.revenue() > b.revenue();
-                        return a.bucket() < b.bucket();
-                      });
-    sop::v1::EndDemandPeg rest;
-    rest.set_kind(sop::v1::END_DEMAND_KIND_UNSPECIFIED);
-    rest.set_bucket(-1);
-    for (std::size_t k = keep - 1; k < pegs.size(); ++k) {
-      rest.set_quantity(rest.quantity() + pegs[k].quantity());
-      rest.set_revenue(rest.revenue() + pegs[k].revenue());
+  const model::Snapshot& snapshot = state_.engine()->snapshot();
+  // Revenue and bucket of each end demand as FillPeg computes them, without building the peg
+  // messages (four strings each): a shared component's order can serve hundreds of end demands
+  // and only the kept ones become messages. Same selection and summation order as ranking the
+  // messages themselves.
+  struct Ranked {
+    double revenue = 0.0;
+    double quantity = 0.0;
+    model::Bucket bucket = 0;
+    std::size_t index = 0;
+  };
+  std::vector<Ranked> ranked(ends.size());
+  for (std::size_t k = 0; k < ends.size(); ++k) {
+    const planning::EndDemand& end = ends[k];
+    Ranked& r = ranked[k];
+    r.quantity = end.quantity;
+    r.index = k;
+    r.bucket = end.demand.bucket;
+    if (end.demand.kind == planning::DemandKind::kSalesOrder) {
+      const auto& so = snapshot.sales_orders[static_cast<std::size_t>(end.demand.index)];
+      r.revenue = end.quantity * so.unit_price;
+      r.bucket = so.due_bucket;
+    } else if (end.demand.kind == planning::DemandKind::kForecast) {
+      r.revenue =
+          end.quantity *
+          snapshot.item_sites[static_cast<std::size_t>(end.demand.item_site.value())].unit_price;
     }
-    pegs.resize(keep - 1);
-    pegs.push_back(std::move(rest));
   }
-  for (auto& peg : pegs) *out.add_pegging() = std::move(peg);
+  const std::size_t keep = std::max<std::size_t>(1, options_.max_pegs_per_order);
+  if (ranked.size() <= keep) {
+    for (const planning::EndDemand& end : ends) FillPeg(end, *out.add_pegging());
+    return;
+  }
+  // Largest revenue first; ties by due bucket so the order is deterministic.
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep - 1),
+                    ranked.end(), [](const Ranked& a, const Ranked& b) {
+                      if (a.revenue != b.revenue) return a.revenue > b.revenue;
+                      return a.bucket < b.bucket;
+                    });
+  for (std::size_t k = 0; k + 1 < keep; ++k) FillPeg(ends[ranked[k].index], *out.add_pegging());
+  sop::v1::EndDemandPeg& rest = *out.add_pegging();
+  rest.set_kind(sop::v1::END_DEMAND_KIND_UNSPECIFIED);
+  rest.set_bucket(-1);
+  double quantity = 0.0;
+  double revenue = 0.0;
+  for (std::size_t k = keep - 1; k < ranked.size(); ++k) {
+    quantity += ranked[k].quantity;
+    revenue += ranked[k].revenue;
+  }
+  rest.set_quantity(quantity);
+  rest.set_revenue(revenue);
 }
 
 void MrpPlanner::FillRecord(model::ItemSiteIndex item_site, sop::v1::ItemSitePlan& out) const {
