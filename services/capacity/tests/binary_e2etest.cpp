@@ -17,7 +17,6 @@
 #include "sop/service_testing/binary_test.hpp"
 #include "sop/service_testing/facts.hpp"
 #include "sop/service_testing/process.hpp"
-#include "sop/store/redis_store.hpp"
 #include "sop/v1/capacity.grpc.pb.h"
 
 namespace sop::capacity {
@@ -73,17 +72,12 @@ TEST_F(CapacityBinary, ServesTheLibrarysLoadsAndSnapshotsOnSigterm) {
   EXPECT_EQ(process.Terminate(), 0) << process.Log();
 
   // Every partition that received facts has a snapshot with its consumed offset.
-  store::RedisStore store(redis().StoreOptions());
-  int snapshots = 0;
-  for (int partition = 0; partition < 6; ++partition) {
-    auto stored = store.GetSnapshot("capacity/sop.facts.v1/" + std::to_string(partition));
-    ASSERT_TRUE(stored.has_value());
-    if (!*stored) continue;
-    ++snapshots;
-    ASSERT_FALSE((*stored)->offsets.empty());
-    EXPECT_GT((*stored)->offsets[0].next_offset, 0);
+  const auto snapshots = FactSnapshots("capacity");
+  EXPECT_GT(snapshots.size(), 0u);
+  for (const auto& stored : snapshots) {
+    ASSERT_FALSE(stored.offsets.empty());
+    EXPECT_GT(stored.offsets[0].next_offset, 0);
   }
-  EXPECT_GT(snapshots, 0);
 }
 
 }  // namespace

@@ -18,4 +18,19 @@ std::filesystem::path ServiceBinaryTest::LogPath(const std::string& name) const 
   return redis_.directory() / (name + ".log");
 }
 
+std::vector<store::Snapshot> ServiceBinaryTest::FactSnapshots(const std::string& service) const {
+  store::RedisStore store = Store();
+  std::vector<store::Snapshot> found;
+  for (std::int32_t partition = 0; partition < partitions_; ++partition) {
+    const std::string name = service + "/sop.facts.v1/" + std::to_string(partition);
+    auto stored = store.GetSnapshot(name);
+    if (!stored) {
+      ADD_FAILURE() << name << ": " << stored.error().ToString();
+      continue;
+    }
+    if (*stored) found.push_back(std::move(**stored));
+  }
+  return found;
+}
+
 }  // namespace sop::service_testing

@@ -16,10 +16,12 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sop/bus/embedded_broker.hpp"
 #include "sop/bus/producer.hpp"
 #include "sop/store/redis_store.hpp"
+#include "sop/store/snapshot.hpp"
 #include "sop/store/testing/redis_server.hpp"
 
 namespace sop::service_testing {
@@ -39,6 +41,9 @@ class ServiceBinaryTest : public ::testing::Test {
   store::RedisStore Store() const { return store::RedisStore(redis_.StoreOptions()); }
   /// `<redis dir>/<name>.log`: a place for a process's log that goes away with the test.
   std::filesystem::path LogPath(const std::string& name) const;
+  /// The snapshots `service` keeps of sop.facts.v1 in the test's Redis ("<service>/sop.facts.v1/
+  /// <p>" for every partition p that has one); a failed read is a test failure.
+  std::vector<store::Snapshot> FactSnapshots(const std::string& service) const;
 
  private:
   std::int32_t partitions_;
