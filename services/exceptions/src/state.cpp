@@ -314,12 +314,18 @@ bool ExceptionsState::BatchPending() const {
 }
 
 std::vector<bus::OutgoingMessage> ExceptionsState::EndBatch() {
+  auto out = EndBatchImpl();
+  if (gauges_stale_) UpdateGauges();
+  return out;
+}
+
+std::vector<bus::OutgoingMessage> ExceptionsState::EndBatchImpl() {
   std::vector<bus::OutgoingMessage> out = std::exchange(immediate_, {});
   const codec::PlanChanges changes = planning_.Flush();
   progress_.plan_version = planning_.version();
   if (planning_.engine() != redetector_engine_) ResetRedetector();  // the engine went
   // A background result that is ready is merged first (it may start the next detection).
-  for (auto& message : TakeDetected()) out.push_back(std::move(message));
+  for (auto& message : TakeDetectedImpl()) out.push_back(std::move(message));
   if (!detection_pending_ && !changes.rebuilt) return out;
   if (in_flight_) return out;  // detection_pending_ stays: the merge starts the next one
   detection_pending_ = true;
@@ -381,6 +387,12 @@ std::vector<bus::OutgoingMessage> ExceptionsState::StartDetection() {
 }
 
 std::vector<bus::OutgoingMessage> ExceptionsState::TakeDetected() {
+  auto out = TakeDetectedImpl();
+  if (gauges_stale_) UpdateGauges();
+  return out;
+}
+
+std::vector<bus::OutgoingMessage> ExceptionsState::TakeDetectedImpl() {
   if (!worker_) return {};
   // The merge reads the current plan: plan what is staged first (with a detection in flight its
   // item-sites join redetect_).
@@ -458,11 +470,14 @@ std::vector<bus::OutgoingMessage> ExceptionsState::Encode(
     out.push_back(std::move(message));
   }
   progress_.deltas += static_cast<std::int64_t>(out.size());
-  if (!out.empty()) UpdateGauges();
+  // The open-exception gauges walk the whole book: refreshed at the batch end and after a merged
+  // detection, not per drained batch of net changes.
+  if (!out.empty()) gauges_stale_ = true;
   return out;
 }
 
 void ExceptionsState::UpdateGauges() {
+  gauges_stale_ = false;
   progress_.open = static_cast<std::int64_t>(book_.size());
   if (!probe_) return;
   std::set<std::tuple<std::string, std::string, std::string>> seen;

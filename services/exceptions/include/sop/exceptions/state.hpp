@@ -148,6 +148,8 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
   void ResetRedetector();
   void NoteCause(std::string_view fact_bytes);
   void UpdateGauges();
+  std::vector<bus::OutgoingMessage> EndBatchImpl();
+  std::vector<bus::OutgoingMessage> TakeDetectedImpl();
 
   StateOptions options_;
   std::unique_ptr<Probe> probe_;
@@ -158,6 +160,7 @@ class ExceptionsState final : public host::PartitionedState, private codec::Plan
   std::int64_t changes_since_detection_ = 0;
   std::optional<sop::v1::Cause> first_pending_cause_;  ///< oldest change not fully detected
   StateProgress progress_;
+  bool gauges_stale_ = false;  ///< deltas went out since the gauges were last refreshed
   std::unique_ptr<Worker> worker_;
   std::chrono::steady_clock::time_point last_start_{};  ///< of the last background detection
   bool in_flight_ = false;                              ///< a background detection is under way
