@@ -880,7 +880,7 @@ void MaterialRedetector::Forget(std::span<const ItemSiteIndex> touched) {
   }
   std::vector<ItemSiteIndex> reached;
   reach_->Invalidate(touched, &reached);
-  FollowReached(reached, {}, nullptr);
+  FollowReached(reached, touched, nullptr);
 }
 
 std::vector<Exception> MaterialRedetector::Redetect(std::span<const ItemSiteIndex> touched,
@@ -891,15 +891,14 @@ std::vector<Exception> MaterialRedetector::Redetect(std::span<const ItemSiteInde
   }
   std::vector<ItemSiteIndex> reached;
   reach_->Invalidate(touched, &reached);
-  // One detection of every reached item-site gives both its material exceptions and its
+  // One detection of a reached item-site gives both its material exceptions and its
   // order-at-risk record; all of them are returned (the reached but not re-netted ones' reach,
   // hence revenue at risk and customers, moved with the change too).
   const auto& snapshot = engine_->snapshot();
-  std::vector<char> keep(snapshot.item_site_count(), 1);
   std::vector<Exception> out;
-  FollowReached(reached, keep, &out);
+  const auto detected = FollowReached(reached, touched, &out);
   if (ids_in_scope != nullptr) {
-    for (auto i : reached) {
+    for (auto i : detected) {
       const auto name = snapshot.ItemSiteName(i);
       for (auto type : {ExceptionType::kShortage, ExceptionType::kBelowSafetyStock,
                         ExceptionType::kPastDueRelease, ExceptionType::kSharedComponent,
@@ -933,12 +932,35 @@ void MaterialRedetector::FollowOrdersAtRisk() {
   orders_ = std::move(tracker);
 }
 
-void MaterialRedetector::FollowReached(std::span<const ItemSiteIndex> reached,
-                                       std::span<const char> keep,
-                                       std::vector<Exception>* material) {
+std::vector<ItemSiteIndex> MaterialRedetector::FollowReached(
+    std::span<const ItemSiteIndex> all_reached, std::span<const ItemSiteIndex> touched,
+    std::vector<Exception>* material) {
   auto& t = *orders_;
   const auto& snapshot = engine_->snapshot();
+  const auto& plan = engine_->plan();
   t.Fit(snapshot.item_site_count(), snapshot.sales_orders.size());
+  // A reached item-site that was not re-netted keeps its plan: only what depends on reach can
+  // differ — its shortage, past-due release and shared-component exceptions and its notes, all
+  // of which need a shortage finding or a past-due order. Without either (and without notes
+  // before) there is nothing to detect again.
+  for (auto i : touched) {
+    if (i.value() >= 0 && Idx(i) < t.reached_mark.size()) t.reached_mark[Idx(i)] = 2;
+  }
+  std::vector<ItemSiteIndex> reached;
+  reached.reserve(all_reached.size());
+  for (auto i : all_reached) {
+    const auto c = Idx(i);
+    bool redo = t.reached_mark[c] == 2 || !t.by_item_site[c].empty();
+    for (std::size_t f = 0; !redo && f < plan.item_findings[c].size(); ++f) {
+      redo = plan.item_findings[c][f].type == model::FindingType::kShortage;
+    }
+    for (std::size_t o = 0; !redo && o < plan.orders[c].size(); ++o)
+      redo = plan.orders[c][o].past_due;
+    if (redo) reached.push_back(i);
+  }
+  for (auto i : touched) {
+    if (i.value() >= 0 && Idx(i) < t.reached_mark.size()) t.reached_mark[Idx(i)] = 0;
+  }
   std::vector<std::int32_t> rebuild;
   auto mark = [&](std::int32_t order) {
     const auto k = static_cast<std::size_t>(order);
@@ -961,8 +983,8 @@ void MaterialRedetector::FollowReached(std::span<const ItemSiteIndex> reached,
   for (auto i : reached) {
     auto& notes = t.by_item_site[Idx(i)];
     notes.clear();
-    const bool kept = material != nullptr && Idx(i) < keep.size() && keep[Idx(i)];
-    DetectMaterial(*engine_, *reach_, i, policy_, kept ? *material : scratch, nullptr, &notes);
+    DetectMaterial(*engine_, *reach_, i, policy_, material != nullptr ? *material : scratch,
+                   nullptr, &notes);
     scratch.clear();
     for (const auto& [order, quantity] : notes) {
       mark(order);
@@ -981,6 +1003,7 @@ void MaterialRedetector::FollowReached(std::span<const ItemSiteIndex> reached,
       t.taken.push_back(order);
     }
   }
+  return reached;
 }
 
 std::vector<Exception> MaterialRedetector::TakeOrdersAtRisk(

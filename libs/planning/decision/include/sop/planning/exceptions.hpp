@@ -170,7 +170,9 @@ class MaterialRedetector {
   /// material exceptions of `touched`; `ids_in_scope` as in DetectItemSiteExceptions. When
   /// following orders at risk, the material exceptions (and ids in scope) are those of every
   /// item-site the change reached — `touched` and everything they consume, whose revenue at risk
-  /// and customers moved with the change — so they equal a full detection's.
+  /// and customers moved with the change — so they equal a full detection's (a reached item-site
+  /// that was not re-netted and has no shortage, past-due order or order at risk is skipped: it
+  /// has nothing that depends on reach).
   std::vector<Exception> Redetect(std::span<const ItemSiteIndex> touched,
                                   std::vector<std::string>* ids_in_scope);
   /// Computes the summary of every planned order now (about the reach part of a full detection),
@@ -200,10 +202,13 @@ class MaterialRedetector {
   std::vector<Exception> OrdersAtRisk() const;
 
  private:
-  // Re-detects the order-at-risk record of `reached` and rebuilds the orders it concerns;
-  // appends the material exceptions of the item-sites flagged in `keep` to `material`.
-  void FollowReached(std::span<const ItemSiteIndex> reached, std::span<const char> keep,
-                     std::vector<Exception>* material);
+  // Re-detects the order-at-risk record of the `reached` item-sites whose exceptions can have
+  // moved (the `touched` ones, and the others with a shortage, a past-due order or notes) and
+  // rebuilds the orders it concerns; appends their material exceptions to `material`. Returns
+  // the item-sites detected again.
+  std::vector<ItemSiteIndex> FollowReached(std::span<const ItemSiteIndex> reached,
+                                           std::span<const ItemSiteIndex> touched,
+                                           std::vector<Exception>* material);
 
   const NettingEngine* engine_;
   DetectionPolicy policy_;
