@@ -296,6 +296,39 @@ sop::v1::Envelope BigOrder(std::size_t nth, const std::string& name) {
   return {};
 }
 
+TEST_F(ExceptionsStateS, ABatchOfFactsIsOneNetChangeAndOneReRankNamingEveryEvent) {
+  ExceptionsState state;
+  Feed(state, Events());
+  state.EndBatch();
+  const std::int64_t base = static_cast<std::int64_t>(Events().size());
+  std::vector<std::string> extra;
+  for (std::size_t k = 0; k < 3; ++k) {
+    const sop::v1::Envelope big = BigOrder(k, "batch-" + std::to_string(k));
+    const std::int64_t sequence = base + static_cast<std::int64_t>(k);
+    auto applied = state.Apply(FactMessage(big, sequence, PartitionOf(big)));
+    ASSERT_TRUE(applied.has_value() && *applied);
+    extra.push_back(FactBytes(big, sequence));
+  }
+  EXPECT_TRUE(state.BatchPending());  // staged, not yet planned
+  EXPECT_EQ(state.progress().incremental_detections, 0);
+
+  // One drained batch: one net change, one re-detection and re-rank, one cause naming all three.
+  const auto immediate = Parse(state.TakeImmediate());
+  ASSERT_FALSE(immediate.empty());
+  EXPECT_EQ(state.progress().incremental_detections, 1);
+  for (const auto& delta : immediate) {
+    EXPECT_EQ(delta.cause().event_id(), "batch-0");
+    EXPECT_EQ(delta.cause().event_count(), 3);
+    ASSERT_EQ(delta.cause().event_ids_size(), 3);
+    EXPECT_EQ(delta.cause().event_ids(2), "batch-2");
+  }
+  EXPECT_TRUE(state.TakeImmediate().empty());  // nothing staged any more
+
+  // The batch end settles the rest: the whole list equals the full detection on all facts.
+  state.EndBatch();
+  ExpectSameAsReference(state.book(), Reference(Events(), extra));
+}
+
 TEST_F(ExceptionsStateS, BackgroundFullDetectionWithConcurrentNetChangesSettlesToTheLibrarysList) {
   StateOptions options;
   options.background_detection = true;
