@@ -44,9 +44,12 @@ struct PlannerOptions {
   std::size_t max_pegs_per_order = 5;
   /// In the net-change path, publish an item-site's record only when it differs from the last
   /// one published for it (a 64-bit hash of the serialized record per item-site; rebuild deltas
-  /// always publish every record they carry). A coalesced net change re-nets many shared
-  /// components whose records come out unchanged.
-  bool skip_unchanged_records = true;
+  /// always publish every record they carry). A coalesced net change re-nets shared components
+  /// whose records often come out unchanged (~25 % of them at 1,000 facts/s), but the record
+  /// must be built (pegging included) and serialized once more to know: measured with
+  /// sop-bench-pipeline it did not pay clearly (mrp CPU-s up, latency within the noise; see
+  /// services/mrp/README.md), so it is off by default.
+  bool skip_unchanged_records = false;
 };
 
 /// Summary of a full regenerative run.
