@@ -118,10 +118,11 @@ struct ConsumerOptions {
 /// Threads: one consumer thread (started by Start) polls, runs the handler, the reject
 /// decision, on_drained and the listener. Stop() and Lag() are thread-safe; Stop() must not be
 /// called from the handler, on_drained or the listener. Lag() positions move at each drain. A
-/// handler that keeps failing retryably blocks its thread with backoff; beyond max.poll.interval.ms
-/// the broker evicts the member (documented limit). Errors: configuration errors fail Create with
-/// INVALID_ARGUMENT; runtime errors go to ConsumerListener::OnError. Lifetime: the destructor stops
-/// the consumer (commit, leave the group).
+/// handler that keeps failing retryably blocks its thread with backoff; beyond
+/// max.poll.interval.ms the broker evicts the member (documented limit).
+/// Errors: configuration errors fail Create with INVALID_ARGUMENT; runtime errors go to
+/// ConsumerListener::OnError.
+/// Lifetime: the destructor stops the consumer (drain, commit, leave the group).
 class Consumer {
  public:
   static Result<std::unique_ptr<Consumer>> Create(const KafkaConfig& config,

@@ -45,8 +45,9 @@ struct DeliveryReport {
   std::int64_t offset = 0;
 };
 
-/// A consumed record as handed to a handler. Bytes are copied out of librdkafka, so a Message
-/// may be kept after the handler returns.
+/// A consumed record as handed to a handler. Bytes are copied out of librdkafka, so a copy of
+/// the Message may be kept after the handler returns; the consumer reuses the one it passes
+/// for the next record (keep a copy, never a reference).
 struct Message {
   std::string topic{};
   std::int32_t partition = 0;
