@@ -355,8 +355,12 @@ struct RankedException {
 // The decision core run directly on the facts the services consumed (read back from
 // sop.facts.v1, so ingestion times and normalization are the same): codec::PlanningState →
 // NettingEngine, RoughCut, its detection history, DetectExceptions with the default policy,
-// ranked by planning::Ranker with the default weights.
-inline std::vector<RankedException> ReferenceExceptions(const std::vector<bus::Message>& facts) {
+// ranked by planning::Ranker with the default weights and the score references `references`
+// (ListExceptions tells which the service uses; nullptr: the fixed ones). `scaled` (optional)
+// receives the references planning::ScaleReferences gives this detection at `percentile`.
+inline std::vector<RankedException> ReferenceExceptions(
+    const std::vector<bus::Message>& facts, const sop::v1::ScoreReferences* references = nullptr,
+    planning::RankingWeights* scaled = nullptr, double percentile = 0.9) {
   codec::PlanningState state;
   for (const auto& message : facts) {
     auto applied = state.ApplyFact({message.topic, message.partition}, message.value);
@@ -367,8 +371,20 @@ inline std::vector<RankedException> ReferenceExceptions(const std::vector<bus::M
   if (engine == nullptr) throw std::runtime_error("reference: no plan (no PlanningSettings)");
   const auto capacity = planning::RoughCut(engine->snapshot(), engine->plan());
   const auto history = state.BuildHistory();
-  planning::Ranker ranker;
-  ranker.Reset(planning::DetectExceptions(*engine, capacity, history));
+  auto exceptions = planning::DetectExceptions(*engine, capacity, history);
+  planning::RankingWeights weights;
+  if (scaled != nullptr) {
+    auto references_now = planning::ScaleReferences(exceptions, weights, percentile);
+    if (!references_now) throw std::runtime_error(references_now.error().ToString());
+    *scaled = *references_now;
+  }
+  if (references != nullptr) {
+    weights.revenue_reference = references->revenue_reference();
+    weights.margin_reference = references->margin_reference();
+    weights.breadth_reference = references->breadth_reference();
+  }
+  planning::Ranker ranker(weights);
+  ranker.Reset(std::move(exceptions));
   std::vector<RankedException> ranked;
   int rank = 0;
   for (const planning::Exception* e : ranker.Top(ranker.size())) {
@@ -378,8 +394,10 @@ inline std::vector<RankedException> ReferenceExceptions(const std::vector<bus::M
 }
 
 // Every open exception from Exceptions.ListExceptions, page by page, in rank order.
-inline std::vector<RankedException> ListedExceptions(const std::string& address,
-                                                     std::string& error) {
+// `references` (optional) receives the score references the service ranked with.
+inline std::vector<RankedException> ListedExceptions(
+    const std::string& address, std::string& error,
+    sop::v1::ScoreReferences* references = nullptr) {
   auto stub = sop::v1::Exceptions::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   std::vector<RankedException> listed;
@@ -396,6 +414,7 @@ inline std::vector<RankedException> ListedExceptions(const std::string& address,
       error = "ListExceptions: " + status.error_message();
       return listed;
     }
+    if (references != nullptr && token.empty()) *references = response.references();
     for (const auto& e : response.exceptions()) {
       listed.push_back({e.exception_id(), e.rank(), e.score(), static_cast<int>(e.severity())});
     }

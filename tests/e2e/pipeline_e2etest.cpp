@@ -75,11 +75,25 @@ TEST(Pipeline, PublishedPlanEqualsTheLibrariesOnTheSameEvents) {
     ASSERT_TRUE(facts_reader.Wait(
         [&](const auto& messages) { return messages.size() >= envelopes.size(); }, 30s))
         << facts_reader.Messages().size() << " facts read; " << facts_reader.DescribeLag();
-    const auto reference_exceptions = ReferenceExceptions(facts_reader.Messages());
-    ASSERT_GT(reference_exceptions.size(), 100u);
     std::string error;
-    const auto listed = ListedExceptions((*stack)->Endpoints().Find("exceptions")->grpc, error);
+    sop::v1::ScoreReferences references;
+    const auto listed =
+        ListedExceptions((*stack)->Endpoints().Find("exceptions")->grpc, error, &references);
     ASSERT_TRUE(error.empty()) << error;
+    // The service scales its score references to the 90th percentile of a full detection and
+    // keeps them until a percentile moves by more than 10 % of them: so this
+    // detection's are within 10 % of them, and the ranking is exactly the core's with them.
+    planning::RankingWeights scaled;
+    const auto reference_exceptions =
+        ReferenceExceptions(facts_reader.Messages(), &references, &scaled, 0.9);
+    ASSERT_GT(reference_exceptions.size(), 100u);
+    EXPECT_DOUBLE_EQ(references.percentile(), 0.9);
+    EXPECT_NEAR(scaled.revenue_reference, references.revenue_reference(),
+                0.1 * references.revenue_reference());
+    EXPECT_NEAR(scaled.margin_reference, references.margin_reference(),
+                0.1 * references.margin_reference());
+    EXPECT_NEAR(scaled.breadth_reference, references.breadth_reference(),
+                0.1 * references.breadth_reference());
     const auto differences = CompareRanking(listed, reference_exceptions);
     std::string text;
     for (const auto& difference : differences) text += "\n  " + difference;

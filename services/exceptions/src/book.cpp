@@ -586,6 +586,11 @@ Result<sop::v1::ListExceptionsResponse> ExceptionBook::List(
     last = e;
   }
   response.set_total(matched);
+  sop::v1::ScoreReferences& references = *response.mutable_references();
+  references.set_revenue_reference(weights_.revenue_reference);
+  references.set_margin_reference(weights_.margin_reference);
+  references.set_breadth_reference(weights_.breadth_reference);
+  references.set_percentile(references_set_ ? options_.reference_percentile : 0.0);
   if (more && last != nullptr) response.set_next_page_token(MakeToken(last->score.total, last->id));
   return response;
 }

@@ -223,6 +223,17 @@ host::ServiceSpec ExceptionsServiceSpec() {
                    .Default("200")
                    .Min("1")
                    .Max("5000"));
+    schema.Add(runtime::SettingSpec::Double(
+                   "exceptions.score.reference-percentile",
+                   "Score references: this percentile of a full detection's positive revenue, "
+                   "margin and end demands (0: the fixed references).")
+                   .Default("0.9")
+                   .Min("0")
+                   .Max("1"));
+    schema.Add(runtime::SettingSpec::Bool("exceptions.follow-orders-at-risk",
+                                          "Re-detect orders at risk with the net change that "
+                                          "moves them (false: at the full detection).")
+                   .Default("true"));
   };
   spec.start = [](host::ServiceContext& context) -> Result<std::unique_ptr<host::RunningService>> {
     StateOptions options;
@@ -231,6 +242,9 @@ host::ServiceSpec ExceptionsServiceSpec() {
     options.book.max_upserts_per_delta =
         static_cast<std::size_t>(context.config.GetInt("exceptions.max-upserts-per-delta"));
     options.background_detection = context.config.GetBool("exceptions.background-detection");
+    options.book.reference_percentile =
+        context.config.GetDouble("exceptions.score.reference-percentile");
+    options.book.follow_orders_at_risk = context.config.GetBool("exceptions.follow-orders-at-risk");
     options.full_detection_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
         context.config.GetDuration("exceptions.full-detection.interval"));
     context.host.topics = {std::string(bus::kFactsTopic), std::string(bus::kForecastTopic)};
