@@ -48,6 +48,19 @@ void AddPartitionedHostSettings(runtime::ConfigSchema& schema, const ServiceSpec
                  .Default(MillisText(spec.batch_max))
                  .Min("10ms")
                  .Max("5m"));
+  const HostOptions defaults;
+  schema.Add(SettingSpec::Int(spec.service + ".drain.max-messages",
+                              "Apply at most this many messages before the state's immediate "
+                              "output is taken (one net change per drained burst).")
+                 .Default(std::to_string(defaults.drain_max_messages))
+                 .Min("1")
+                 .Max("100000"));
+  schema.Add(SettingSpec::Duration(spec.service + ".drain.max-interval",
+                                   "Take the immediate output at the latest this long after the "
+                                   "first message not yet drained.")
+                 .Default(MillisText(defaults.drain_max_interval))
+                 .Min("1ms")
+                 .Max("10s"));
 }
 
 }  // namespace
@@ -109,6 +122,9 @@ Result<HostOptions> HostOptionsFromConfig(const runtime::Config& config, const S
   options.batch_quiet = Millis(config.GetDuration(spec.service + ".batch.quiet"));
   options.batch_max = Millis(config.GetDuration(spec.service + ".batch.max"));
   options.snapshot_interval = Millis(config.GetDuration("snapshot.interval"));
+  options.drain_max_messages =
+      static_cast<std::size_t>(config.GetInt(spec.service + ".drain.max-messages"));
+  options.drain_max_interval = Millis(config.GetDuration(spec.service + ".drain.max-interval"));
   return options;
 }
 

@@ -76,17 +76,20 @@ TEST(ServiceMain, DeclaresTheServicesDefaultPortsAndHostSettings) {
   EXPECT_EQ(options->batch_max, 3s);
   EXPECT_EQ(options->redis.command_timeout, 5s);
   EXPECT_EQ(options->snapshot_interval, 0ms);  // default: a snapshot at every batch end
+  EXPECT_EQ(options->drain_max_messages, 500u);
+  EXPECT_EQ(options->drain_max_interval, 20ms);
 }
 
 TEST(ServiceMain, FlagsAndEnvironmentReachTheHostOptions) {
   const ServiceSpec spec = MrpLikeSpec();
   auto config = Load(spec,
                      {"--kafka.bootstrap.servers=a:1", "--kafka.group.id=mrp-blue", "--redis.port",
-                      "6380", "--mrp.batch.quiet=20ms"},
+                      "6380", "--mrp.batch.quiet=20ms", "--mrp.drain.max-messages=50"},
                      {{"SOP_REDIS_HOST", "redis.internal"},
                       {"SOP_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"},
                       {"SOP_SERVICE_INSTANCE", "mrp-7"},
-                      {"SOP_SNAPSHOT_INTERVAL", "15s"}});
+                      {"SOP_SNAPSHOT_INTERVAL", "15s"},
+                      {"SOP_MRP_DRAIN_MAX_INTERVAL", "5ms"}});
   ASSERT_TRUE(config.has_value()) << config.error().ToString();
   auto options = HostOptionsFromConfig(*config, spec);
   ASSERT_TRUE(options.has_value());
@@ -190,8 +193,8 @@ TEST(ServiceMain, AStandaloneServiceGetsNoBatchOrSnapshotSettings) {
   AddHostSettings(schema, spec);
   std::vector<std::string> names;
   for (const auto& setting : schema.settings()) names.push_back(setting.name);
-  for (const char* absent :
-       {"redis.timeout", "snapshot.interval", "ingestion.batch.quiet", "ingestion.batch.max"}) {
+  for (const char* absent : {"redis.timeout", "snapshot.interval", "ingestion.batch.quiet",
+                             "ingestion.batch.max", "ingestion.drain.max-messages"}) {
     EXPECT_EQ(std::count(names.begin(), names.end(), absent), 0) << absent;
   }
   for (const char* present : {"redis.host", "redis.port", "service.instance", "auth.tokens-file",

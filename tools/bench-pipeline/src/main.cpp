@@ -58,6 +58,8 @@ struct Options {
   std::filesystem::path dir{};
   std::filesystem::path bin_dir{};
   bool json = false;
+  std::int32_t fetch_wait_ms = 50;  // the services' fetch.wait.max.ms (each hop adds up to it)
+  std::map<std::string, std::vector<std::string>> service_args{};  // per service short name
 };
 
 double Seconds(Clock::duration d) {
@@ -207,6 +209,8 @@ stack::StackOptions BaseStackOptions(const Options& options, std::vector<std::st
   stack_options.start_timeout = 60s;
   stack_options.stop_timeout = 20s;
   stack_options.extra_env = {"SOP_SHUTDOWN_TIMEOUT=15s"};
+  stack_options.fetch_wait_max_ms = options.fetch_wait_ms;
+  stack_options.extra_args = options.service_args;
   return stack_options;
 }
 
@@ -872,7 +876,8 @@ int Usage() {
                "(42)] [--history-weeks N (156)]\n"
                "  [--rate EVENTS_PER_S (1000)] [--duration SECONDS (30)] [--window N (20000)]\n"
                "  [--timeout SECONDS (replay, 300)]\n"
-               "  [--partitions N (6)] [--dir DIR] [--bin-dir DIR]\n");
+               "  [--partitions N (6)] [--dir DIR] [--bin-dir DIR]\n"
+               "  [--fetch-wait-ms N (50)] [--service-arg SERVICE=--flag=value ...]\n");
   return 64;
 }
 
@@ -927,6 +932,19 @@ int main(int argc, char** argv) {
       options.dir = value();
     } else if (arg == "--bin-dir") {
       options.bin_dir = value();
+    } else if (arg == "--fetch-wait-ms") {
+      options.fetch_wait_ms = static_cast<std::int32_t>(number(arg, value(), 1));
+    } else if (arg == "--service-arg") {
+      const std::string text = value();
+      const auto equals = text.find('=');
+      if (equals == std::string::npos || equals == 0 || equals + 1 == text.size()) {
+        std::fprintf(stderr,
+                     "sop-bench-pipeline: --service-arg: must be SERVICE=FLAG (e.g. "
+                     "forecasting=--forecasting.batch.max=250ms), got '%s'\n",
+                     text.c_str());
+        return 64;
+      }
+      options.service_args[text.substr(0, equals)].push_back(text.substr(equals + 1));
     } else {
       std::fprintf(stderr, "sop-bench-pipeline: unknown argument '%s'\n", argv[i]);
       return Usage();
