@@ -134,6 +134,50 @@ CapacityPlan RoughCut(const model::Snapshot& snapshot, const Plan& plan) {
   return out;
 }
 
+void ItemSiteLoad(const model::Snapshot& snapshot, const Plan& plan, ItemSiteIndex item_site,
+                  std::span<const std::int32_t> receipts, std::vector<CellLoad>* planned,
+                  std::vector<CellLoad>* work_orders) {
+  planned->clear();
+  work_orders->clear();
+  const auto H = static_cast<std::size_t>(snapshot.H());
+  const auto c = Idx(item_site);
+  if (snapshot.item_sites[c].kind != model::ItemKind::kMake) return;
+  const auto routing = snapshot.Routing(item_site);
+  if (routing.empty()) return;
+  auto load = [&](std::vector<CellLoad>* out, const SupplyRef& supply, Bucket release,
+                  Bucket receipt, double quantity) {
+    for (const auto& step : routing) {
+      const double hours = step.setup_hours + step.run_hours_per_unit * quantity;
+      const auto base = static_cast<std::size_t>(step.work_center.value()) * H;
+      Spread(release, receipt, [&](Bucket t, double share) {
+        out->push_back(CellLoad{base + static_cast<std::size_t>(t),
+                                LoadContribution{item_site, supply, hours * share}});
+      });
+    }
+  };
+  if (c < plan.orders.size()) {
+    const auto& orders = plan.orders[c];
+    for (std::size_t o = 0; o < orders.size(); ++o) {
+      load(planned,
+           SupplyRef{SupplyKind::kPlannedOrder, static_cast<std::int32_t>(o),
+                     orders[o].receipt_bucket},
+           orders[o].release_bucket, orders[o].receipt_bucket, orders[o].release_quantity);
+    }
+  }
+  for (auto r : receipts) {
+    const auto& receipt = snapshot.receipts[static_cast<std::size_t>(r)];
+    if (receipt.item_site != item_site || receipt.kind != model::ReceiptKind::kWorkOrder ||
+        receipt.quantity <= 0.0) {
+      continue;
+    }
+    load(work_orders, SupplyRef{SupplyKind::kScheduledReceipt, r, receipt.due_bucket},
+         receipt.start_bucket, receipt.due_bucket, receipt.quantity);
+  }
+  auto by_cell = [](const CellLoad& a, const CellLoad& b) { return a.cell < b.cell; };
+  std::stable_sort(planned->begin(), planned->end(), by_cell);
+  std::stable_sort(work_orders->begin(), work_orders->end(), by_cell);
+}
+
 std::vector<OverloadDemandShare> OverloadEndDemands(const NettingEngine& engine,
                                                     const Overload& overload) {
   std::map<std::tuple<int, std::int32_t, std::int32_t, Bucket>, OverloadDemandShare> shares;

@@ -853,6 +853,262 @@ struct OrderRiskTracker {
   }
 };
 
+/// Rough-cut load kept per item-site between net changes (see MaterialRedetector::FollowCapacity):
+/// each item-site's (cell, hours) contributions, the cells' loads and overloads, and the current
+/// capacity exceptions of every work center.
+struct CapacityTracker {
+  struct KnownReceipt {
+    ItemSiteIndex item_site;
+    model::ReceiptKind kind;
+    Bucket start = 0;
+    Bucket due = 0;
+    double quantity = 0.0;
+    bool operator==(const KnownReceipt&) const = default;
+  };
+  std::size_t horizon = 0;
+  std::size_t work_centers = 0;
+  std::vector<double> load;                                 ///< per cell
+  std::vector<double> capacity;                             ///< per cell (static)
+  std::vector<char> overloaded;                             ///< per cell
+  std::vector<Overload> overload;                           ///< per cell, when overloaded
+  std::vector<std::vector<ItemSiteIndex>> wc_items;         ///< routed item-sites, ascending
+  std::vector<std::vector<CellLoad>> planned, work_orders;  ///< per item-site, by cell
+  std::vector<std::vector<std::int32_t>> receipts_of;       ///< per item-site, ascending
+  std::vector<KnownReceipt> receipts;                       ///< as last seen
+  std::vector<std::vector<Exception>> current;              ///< per work center
+  std::vector<char> taken_mark;                             ///< per work center
+  std::vector<std::int32_t> taken;                          ///< rebuilt since the last take
+  std::vector<std::string> scope;                           ///< their ids before
+  std::vector<char> cell_mark, item_mark, wc_mark;          ///< scratch
+
+  static KnownReceipt Known(const model::ScheduledReceipt& r) {
+    return KnownReceipt{r.item_site, r.kind, r.start_bucket, r.due_bucket, r.quantity};
+  }
+
+  void Start(const NettingEngine& engine, ReachIndex& reach, const DetectionPolicy& policy) {
+    const auto& snapshot = engine.snapshot();
+    const auto& plan = engine.plan();
+    const auto n = snapshot.item_site_count();
+    auto rough = RoughCut(snapshot, plan);
+    horizon = static_cast<std::size_t>(rough.horizon);
+    work_centers = rough.work_center_count;
+    const auto cells = horizon * work_centers;
+    load = rough.load_hours;
+    capacity = rough.capacity_hours;
+    overloaded.assign(cells, 0);
+    overload.assign(cells, Overload{});
+    for (const auto& o : rough.overloads) {
+      const auto cell = static_cast<std::size_t>(o.work_center.value()) * horizon +
+                        static_cast<std::size_t>(o.bucket);
+      overloaded[cell] = 1;
+      overload[cell] = o;
+    }
+    wc_items.assign(work_centers, {});
+    for (std::size_t c = 0; c < n; ++c) {
+      const ItemSiteIndex i(static_cast<std::int32_t>(c));
+      for (const auto& step : snapshot.Routing(i)) {
+        auto& items = wc_items[static_cast<std::size_t>(step.work_center.value())];
+        if (items.empty() || items.back() != i) items.push_back(i);
+      }
+    }
+    receipts_of.assign(n, {});
+    receipts.clear();
+    for (std::size_t r = 0; r < snapshot.receipts.size(); ++r) {
+      receipts.push_back(Known(snapshot.receipts[r]));
+      const auto item = snapshot.receipts[r].item_site;
+      if (item.value() >= 0 && Idx(item) < n) {
+        receipts_of[Idx(item)].push_back(static_cast<std::int32_t>(r));
+      }
+    }
+    planned.assign(n, {});
+    work_orders.assign(n, {});
+    for (std::size_t c = 0; c < n; ++c) {
+      ItemSiteLoad(snapshot, plan, ItemSiteIndex(static_cast<std::int32_t>(c)), receipts_of[c],
+                   &planned[c], &work_orders[c]);
+    }
+    cell_mark.assign(cells, 0);
+    item_mark.assign(n, 0);
+    wc_mark.assign(work_centers, 0);
+    taken_mark.assign(work_centers, 0);
+    taken.clear();
+    current.assign(work_centers, {});
+    std::vector<Exception> out;
+    DetectCapacity(engine, reach, rough, policy, out);
+    for (auto& e : out) current[static_cast<std::size_t>(e.work_center.value())].push_back(e);
+  }
+
+  // Re-sums one cell in RoughCut's order and rebuilds its overload.
+  void Resum(std::size_t cell) {
+    const auto k = cell / horizon;
+    auto in_cell = [&](const std::vector<CellLoad>& list) {
+      return std::equal_range(list.begin(), list.end(), CellLoad{cell, {}},
+                              [](const CellLoad& a, const CellLoad& b) { return a.cell < b.cell; });
+    };
+    std::vector<const LoadContribution*> contributions;
+    for (auto i : wc_items[k]) {
+      auto [first, last] = in_cell(planned[Idx(i)]);
+      for (auto it = first; it != last; ++it) contributions.push_back(&it->contribution);
+    }
+    const auto planned_count = contributions.size();
+    for (auto i : wc_items[k]) {
+      auto [first, last] = in_cell(work_orders[Idx(i)]);
+      for (auto it = first; it != last; ++it) contributions.push_back(&it->contribution);
+    }
+    std::stable_sort(contributions.begin() + static_cast<std::ptrdiff_t>(planned_count),
+                     contributions.end(), [](const LoadContribution* a, const LoadContribution* b) {
+                       return a->supply.index < b->supply.index;
+                     });
+    double sum = 0.0;
+    for (const auto* c : contributions) sum += c->hours;
+    load[cell] = sum;
+    const double cap = capacity[cell];
+    const double over = std::max(0.0, sum - cap);
+    if (over > 1e-9 * std::max(1.0, cap)) {
+      overloaded[cell] = 1;
+      auto& o = overload[cell];
+      o.work_center = WorkCenterIndex(static_cast<std::int32_t>(k));
+      o.bucket = static_cast<Bucket>(cell % horizon);
+      o.load_hours = sum;
+      o.capacity_hours = cap;
+      o.overload_hours = over;
+      o.contributions.clear();
+      for (const auto* c : contributions) o.contributions.push_back(*c);
+      std::stable_sort(
+          o.contributions.begin(), o.contributions.end(),
+          [](const LoadContribution& a, const LoadContribution& b) { return a.hours > b.hours; });
+    } else {
+      overloaded[cell] = 0;
+      overload[cell] = Overload{};
+    }
+  }
+
+  // Follows one net change: `touched` re-netted, `reached` (touched and what they consume) may
+  // peg to other end demands now.
+  void Follow(const NettingEngine& engine, ReachIndex& reach, const DetectionPolicy& policy,
+              std::span<const ItemSiteIndex> touched, std::span<const ItemSiteIndex> reached) {
+    const auto& snapshot = engine.snapshot();
+    const auto& plan = engine.plan();
+    const auto n = snapshot.item_site_count();
+    if (n != planned.size() || static_cast<std::size_t>(snapshot.H()) != horizon ||
+        snapshot.work_centers.size() != work_centers) {
+      for (std::size_t w = 0; w < current.size(); ++w) {
+        for (const auto& e : current[w]) scope.push_back(e.id);
+      }
+      Start(engine, reach, policy);
+      for (std::size_t w = 0; w < work_centers; ++w) Take(static_cast<std::int32_t>(w));
+      return;
+    }
+    std::vector<ItemSiteIndex> dirty;
+    auto mark_item = [&](ItemSiteIndex i) {
+      if (i.value() < 0 || Idx(i) >= n || item_mark[Idx(i)]) return;
+      item_mark[Idx(i)] = 1;
+      dirty.push_back(i);
+    };
+    for (auto i : touched) mark_item(i);
+    // Work orders added, moved or changed (their item-sites are re-netted too; checked anyway).
+    for (std::size_t r = 0; r < snapshot.receipts.size(); ++r) {
+      const auto now = Known(snapshot.receipts[r]);
+      if (r < receipts.size() && receipts[r] == now) continue;
+      const auto item = now.item_site;
+      if (r < receipts.size()) {
+        const auto before = receipts[r].item_site;
+        mark_item(before);
+        if (before != item && before.value() >= 0 && Idx(before) < n) {
+          std::erase(receipts_of[Idx(before)], static_cast<std::int32_t>(r));
+        }
+        receipts[r] = now;
+        if (before == item) {
+          mark_item(item);
+          continue;
+        }
+      } else {
+        receipts.push_back(now);
+      }
+      mark_item(item);
+      if (item.value() >= 0 && Idx(item) < n) {
+        auto& list = receipts_of[Idx(item)];
+        list.insert(std::upper_bound(list.begin(), list.end(), static_cast<std::int32_t>(r)),
+                    static_cast<std::int32_t>(r));
+      }
+    }
+    std::vector<std::size_t> cells;
+    auto mark_cells = [&](const std::vector<CellLoad>& list) {
+      for (const auto& entry : list) {
+        if (cell_mark[entry.cell]) continue;
+        cell_mark[entry.cell] = 1;
+        cells.push_back(entry.cell);
+      }
+    };
+    for (auto i : dirty) {
+      const auto c = Idx(i);
+      item_mark[c] = 0;
+      mark_cells(planned[c]);
+      mark_cells(work_orders[c]);
+      ItemSiteLoad(snapshot, plan, i, receipts_of[c], &planned[c], &work_orders[c]);
+      mark_cells(planned[c]);
+      mark_cells(work_orders[c]);
+    }
+    std::vector<std::int32_t> wcs;
+    auto mark_wc = [&](std::size_t k) {
+      if (wc_mark[k]) return;
+      wc_mark[k] = 1;
+      wcs.push_back(static_cast<std::int32_t>(k));
+    };
+    for (auto cell : cells) {
+      cell_mark[cell] = 0;
+      Resum(cell);
+      mark_wc(cell / horizon);
+    }
+    // Overloads whose traced contributions peg to other end demands now.
+    if (plan.pegged && !reached.empty()) {
+      for (auto i : reached) {
+        if (i.value() >= 0 && Idx(i) < n) item_mark[Idx(i)] = 1;
+      }
+      const auto traced =
+          static_cast<std::size_t>(std::max(0, policy.overload_traced_contributions));
+      for (std::size_t cell = 0; cell < overloaded.size(); ++cell) {
+        if (!overloaded[cell] || wc_mark[cell / horizon]) continue;
+        const auto& list = overload[cell].contributions;
+        for (std::size_t k = 0; k < list.size() && k < traced; ++k) {
+          if (item_mark[Idx(list[k].item_site)]) {
+            mark_wc(cell / horizon);
+            break;
+          }
+        }
+      }
+      for (auto i : reached) {
+        if (i.value() >= 0 && Idx(i) < n) item_mark[Idx(i)] = 0;
+      }
+    }
+    std::sort(wcs.begin(), wcs.end());
+    CapacityPlan part;
+    part.horizon = static_cast<std::int32_t>(horizon);
+    part.work_center_count = work_centers;
+    for (auto w : wcs) {
+      wc_mark[static_cast<std::size_t>(w)] = 0;
+      const auto base = static_cast<std::size_t>(w) * horizon;
+      for (std::size_t t = 0; t < horizon; ++t) {
+        if (overloaded[base + t]) part.overloads.push_back(overload[base + t]);
+      }
+    }
+    std::vector<Exception> out;
+    DetectCapacity(engine, reach, part, policy, out);
+    for (auto w : wcs) {
+      for (const auto& e : current[static_cast<std::size_t>(w)]) scope.push_back(e.id);
+      current[static_cast<std::size_t>(w)].clear();
+      Take(w);
+    }
+    for (auto& e : out) {
+      current[static_cast<std::size_t>(e.work_center.value())].push_back(std::move(e));
+    }
+  }
+
+  void Take(std::int32_t w) {
+    if (taken_mark[static_cast<std::size_t>(w)]) return;
+    taken_mark[static_cast<std::size_t>(w)] = 1;
+    taken.push_back(w);
+  }
+};
 }  // namespace detail
 
 MaterialRedetector::MaterialRedetector(const NettingEngine& engine, DetectionPolicy policy)
@@ -874,23 +1130,26 @@ void MaterialRedetector::Warm() {
 }
 
 void MaterialRedetector::Forget(std::span<const ItemSiteIndex> touched) {
-  if (orders_ == nullptr) {
+  if (orders_ == nullptr && capacity_ == nullptr) {
     reach_->Invalidate(touched);
     return;
   }
   std::vector<ItemSiteIndex> reached;
   reach_->Invalidate(touched, &reached);
-  FollowReached(reached, touched, nullptr);
+  if (orders_ != nullptr) FollowReached(reached, touched, nullptr);
+  if (capacity_ != nullptr) capacity_->Follow(*engine_, *reach_, policy_, touched, reached);
 }
 
 std::vector<Exception> MaterialRedetector::Redetect(std::span<const ItemSiteIndex> touched,
                                                     std::vector<std::string>* ids_in_scope) {
-  if (orders_ == nullptr) {
+  if (orders_ == nullptr && capacity_ == nullptr) {
     reach_->Invalidate(touched);
     return RedetectWith(*engine_, *reach_, touched, policy_, ids_in_scope);
   }
   std::vector<ItemSiteIndex> reached;
   reach_->Invalidate(touched, &reached);
+  if (capacity_ != nullptr) capacity_->Follow(*engine_, *reach_, policy_, touched, reached);
+  if (orders_ == nullptr) return RedetectWith(*engine_, *reach_, touched, policy_, ids_in_scope);
   // One detection of a reached item-site gives both its material exceptions and its
   // order-at-risk record; all of them are returned (the reached but not re-netted ones' reach,
   // hence revenue at risk and customers, moved with the change too).
@@ -1031,6 +1290,38 @@ std::vector<Exception> MaterialRedetector::OrdersAtRisk() const {
   if (orders_ == nullptr) return out;
   out.reserve(orders_->current.size());
   for (const auto& [order, e] : orders_->current) out.push_back(e);
+  SortById(out);
+  return out;
+}
+
+void MaterialRedetector::FollowCapacity() {
+  if (capacity_ != nullptr) return;
+  auto tracker = std::make_unique<detail::CapacityTracker>();
+  tracker->Start(*engine_, *reach_, policy_);
+  capacity_ = std::move(tracker);
+}
+
+std::vector<Exception> MaterialRedetector::TakeCapacity(std::vector<std::string>* ids_in_scope) {
+  std::vector<Exception> out;
+  if (capacity_ == nullptr) return out;
+  auto& t = *capacity_;
+  for (auto w : t.taken) {
+    t.taken_mark[static_cast<std::size_t>(w)] = 0;
+    for (const auto& e : t.current[static_cast<std::size_t>(w)]) out.push_back(e);
+  }
+  if (ids_in_scope != nullptr) {
+    ids_in_scope->insert(ids_in_scope->end(), t.scope.begin(), t.scope.end());
+  }
+  t.taken.clear();
+  t.scope.clear();
+  SortById(out);
+  return out;
+}
+
+std::vector<Exception> MaterialRedetector::CapacityExceptions() const {
+  std::vector<Exception> out;
+  if (capacity_ == nullptr) return out;
+  for (const auto& list : capacity_->current) out.insert(out.end(), list.begin(), list.end());
   SortById(out);
   return out;
 }

@@ -370,5 +370,87 @@ TEST(DecisionExceptions, FollowedOrdersAtRiskChangeWithNetChangeByHand) {
   }
 }
 
+// OverloadedLine followed by hand: 15 h against 10 h in buckets 1–3 (SO-2/3/4, 15 units each,
+// one hour a unit, lead time 1).
+TEST(DecisionExceptions, FollowedCapacityChangesWithNetChangeByHand) {
+  auto engine = OverloadedLine();
+  MaterialRedetector redetector(engine);
+  redetector.FollowCapacity();
+  EXPECT_EQ(Ids(redetector.CapacityExceptions()),
+            (std::vector<std::string>{"BOTTLENECK:LINE-2", "CAPACITY_OVERLOAD:LINE-2#1",
+                                      "CAPACITY_OVERLOAD:LINE-2#2", "CAPACITY_OVERLOAD:LINE-2#3"}));
+  std::vector<std::string> scope;
+  EXPECT_TRUE(redetector.TakeCapacity(&scope).empty());  // nothing rebuilt yet
+  EXPECT_TRUE(scope.empty());
+
+  // SO-3 down to 8: bucket 2 loads 8 h, fits; two overloaded buckets are no bottleneck.
+  model::SalesOrder so3 = engine.snapshot().sales_orders[1];
+  ASSERT_EQ(so3.id, "SO-3");
+  so3.quantity = 8;
+  auto touched = engine.Apply(UpsertSalesOrder{so3});
+  ASSERT_TRUE(touched.has_value());
+  redetector.Redetect(*touched, nullptr);
+  auto changed = redetector.TakeCapacity(&scope);
+  std::sort(scope.begin(), scope.end());
+  EXPECT_EQ(scope,
+            (std::vector<std::string>{"BOTTLENECK:LINE-2", "CAPACITY_OVERLOAD:LINE-2#1",
+                                      "CAPACITY_OVERLOAD:LINE-2#2", "CAPACITY_OVERLOAD:LINE-2#3"}));
+  EXPECT_EQ(Ids(changed),
+            (std::vector<std::string>{"CAPACITY_OVERLOAD:LINE-2#1", "CAPACITY_OVERLOAD:LINE-2#3"}));
+  EXPECT_DOUBLE_EQ(changed[0].quantity, 5.0);
+  EXPECT_NEAR(changed[0].revenue_at_risk, 250.0, 1e-9);  // a third of SO-2's 15 × 50
+
+  // SO-3 at 12: 2 h over in bucket 2 (20 % of capacity: amber), the bottleneck is back with
+  // 5 + 2 + 5 = 12 h; 2 h of 12 put a sixth of SO-3 (12 × 50) at risk: 100.
+  so3.quantity = 12;
+  touched = engine.Apply(UpsertSalesOrder{so3});
+  ASSERT_TRUE(touched.has_value());
+  redetector.Forget(*touched);
+  scope.clear();
+  changed = redetector.TakeCapacity(&scope);
+  EXPECT_EQ(Ids(changed),
+            (std::vector<std::string>{"BOTTLENECK:LINE-2", "CAPACITY_OVERLOAD:LINE-2#1",
+                                      "CAPACITY_OVERLOAD:LINE-2#2", "CAPACITY_OVERLOAD:LINE-2#3"}));
+  EXPECT_DOUBLE_EQ(Get(changed, "CAPACITY_OVERLOAD:LINE-2#2").quantity, 2.0);
+  EXPECT_EQ(Get(changed, "CAPACITY_OVERLOAD:LINE-2#2").severity, Severity::kAmber);
+  EXPECT_NEAR(Get(changed, "CAPACITY_OVERLOAD:LINE-2#2").revenue_at_risk, 100.0, 1e-9);
+  EXPECT_DOUBLE_EQ(Get(changed, "BOTTLENECK:LINE-2").quantity, 12.0);
+  EXPECT_EQ(Get(changed, "BOTTLENECK:LINE-2").end_demands, 3);
+
+  // A work order of 26 units from bucket 4 to 6 loads 13 h in buckets 4 and 5: 3 h over each
+  // (red), pegged to nothing; the bottleneck carries 12 + 3 + 3 = 18 h.
+  model::ScheduledReceipt wo;
+  wo.id = "WO-1";
+  wo.kind = model::ReceiptKind::kWorkOrder;
+  wo.item_site = so3.item_site;
+  wo.start_bucket = 4;
+  wo.due_bucket = 6;
+  wo.quantity = 26;
+  touched = engine.Apply(UpsertReceipt{wo});
+  ASSERT_TRUE(touched.has_value());
+  redetector.Redetect(*touched, nullptr);
+  changed = redetector.TakeCapacity(nullptr);
+  const auto& cell = Get(changed, "CAPACITY_OVERLOAD:LINE-2#5");
+  EXPECT_DOUBLE_EQ(cell.quantity, 3.0);
+  EXPECT_EQ(cell.severity, Severity::kRed);
+  EXPECT_EQ(cell.revenue_at_risk, 0.0);
+  EXPECT_DOUBLE_EQ(Get(changed, "BOTTLENECK:LINE-2").quantity, 18.0);
+
+  // What it follows is what a full detection finds, field by field.
+  std::vector<Exception> full;
+  for (auto& e : DetectExceptions(engine, RoughCut(engine.snapshot(), engine.plan()), {})) {
+    if (e.type == ExceptionType::kCapacityOverload || e.type == ExceptionType::kBottleneck)
+      full.push_back(std::move(e));
+  }
+  const auto followed = redetector.CapacityExceptions();
+  ASSERT_EQ(Ids(followed), Ids(full));
+  EXPECT_EQ(full.size(), 6u);  // five overloaded cells and the bottleneck
+  for (std::size_t k = 0; k < full.size(); ++k) {
+    EXPECT_EQ(followed[k].quantity, full[k].quantity);
+    EXPECT_EQ(followed[k].revenue_at_risk, full[k].revenue_at_risk);
+    EXPECT_EQ(followed[k].explanation, full[k].explanation);
+  }
+}
+
 }  // namespace
 }  // namespace sop::planning

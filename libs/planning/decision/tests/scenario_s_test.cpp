@@ -364,6 +364,143 @@ TEST_F(DecisionScenarioS, SupplierTwoWeeksLateCreatesShortagesAndCustomerRisks) 
   EXPECT_GT(out->kpis.revenue_short, Base().kpis.revenue_short);
 }
 
+// CAPACITY_OVERLOAD and BOTTLENECK followed through random net changes (sales orders up, down,
+// new, cancelled; work orders moved, grown, closed and added; forecasts changed) equal a full
+// DetectExceptions's on a fresh RoughCut after every change — ids, hours, capacity, severity,
+// end demands and explanation — both the whole set (CapacityExceptions) and the set folded from
+// what TakeCapacity hands out; with and without orders at risk followed, through Redetect and
+// through Forget.
+TEST_F(DecisionScenarioS, FollowedCapacityExceptionsEqualAFullDetectionAfterEveryNetChange) {
+  const auto is_capacity = [](ExceptionType type) {
+    return type == ExceptionType::kCapacityOverload || type == ExceptionType::kBottleneck;
+  };
+  for (const bool follow_orders : {true, false}) {
+    SCOPED_TRACE(follow_orders ? "orders at risk followed" : "capacity only");
+    NettingEngine engine(*engine_);
+    MaterialRedetector redetector(engine);
+    if (follow_orders) redetector.FollowOrdersAtRisk();
+    redetector.FollowCapacity();
+    std::map<std::string, Exception> folded;
+    for (auto& e : redetector.CapacityExceptions()) folded.emplace(e.id, std::move(e));
+    std::size_t bottlenecks = 0;
+    for (const auto& [id, e] : folded) bottlenecks += e.type == ExceptionType::kBottleneck;
+    ASSERT_GT(folded.size(), 20u) << "the S plant has overloaded work centers";
+    ASSERT_GT(bottlenecks, 0u);
+    std::vector<std::size_t> work_orders;
+    for (std::size_t r = 0; r < engine.snapshot().receipts.size(); ++r) {
+      if (engine.snapshot().receipts[r].kind == model::ReceiptKind::kWorkOrder) {
+        work_orders.push_back(r);
+      }
+    }
+    ASSERT_FALSE(work_orders.empty());
+    std::mt19937 random(follow_orders ? 20261123 : 6);
+    auto pick = [&](std::size_t size) {
+      return std::uniform_int_distribution<std::size_t>(0, size - 1)(random);
+    };
+    std::size_t changed_steps = 0, compared = 0;
+    std::vector<std::pair<std::string, double>> before;
+    for (const auto& [id, e] : folded) before.emplace_back(id, e.quantity);
+    for (int step = 0; step < 36; ++step) {
+      const auto& snapshot = engine.snapshot();
+      Change change;
+      switch (step % 6) {
+        case 0:
+        case 1: {  // a sales order up or down
+          auto order = snapshot.sales_orders[pick(snapshot.sales_orders.size())];
+          order.quantity = std::round(order.quantity * (step % 2 == 0 ? 3.0 : 0.2));
+          change = UpsertSalesOrder{order};
+          break;
+        }
+        case 2: {  // a new, large, early order
+          auto order = snapshot.sales_orders[pick(snapshot.sales_orders.size())];
+          order.id = "SO-CAP-" + std::to_string(step);
+          order.quantity = std::round(order.quantity * 5.0 + 20.0);
+          order.due_bucket = std::min<Bucket>(order.due_bucket, 3);
+          change = UpsertSalesOrder{order};
+          break;
+        }
+        case 3: {  // a work order moved out and grown, closed, or a new one
+          auto receipt = snapshot.receipts[work_orders[pick(work_orders.size())]];
+          if (step % 12 == 3) {
+            receipt.due_bucket = std::min(snapshot.H() - 1, receipt.due_bucket + 2);
+            receipt.quantity *= 2.0;
+          } else if (step % 18 == 9) {
+            receipt.quantity = 0.0;
+          } else {
+            receipt.id = "WO-CAP-" + std::to_string(step);
+            receipt.start_bucket = 1;
+            receipt.due_bucket = 3;
+            receipt.quantity = 400.0;
+          }
+          change = UpsertReceipt{receipt};
+          break;
+        }
+        case 4:
+          change = CancelSalesOrder{snapshot.sales_orders[pick(snapshot.sales_orders.size())].id};
+          break;
+        default: {  // forecast raised in an early bucket of an item with orders
+          const auto& order = snapshot.sales_orders[pick(snapshot.sales_orders.size())];
+          const auto t = static_cast<Bucket>(pick(4));
+          const double now = snapshot.forecast[static_cast<std::size_t>(order.item_site.value()) *
+                                                   static_cast<std::size_t>(snapshot.H()) +
+                                               static_cast<std::size_t>(t)];
+          change = SetForecast{order.item_site, t, now * 3.0 + 80.0};
+          break;
+        }
+      }
+      auto touched = engine.Apply(change);
+      ASSERT_TRUE(touched.has_value()) << touched.error().ToString();
+      if (step % 5 == 4) {
+        redetector.Forget(*touched);
+      } else {
+        redetector.Redetect(*touched, nullptr);
+      }
+      if (step % 7 != 6) {  // every 7th step the next take also hands out this one's
+        std::vector<std::string> scope;
+        auto taken = redetector.TakeCapacity(&scope);
+        for (const auto& id : scope) folded.erase(id);
+        for (auto& e : taken) {
+          ASSERT_TRUE(is_capacity(e.type)) << e.id;
+          folded.insert_or_assign(e.id, std::move(e));
+        }
+      }
+      if (follow_orders) redetector.TakeOrdersAtRisk(nullptr);
+      if (step % 7 == 6) continue;
+
+      std::vector<Exception> full;
+      for (auto& e : DetectExceptions(engine, RoughCut(engine.snapshot(), engine.plan()), {})) {
+        if (is_capacity(e.type)) full.push_back(std::move(e));
+      }
+      const auto followed = redetector.CapacityExceptions();
+      ASSERT_EQ(followed.size(), full.size()) << "step " << step;
+      ASSERT_EQ(folded.size(), full.size()) << "step " << step;
+      std::vector<std::pair<std::string, double>> now;
+      for (std::size_t k = 0; k < full.size(); ++k) {
+        now.emplace_back(full[k].id, full[k].quantity);
+        ASSERT_EQ(followed[k].id, full[k].id) << "step " << step;
+        const auto& f = folded.at(full[k].id);
+        for (const Exception* e : {&followed[k], &f}) {
+          EXPECT_EQ(e->quantity, full[k].quantity) << full[k].id << " step " << step;
+          EXPECT_EQ(e->reference_quantity, full[k].reference_quantity) << full[k].id;
+          EXPECT_EQ(e->severity, full[k].severity) << full[k].id;
+          EXPECT_EQ(e->first_impact_bucket, full[k].first_impact_bucket) << full[k].id;
+          EXPECT_EQ(e->revenue_at_risk, full[k].revenue_at_risk) << full[k].id;
+          EXPECT_EQ(e->sales_orders, full[k].sales_orders) << full[k].id;
+          EXPECT_EQ(e->end_demands, full[k].end_demands) << full[k].id;
+          EXPECT_EQ(e->explanation, full[k].explanation) << full[k].id;
+        }
+        ++compared;
+      }
+      if (now != before) ++changed_steps;
+      before = std::move(now);
+    }
+    std::printf("capacity exceptions changed in %zu of 31 compared steps; %zu compared\n",
+                changed_steps, compared);
+    EXPECT_GT(changed_steps, 10u) << "the changes should move the capacity exceptions";
+    EXPECT_GT(compared, 31u * 20u);
+  }
+}
+
 TEST_F(DecisionScenarioS, FamilyPlusTwentyPercentRaisesRevenueLoadAndShortagesConsistently) {
   // Family Y: the family with the most sales-order revenue.
   std::map<std::string, double> revenue;

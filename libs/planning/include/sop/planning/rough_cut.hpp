@@ -52,6 +52,22 @@ struct CapacityPlan {
 /// Pure function; safe to call concurrently on the same inputs.
 CapacityPlan RoughCut(const model::Snapshot& snapshot, const Plan& plan);
 
+/// One order's hours in one work-center bucket, exactly as RoughCut adds them to the load.
+struct CellLoad {
+  std::size_t cell = 0;  ///< work center × H + bucket
+  LoadContribution contribution;
+};
+
+/// The load one item-site puts on its work centers, in RoughCut's order: `planned` gets its
+/// planned orders' contributions, `work_orders` those of the open work orders among `receipts`
+/// (indices into snapshot.receipts, ascending; the other receipts are skipped). Each list is
+/// stable-sorted by cell, so one cell's contributions keep the order RoughCut adds them in and a
+/// cell re-summed over its item-sites in item order (planned orders), then over work orders in
+/// receipt order, equals RoughCut's load bit for bit. Cleared first. Pure.
+void ItemSiteLoad(const model::Snapshot& snapshot, const Plan& plan, ItemSiteIndex item_site,
+                  std::span<const std::int32_t> receipts, std::vector<CellLoad>* planned,
+                  std::vector<CellLoad>* work_orders);
+
 class NettingEngine;
 
 /// Overload hours attributed to one end demand.

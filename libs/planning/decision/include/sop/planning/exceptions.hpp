@@ -146,6 +146,7 @@ std::vector<Exception> DetectItemSiteExceptions(const NettingEngine& engine,
 namespace detail {
 class ReachIndex;
 struct OrderRiskTracker;
+struct CapacityTracker;
 }  // namespace detail
 
 /// DetectItemSiteExceptions for a stream of net changes of one engine: keeps the end-demand
@@ -201,6 +202,24 @@ class MaterialRedetector {
   /// following.
   std::vector<Exception> OrdersAtRisk() const;
 
+  /// Starts following CAPACITY_OVERLOAD and BOTTLENECK incrementally (no-op when already
+  /// following): one rough-cut of the engine's plan now, kept as each item-site's (work center,
+  /// bucket, hours) contributions. From then on Redetect and Forget re-sum only the cells the
+  /// re-netted item-sites (and changed work orders) load, before or now, in RoughCut's order (so
+  /// the loads are bit-identical to a fresh RoughCut's), and rebuild the capacity exceptions of
+  /// every work center with such a cell or with an overloaded cell whose traced contributions
+  /// belong to an item-site the change reached (their end demands moved): the same exceptions a
+  /// full DetectExceptions on a fresh RoughCut gives. Costs per change a pass over the
+  /// receipts, the touched cells' contributions and the overloaded cells.
+  void FollowCapacity();
+  bool follows_capacity() const noexcept { return capacity_ != nullptr; }
+  /// The capacity exceptions of the work centers rebuilt since the last call (or since following
+  /// started), sorted by id; `ids_in_scope` receives the ids those work centers carried before
+  /// (an id in scope without an exception returned is gone). Empty when not following.
+  std::vector<Exception> TakeCapacity(std::vector<std::string>* ids_in_scope);
+  /// Every capacity exception of the engine's plan now, sorted by id. Empty when not following.
+  std::vector<Exception> CapacityExceptions() const;
+
  private:
   // Re-detects the order-at-risk record of the `reached` item-sites whose exceptions can have
   // moved (the `touched` ones, and the others with a shortage, a past-due order or notes) and
@@ -213,7 +232,8 @@ class MaterialRedetector {
   const NettingEngine* engine_;
   DetectionPolicy policy_;
   std::unique_ptr<detail::ReachIndex> reach_;
-  std::unique_ptr<detail::OrderRiskTracker> orders_;  ///< null until FollowOrdersAtRisk
+  std::unique_ptr<detail::OrderRiskTracker> orders_;   ///< null until FollowOrdersAtRisk
+  std::unique_ptr<detail::CapacityTracker> capacity_;  ///< null until FollowCapacity
 };
 
 /// Only the capacity exceptions (CAPACITY_OVERLOAD, BOTTLENECK) of a capacity plan, sorted by
