@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <tuple>
 #include <type_traits>
 
 #include "sop/model/text.hpp"
@@ -649,30 +650,10 @@ double NettingEngine::SupplyQuantity(ItemSiteIndex item_site, const SupplyRef& s
   return 0.0;
 }
 
-void NettingEngine::DemandEndDemandsInto(const DemandRef& demand, double quantity,
-                                         double demand_quantity, double share, int depth,
-                                         std::vector<EndDemand>& out) const {
-  if (demand.kind != DemandKind::kDependent && demand.kind != DemandKind::kTransfer) {
-    out.push_back(EndDemand{demand, quantity, share});
-    return;
-  }
-  // Depth is bounded by the number of low-level codes; the guard only protects against a
-  // broken invariant.
-  if (depth > 10'000 || demand_quantity <= 0.0) return;
-  const auto& parent = demand.parent;
-  const auto& order = plan_.orders[Idx(parent.item_site)][static_cast<std::size_t>(parent.ordinal)];
-  const double fraction = quantity / demand_quantity;
-  for (const auto& peg : plan_.pegs[Idx(parent.item_site)]) {
-    if (peg.supply.kind != SupplyKind::kPlannedOrder || peg.supply.index != parent.ordinal)
-      continue;
-    DemandEndDemandsInto(peg.demand, peg.quantity * fraction, peg.demand_quantity,
-                         share * peg.quantity / order.quantity, depth + 1, out);
-  }
-}
-
 namespace {
 
-// Merges entries naming the same end demand.
+// Merges entries naming the same end demand: stable sort by (kind, index, item-site, bucket),
+// then sums in that order.
 void Merge(std::vector<EndDemand>& out) {
   auto key = [](const EndDemand& e) {
     return std::tuple(static_cast<int>(e.demand.kind), e.demand.index, e.demand.item_site.value(),
@@ -680,57 +661,146 @@ void Merge(std::vector<EndDemand>& out) {
   };
   std::stable_sort(out.begin(), out.end(),
                    [&](const EndDemand& a, const EndDemand& b) { return key(a) < key(b); });
-  std::vector<EndDemand> merged;
-  for (const auto& e : out) {
-    if (!merged.empty() && key(merged.back()) == key(e)) {
-      merged.back().quantity += e.quantity;
-      merged.back().share += e.share;
+  std::size_t kept = 0;
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    if (kept > 0 && key(out[kept - 1]) == key(out[k])) {
+      out[kept - 1].quantity += out[k].quantity;
+      out[kept - 1].share += out[k].share;
     } else {
-      merged.push_back(e);
+      out[kept++] = out[k];
     }
   }
-  out.swap(merged);
+  out.resize(kept);
+}
+
+std::uint64_t OrderKey(ItemSiteIndex item_site, std::int32_t ordinal) {
+  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(item_site.value())) << 32) |
+         static_cast<std::uint32_t>(ordinal);
 }
 
 }  // namespace
 
 std::vector<EndDemand> NettingEngine::EndDemands(ItemSiteIndex item_site,
                                                  const SupplyRef& supply) const {
+  return EndDemandCache(*this).EndDemands(item_site, supply);
+}
+
+std::vector<EndDemand> NettingEngine::ShortageEndDemands(ItemSiteIndex item_site,
+                                                         Bucket bucket) const {
+  return EndDemandCache(*this).ShortageEndDemands(item_site, bucket);
+}
+
+const EndDemandCache::PegIndex& EndDemandCache::PegsByOrder(ItemSiteIndex item_site) {
+  auto [it, inserted] = peg_index_.try_emplace(item_site.value());
+  PegIndex& index = it->second;
+  if (!inserted) return index;
+  const Plan& plan = engine_.plan_;
+  const std::size_t orders = plan.orders[Idx(item_site)].size();
+  const auto pegs = plan.pegs[Idx(item_site)];
+  index.start.assign(orders + 1, 0);
+  for (const Peg& peg : pegs) {
+    if (peg.supply.kind == SupplyKind::kPlannedOrder && peg.supply.index >= 0 &&
+        static_cast<std::size_t>(peg.supply.index) < orders) {
+      ++index.start[static_cast<std::size_t>(peg.supply.index) + 1];
+    }
+  }
+  for (std::size_t k = 0; k < orders; ++k) index.start[k + 1] += index.start[k];
+  index.positions.resize(index.start[orders]);
+  std::vector<std::uint32_t> next(index.start.begin(), index.start.end() - 1);
+  for (std::size_t p = 0; p < pegs.size(); ++p) {
+    const Peg& peg = pegs[p];
+    if (peg.supply.kind == SupplyKind::kPlannedOrder && peg.supply.index >= 0 &&
+        static_cast<std::size_t>(peg.supply.index) < orders) {
+      index.positions[next[static_cast<std::size_t>(peg.supply.index)]++] =
+          static_cast<std::uint32_t>(p);
+    }
+  }
+  return index;
+}
+
+const std::vector<EndDemand>& EndDemandCache::PlannedOrderEndDemands(ItemSiteIndex item_site,
+                                                                     std::int32_t ordinal) {
+  // A node-based map: the entry stays where it is while the recursion below adds others. An
+  // entry found while its own summary is being computed (only possible on a broken BOM-cycle
+  // invariant: cyclic item-sites have no orders) reads as empty.
+  auto [it, inserted] = orders_.try_emplace(OrderKey(item_site, ordinal));
+  OrderEntry& entry = it->second;
+  if (!inserted) return entry.ends;
+  const Plan& plan = engine_.plan_;
+  if (!plan.pegged || item_site.value() < 0 || Idx(item_site) >= plan.orders.size()) {
+    return entry.ends;
+  }
+  const auto& orders = plan.orders[Idx(item_site)];
+  if (ordinal < 0 || static_cast<std::size_t>(ordinal) >= orders.size()) return entry.ends;
+  const double total = orders[static_cast<std::size_t>(ordinal)].quantity;
+  if (total <= 0.0) return entry.ends;
+  const PegIndex& index = PegsByOrder(item_site);
+  const auto pegs = plan.pegs[Idx(item_site)];
   std::vector<EndDemand> out;
-  if (!plan_.pegged) return out;
-  const double total = SupplyQuantity(item_site, supply);
+  for (std::uint32_t k = index.start[static_cast<std::size_t>(ordinal)];
+       k < index.start[static_cast<std::size_t>(ordinal) + 1]; ++k) {
+    const Peg& peg = pegs[index.positions[k]];
+    Reach(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total, out);
+  }
+  Merge(out);
+  entry.ends = std::move(out);
+  return entry.ends;
+}
+
+void EndDemandCache::Reach(const DemandRef& demand, double quantity, double demand_quantity,
+                           double share, std::vector<EndDemand>& out) {
+  if (!PegDemand::HasParent(demand.kind)) {
+    out.push_back(EndDemand{demand, quantity, share});
+    return;
+  }
+  if (demand_quantity <= 0.0) return;
+  const double fraction = quantity / demand_quantity;
+  const std::vector<EndDemand>& parent =
+      PlannedOrderEndDemands(demand.parent.item_site, demand.parent.ordinal);
+  out.reserve(out.size() + parent.size());
+  for (const EndDemand& end : parent) {
+    out.push_back(EndDemand{end.demand, fraction * end.quantity, share * end.share});
+  }
+}
+
+std::vector<EndDemand> EndDemandCache::EndDemands(ItemSiteIndex item_site,
+                                                  const SupplyRef& supply) {
+  if (supply.kind == SupplyKind::kPlannedOrder) {
+    return PlannedOrderEndDemands(item_site, supply.index);
+  }
+  std::vector<EndDemand> out;
+  if (!engine_.plan_.pegged) return out;
+  const double total = engine_.SupplyQuantity(item_site, supply);
   if (total <= 0.0) return out;
-  for (const auto& peg : plan_.pegs[Idx(item_site)]) {
+  for (const Peg& peg : engine_.plan_.pegs[Idx(item_site)]) {
     if (peg.supply.kind != supply.kind || peg.supply.index != supply.index) continue;
-    DemandEndDemandsInto(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total, 0,
-                         out);
+    Reach(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total, out);
   }
   Merge(out);
   return out;
 }
 
-std::vector<EndDemand> NettingEngine::ShortageEndDemands(ItemSiteIndex item_site,
-                                                         Bucket bucket) const {
+std::vector<EndDemand> EndDemandCache::ShortageEndDemands(ItemSiteIndex item_site, Bucket bucket) {
   std::vector<EndDemand> out;
-  if (!plan_.pegged) return out;
+  const Plan& plan = engine_.plan_;
+  if (!plan.pegged) return out;
   const auto c = Idx(item_site);
   double total = 0.0;
-  for (const auto& peg : plan_.pegs[c]) {
+  for (const auto& peg : plan.pegs[c]) {
     if (peg.demand.bucket <= bucket && peg.late()) total += peg.quantity;
   }
-  for (const auto& u : plan_.uncovered[c]) {
+  for (const auto& u : plan.uncovered[c]) {
     if (u.demand.bucket <= bucket) total += u.quantity;
   }
   if (total <= 0.0) return out;
-  for (const auto& peg : plan_.pegs[c]) {
+  for (const auto& peg : plan.pegs[c]) {
     if (peg.demand.bucket <= bucket && peg.late()) {
-      DemandEndDemandsInto(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total, 0,
-                           out);
+      Reach(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total, out);
     }
   }
-  for (const auto& u : plan_.uncovered[c]) {
+  for (const auto& u : plan.uncovered[c]) {
     if (u.demand.bucket <= bucket) {
-      DemandEndDemandsInto(u.demand, u.quantity, u.demand_quantity, u.quantity / total, 0, out);
+      Reach(u.demand, u.quantity, u.demand_quantity, u.quantity / total, out);
     }
   }
   Merge(out);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "sop/model/error.hpp"
@@ -81,13 +82,17 @@ class NettingEngine {
   const model::Snapshot& snapshot() const noexcept { return snapshot_; }
 
   /// The end demands (sales orders, forecast) that `supply` of `item_site` serves, by following
-  /// dependent/transfer pegs up through the parents in proportion. Requires pegging.
+  /// dependent/transfer pegs up through the parents in proportion, merged per end demand and
+  /// ordered by (kind, index, item-site, bucket). Requires pegging. Computed through a
+  /// throw-away EndDemandCache (so a caller that asks for many supplies of one plan should keep
+  /// one EndDemandCache instead: same results, bit for bit).
   std::vector<EndDemand> EndDemands(ItemSiteIndex item_site, const SupplyRef& supply) const;
   /// The end demands hit by a shortage of `item_site` in `bucket`: every demand element due in
   /// or before `bucket` whose supply arrives later or not at all, followed up to end demands.
   std::vector<EndDemand> ShortageEndDemands(ItemSiteIndex item_site, Bucket bucket) const;
 
  private:
+  friend class EndDemandCache;
   void Prepare();
   void ComputeLowLevelCodes();
   void BuildWhereUsed();
@@ -99,8 +104,6 @@ class NettingEngine {
   void PegItem(ItemSiteIndex item_site, bool forecast_consumed);
   void SortSalesOrders(ItemSiteIndex item_site);
   void RecomputeScheduledReceipts(ItemSiteIndex item_site);
-  void DemandEndDemandsInto(const DemandRef& demand, double quantity, double demand_quantity,
-                            double share, int depth, std::vector<EndDemand>& out) const;
   void ConsumeForecast(ItemSiteIndex item_site, std::vector<double>& remaining) const;
   bool IsSupplier(ItemSiteIndex item_site) const;
   template <class F>
@@ -162,6 +165,61 @@ class NettingEngine {
   std::vector<SupplyElement> peg_supply_;
   std::vector<std::uint32_t> peg_start_;
   std::vector<char> queued_;
+};
+
+/// Memo of end demands over one state of a NettingEngine's plan, for a read-only phase that
+/// asks for many supplies or shortages (a publication of re-netted records, a gap report).
+///
+/// End demands are defined through one summary per planned order P (item-site, ordinal): the
+/// end demands the whole of P serves, merged per end demand: for each peg j of P (quantity p_j
+/// on a demand element of size d_j, P's quantity O_P, in peg order), an end-demand element
+/// gives (element, p_j, p_j / O_P), a dependent/transfer element of parent order P' gives every
+/// entry (end, w, s) of P' summary scaled to ((p_j / d_j) × w, (p_j / O_P) × s); entries naming
+/// the same end demand are then summed in that order (stable sort by (kind, index, item-site,
+/// bucket)). A supply or shortage is the same sum over its pegs with `p_j / total`. The cache
+/// keeps every summary it computed (and, per item-site reached, its pegs grouped by planned
+/// order), so the parents shared by many supplies are walked once; NettingEngine::EndDemands
+/// and ShortageEndDemands run the same code on a fresh cache, so the results are identical bit
+/// for bit whether or not a cache is kept.
+///
+/// Lifetime: holds a reference to the engine and reads its plan; valid only while the engine
+/// does not change. Build one per publication (after Commit/Apply/RunFull) and throw it away
+/// before the next Stage, Commit, Apply, ApplyAll or RunFull (a stale cache answers for the old
+/// plan or reads out of range). Requires pegging (empty results otherwise), like EndDemands.
+/// Threads: not thread-safe (lookups fill the memo); one thread per cache.
+class EndDemandCache {
+ public:
+  explicit EndDemandCache(const NettingEngine& engine) : engine_(engine) {}
+
+  /// Same as NettingEngine::EndDemands.
+  std::vector<EndDemand> EndDemands(ItemSiteIndex item_site, const SupplyRef& supply);
+  /// The end demands of planned order `ordinal` of `item_site` (= EndDemands with that planned
+  /// order) without a copy; the reference is valid as long as the cache.
+  const std::vector<EndDemand>& PlannedOrderEndDemands(ItemSiteIndex item_site,
+                                                       std::int32_t ordinal);
+  /// Same as NettingEngine::ShortageEndDemands.
+  std::vector<EndDemand> ShortageEndDemands(ItemSiteIndex item_site, Bucket bucket);
+
+  /// Planned-order summaries held.
+  std::size_t orders_cached() const noexcept { return orders_.size(); }
+
+ private:
+  struct OrderEntry {
+    std::vector<EndDemand> ends;
+  };
+  struct PegIndex {
+    std::vector<std::uint32_t> start;      ///< per planned order ordinal: offset into positions
+    std::vector<std::uint32_t> positions;  ///< peg positions grouped by ordinal, ascending
+  };
+  const PegIndex& PegsByOrder(ItemSiteIndex item_site);
+  /// Appends what `quantity` of demand element `demand` (of size `demand_quantity`) reaches,
+  /// with `share` the fraction of the asking supply/shortage that goes to it.
+  void Reach(const DemandRef& demand, double quantity, double demand_quantity, double share,
+             std::vector<EndDemand>& out);
+
+  const NettingEngine& engine_;
+  std::unordered_map<std::uint64_t, OrderEntry> orders_;  ///< (item-site, ordinal) → summary
+  std::unordered_map<std::int32_t, PegIndex> peg_index_;  ///< item-site → pegs by order
 };
 
 // Calls f(supplier) for every item-site that `item_site` consumes: BOM components, then the

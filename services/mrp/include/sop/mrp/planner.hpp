@@ -161,10 +161,14 @@ class MrpPlanner {
   /// `net_change`: may leave out records equal to the last published (skip_unchanged_records).
   void EmitDelta(std::span<const model::ItemSiteIndex> item_sites, const sop::v1::Cause& cause,
                  bool full, std::int64_t version, bool net_change);
-  void FillRecord(model::ItemSiteIndex item_site, sop::v1::ItemSitePlan& out) const;
+  /// `ends`: the end-demand memo of the current engine for this publication/query (the shared
+  /// parents of the records' planned orders are walked once per publication, not once per
+  /// order); built by the caller, thrown away before the engine changes.
+  void FillRecord(model::ItemSiteIndex item_site, planning::EndDemandCache& ends,
+                  sop::v1::ItemSitePlan& out) const;
   void FillPeg(const planning::EndDemand& end, sop::v1::EndDemandPeg& out) const;
-  void FillPegging(model::ItemSiteIndex item_site, std::int32_t ordinal, model::Bucket bucket,
-                   sop::v1::PlannedOrder& out) const;
+  void FillPegging(model::ItemSiteIndex item_site, std::int32_t ordinal,
+                   planning::EndDemandCache& ends, sop::v1::PlannedOrder& out) const;
 
   PlannerOptions options_;
   codec::PlanningState state_;
