@@ -861,8 +861,13 @@ int RunLatency(const Options& options) {
       .Num("p95_le_seconds", h95)
       .Num("p99_le_seconds", h99)
       .Close();
+  // The objective: ERP event → updated ranked exception, over the events that changed
+  // the ranked exceptions (an exception delta names them); first_delta (plan or exception) is
+  // reported beside it.
+  const double exception_p99 = Percentile(exceptions_ms, 0.99);
   json.Num("target_p99_ms", 250)
-      .Bool("target_met", p99 >= 0 && p99 <= 250)
+      .Str("target_measure", "exception_delta.p99_ms")
+      .Bool("target_met", exception_p99 >= 0 && exception_p99 <= 250)
       .Str("load_average_before", load_before)
       .Str("dir", options.dir.string());
   if (options.json) std::printf("%s\n", json.Text().c_str());
