@@ -49,7 +49,8 @@ sop::bus::Message FactMessage(const sop::v1::Envelope& envelope, std::int64_t se
 int Usage(const char* error) {
   std::fprintf(stderr,
                "sop-bench-exceptions: %s\nusage: sop-bench-exceptions [--scale S|L] [--seed N] "
-               "[--changes N] [--fresh-reach] [--follow-orders] [--scaled-references] [--json]\n",
+               "[--changes N] [--fresh-reach] [--follow-orders] [--follow-capacity] "
+               "[--scaled-references] [--json]\n",
                error);
   return 2;
 }
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   bool json = false;
   bool fresh_reach = false;        // DetectItemSiteExceptions per change instead of the redetector
   bool follow_orders = false;      // ORDER_AT_RISK followed through net change (BookOptions)
+  bool follow_capacity = false;    // CAPACITY_OVERLOAD / BOTTLENECK followed (BookOptions)
   bool scaled_references = false;  // p90 score references (BookOptions)
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -74,6 +76,8 @@ int main(int argc, char** argv) {
       fresh_reach = true;
     } else if (arg == "--follow-orders") {
       follow_orders = true;
+    } else if (arg == "--follow-capacity") {
+      follow_capacity = true;
     } else if (arg == "--scaled-references") {
       scaled_references = true;
     } else if (arg == "--scale" && i + 1 < argc) {
@@ -98,6 +102,7 @@ int main(int argc, char** argv) {
   sop::exceptions::StateOptions state_options;
   state_options.reuse_reach = !fresh_reach;
   state_options.book.follow_orders_at_risk = follow_orders;
+  state_options.book.follow_capacity = follow_capacity;
   if (scaled_references) {
     state_options.book.reference_percentile = sop::exceptions::kDefaultReferencePercentile;
   }
@@ -213,7 +218,8 @@ int main(int argc, char** argv) {
         "\"copied_item_sites\":%zu,\"serialize_all_ms\":%.1f,\"snapshot_bytes\":%zu,"
         "\"change_detect_p50_ms\":%.3f,\"change_detect_p99_ms\":%.3f,"
         "\"change_rank_p50_ms\":%.3f,\"change_rank_p99_ms\":%.3f,"
-        "\"follow_orders\":%s,\"scaled_references\":%s,\"first_change_ms\":%.3f,"
+        "\"follow_orders\":%s,\"follow_capacity\":%s,\"scaled_references\":%s,\"first_change_ms\":%"
+        ".3f,"
         "\"change_order_deltas\":%lld,\"settle_order_deltas\":%lld,"
         "\"settle_by_type\":%s,\"top_score\":%.4f,\"tenth_score\":%.4f}\n",
         std::string(sop::gen::ToString(generator.scale)).c_str(),
@@ -225,7 +231,7 @@ int main(int argc, char** argv) {
         Percentile(history_ms, 0.5), copied_item_sites, serialize_ms, snapshot_bytes,
         Percentile(detect_ms, 0.5), Percentile(detect_ms, 0.99), Percentile(rank_ms, 0.5),
         Percentile(rank_ms, 0.99), follow_orders ? "true" : "false",
-        scaled_references ? "true" : "false", change_ms.front(),
+        follow_capacity ? "true" : "false", scaled_references ? "true" : "false", change_ms.front(),
         static_cast<long long>(change_order_upserts), static_cast<long long>(settle_order_upserts),
         settle_types.c_str(), top.size() > 0 ? top[0]->score.total : 0.0,
         top.size() > 9 ? top[9]->score.total : 0.0);

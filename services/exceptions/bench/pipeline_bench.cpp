@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -63,7 +64,8 @@ int Usage(const char* error) {
   std::fprintf(stderr,
                "sop-bench-exceptions-pipeline: %s\nusage: sop-bench-exceptions-pipeline "
                "[--seed N] [--rate EVENTS_PER_S] [--seconds S] [--inline-detection] [--interval-ms "
-               "MS] [--locked-snapshots] [--fresh-reach] [--follow-orders] [--scaled-references] "
+               "MS] [--locked-snapshots] [--fresh-reach] [--follow-orders] [--follow-capacity] "
+               "[--scaled-references] "
                "[--metrics] [--json]\n",
                error);
   return 2;
@@ -105,6 +107,8 @@ int main(int argc, char** argv) {
       state_options.reuse_reach = false;  // DetectItemSiteExceptions per change (before)
     } else if (arg == "--follow-orders") {
       state_options.book.follow_orders_at_risk = true;  // ORDER_AT_RISK with its net change
+    } else if (arg == "--follow-capacity") {
+      state_options.book.follow_capacity = true;  // capacity exceptions with their net change
     } else if (arg == "--scaled-references") {
       state_options.book.reference_percentile = sop::exceptions::kDefaultReferencePercentile;
     } else if (arg == "--inline-detection") {
@@ -148,6 +152,7 @@ int main(int argc, char** argv) {
   std::vector<double> latencies_ms;   // every delta caused by a timed change
   std::vector<double> net_change_ms;  // ... published at once by net change
   std::vector<double> settling_ms;    // ... published by the full detection at a batch end
+  std::map<std::string, std::int64_t> settling_by_type;  // their upserts + resolutions by type
   std::atomic<std::int64_t> deltas{0};
   sop::bus::ConsumerOptions reader_options;
   reader_options.group_id = "bench-exceptions-reader";
@@ -164,8 +169,13 @@ int main(int argc, char** argv) {
     const double ms = std::chrono::duration<double, std::milli>(received - ingested).count();
     std::lock_guard lock(mutex);
     latencies_ms.push_back(ms);
-    (delta.cause().description().starts_with("full detection") ? settling_ms : net_change_ms)
-        .push_back(ms);
+    const bool settling = delta.cause().description().starts_with("full detection");
+    (settling ? settling_ms : net_change_ms).push_back(ms);
+    if (settling) {
+      for (const auto& e : delta.upserts())
+        ++settling_by_type[sop::v1::ExceptionType_Name(e.type())];
+      for (const auto& id : delta.resolved_ids()) ++settling_by_type[id.substr(0, id.find(':'))];
+    }
     return {};
   };
   reader_options.on_rejected = [](const sop::bus::Message&, const sop::Error&) -> sop::Status {
@@ -232,12 +242,18 @@ int main(int argc, char** argv) {
   if (dump_metrics) std::fprintf(stderr, "%s", metrics.SerializeText().c_str());
 
   std::vector<double> measured, immediate, settling;
+  std::string settling_types = "{";
   {
     std::lock_guard lock(mutex);
     measured = latencies_ms;
     immediate = net_change_ms;
     settling = settling_ms;
+    for (const auto& [type, n] : settling_by_type) {
+      if (settling_types.size() > 1) settling_types += ",";
+      settling_types += "\"" + type + "\":" + std::to_string(n);
+    }
   }
+  settling_types += "}";
   if (json) {
     std::printf(
         "{\"scale\":\"S\",\"full_detection\":\"%s\",\"snapshots\":\"%s\",\"reach\":\"%s\","
@@ -247,7 +263,8 @@ int main(int argc, char** argv) {
         "\"changes\":%d,\"measured_deltas\":%zu,\"latency_p50_ms\":%.1f,\"latency_p99_ms\":%.1f,"
         "\"latency_max_ms\":%.1f,\"net_change_deltas\":%zu,\"net_change_p50_ms\":%.1f,"
         "\"net_change_p99_ms\":%.1f,\"settling_deltas\":%zu,\"settling_p50_ms\":%.1f,"
-        "\"settling_p99_ms\":%.1f,\"follow_orders\":%s,\"scaled_references\":%s}\n",
+        "\"settling_p99_ms\":%.1f,\"settling_by_type\":%s,\"follow_orders\":%s,"
+        "\"follow_capacity\":%s,\"scaled_references\":%s}\n",
         state_options.background_detection ? "background" : "inline",
         locked_snapshots ? "locked" : "unlocked", state_options.reuse_reach ? "reuse" : "fresh",
         static_cast<long long>(state_options.full_detection_interval.count()),
@@ -255,7 +272,9 @@ int main(int argc, char** argv) {
         measured.size(), Percentile(measured, 0.5), Percentile(measured, 0.99),
         Percentile(measured, 1.0), immediate.size(), Percentile(immediate, 0.5),
         Percentile(immediate, 0.99), settling.size(), Percentile(settling, 0.5),
-        Percentile(settling, 0.99), state_options.book.follow_orders_at_risk ? "true" : "false",
+        Percentile(settling, 0.99), settling_types.c_str(),
+        state_options.book.follow_orders_at_risk ? "true" : "false",
+        state_options.book.follow_capacity ? "true" : "false",
         state_options.book.reference_percentile > 0.0 ? "true" : "false");
   } else {
     std::printf(

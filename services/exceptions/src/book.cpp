@@ -73,6 +73,11 @@ bool Before(double score_a, std::string_view id_a, double score_b, std::string_v
 }
 
 // Two detections of the same exception that convert to the same published fields.
+bool IsCapacity(planning::ExceptionType type) {
+  return type == planning::ExceptionType::kCapacityOverload ||
+         type == planning::ExceptionType::kBottleneck;
+}
+
 bool SameFindings(const planning::Exception& a, const planning::Exception& b) {
   return a.id == b.id && a.type == b.type && a.severity == b.severity && a.site == b.site &&
          a.item_site == b.item_site && a.work_center == b.work_center &&
@@ -330,6 +335,9 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
   std::vector<planning::Exception> fresh;
   const bool follow = options_.follow_orders_at_risk && redetector != nullptr && engine != nullptr;
   if (follow) redetector->FollowOrdersAtRisk();  // no-op when it already follows them
+  const bool follow_capacity =
+      options_.follow_capacity && redetector != nullptr && engine != nullptr;
+  if (follow_capacity) redetector->FollowCapacity();  // no-op when it already follows it
   if (!redetect.empty() && engine != nullptr) {
     fresh = redetector != nullptr ? redetector->Redetect(redetect, &in_scope)
                                   : planning::DetectItemSiteExceptions(
@@ -345,10 +353,19 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
   if (follow) {
     redetector->TakeOrdersAtRisk(nullptr);  // all of them are merged now
     orders = redetector->OrdersAtRisk();
-    order_kept.assign(orders.size(), 0);
-    order_of.reserve(orders.size());
-    for (std::size_t k = 0; k < orders.size(); ++k) order_of.emplace(orders[k].id, k);
   }
+  // Following capacity: the same for CAPACITY_OVERLOAD and BOTTLENECK.
+  if (follow_capacity) {
+    redetector->TakeCapacity(nullptr);
+    for (planning::Exception& e : redetector->CapacityExceptions()) orders.push_back(std::move(e));
+  }
+  order_kept.assign(orders.size(), 0);
+  order_of.reserve(orders.size());
+  for (std::size_t k = 0; k < orders.size(); ++k) order_of.emplace(orders[k].id, k);
+  const auto followed = [&](planning::ExceptionType type) {
+    return (follow && type == planning::ExceptionType::kOrderAtRisk) ||
+           (follow_capacity && IsCapacity(type));
+  };
 
   std::vector<planning::Exception> detected;
   detected.reserve(full.exceptions.size() + fresh.size());
@@ -356,7 +373,7 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Merge(
   protos.reserve(full.exceptions.size() + fresh.size());
   for (std::size_t i = 0; i < full.exceptions.size(); ++i) {
     if (overridden.contains(full.exceptions[i].id)) continue;
-    if (follow && full.exceptions[i].type == planning::ExceptionType::kOrderAtRisk) {
+    if (followed(full.exceptions[i].type)) {
       auto it = order_of.find(full.exceptions[i].id);
       if (it == order_of.end()) continue;                                   // no longer at risk
       if (!SameFindings(full.exceptions[i], orders[it->second])) continue;  // taken below
@@ -405,6 +422,11 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Update(
   // plan with this change: every order at risk of the book is reconciled with it once.
   const bool reconcile = follow && !redetector->follows_orders_at_risk();
   if (reconcile) redetector->FollowOrdersAtRisk();
+  // The same for capacity: a redetector that starts following it reconciles the book's
+  // CAPACITY_OVERLOAD and BOTTLENECK exceptions with the plan once.
+  const bool follow_capacity = options_.follow_capacity && redetector != nullptr;
+  const bool reconcile_capacity = follow_capacity && !redetector->follows_capacity();
+  if (reconcile_capacity) redetector->FollowCapacity();
   std::vector<std::string> in_scope;
   std::vector<planning::Exception> detected =
       redetector != nullptr
@@ -424,6 +446,23 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Update(
     detected.reserve(detected.size() + orders.size());
     for (planning::Exception& e : orders) detected.push_back(std::move(e));
   }
+  if (follow_capacity) {
+    std::vector<planning::Exception> capacity;
+    if (reconcile_capacity) {
+      redetector->TakeCapacity(nullptr);
+      capacity = redetector->CapacityExceptions();
+      for (const auto& [id, proto] : protos_) {
+        if (proto.type() == sop::v1::EXCEPTION_TYPE_CAPACITY_OVERLOAD ||
+            proto.type() == sop::v1::EXCEPTION_TYPE_BOTTLENECK) {
+          in_scope.push_back(id);
+        }
+      }
+    } else {
+      capacity = redetector->TakeCapacity(&in_scope);
+    }
+    detected.reserve(detected.size() + capacity.size());
+    for (planning::Exception& e : capacity) detected.push_back(std::move(e));
+  }
   timings_.detect_seconds = Since(detect_start);
 
   const auto rank_start = Clock::now();
@@ -434,7 +473,7 @@ std::vector<sop::v1::ExceptionDelta> ExceptionBook::Update(
     found.insert(e.id);
     // An order at risk rebuilt as it was (same finding, same score): nothing to convert, store
     // or re-rank (its proto depends only on these fields and the order itself).
-    if (e.type == planning::ExceptionType::kOrderAtRisk) {
+    if (e.type == planning::ExceptionType::kOrderAtRisk || IsCapacity(e.type)) {
       const planning::Exception* known = ranker_.Find(e.id);
       if (known != nullptr && known->score.total == e.score.total && SameFindings(*known, e)) {
         continue;

@@ -234,6 +234,11 @@ host::ServiceSpec ExceptionsServiceSpec() {
                                           "Re-detect orders at risk with the net change that "
                                           "moves them (false: at the full detection).")
                    .Default("true"));
+    schema.Add(runtime::SettingSpec::Bool("exceptions.follow-capacity",
+                                          "Re-detect capacity overloads and bottlenecks with the "
+                                          "net change that moves their load (false: at the full "
+                                          "detection).")
+                   .Default("true"));
   };
   spec.start = [](host::ServiceContext& context) -> Result<std::unique_ptr<host::RunningService>> {
     StateOptions options;
@@ -245,6 +250,7 @@ host::ServiceSpec ExceptionsServiceSpec() {
     options.book.reference_percentile =
         context.config.GetDouble("exceptions.score.reference-percentile");
     options.book.follow_orders_at_risk = context.config.GetBool("exceptions.follow-orders-at-risk");
+    options.book.follow_capacity = context.config.GetBool("exceptions.follow-capacity");
     options.full_detection_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
         context.config.GetDuration("exceptions.full-detection.interval"));
     context.host.topics = {std::string(bus::kFactsTopic), std::string(bus::kForecastTopic)};

@@ -461,6 +461,87 @@ TEST(ExceptionBook, MergeTakesTheCurrentPlansOrdersAtRisk) {
   ExpectSameAsRefresh(book, engine, Following());
 }
 
+BookOptions FollowingCapacity() {
+  BookOptions options;
+  options.follow_orders_at_risk = true;
+  options.follow_capacity = true;
+  return options;
+}
+
+// LINE-2 (10 h a bucket) and FG (one hour a unit, lead time 1): SO-2/3/4, 15 FG each due in
+// buckets 2–4, load it 15 h in buckets 1–3: three overloads of 5 h and a bottleneck of 15 h.
+planning::NettingEngine LinePlant() {
+  model::Horizon horizon;
+  horizon.buckets = 10;
+  model::SnapshotBuilder b(horizon);
+  b.AddSite(model::SiteRecord{"P1", "Plant 1", model::SiteKind::kPlant});
+  b.AddItem(Item("FG", model::ItemKind::kMake, 20, 50, 1, 0, "PUMPS"));
+  model::WorkCenterRecord wc;
+  wc.work_center_id = "LINE-2";
+  wc.site_id = "P1";
+  wc.available_hours.assign(10, 10.0);
+  b.AddWorkCenter(wc);
+  b.SetRouting("FG", "P1", {model::RoutingStepRecord{10, "LINE-2", 0.0, 1.0}});
+  for (model::Bucket t = 2; t <= 4; ++t) {
+    b.AddSalesOrder(Order("SO-" + std::to_string(t), "CUST-A", 1, "FG", t, 15, 50));
+  }
+  auto built = b.Build();
+  planning::NettingEngine engine(std::move(built.snapshot));
+  engine.RunFull();
+  return engine;
+}
+
+// Following capacity, a change publishes its capacity exceptions at once: SO-3 15 → 8 fits
+// bucket 2 (8 h of 10), which resolves that overload and the bottleneck (two overloaded buckets
+// of the three it takes); SO-3 → 12 brings both back (2 h over, bottleneck 12 h). After each
+// change the book equals a full detection and the next full detection settles nothing. The
+// service's redetector is made at the first change: that Update reconciles the book.
+TEST(ExceptionBook, FollowedCapacityExceptionsArePublishedWithTheirChange) {
+  planning::NettingEngine engine = LinePlant();
+  ExceptionBook book(FollowingCapacity());
+  book.Refresh(engine, Capacity(engine), {}, CauseOf("E-1"));
+  ASSERT_TRUE(book.Get("BOTTLENECK:LINE-2").has_value());
+  model::SalesOrder so3 = engine.snapshot().sales_orders[1];
+  ASSERT_EQ(so3.id, "SO-3");
+  so3.quantity = 8;
+  auto touched = engine.Apply(planning::UpsertSalesOrder{so3});
+  ASSERT_TRUE(touched.has_value());
+  planning::MaterialRedetector redetector(engine);
+  auto deltas = book.Update(engine, *touched, CauseOf("E-DOWN"), &redetector);
+  EXPECT_EQ(ResolvedIds(deltas),
+            (std::set<std::string>{"BOTTLENECK:LINE-2", "CAPACITY_OVERLOAD:LINE-2#2"}));
+  EXPECT_FALSE(UpsertIds(deltas).contains("CAPACITY_OVERLOAD:LINE-2#1"));  // unchanged
+  ExpectSameAsRefresh(book, engine, FollowingCapacity());
+  EXPECT_TRUE(book.Refresh(engine, Capacity(engine), {}, CauseOf("E-FULL")).empty());
+
+  so3.quantity = 12;
+  touched = engine.Apply(planning::UpsertSalesOrder{so3});
+  ASSERT_TRUE(touched.has_value());
+  deltas = book.Update(engine, *touched, CauseOf("E-UP"), &redetector);
+  EXPECT_TRUE(UpsertIds(deltas).contains("CAPACITY_OVERLOAD:LINE-2#2"));
+  EXPECT_TRUE(UpsertIds(deltas).contains("BOTTLENECK:LINE-2"));
+  auto cell = book.Get("CAPACITY_OVERLOAD:LINE-2#2");
+  ASSERT_TRUE(cell.has_value());
+  EXPECT_DOUBLE_EQ(cell->quantity(), 2.0);
+  auto bottleneck = book.Get("BOTTLENECK:LINE-2");
+  ASSERT_TRUE(bottleneck.has_value());
+  EXPECT_DOUBLE_EQ(bottleneck->quantity(), 12.0);
+  ExpectSameAsRefresh(book, engine, FollowingCapacity());
+
+  // A full detection of the plan before SO-3 → 20 merged after it: the capacity exceptions are
+  // the current plan's (10 h over in bucket 2), not the older copy's 2 h.
+  FullDetection old = DetectFull(FollowingCapacity(), engine, Capacity(engine), {});
+  so3.quantity = 20;
+  touched = engine.Apply(planning::UpsertSalesOrder{so3});
+  ASSERT_TRUE(touched.has_value());
+  book.Update(engine, *touched, CauseOf("E-UP2"), &redetector);
+  EXPECT_TRUE(book.Merge(std::move(old), &engine, *touched, CauseOf("E-1"), &redetector).empty());
+  cell = book.Get("CAPACITY_OVERLOAD:LINE-2#2");
+  ASSERT_TRUE(cell.has_value());
+  EXPECT_DOUBLE_EQ(cell->quantity(), 10.0);
+  ExpectSameAsRefresh(book, engine, FollowingCapacity());
+}
+
 TEST(ExceptionBook, CancelledOrderResolvesItsExceptions) {
   Fixture f;
   auto touched = f.engine.Apply(planning::CancelSalesOrder{"SO-LO2"});

@@ -38,6 +38,10 @@ inline constexpr double kDefaultReferencePercentile = 0.9;
 /// (BookOptions::follow_orders_at_risk).
 inline constexpr bool kDefaultFollowOrdersAtRisk = true;
 
+/// Whether the service follows CAPACITY_OVERLOAD and BOTTLENECK through net change
+/// (BookOptions::follow_capacity).
+inline constexpr bool kDefaultFollowCapacity = true;
+
 /// Thresholds, weights and message bounds of the book.
 struct BookOptions {
   planning::DetectionPolicy detection;
@@ -60,6 +64,13 @@ struct BookOptions {
   /// next full detection. false: ORDER_AT_RISK comes from full detections only. The service sets
   /// kDefaultFollowOrdersAtRisk.
   bool follow_orders_at_risk = false;
+  /// CAPACITY_OVERLOAD and BOTTLENECK follow net change: with a MaterialRedetector passed to
+  /// Update or Merge, the redetector follows the rough-cut load
+  /// (MaterialRedetector::FollowCapacity) and Update upserts and resolves the capacity
+  /// exceptions of the work centers a change re-loaded (or whose traced orders it re-pegged), so
+  /// they no longer wait for the next full detection. false: from full detections only. The
+  /// service sets kDefaultFollowCapacity.
+  bool follow_capacity = false;
   /// Affected demands (sales orders) carried per published exception, largest revenue first;
   /// `customer_ids`, `end_demands` and `revenue_at_risk` always count all of them.
   std::size_t max_affected_demands = 10;
@@ -145,7 +156,8 @@ class ExceptionBook {
   /// deltas of what appeared, changed or disappeared, each carrying `cause`. `redetector`
   /// (optional) follows `engine` (see Update) and does the re-detection; with
   /// BookOptions::follow_orders_at_risk its ORDER_AT_RISK exceptions (the current plan's)
-  /// replace the full result's.
+  /// replace the full result's; with BookOptions::follow_capacity so do its CAPACITY_OVERLOAD
+  /// and BOTTLENECK ones.
   std::vector<sop::v1::ExceptionDelta> Merge(FullDetection full,
                                              const planning::NettingEngine* engine,
                                              std::span<const model::ItemSiteIndex> redetect,
@@ -159,8 +171,10 @@ class ExceptionBook {
   /// walked anew (same exceptions as without); with it and BookOptions::follow_orders_at_risk,
   /// the ORDER_AT_RISK exceptions of the sales orders the change can affect are upserted or
   /// resolved too (the first call with a redetector that does not follow them yet reconciles
-  /// every order at risk of the book with it). Without a redetector, order-at-risk exceptions
-  /// wait for the next Refresh.
+  /// every order at risk of the book with it); with it and BookOptions::follow_capacity the
+  /// capacity exceptions of the work centers the change re-loaded are upserted or resolved too
+  /// (reconciled the same way on the first call). Without a redetector, order-at-risk and
+  /// capacity exceptions wait for the next Refresh.
   std::vector<sop::v1::ExceptionDelta> Update(const planning::NettingEngine& engine,
                                               std::span<const model::ItemSiteIndex> item_sites,
                                               const sop::v1::Cause& cause,
