@@ -937,48 +937,52 @@ struct CapacityTracker {
     for (auto& e : out) current[static_cast<std::size_t>(e.work_center.value())].push_back(e);
   }
 
-  // Re-sums one cell in RoughCut's order and rebuilds its overload.
-  void Resum(std::size_t cell) {
-    const auto k = cell / horizon;
-    auto in_cell = [&](const std::vector<CellLoad>& list) {
-      return std::equal_range(list.begin(), list.end(), CellLoad{cell, {}},
-                              [](const CellLoad& a, const CellLoad& b) { return a.cell < b.cell; });
+  // Re-sums the marked `cells` of work center `k` (ascending) in RoughCut's order — planned
+  // orders by item-site, then work orders by receipt — and rebuilds their overloads: one pass over
+  // the work center's item-sites for all of them.
+  void Resum(std::size_t k, std::span<const std::size_t> cells) {
+    const auto first_cell = k * horizon;
+    std::vector<std::vector<const LoadContribution*>> by_bucket(horizon);
+    std::vector<std::size_t> planned_count(horizon, 0);
+    auto collect = [&](const std::vector<CellLoad>& list) {
+      auto it = std::lower_bound(list.begin(), list.end(), first_cell,
+                                 [](const CellLoad& a, std::size_t cell) { return a.cell < cell; });
+      for (; it != list.end() && it->cell < first_cell + horizon; ++it) {
+        if (cell_mark[it->cell]) by_bucket[it->cell - first_cell].push_back(&it->contribution);
+      }
     };
-    std::vector<const LoadContribution*> contributions;
-    for (auto i : wc_items[k]) {
-      auto [first, last] = in_cell(planned[Idx(i)]);
-      for (auto it = first; it != last; ++it) contributions.push_back(&it->contribution);
-    }
-    const auto planned_count = contributions.size();
-    for (auto i : wc_items[k]) {
-      auto [first, last] = in_cell(work_orders[Idx(i)]);
-      for (auto it = first; it != last; ++it) contributions.push_back(&it->contribution);
-    }
-    std::stable_sort(contributions.begin() + static_cast<std::ptrdiff_t>(planned_count),
-                     contributions.end(), [](const LoadContribution* a, const LoadContribution* b) {
-                       return a->supply.index < b->supply.index;
-                     });
-    double sum = 0.0;
-    for (const auto* c : contributions) sum += c->hours;
-    load[cell] = sum;
-    const double cap = capacity[cell];
-    const double over = std::max(0.0, sum - cap);
-    if (over > 1e-9 * std::max(1.0, cap)) {
-      overloaded[cell] = 1;
-      auto& o = overload[cell];
-      o.work_center = WorkCenterIndex(static_cast<std::int32_t>(k));
-      o.bucket = static_cast<Bucket>(cell % horizon);
-      o.load_hours = sum;
-      o.capacity_hours = cap;
-      o.overload_hours = over;
-      o.contributions.clear();
-      for (const auto* c : contributions) o.contributions.push_back(*c);
+    for (auto i : wc_items[k]) collect(planned[Idx(i)]);
+    for (auto cell : cells) planned_count[cell - first_cell] = by_bucket[cell - first_cell].size();
+    for (auto i : wc_items[k]) collect(work_orders[Idx(i)]);
+    for (auto cell : cells) {
+      auto& contributions = by_bucket[cell - first_cell];
       std::stable_sort(
-          o.contributions.begin(), o.contributions.end(),
-          [](const LoadContribution& a, const LoadContribution& b) { return a.hours > b.hours; });
-    } else {
-      overloaded[cell] = 0;
-      overload[cell] = Overload{};
+          contributions.begin() + static_cast<std::ptrdiff_t>(planned_count[cell - first_cell]),
+          contributions.end(), [](const LoadContribution* a, const LoadContribution* b) {
+            return a->supply.index < b->supply.index;
+          });
+      double sum = 0.0;
+      for (const auto* c : contributions) sum += c->hours;
+      load[cell] = sum;
+      const double cap = capacity[cell];
+      const double over = std::max(0.0, sum - cap);
+      if (over > 1e-9 * std::max(1.0, cap)) {
+        overloaded[cell] = 1;
+        auto& o = overload[cell];
+        o.work_center = WorkCenterIndex(static_cast<std::int32_t>(k));
+        o.bucket = static_cast<Bucket>(cell - first_cell);
+        o.load_hours = sum;
+        o.capacity_hours = cap;
+        o.overload_hours = over;
+        o.contributions.clear();
+        for (const auto* c : contributions) o.contributions.push_back(*c);
+        std::stable_sort(
+            o.contributions.begin(), o.contributions.end(),
+            [](const LoadContribution& a, const LoadContribution& b) { return a.hours > b.hours; });
+      } else {
+        overloaded[cell] = 0;
+        overload[cell] = Overload{};
+      }
     }
   }
 
@@ -1054,11 +1058,16 @@ struct CapacityTracker {
       wc_mark[k] = 1;
       wcs.push_back(static_cast<std::int32_t>(k));
     };
-    for (auto cell : cells) {
-      cell_mark[cell] = 0;
-      Resum(cell);
-      mark_wc(cell / horizon);
+    std::sort(cells.begin(), cells.end());
+    for (std::size_t a = 0; a < cells.size();) {
+      const auto k = cells[a] / horizon;
+      std::size_t b = a;
+      while (b < cells.size() && cells[b] / horizon == k) ++b;
+      Resum(k, std::span<const std::size_t>(cells.data() + a, b - a));
+      mark_wc(k);
+      a = b;
     }
+    for (auto cell : cells) cell_mark[cell] = 0;
     // Overloads whose traced contributions peg to other end demands now.
     if (plan.pegged && !reached.empty()) {
       for (auto i : reached) {
