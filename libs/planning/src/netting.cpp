@@ -650,36 +650,6 @@ double NettingEngine::SupplyQuantity(ItemSiteIndex item_site, const SupplyRef& s
   return 0.0;
 }
 
-namespace {
-
-// Merges entries naming the same end demand: stable sort by (kind, index, item-site, bucket),
-// then sums in that order.
-void Merge(std::vector<EndDemand>& out) {
-  auto key = [](const EndDemand& e) {
-    return std::tuple(static_cast<int>(e.demand.kind), e.demand.index, e.demand.item_site.value(),
-                      e.demand.bucket);
-  };
-  std::stable_sort(out.begin(), out.end(),
-                   [&](const EndDemand& a, const EndDemand& b) { return key(a) < key(b); });
-  std::size_t kept = 0;
-  for (std::size_t k = 0; k < out.size(); ++k) {
-    if (kept > 0 && key(out[kept - 1]) == key(out[k])) {
-      out[kept - 1].quantity += out[k].quantity;
-      out[kept - 1].share += out[k].share;
-    } else {
-      out[kept++] = out[k];
-    }
-  }
-  out.resize(kept);
-}
-
-std::uint64_t OrderKey(ItemSiteIndex item_site, std::int32_t ordinal) {
-  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(item_site.value())) << 32) |
-         static_cast<std::uint32_t>(ordinal);
-}
-
-}  // namespace
-
 std::vector<EndDemand> NettingEngine::EndDemands(ItemSiteIndex item_site,
                                                  const SupplyRef& supply) const {
   return EndDemandCache(*this).EndDemands(item_site, supply);
@@ -690,93 +660,168 @@ std::vector<EndDemand> NettingEngine::ShortageEndDemands(ItemSiteIndex item_site
   return EndDemandCache(*this).ShortageEndDemands(item_site, bucket);
 }
 
-const EndDemandCache::PegIndex& EndDemandCache::PegsByOrder(ItemSiteIndex item_site) {
-  auto [it, inserted] = peg_index_.try_emplace(item_site.value());
-  PegIndex& index = it->second;
-  if (!inserted) return index;
+const EndDemandCache::ItemSiteEntry& EndDemandCache::Entry(ItemSiteIndex item_site) {
   const Plan& plan = engine_.plan_;
+  if (item_site_entry_.empty()) item_site_entry_.assign(plan.orders.size(), -1);
+  std::int32_t& index = item_site_entry_[Idx(item_site)];
+  if (index >= 0) return entries_[static_cast<std::size_t>(index)];
+  index = static_cast<std::int32_t>(entries_.size());
   const std::size_t orders = plan.orders[Idx(item_site)].size();
   const auto pegs = plan.pegs[Idx(item_site)];
-  index.start.assign(orders + 1, 0);
+  ItemSiteEntry entry{static_cast<std::uint32_t>(slots_.size()),
+                      static_cast<std::uint32_t>(peg_starts_.size())};
+  slots_.resize(slots_.size() + orders);
+  // Pegs grouped by planned order (counting sort; positions ascending within an order).
+  const std::size_t t = peg_starts_.size();
+  peg_starts_.resize(t + orders + 1, 0);
+  auto owner = [&](const Peg& peg) -> std::size_t {
+    if (peg.supply.kind != SupplyKind::kPlannedOrder || peg.supply.index < 0 ||
+        static_cast<std::size_t>(peg.supply.index) >= orders) {
+      return orders;
+    }
+    return static_cast<std::size_t>(peg.supply.index);
+  };
   for (const Peg& peg : pegs) {
-    if (peg.supply.kind == SupplyKind::kPlannedOrder && peg.supply.index >= 0 &&
-        static_cast<std::size_t>(peg.supply.index) < orders) {
-      ++index.start[static_cast<std::size_t>(peg.supply.index) + 1];
-    }
+    const std::size_t o = owner(peg);
+    if (o < orders) ++peg_starts_[t + o + 1];
   }
-  for (std::size_t k = 0; k < orders; ++k) index.start[k + 1] += index.start[k];
-  index.positions.resize(index.start[orders]);
-  std::vector<std::uint32_t> next(index.start.begin(), index.start.end() - 1);
+  const auto base = static_cast<std::uint32_t>(peg_positions_.size());
+  peg_starts_[t] = base;
+  for (std::size_t o = 0; o < orders; ++o) peg_starts_[t + o + 1] += peg_starts_[t + o];
+  peg_positions_.resize(peg_starts_[t + orders]);
+  std::vector<std::uint32_t> next(peg_starts_.begin() + static_cast<std::ptrdiff_t>(t),
+                                  peg_starts_.begin() + static_cast<std::ptrdiff_t>(t + orders));
   for (std::size_t p = 0; p < pegs.size(); ++p) {
-    const Peg& peg = pegs[p];
-    if (peg.supply.kind == SupplyKind::kPlannedOrder && peg.supply.index >= 0 &&
-        static_cast<std::size_t>(peg.supply.index) < orders) {
-      index.positions[next[static_cast<std::size_t>(peg.supply.index)]++] =
-          static_cast<std::uint32_t>(p);
-    }
+    const std::size_t o = owner(pegs[p]);
+    if (o < orders) peg_positions_[next[o]++] = static_cast<std::uint32_t>(p);
   }
-  return index;
+  entries_.push_back(entry);
+  return entries_.back();
 }
 
-const std::vector<EndDemand>& EndDemandCache::PlannedOrderEndDemands(ItemSiteIndex item_site,
-                                                                     std::int32_t ordinal) {
-  // A node-based map: the entry stays where it is while the recursion below adds others. An
-  // entry found while its own summary is being computed (only possible on a broken BOM-cycle
-  // invariant: cyclic item-sites have no orders) reads as empty.
-  auto [it, inserted] = orders_.try_emplace(OrderKey(item_site, ordinal));
-  OrderEntry& entry = it->second;
-  if (!inserted) return entry.ends;
+std::int64_t EndDemandCache::Summarize(ItemSiteIndex item_site, std::int32_t ordinal) {
   const Plan& plan = engine_.plan_;
-  if (!plan.pegged || item_site.value() < 0 || Idx(item_site) >= plan.orders.size()) {
-    return entry.ends;
-  }
+  if (!plan.pegged || item_site.value() < 0 || Idx(item_site) >= plan.orders.size()) return -1;
   const auto& orders = plan.orders[Idx(item_site)];
-  if (ordinal < 0 || static_cast<std::size_t>(ordinal) >= orders.size()) return entry.ends;
+  if (ordinal < 0 || static_cast<std::size_t>(ordinal) >= orders.size()) return -1;
+  // Copies: Entry and the recursion below grow the vectors the references would point into.
+  const ItemSiteEntry entry = Entry(item_site);
+  const std::size_t slot = entry.slots + static_cast<std::size_t>(ordinal);
+  // Done, or being computed (only on a broken BOM-cycle invariant: cyclic item-sites have no
+  // orders): an order being computed reads as empty.
+  if (slots_[slot].state != 0) return static_cast<std::int64_t>(slot);
+  slots_[slot].state = 1;
   const double total = orders[static_cast<std::size_t>(ordinal)].quantity;
-  if (total <= 0.0) return entry.ends;
-  const PegIndex& index = PegsByOrder(item_site);
+  const std::uint32_t first = peg_starts_[entry.peg_starts + static_cast<std::size_t>(ordinal)];
+  const std::uint32_t last = peg_starts_[entry.peg_starts + static_cast<std::size_t>(ordinal) + 1];
   const auto pegs = plan.pegs[Idx(item_site)];
-  std::vector<EndDemand> out;
-  for (std::uint32_t k = index.start[static_cast<std::size_t>(ordinal)];
-       k < index.start[static_cast<std::size_t>(ordinal) + 1]; ++k) {
-    const Peg& peg = pegs[index.positions[k]];
-    Reach(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total, out);
+  std::uint32_t size = 0;
+  std::size_t begin = arena_.size();
+  if (total > 0.0) {
+    for (std::uint32_t k = first; k < last; ++k) Prepare(pegs[peg_positions_[k]].demand);
+    begin = arena_.size();  // after the parents' summaries
+    for (std::uint32_t k = first; k < last; ++k) {
+      const Peg& peg = pegs[peg_positions_[k]];
+      Reach(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total);
+    }
+    size = MergeTail(begin);
   }
-  Merge(out);
-  entry.ends = std::move(out);
-  return entry.ends;
+  slots_[slot] = Slot{static_cast<std::uint32_t>(begin), size, 2};
+  ++orders_cached_;
+  return static_cast<std::int64_t>(slot);
+}
+
+void EndDemandCache::Prepare(const DemandRef& demand) {
+  if (PegDemand::HasParent(demand.kind)) Summarize(demand.parent.item_site, demand.parent.ordinal);
 }
 
 void EndDemandCache::Reach(const DemandRef& demand, double quantity, double demand_quantity,
-                           double share, std::vector<EndDemand>& out) {
+                           double share) {
   if (!PegDemand::HasParent(demand.kind)) {
-    out.push_back(EndDemand{demand, quantity, share});
+    arena_.push_back(EndDemand{demand, quantity, share});
     return;
   }
   if (demand_quantity <= 0.0) return;
   const double fraction = quantity / demand_quantity;
-  const std::vector<EndDemand>& parent =
-      PlannedOrderEndDemands(demand.parent.item_site, demand.parent.ordinal);
-  out.reserve(out.size() + parent.size());
-  for (const EndDemand& end : parent) {
-    out.push_back(EndDemand{end.demand, fraction * end.quantity, share * end.share});
+  const std::int64_t slot = Summarize(demand.parent.item_site, demand.parent.ordinal);
+  if (slot < 0) return;
+  const Slot parent = slots_[static_cast<std::size_t>(slot)];
+  if (parent.state != 2) return;
+  for (std::uint32_t k = parent.begin; k < parent.begin + parent.size; ++k) {
+    const EndDemand end = arena_[k];
+    arena_.push_back(EndDemand{end.demand, fraction * end.quantity, share * end.share});
   }
+}
+
+std::uint32_t EndDemandCache::MergeTail(std::size_t begin) {
+  auto key = [](const EndDemand& e) {
+    return std::tuple(static_cast<int>(e.demand.kind), e.demand.index, e.demand.item_site.value(),
+                      e.demand.bucket);
+  };
+  auto less = [&](const EndDemand& a, const EndDemand& b) { return key(a) < key(b); };
+  const auto first = arena_.begin() + static_cast<std::ptrdiff_t>(begin);
+  const std::size_t n = arena_.size() - begin;
+  if (n <= 24) {
+    // Insertion sort: stable like stable_sort (same order), without its buffer.
+    for (std::size_t i = 1; i < n; ++i) {
+      EndDemand moving = first[static_cast<std::ptrdiff_t>(i)];
+      std::size_t j = i;
+      while (j > 0 && less(moving, first[static_cast<std::ptrdiff_t>(j - 1)])) {
+        first[static_cast<std::ptrdiff_t>(j)] = first[static_cast<std::ptrdiff_t>(j - 1)];
+        --j;
+      }
+      first[static_cast<std::ptrdiff_t>(j)] = moving;
+    }
+  } else {
+    std::stable_sort(first, arena_.end(), less);
+  }
+  std::size_t kept = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    EndDemand& e = arena_[begin + k];
+    if (kept > 0 && key(arena_[begin + kept - 1]) == key(e)) {
+      arena_[begin + kept - 1].quantity += e.quantity;
+      arena_[begin + kept - 1].share += e.share;
+    } else {
+      arena_[begin + kept++] = e;
+    }
+  }
+  arena_.resize(begin + kept);
+  return static_cast<std::uint32_t>(kept);
+}
+
+std::span<const EndDemand> EndDemandCache::PlannedOrderEndDemands(ItemSiteIndex item_site,
+                                                                  std::int32_t ordinal) {
+  const std::int64_t slot = Summarize(item_site, ordinal);
+  if (slot < 0) return {};
+  const Slot& s = slots_[static_cast<std::size_t>(slot)];
+  return {arena_.data() + s.begin, s.size};
 }
 
 std::vector<EndDemand> EndDemandCache::EndDemands(ItemSiteIndex item_site,
                                                   const SupplyRef& supply) {
   if (supply.kind == SupplyKind::kPlannedOrder) {
-    return PlannedOrderEndDemands(item_site, supply.index);
+    const auto ends = PlannedOrderEndDemands(item_site, supply.index);
+    return {ends.begin(), ends.end()};
   }
   std::vector<EndDemand> out;
   if (!engine_.plan_.pegged) return out;
   const double total = engine_.SupplyQuantity(item_site, supply);
   if (total <= 0.0) return out;
-  for (const Peg& peg : engine_.plan_.pegs[Idx(item_site)]) {
-    if (peg.supply.kind != supply.kind || peg.supply.index != supply.index) continue;
-    Reach(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total, out);
+  const auto pegs = engine_.plan_.pegs[Idx(item_site)];
+  auto mine = [&](const Peg& peg) {
+    return peg.supply.kind == supply.kind && peg.supply.index == supply.index;
+  };
+  for (const Peg& peg : pegs) {
+    if (mine(peg)) Prepare(peg.demand);
   }
-  Merge(out);
+  const std::size_t begin = arena_.size();
+  for (const Peg& peg : pegs) {
+    if (mine(peg)) Reach(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total);
+  }
+  const std::uint32_t size = MergeTail(begin);
+  out.assign(arena_.begin() + static_cast<std::ptrdiff_t>(begin),
+             arena_.begin() + static_cast<std::ptrdiff_t>(begin + size));
+  arena_.resize(begin);
   return out;
 }
 
@@ -794,16 +839,26 @@ std::vector<EndDemand> EndDemandCache::ShortageEndDemands(ItemSiteIndex item_sit
   }
   if (total <= 0.0) return out;
   for (const auto& peg : plan.pegs[c]) {
+    if (peg.demand.bucket <= bucket && peg.late()) Prepare(peg.demand);
+  }
+  for (const auto& u : plan.uncovered[c]) {
+    if (u.demand.bucket <= bucket) Prepare(u.demand);
+  }
+  const std::size_t begin = arena_.size();
+  for (const auto& peg : plan.pegs[c]) {
     if (peg.demand.bucket <= bucket && peg.late()) {
-      Reach(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total, out);
+      Reach(peg.demand, peg.quantity, peg.demand_quantity, peg.quantity / total);
     }
   }
   for (const auto& u : plan.uncovered[c]) {
     if (u.demand.bucket <= bucket) {
-      Reach(u.demand, u.quantity, u.demand_quantity, u.quantity / total, out);
+      Reach(u.demand, u.quantity, u.demand_quantity, u.quantity / total);
     }
   }
-  Merge(out);
+  const std::uint32_t size = MergeTail(begin);
+  out.assign(arena_.begin() + static_cast<std::ptrdiff_t>(begin),
+             arena_.begin() + static_cast<std::ptrdiff_t>(begin + size));
+  arena_.resize(begin);
   return out;
 }
 

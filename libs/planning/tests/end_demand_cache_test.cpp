@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -38,7 +39,7 @@ SupplyRef Order(std::int32_t ordinal) {
 }
 
 // Same end demand, same quantity and share bits, same order.
-void ExpectIdentical(const std::vector<EndDemand>& a, const std::vector<EndDemand>& b,
+void ExpectIdentical(std::span<const EndDemand> a, std::span<const EndDemand> b,
                      const std::string& context) {
   ASSERT_EQ(a.size(), b.size()) << context;
   for (std::size_t k = 0; k < a.size(); ++k) {
@@ -87,7 +88,8 @@ TEST(PlanningEndDemandCache, SharedGrandparentByHand) {
   EXPECT_DOUBLE_EQ(d_orders[1].quantity, 25.0);
 
   EndDemandCache cache(engine);
-  const auto& d0 = cache.PlannedOrderEndDemands(d, 0);
+  const auto d0_view = cache.PlannedOrderEndDemands(d, 0);
+  const std::vector<EndDemand> d0(d0_view.begin(), d0_view.end());
   // D0, B0, C0 and A0 summarized: the shared A0 once.
   EXPECT_EQ(cache.orders_cached(), 4u);
   ASSERT_EQ(d0.size(), 1u);

@@ -227,7 +227,9 @@ void MrpPlanner::FillPeg(const planning::EndDemand& end, sop::v1::EndDemandPeg& 
 void MrpPlanner::FillPegging(model::ItemSiteIndex item_site, std::int32_t ordinal,
                              planning::EndDemandCache& cache, sop::v1::PlannedOrder& out) const {
   // Same as engine.EndDemands(item_site, planned order `ordinal`), bit for bit, without a copy.
-  const std::vector<planning::EndDemand>& ends = cache.PlannedOrderEndDemands(item_site, ordinal);
+  // (A view into the cache: nothing below asks the cache again while it is read.)
+  const std::span<const planning::EndDemand> ends =
+      cache.PlannedOrderEndDemands(item_site, ordinal);
   const model::Snapshot& snapshot = state_.engine()->snapshot();
   // Revenue and bucket of each end demand as FillPeg computes them, without building the peg
   // messages (four strings each): a shared component's order can serve hundreds of end demands

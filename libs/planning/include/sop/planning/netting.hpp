@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 #include "sop/model/error.hpp"
@@ -194,32 +193,47 @@ class EndDemandCache {
   /// Same as NettingEngine::EndDemands.
   std::vector<EndDemand> EndDemands(ItemSiteIndex item_site, const SupplyRef& supply);
   /// The end demands of planned order `ordinal` of `item_site` (= EndDemands with that planned
-  /// order) without a copy; the reference is valid as long as the cache.
-  const std::vector<EndDemand>& PlannedOrderEndDemands(ItemSiteIndex item_site,
-                                                       std::int32_t ordinal);
+  /// order) without a copy; the span is valid until the next call on this cache.
+  std::span<const EndDemand> PlannedOrderEndDemands(ItemSiteIndex item_site, std::int32_t ordinal);
   /// Same as NettingEngine::ShortageEndDemands.
   std::vector<EndDemand> ShortageEndDemands(ItemSiteIndex item_site, Bucket bucket);
 
   /// Planned-order summaries held.
-  std::size_t orders_cached() const noexcept { return orders_.size(); }
+  std::size_t orders_cached() const noexcept { return orders_cached_; }
 
  private:
-  struct OrderEntry {
-    std::vector<EndDemand> ends;
+  // Flat storage (no allocation per order): per item-site reached, a block of one Slot per
+  // planned order and its pegs grouped by order; every summary a range of one arena.
+  struct Slot {
+    std::uint32_t begin = 0;
+    std::uint32_t size = 0;
+    std::uint8_t state = 0;  ///< 0 not computed, 1 being computed, 2 done
   };
-  struct PegIndex {
-    std::vector<std::uint32_t> start;      ///< per planned order ordinal: offset into positions
-    std::vector<std::uint32_t> positions;  ///< peg positions grouped by ordinal, ascending
+  struct ItemSiteEntry {
+    std::uint32_t slots = 0;       ///< first Slot of the item-site's orders
+    std::uint32_t peg_starts = 0;  ///< first of orders + 1 offsets into peg_positions_
   };
-  const PegIndex& PegsByOrder(ItemSiteIndex item_site);
-  /// Appends what `quantity` of demand element `demand` (of size `demand_quantity`) reaches,
-  /// with `share` the fraction of the asking supply/shortage that goes to it.
-  void Reach(const DemandRef& demand, double quantity, double demand_quantity, double share,
-             std::vector<EndDemand>& out);
+  const ItemSiteEntry& Entry(ItemSiteIndex item_site);
+  /// Computes the summary of one planned order (and, first, those of the parents it reaches);
+  /// returns the index of its Slot, or -1 when the order does not exist.
+  std::int64_t Summarize(ItemSiteIndex item_site, std::int32_t ordinal);
+  /// Ensures the summary a demand element leads to exists (dependent/transfer elements).
+  void Prepare(const DemandRef& demand);
+  /// Appends to the arena what `quantity` of demand element `demand` (of size
+  /// `demand_quantity`) reaches, with `share` the fraction of the asking supply that goes to it.
+  /// The parent's summary must be computed (Prepare).
+  void Reach(const DemandRef& demand, double quantity, double demand_quantity, double share);
+  /// Merges arena_[begin, end) per end demand (stable by key, sums in order); returns its size.
+  std::uint32_t MergeTail(std::size_t begin);
 
   const NettingEngine& engine_;
-  std::unordered_map<std::uint64_t, OrderEntry> orders_;  ///< (item-site, ordinal) → summary
-  std::unordered_map<std::int32_t, PegIndex> peg_index_;  ///< item-site → pegs by order
+  std::vector<std::int32_t> item_site_entry_;  ///< per item-site: index into entries_, −1
+  std::vector<ItemSiteEntry> entries_;
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> peg_starts_;
+  std::vector<std::uint32_t> peg_positions_;
+  std::vector<EndDemand> arena_;
+  std::size_t orders_cached_ = 0;
 };
 
 // Calls f(supplier) for every item-site that `item_site` consumes: BOM components, then the
