@@ -660,8 +660,19 @@ std::vector<EndDemand> NettingEngine::ShortageEndDemands(ItemSiteIndex item_site
   return EndDemandCache(*this).ShortageEndDemands(item_site, bucket);
 }
 
+void EndDemandCache::Reset(const NettingEngine& engine) {
+  engine_ = &engine;
+  item_site_entry_.clear();
+  entries_.clear();
+  slots_.clear();
+  peg_starts_.clear();
+  peg_positions_.clear();
+  arena_.clear();
+  orders_cached_ = 0;
+}
+
 const EndDemandCache::ItemSiteEntry& EndDemandCache::Entry(ItemSiteIndex item_site) {
-  const Plan& plan = engine_.plan_;
+  const Plan& plan = engine_->plan_;
   if (item_site_entry_.empty()) item_site_entry_.assign(plan.orders.size(), -1);
   std::int32_t& index = item_site_entry_[Idx(item_site)];
   if (index >= 0) return entries_[static_cast<std::size_t>(index)];
@@ -700,7 +711,7 @@ const EndDemandCache::ItemSiteEntry& EndDemandCache::Entry(ItemSiteIndex item_si
 }
 
 std::int64_t EndDemandCache::Summarize(ItemSiteIndex item_site, std::int32_t ordinal) {
-  const Plan& plan = engine_.plan_;
+  const Plan& plan = engine_->plan_;
   if (!plan.pegged || item_site.value() < 0 || Idx(item_site) >= plan.orders.size()) return -1;
   const auto& orders = plan.orders[Idx(item_site)];
   if (ordinal < 0 || static_cast<std::size_t>(ordinal) >= orders.size()) return -1;
@@ -804,10 +815,10 @@ std::vector<EndDemand> EndDemandCache::EndDemands(ItemSiteIndex item_site,
     return {ends.begin(), ends.end()};
   }
   std::vector<EndDemand> out;
-  if (!engine_.plan_.pegged) return out;
-  const double total = engine_.SupplyQuantity(item_site, supply);
+  if (!engine_->plan_.pegged) return out;
+  const double total = engine_->SupplyQuantity(item_site, supply);
   if (total <= 0.0) return out;
-  const auto pegs = engine_.plan_.pegs[Idx(item_site)];
+  const auto pegs = engine_->plan_.pegs[Idx(item_site)];
   auto mine = [&](const Peg& peg) {
     return peg.supply.kind == supply.kind && peg.supply.index == supply.index;
   };
@@ -827,7 +838,7 @@ std::vector<EndDemand> EndDemandCache::EndDemands(ItemSiteIndex item_site,
 
 std::vector<EndDemand> EndDemandCache::ShortageEndDemands(ItemSiteIndex item_site, Bucket bucket) {
   std::vector<EndDemand> out;
-  const Plan& plan = engine_.plan_;
+  const Plan& plan = engine_->plan_;
   if (!plan.pegged) return out;
   const auto c = Idx(item_site);
   double total = 0.0;

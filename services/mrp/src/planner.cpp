@@ -146,7 +146,12 @@ void MrpPlanner::EmitDelta(std::span<const model::ItemSiteIndex> item_sites,
   const auto& grid = state_.grid();
   // One end-demand memo per publication: the engine does not change while the records are
   // built (the listener runs after the step's Commit/RunFull, before the next Stage).
-  planning::EndDemandCache ends(*state_.engine());
+  if (end_demands_) {
+    end_demands_->Reset(*state_.engine());
+  } else {
+    end_demands_.emplace(*state_.engine());
+  }
+  planning::EndDemandCache& ends = *end_demands_;
   const std::size_t chunk = std::max<std::size_t>(1, options_.max_item_sites_per_delta);
   for (const auto& [site, members] : by_site) {
     const std::string& site_id =

@@ -188,7 +188,11 @@ class NettingEngine {
 /// Threads: not thread-safe (lookups fill the memo); one thread per cache.
 class EndDemandCache {
  public:
-  explicit EndDemandCache(const NettingEngine& engine) : engine_(engine) {}
+  explicit EndDemandCache(const NettingEngine& engine) : engine_(&engine) {}
+
+  /// Forgets every summary and serves `engine` from now on, keeping the storage (a caller that
+  /// publishes repeatedly keeps one cache and resets it at the start of each publication).
+  void Reset(const NettingEngine& engine);
 
   /// Same as NettingEngine::EndDemands.
   std::vector<EndDemand> EndDemands(ItemSiteIndex item_site, const SupplyRef& supply);
@@ -226,7 +230,7 @@ class EndDemandCache {
   /// Merges arena_[begin, end) per end demand (stable by key, sums in order); returns its size.
   std::uint32_t MergeTail(std::size_t begin);
 
-  const NettingEngine& engine_;
+  const NettingEngine* engine_;
   std::vector<std::int32_t> item_site_entry_;  ///< per item-site: index into entries_, −1
   std::vector<ItemSiteEntry> entries_;
   std::vector<Slot> slots_;

@@ -174,6 +174,9 @@ class MrpPlanner {
   codec::PlanningState state_;
   Publisher publisher_{*this};
   std::vector<sop::v1::PlanDelta> pending_;
+  /// The end-demand memo of the publication being built (EmitDelta resets it for each one; its
+  /// storage is kept from one publication to the next).
+  std::optional<planning::EndDemandCache> end_demands_;
   /// Per item-site index of the current engine: hash of the record last published (0 = none
   /// known; reset by every rebuild, whose indices may differ).
   std::vector<std::uint64_t> published_hash_;
