@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sop/model/snapshot_builder.hpp"
+#include "sop/planning/change.hpp"
 #include "sop/planning/netting.hpp"
 #include "sop/planning/testing/generator.hpp"
 
@@ -121,6 +122,24 @@ TEST(PlanningEndDemandCache, SharedGrandparentByHand) {
   ExpectIdentical(d0, engine.EndDemands(d, Order(0)), "D0");
   ExpectIdentical(d1, engine.EndDemands(d, Order(1)), "D1");
   ExpectIdentical(b0, engine.EndDemands(Find(engine, "B"), Order(0)), "B0");
+
+  // After a net change the cache is reset (it would answer for the old plan): SO-1 down to 4.
+  // A0 4@2; B: GR 8@2, on-hand 5 covers 5, B0 3@2; C0 4@2; D0 = 3 + 12 = 15@2.
+  // D0 → SO-1: via B0 3/8 × 4 = 1.5, via C0 4 → 5.5.
+  model::SalesOrder so1 =
+      engine.snapshot().sales_orders[static_cast<std::size_t>(d0[0].demand.index)];
+  so1.quantity = 4;
+  ASSERT_TRUE(engine.Apply(UpsertSalesOrder{so1}).has_value());
+  cache.Reset(engine);
+  EXPECT_EQ(cache.orders_cached(), 0u);
+  const auto changed = cache.EndDemands(d, Order(0));
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_DOUBLE_EQ(changed[0].quantity, 5.5);
+  EXPECT_NEAR(changed[0].share, 1.0, 1e-15);
+  ExpectIdentical(changed, engine.EndDemands(d, Order(0)), "D0 after the change");
+  ExpectIdentical(cache.EndDemands(d, Order(1)), engine.EndDemands(d, Order(1)),
+                  "D1 after the change");
+
   // An order that does not exist, and a plan without pegging: nothing.
   EXPECT_TRUE(cache.EndDemands(d, Order(7)).empty());
   NettingEngine unpegged(engine.snapshot(), NettingPolicy{.pegging = false});
