@@ -35,7 +35,11 @@ class AuthE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     StackOptions options;
-    options.dir = std::filesystem::path(SOP_STACK_TEST_RUN_DIR) / "auth";
+    // One directory per test: ctest runs the tests of this fixture in parallel, and a shared
+    // one let a starting stack rewrite the token files another test was reading.
+    options.dir =
+        std::filesystem::path(SOP_STACK_TEST_RUN_DIR) /
+        (std::string("auth-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(options.dir);
     options.services = {"ingestion", "mrp", "exceptions"};
     options.partitions = 2;
